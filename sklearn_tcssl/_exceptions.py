@@ -1,0 +1,21 @@
+"""Exceptions raised by sklearn-tcssl."""
+
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
+__all__ = ["TCSSLError", "NotFittedError", "IncompatibleModelError", "TrainingDivergedError"]
+
+
+class TCSSLError(Exception):
+    """Base class of every exception raised on purpose by sklearn-tcssl."""
+
+
+class NotFittedError(TCSSLError, _SklearnNotFittedError):
+    """Raised when a method that needs a fitted estimator is called before ``fit``."""
+
+
+class IncompatibleModelError(TCSSLError, ValueError):
+    """Raised when a saved model does not match the data or this package version."""
+
+
+class TrainingDivergedError(TCSSLError, FloatingPointError):
+    """Raised when the training loss becomes NaN or infinite."""
