@@ -1,0 +1,21 @@
+"""The torch layer: encoders, losses and window datasets (no scikit-learn or nilearn)."""
+
+from sklearn_tcssl.nn.encoders import ProjectionHead, TemporalConvBlock, TimeSeriesEncoder
+from sklearn_tcssl.nn.losses import (
+    TemporalContrastiveLoss,
+    pretext_accuracy,
+    temporal_contrastive_logits,
+    temporal_contrastive_loss,
+)
+from sklearn_tcssl.nn.windows import TripletWindowDataset
+
+__all__ = [
+    "ProjectionHead",
+    "TemporalConvBlock",
+    "TemporalContrastiveLoss",
+    "TimeSeriesEncoder",
+    "TripletWindowDataset",
+    "pretext_accuracy",
+    "temporal_contrastive_logits",
+    "temporal_contrastive_loss",
+]

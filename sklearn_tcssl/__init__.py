@@ -1,0 +1,25 @@
+"""Temporal-contrastive self-supervised pretraining for fMRI decoding, the scikit-learn way."""
+
+from sklearn_tcssl._embedder import TemporalContrastiveEmbedder
+from sklearn_tcssl._exceptions import (
+    IncompatibleModelError,
+    NotFittedError,
+    TCSSLError,
+    TrainingDivergedError,
+)
+from sklearn_tcssl.networks import YEO7_NETWORKS, NetworkMasker, network_mask, network_names
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "IncompatibleModelError",
+    "NetworkMasker",
+    "NotFittedError",
+    "TCSSLError",
+    "TemporalContrastiveEmbedder",
+    "TrainingDivergedError",
+    "YEO7_NETWORKS",
+    "__version__",
+    "network_mask",
+    "network_names",
+]

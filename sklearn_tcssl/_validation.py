@@ -1,0 +1,224 @@
+"""Turn the accepted forms of X into a list of float32 ``(n_timepoints, n_features)`` arrays.
+
+Accepted forms:
+
+* a list (or tuple) of 2D arrays ``(n_timepoints_i, n_features)``, e.g. what
+  :class:`nilearn.maskers.MultiNiftiMasker` returns; lengths may differ;
+* a 3D array ``(n_samples, n_timepoints, n_features)``;
+* a 2D array ``(n_samples, n_timepoints)``: ``n_samples`` univariate series (the tslearn
+  convention). This exists for scikit-learn compatibility; fMRI users pass one of the above.
+"""
+
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+from sklearn_tcssl._exceptions import NotFittedError
+
+SEQUENCE_FORMS = (
+    "a list of 2D arrays (n_timepoints, n_features) such as MultiNiftiMasker returns, "
+    "or a 3D array (n_samples, n_timepoints, n_features)"
+)
+
+
+def _as_float_array(value, where):
+    if sp.issparse(value):
+        raise TypeError(
+            f"{where} is a sparse matrix; sparse input is not supported. Pass dense arrays "
+            "(e.g. X.toarray())."
+        )
+    array = np.asarray(value)
+    if array.dtype.kind == "c":
+        raise ValueError(f"{where} has complex values; pass real-valued data.")
+    if array.dtype.kind not in "biuf":
+        try:
+            array = array.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"{where} has dtype {array.dtype} that cannot be converted to float; "
+                f"pass numeric arrays ({SEQUENCE_FORMS})."
+            ) from exc
+    return array
+
+
+def _check_finite(array, where):
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        bad = ~np.isfinite(array)
+        n_nan, n_inf = int(np.isnan(array).sum()), int(bad.sum() - np.isnan(array).sum())
+        raise ValueError(
+            f"{where} contains NaN or infinity ({n_nan} NaN, {n_inf} inf values). Remove or "
+            "impute them first, e.g. mask out voxels outside the brain or use "
+            "nilearn.image.clean_img / np.nan_to_num."
+        )
+
+
+def _check_magnitude(array, where, limit=1e15):
+    # float32 overflows past ~3e38; far smaller values already overflow the squares in a
+    # standardisation, so such data is almost surely a units or scaling mistake.
+    if array.size and np.abs(array).max() > limit:
+        raise ValueError(
+            f"{where} has values up to {np.abs(array).max():.3g}, beyond {limit:.0e}; "
+            "float32 training would overflow. Rescale the data (e.g. z-score each voxel over "
+            "the run) before fitting."
+        )
+
+
+def check_sequences(X, *, estimator_name, n_features=None, min_length=1):
+    """Validate X and return it as a list of float32 ``(n_timepoints, n_features)`` arrays.
+
+    Parameters
+    ----------
+    X : list of array-like, or ndarray
+        See the module docstring for the accepted forms.
+    estimator_name : str
+        Name used in error messages.
+    n_features : int or None, default=None
+        Features per time point expected (from ``fit``); ``None`` accepts any.
+    min_length : int, default=1
+        Minimum number of time points of every sequence.
+
+    Returns
+    -------
+    sequences : list of numpy.ndarray
+        Float32 C-contiguous arrays of shape ``(n_timepoints_i, n_features)``.
+    """
+    if isinstance(X, (list, tuple)):
+        sequences = _list_to_sequences(X, estimator_name)
+    else:
+        sequences = _array_to_sequences(X, estimator_name)
+    _check_feature_counts(sequences, estimator_name, n_features)
+    _check_lengths(sequences, estimator_name, min_length)
+    return sequences
+
+
+def _list_to_sequences(X, estimator_name):
+    if len(X) == 0:
+        raise ValueError(f"{estimator_name} got an empty list X; pass at least one sequence.")
+    sequences = []
+    for i, item in enumerate(X):
+        where = f"X[{i}]"
+        if isinstance(item, (str, bytes)) or not hasattr(item, "__len__"):
+            raise TypeError(
+                f"{where} is a {type(item).__name__}, not an array. {estimator_name} expects "
+                f"{SEQUENCE_FORMS}; to use images, put a masker (e.g. NetworkMasker or "
+                "MultiNiftiMasker) first in the pipeline."
+            )
+        array = _as_float_array(item, where)
+        if array.ndim != 2:
+            raise ValueError(
+                f"{where} has {array.ndim} dimension(s) (shape {array.shape}); each sequence "
+                f"must be 2D (n_timepoints, n_features). {estimator_name} expects "
+                f"{SEQUENCE_FORMS}."
+            )
+        _check_finite(array, where)
+        sequences.append(array)
+    return [_to_float32(s) for s in sequences]
+
+
+def _array_to_sequences(X, estimator_name):
+    if isinstance(X, numbers.Number) or X is None:
+        raise ValueError(f"{estimator_name} expects {SEQUENCE_FORMS}; got {X!r}.")
+    array = _as_float_array(X, "X")
+    if array.ndim == 3:
+        if array.shape[0] == 0:
+            raise ValueError(f"{estimator_name} got X with 0 samples; pass at least one.")
+        _check_finite(array, "X")
+        return [_to_float32(s) for s in array]
+    if array.ndim == 2:
+        if 0 in array.shape:
+            raise ValueError(
+                f"{estimator_name} got X of shape {array.shape} with 0 samples or time points."
+            )
+        _check_finite(array, "X")
+        return [_to_float32(row[:, None]) for row in array]
+    hint = "Reshape your data: " if array.ndim < 2 else ""
+    raise ValueError(
+        f"X has {array.ndim} dimension(s) (shape {array.shape}). {hint}{estimator_name} "
+        f"expects {SEQUENCE_FORMS}."
+    )
+
+
+def _to_float32(array):
+    _check_magnitude(array, "X")
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def _check_feature_counts(sequences, estimator_name, n_features):
+    counts = [s.shape[1] for s in sequences]
+    reference = counts[0] if n_features is None else n_features
+    for i, count in enumerate(counts):
+        if count != reference:
+            origin = "was fitted with" if n_features is not None else "X[0] has"
+            raise ValueError(
+                f"X[{i}] has {count} features per time point, but {estimator_name} {origin} "
+                f"{reference}. All sequences must come from the same mask: use one fitted "
+                "masker for every image (and the same one at fit and transform)."
+            )
+
+
+def _check_lengths(sequences, estimator_name, min_length):
+    lengths = np.array([s.shape[0] for s in sequences])
+    shortest = int(lengths.min())
+    if shortest < min_length:
+        raise ValueError(
+            f"X[{int(lengths.argmin())}] has {shortest} time points, but {estimator_name} "
+            f"needs at least {min_length} per sequence."
+        )
+
+
+def resolve_device(device, *, estimator_name):
+    """Return a ``torch.device`` for ``device`` ("auto", "cpu", "cuda", "cuda:1", ...).
+
+    Parameters
+    ----------
+    device : str or torch.device
+        ``"auto"`` picks CUDA when available and the CPU otherwise.
+    estimator_name : str
+        Name used in error messages.
+
+    Returns
+    -------
+    device : torch.device
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"{estimator_name}: device={device!r} is not a device torch knows; use 'auto' "
+            "(CUDA when available, else CPU), 'cpu', 'cuda' or 'cuda:N'."
+        ) from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"{estimator_name}: device={device!r} was requested but torch sees no CUDA GPU "
+            f"(torch {torch.__version__}, CUDA build: {torch.version.cuda}). Use device='auto' "
+            "or 'cpu', or install a CUDA build of torch on a machine with a GPU."
+        )
+    if resolved.type == "cuda" and resolved.index is not None:
+        if resolved.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"{estimator_name}: device={device!r} but only {torch.cuda.device_count()} "
+                "GPU(s) are visible. Use 'cuda' or an index below that count."
+            )
+    return resolved
+
+
+def check_fitted(estimator, attributes):
+    """Raise this package's :class:`~sklearn_tcssl.NotFittedError` if not fitted.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        The estimator to check.
+    attributes : str or list of str
+        Fitted attributes that must exist.
+    """
+    try:
+        check_is_fitted(estimator, attributes)
+    except _SklearnNotFittedError as exc:
+        raise NotFittedError(str(exc)) from None

@@ -1,0 +1,123 @@
+"""Encoders for masked fMRI time series.
+
+The embedding of a sequence is built to keep what a linear decoder needs (see the user guide):
+a learned *linear* spatial projection of every time point, plus a residual temporal
+convolution branch whose output layer starts at zero, averaged over time. At initialisation
+the embedding is therefore exactly the projection of the sequence's mean pattern (the
+classical block-mean decoder's input, projected); training adds temporal structure on top.
+"""
+
+import torch
+from torch import nn
+
+
+class TemporalConvBlock(nn.Module):
+    """Residual temporal convolution: ``h + conv(gelu(conv(h)))`` over the time axis.
+
+    Parameters
+    ----------
+    n_channels : int
+        Number of channels (embedding width).
+    kernel_size : int, default=3
+        Width of the temporal kernels (time points); odd, so the length is preserved.
+    """
+
+    def __init__(self, n_channels, kernel_size=3):
+        super().__init__()
+        padding = kernel_size // 2
+        self.conv_in = nn.Conv1d(n_channels, n_channels, kernel_size, padding=padding)
+        self.conv_out = nn.Conv1d(n_channels, n_channels, kernel_size, padding=padding)
+        self.activation = nn.GELU()
+        nn.init.zeros_(self.conv_out.weight)  # the block starts as the identity
+        nn.init.zeros_(self.conv_out.bias)
+
+    def forward(self, h):
+        """Map ``(batch, time, channels)`` to the same shape."""
+        x = h.transpose(1, 2)  # (B, C, T)
+        x = self.conv_out(self.activation(self.conv_in(x)))  # (B, C, T)
+        return h + x.transpose(1, 2)  # (B, T, C)
+
+
+class ProjectionHead(nn.Module):
+    """Two-layer MLP used only by the contrastive loss (SimCLR-style).
+
+    Parameters
+    ----------
+    n_components : int
+        Width of the embedding it receives.
+    projection_dim : int
+        Width of its output.
+    """
+
+    def __init__(self, n_components, projection_dim):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Linear(n_components, n_components),
+            nn.GELU(),
+            nn.Linear(n_components, projection_dim),
+        )
+
+    def forward(self, z):
+        """Map ``(batch, n_components)`` to ``(batch, projection_dim)``."""
+        return self.layers(z)
+
+
+class TimeSeriesEncoder(nn.Module):
+    """Encoder of masked time series ``(batch, time, features)`` into ``(batch, n_components)``.
+
+    spatial ``Linear(n_features, n_components)`` per time point -> residual
+    :class:`TemporalConvBlock` (``n_blocks`` of them) -> mean over time (any length) ->
+    embedding. :meth:`forward` applies the :class:`ProjectionHead` used by the loss on top.
+
+    Parameters
+    ----------
+    n_features : int
+        Features (voxels, regions) per time point.
+    n_components : int, default=128
+        Width of the embedding.
+    kernel_size : int, default=3
+        Temporal kernel width in time points.
+    n_blocks : int, default=1
+        Number of residual temporal convolution blocks.
+    projection_dim : int, default=64
+        Output width of the projection head.
+    """
+
+    def __init__(self, n_features, n_components=128, kernel_size=3, n_blocks=1, projection_dim=64):
+        super().__init__()
+        self.spatial = nn.Linear(n_features, n_components)
+        self.temporal = nn.Sequential(
+            *[TemporalConvBlock(n_components, kernel_size) for _ in range(n_blocks)]
+        )
+        self.head = ProjectionHead(n_components, projection_dim)
+
+    def embed(self, x):
+        """Embed ``(batch, time, features)`` sequences into ``(batch, n_components)``."""
+        h = self.spatial(x)  # (B, T, C)
+        h = self.temporal(h)  # (B, T, C)
+        return h.mean(dim=1)  # (B, C)
+
+    def forward(self, windows):
+        """Project windows ``(batch, 3, segment_length, features)`` to ``(batch, 3, dim)``."""
+        n, n_segments, length, n_features = windows.shape
+        z = self.embed(windows.reshape(n * n_segments, length, n_features))  # (3B, C)
+        return self.head(z).reshape(n, n_segments, -1)  # (B, 3, P)
+
+    @torch.no_grad()
+    def initialize_spatial(self, components, mean=None):
+        """Set the spatial projection's rows to given components (e.g. PCA axes).
+
+        Parameters
+        ----------
+        components : torch.Tensor of shape (k, n_features)
+            Orthonormal rows; the first ``min(k, n_components)`` rows replace the weights,
+            the remaining rows keep their random initialisation.
+        mean : torch.Tensor of shape (n_features,) or None
+            If given, the bias is set so that ``mean`` maps to zero.
+        """
+        k = min(components.shape[0], self.spatial.out_features)
+        self.spatial.weight[:k] = components[:k].to(self.spatial.weight)
+        if mean is None:
+            self.spatial.bias.zero_()
+        else:
+            self.spatial.bias.copy_(-(self.spatial.weight @ mean.to(self.spatial.weight)))

@@ -1,0 +1,124 @@
+"""The beginning/middle/end temporal-contrastive loss of Shi et al. (2023).
+
+From each sequence a window is cut into a *beginning*, a *middle* and an *end* segment.
+The end is the anchor: its embedding must be closer (cosine similarity) to the middle, its
+neighbour in time, than to the beginning, which is further away.
+
+Two forms are offered:
+
+``"pair"``
+    The paper's pure form: one positive (middle) and one negative (beginning) per anchor,
+    ``-log(exp(s(e, m) / t) / (exp(s(e, m) / t) + exp(s(e, b) / t)))``.
+``"batch"``
+    InfoNCE over the batch: the anchor's own middle is the positive, every other middle in
+    the batch and every beginning (its own included) are negatives. This also teaches the
+    encoder to tell sequences apart, which keeps the information a downstream decoder needs.
+"""
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+NEGATIVES = ("pair", "batch")
+
+
+def _normalized(z):
+    # (B, D) -> (B, D) with unit L2 norm; eps avoids 0/0 on an all-zero embedding
+    return F.normalize(z, dim=-1, eps=1e-8)
+
+
+def temporal_contrastive_logits(z_begin, z_middle, z_end, *, temperature=0.1, negatives="batch"):
+    """Compute the logits of the contrastive task; the target of row ``i`` is column ``i``.
+
+    Parameters
+    ----------
+    z_begin, z_middle, z_end : torch.Tensor of shape (batch, dim)
+        Projections of the three segments of each window.
+    temperature : float, default=0.1
+        Softmax temperature applied to cosine similarities.
+    negatives : {"batch", "pair"}, default="batch"
+        Which negatives to use (see the module docstring).
+
+    Returns
+    -------
+    logits : torch.Tensor
+        ``(batch, 2)`` for ``"pair"`` (column 0 is the positive, so the target is 0) and
+        ``(batch, 2 * batch)`` for ``"batch"`` (columns ``[middles, beginnings]``, target ``i``).
+    """
+    zb, zm, ze = _normalized(z_begin), _normalized(z_middle), _normalized(z_end)
+    if negatives == "pair":
+        positive = (ze * zm).sum(-1)  # (B,)
+        negative = (ze * zb).sum(-1)  # (B,)
+        return torch.stack([positive, negative], dim=1) / temperature  # (B, 2)
+    if negatives == "batch":
+        candidates = torch.cat([zm, zb], dim=0)  # (2B, D)
+        return ze @ candidates.T / temperature  # (B, 2B)
+    raise ValueError(f"negatives={negatives!r} is not supported; use one of {NEGATIVES}.")
+
+
+def temporal_contrastive_loss(z_begin, z_middle, z_end, *, temperature=0.1, negatives="batch"):
+    """Mean temporal-contrastive loss of a batch of windows.
+
+    Parameters
+    ----------
+    z_begin, z_middle, z_end : torch.Tensor of shape (batch, dim)
+        Projections of the three segments of each window.
+    temperature : float, default=0.1
+        Softmax temperature applied to cosine similarities.
+    negatives : {"batch", "pair"}, default="batch"
+        Which negatives to use (see the module docstring).
+
+    Returns
+    -------
+    loss : torch.Tensor
+        Scalar cross-entropy of the positive among the candidates.
+    """
+    logits = temporal_contrastive_logits(
+        z_begin, z_middle, z_end, temperature=temperature, negatives=negatives
+    )
+    n = logits.shape[0]
+    if negatives == "pair":
+        target = torch.zeros(n, dtype=torch.long, device=logits.device)
+    else:
+        target = torch.arange(n, device=logits.device)
+    return F.cross_entropy(logits, target)
+
+
+def pretext_accuracy(z_begin, z_middle, z_end):
+    """Fraction of windows whose end is closer to the middle than to the beginning.
+
+    Parameters
+    ----------
+    z_begin, z_middle, z_end : torch.Tensor of shape (batch, dim)
+        Embeddings or projections of the three segments.
+
+    Returns
+    -------
+    accuracy : torch.Tensor
+        Scalar in [0, 1]; 0.5 is chance.
+    """
+    zb, zm, ze = _normalized(z_begin), _normalized(z_middle), _normalized(z_end)
+    return ((ze * zm).sum(-1) > (ze * zb).sum(-1)).float().mean()
+
+
+class TemporalContrastiveLoss(nn.Module):
+    """Module form of :func:`temporal_contrastive_loss`, used as the skorch criterion.
+
+    Parameters
+    ----------
+    temperature : float, default=0.1
+        Softmax temperature applied to cosine similarities.
+    negatives : {"batch", "pair"}, default="batch"
+        Which negatives to use.
+    """
+
+    def __init__(self, temperature=0.1, negatives="batch"):
+        super().__init__()
+        self.temperature = temperature
+        self.negatives = negatives
+
+    def forward(self, z_begin, z_middle, z_end):
+        """Return the scalar loss of a batch of ``(batch, dim)`` projections."""
+        return temporal_contrastive_loss(
+            z_begin, z_middle, z_end, temperature=self.temperature, negatives=self.negatives
+        )
