@@ -1,0 +1,244 @@
+"""Cross-validated decoding reports: decoders side by side, per brain network, and plots.
+
+Every decoder of a report is scored on the *same* folds, so the classical decoder and our
+pipeline are compared fold by fold.
+"""
+
+import time
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.model_selection import GroupKFold, check_cv
+
+from sklearn_tcssl.baselines import make_classical_decoder, make_tcssl_decoder
+from sklearn_tcssl.networks import WHOLE_BRAIN, NetworkMasker, network_names
+
+CLASSICAL = "classical (block mean + logistic)"
+TCSSL = "TCSSL embedder + logistic"
+
+
+def _resolve_cv(cv, y, groups):
+    if cv is None:
+        if groups is None:
+            raise ValueError(
+                "groups=None: a subject-wise cross-validation needs the subject of each "
+                "block. Pass groups=subjects, or pass cv= explicitly."
+            )
+        n_groups = len(np.unique(groups))
+        if n_groups < 2:
+            raise ValueError(
+                f"groups has {n_groups} distinct value; subject-wise cross-validation needs "
+                "at least 2 subjects. Pass cv= (e.g. a run-wise split) for one subject."
+            )
+        cv = GroupKFold(min(5, n_groups))
+    return check_cv(cv, y, classifier=True)
+
+
+def _folds(cv, imgs, y, groups):
+    return list(cv.split(np.zeros(len(y)), y, groups))
+
+
+def _check_inputs(imgs, y, groups):
+    y = np.asarray(y)
+    if len(imgs) != len(y):
+        raise ValueError(
+            f"y has {len(y)} labels but imgs has {len(imgs)} images; pass one label per block."
+        )
+    if groups is not None and len(groups) != len(y):
+        raise ValueError(
+            f"groups has {len(groups)} entries but imgs has {len(imgs)} images; pass one "
+            "subject id per block."
+        )
+    return y, None if groups is None else np.asarray(groups)
+
+
+def compare_decoders(imgs, y, groups=None, *, decoders, cv=None, progress=None):
+    """Cross-validate several decoders on the same folds.
+
+    Parameters
+    ----------
+    imgs : list
+        One item per block: 4D images for pipelines that start with a masker.
+    y : array-like of shape (n_blocks,)
+        Task labels.
+    groups : array-like of shape (n_blocks,) or None, default=None
+        Subject of each block; with ``cv=None`` folds are ``GroupKFold`` over subjects.
+    decoders : dict of str -> estimator
+        Named decoders (cloned for each fold).
+    cv : int, cross-validation generator or None, default=None
+        Folds; ``None`` is ``GroupKFold(min(5, n_subjects))``.
+    progress : callable or None, default=None
+        Called with a message before each fold (e.g. ``print``).
+
+    Returns
+    -------
+    scores : pandas.DataFrame
+        One row per decoder and fold: ``decoder``, ``fold``, ``accuracy``, ``fit_time``
+        (seconds, fit + predict), ``n_train``, ``n_test``.
+    """
+    y, groups = _check_inputs(imgs, y, groups)
+    folds = _folds(_resolve_cv(cv, y, groups), imgs, y, groups)
+    rows = []
+    for name, decoder in decoders.items():
+        for fold, (train, test) in enumerate(folds):
+            if progress is not None:
+                progress(f"{name}: fold {fold + 1}/{len(folds)}")
+            rows.append(_score_fold(name, decoder, imgs, y, groups, train, test, fold))
+    return pd.DataFrame(rows)
+
+
+def _score_fold(name, decoder, imgs, y, groups, train, test, fold):
+    estimator = clone(decoder)
+    start = time.perf_counter()
+    estimator.fit([imgs[i] for i in train], y[train])
+    accuracy = float(np.mean(estimator.predict([imgs[i] for i in test]) == y[test]))
+    return {
+        "decoder": name,
+        "fold": fold,
+        "accuracy": accuracy,
+        "fit_time": time.perf_counter() - start,
+        "n_train": len(train),
+        "n_test": len(test),
+    }
+
+
+def summarize(scores, by=("decoder",)):
+    """Mean and standard deviation of accuracy (and total time) over folds.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        Output of :func:`compare_decoders` or :func:`network_decoding_report`.
+    by : sequence of str, default=("decoder",)
+        Columns to group by.
+
+    Returns
+    -------
+    summary : pandas.DataFrame
+        Columns ``mean``, ``sd``, ``n_folds``, ``time_s``, indexed by ``by``.
+    """
+    grouped = scores.groupby(list(by), sort=False)
+    return pd.DataFrame(
+        {
+            "mean": grouped["accuracy"].mean(),
+            "sd": grouped["accuracy"].std(ddof=0),
+            "n_folds": grouped["accuracy"].size(),
+            "time_s": grouped["fit_time"].sum(),
+        }
+    )
+
+
+def network_decoding_report(
+    imgs,
+    y,
+    groups=None,
+    *,
+    networks="all",
+    atlas=None,
+    mask_img=None,
+    estimator=None,
+    include_classical=True,
+    cv=None,
+    progress=None,
+    **embedder_params,
+):
+    """Cross-validated accuracy per Yeo network and for the whole brain, ours and classical.
+
+    For each network a :class:`~sklearn_tcssl.NetworkMasker` restricts the data; our
+    pipeline (masker -> embedder -> linear classifier) and the classical decoder (masker ->
+    block mean -> linear classifier) are scored on the same folds.
+
+    Parameters
+    ----------
+    imgs : list of 4D Niimg-like
+        One image per block (runs z-scored per voxel before blocks were cut).
+    y : array-like of shape (n_blocks,)
+        Task labels.
+    groups : array-like of shape (n_blocks,) or None, default=None
+        Subject of each block (subject-wise folds when ``cv=None``).
+    networks : "all", str or list of str, default="all"
+        Networks to report; ``"all"`` is the 7 networks plus ``"whole_brain"``.
+    atlas : Niimg-like, str or None, default=None
+        7-network label image (see :class:`~sklearn_tcssl.NetworkMasker`).
+    mask_img : Niimg-like or None, default=None
+        Brain mask intersected with each network.
+    estimator : estimator or None, default=None
+        Our decoder's embedding step; ``None`` builds a
+        :class:`~sklearn_tcssl.TemporalContrastiveEmbedder` with ``embedder_params``.
+    include_classical : bool, default=True
+        Also score the classical decoder.
+    cv : int, cross-validation generator or None, default=None
+        Folds shared by every network and decoder.
+    progress : callable or None, default=None
+        Called with a message before each fold.
+    **embedder_params
+        Parameters of the default embedder.
+
+    Returns
+    -------
+    scores : pandas.DataFrame
+        One row per network, decoder and fold: ``network``, ``decoder``, ``fold``,
+        ``accuracy``, ``fit_time``, ``n_train``, ``n_test``. Summarise with
+        ``summarize(scores, by=("network", "decoder"))``; plot with
+        :func:`plot_network_report`.
+    """
+    names = [*network_names(), WHOLE_BRAIN] if networks == "all" else networks
+    names = [names] if isinstance(names, str) else list(names)
+    frames = []
+    for network in names:
+        masker = NetworkMasker(network, atlas=atlas, mask_img=mask_img)
+        decoders = {TCSSL: make_tcssl_decoder(masker, embedder=estimator, **embedder_params)}
+        if include_classical:
+            decoders = {CLASSICAL: make_classical_decoder(masker), **decoders}
+        say = None if progress is None else (lambda m, n=network: progress(f"[{n}] {m}"))
+        frame = compare_decoders(imgs, y, groups, decoders=decoders, cv=cv, progress=say)
+        frames.append(frame.assign(network=network))
+    scores = pd.concat(frames, ignore_index=True)
+    return scores[["network", *[c for c in scores.columns if c != "network"]]]
+
+
+def plot_network_report(scores, *, ax=None, chance=None, title=None):
+    """Bar chart of mean accuracy (± sd over folds) per network and decoder.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        Output of :func:`network_decoding_report` (or of :func:`compare_decoders`, which
+        has no ``network`` column: one group of bars).
+    ax : matplotlib Axes or None, default=None
+        Axes to draw on; a new figure when None.
+    chance : float or None, default=None
+        Draws a dashed chance line when given.
+    title : str or None, default=None
+        Axes title.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        The axes drawn on.
+    """
+    import matplotlib.pyplot as plt
+
+    if "network" not in scores:
+        scores = scores.assign(network="all")
+    summary = summarize(scores, by=("network", "decoder")).reset_index()
+    networks = list(dict.fromkeys(summary["network"]))
+    decoders = list(dict.fromkeys(summary["decoder"]))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(5, 1.2 * len(networks) * len(decoders)), 4))
+    width = 0.8 / len(decoders)
+    x = np.arange(len(networks))
+    for k, decoder in enumerate(decoders):
+        rows = summary[summary["decoder"] == decoder].set_index("network").loc[networks]
+        ax.bar(x + k * width, rows["mean"], width, yerr=rows["sd"], capsize=3, label=decoder)
+    ax.set_xticks(x + width * (len(decoders) - 1) / 2)
+    ax.set_xticklabels([n.replace("_", "\n") for n in networks])
+    ax.set_ylabel("accuracy (mean ± sd over folds)")
+    ax.set_ylim(0, 1)
+    if chance is not None:
+        ax.axhline(chance, color="gray", linestyle="--", linewidth=1, label="chance")
+    ax.legend(loc="upper right", fontsize="small")
+    if title:
+        ax.set_title(title)
+    return ax
