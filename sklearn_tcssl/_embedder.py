@@ -12,11 +12,20 @@ from sklearn.utils.validation import validate_data
 from skorch.callbacks import PassthroughScoring
 from skorch.dataset import ValidSplit
 
-from sklearn_tcssl._net import TemporalContrastiveNet
+from sklearn_tcssl import io
+from sklearn_tcssl._checkpoint import TrainingCheckpoint, fit_or_resume
+from sklearn_tcssl._exceptions import TrainingDivergedError
+from sklearn_tcssl._net import (
+    PRECISIONS,
+    autocast_of,
+    net_class_and_options,
+)
 from sklearn_tcssl._params import check_choice, check_float, check_int
 from sklearn_tcssl._validation import check_fitted, check_sequences, resolve_device
+from sklearn_tcssl._volumes import INPUTS, embed_runs, fit_volumes, reads_volumes, volume_runs
 from sklearn_tcssl.nn.encoders import TimeSeriesEncoder
 from sklearn_tcssl.nn.losses import NEGATIVES, TemporalContrastiveLoss, pretext_accuracy
+from sklearn_tcssl.nn.volume import VolumeEncoder
 from sklearn_tcssl.nn.windows import TripletWindowDataset
 
 INITS = ("pca", "random")
@@ -89,6 +98,47 @@ class TemporalContrastiveEmbedder(
         1 prints the skorch training log.
     callbacks : list of skorch callbacks or None, default=None
         Extra callbacks (e.g. ``skorch.callbacks.EarlyStopping``, ``Checkpoint``).
+    checkpoint_dir : str, pathlib.Path or None, default=None
+        If set, a complete checkpoint (weights, optimizer, history, torch random state) is
+        written there atomically every ``checkpoint_every`` epochs, and ``fit`` resumes from
+        the latest one it finds (same parameters and data required), training only the
+        remaining epochs. On the CPU the resumed run ends in the same state as an
+        uninterrupted one. Use one directory per training run.
+    checkpoint_every : int, default=1
+        Epochs between checkpoints (the last epoch is always saved).
+    init_from : estimator, str, pathlib.Path or None, default=None
+        Continue pretraining from a fitted embedder or classifier, or from a model file
+        (:func:`sklearn_tcssl.io.save`): its encoder weights replace the ``init``
+        initialisation, and self-supervised training goes on for ``max_epochs`` on the new
+        data. The data must have the pretrained number of features and ``n_components``
+        must equal its width. Standardisation statistics are re-estimated on the new data
+        (``standardize=True``, the usual case for a new cohort or scanner); pass
+        ``standardize="pretrained"`` to keep the pretrained ``mean_`` and ``scale_``.
+
+    input : {"auto", "sequences", "volumes"}, default="auto"
+        ``"volumes"``: X is a list of 4D images (``Nifti1Image`` or paths), used without a
+        masker, read lazily window by window and encoded by a small 3D CNN per frame
+        (:class:`~sklearn_tcssl.nn.volume.VolumeEncoder`) with the same temporal part and
+        objective; ``standardize`` is then per grid voxel and ``init`` unused. ``"auto"``:
+        volumes when every item of a list is an image or an existing file, else sequences.
+    target_voxel_size : float, default=4.0
+        Volumes: voxel edge (mm) of the common grid laid over the bounding box of the
+        training images; every image is resampled onto it (linear), so shapes, voxel sizes
+        and orientations may differ.
+    cache_dir : str, pathlib.Path or None, default=None
+        Volumes: if set, each run is resampled once into a float32 ``.npy`` memory map there
+        (keyed by file, modification time and grid); otherwise every window is resampled.
+    precision : {"auto", "32", "bf16"}, default="auto"
+        Forward-pass precision; ``"auto"`` is bfloat16 autocast on CUDA GPUs that support it,
+        float32 elsewhere. Weights and loss stay float32.
+    num_workers : int, default=0
+        DataLoader workers (each draws its own windows; results stay reproducible). On CUDA,
+        batches are pinned and copied without blocking.
+    compile : bool, default=False
+        Compile the encoder with ``torch.compile`` (original module: ``_orig_mod``).
+    accelerator : accelerate.Accelerator or None, default=None
+        Train through Hugging Face Accelerate (multi-GPU/node, ``accelerate launch``), which
+        then owns ``device`` and precision. See the scale-out guide.
 
     Attributes
     ----------
@@ -106,6 +156,11 @@ class TemporalContrastiveEmbedder(
         Total number of training time points.
     device_ : torch.device
         Device used for training.
+    init_card_ : dict or None
+        Description of the model given as ``init_from`` (None without it).
+    grid_affine_, grid_shape_ : ndarray of shape (4, 4), tuple of 3 int
+        Volumes only: the common grid (``mean_``, ``scale_`` then have one value per grid
+        voxel, in C order).
 
     Notes
     -----
@@ -146,6 +201,16 @@ class TemporalContrastiveEmbedder(
         random_state=None,
         verbose=0,
         callbacks=None,
+        checkpoint_dir=None,
+        checkpoint_every=1,
+        init_from=None,
+        input="auto",
+        target_voxel_size=4.0,
+        cache_dir=None,
+        precision="auto",
+        num_workers=0,
+        compile=False,
+        accelerator=None,
     ):
         self.n_components = n_components
         self.segment_length = segment_length
@@ -162,6 +227,16 @@ class TemporalContrastiveEmbedder(
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.init_from = init_from
+        self.input = input
+        self.target_voxel_size = target_voxel_size
+        self.cache_dir = cache_dir
+        self.precision = precision
+        self.num_workers = num_workers
+        self.compile = compile
+        self.accelerator = accelerator
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None):
@@ -182,23 +257,26 @@ class TemporalContrastiveEmbedder(
         self._validate_params()
         device = resolve_device(self.device, estimator_name=self._name)
         sequences = self._check_X(X, reset=True)
+        _check_y_length(y, len(sequences), self._name)
         self._check_segment_length(sequences)
+        source = self._pretrained_source()
         self._fit_standardization(sequences)
+        if source is not None and self.standardize == "pretrained":
+            self.mean_, self.scale_ = source["mean"].copy(), source["scale"].copy()
         sequences = self._standardize(sequences)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         start = time.perf_counter()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            module = self._build_module(sequences, seed)
+            module = self._build_module(sequences, seed, source)
             self.net_ = self._build_net(module, device, len(sequences), seed)
-            dataset = TripletWindowDataset(
-                [torch.from_numpy(s) for s in sequences], self.segment_length
-            )
-            self.net_.fit(dataset, None)
+            dataset = TripletWindowDataset([_as_tensor(s) for s in sequences], self.segment_length)
+            fit_or_resume(self.net_, dataset, owner=self._name)
         self.history_ = self.net_.history
         self.device_ = device
         self.n_sequences_ = len(sequences)
         self.n_timepoints_ = int(sum(len(s) for s in sequences))
+        self.init_card_ = None if source is None else source["card"]
         self.fit_time_ = time.perf_counter() - start
         return self
 
@@ -213,6 +291,13 @@ class TemporalContrastiveEmbedder(
         check_float("lr", self.lr, owner=owner)
         check_float("weight_decay", self.weight_decay, owner=owner, low_inclusive=True)
         check_choice("init", self.init, INITS, owner=owner)
+        check_choice("input", self.input, INPUTS, owner=owner)
+        check_float("target_voxel_size", self.target_voxel_size, owner=owner)
+        check_choice("precision", self.precision, PRECISIONS, owner=owner)
+        check_int("num_workers", self.num_workers, owner=owner, minimum=0)
+        if not isinstance(self.compile, bool):
+            raise ValueError(f"{owner}: compile={self.compile!r} must be True or False.")
+        check_int("checkpoint_every", self.checkpoint_every, owner=owner)
         if self.validation_fraction is not None:
             check_float("validation_fraction", self.validation_fraction, owner=owner, high=0.5)
         if self.callbacks is not None and not isinstance(self.callbacks, (list, tuple)):
@@ -238,7 +323,13 @@ class TemporalContrastiveEmbedder(
                 "longer blocks)."
             )
 
+    @property
+    def _on_volumes(self):
+        return getattr(self, "_volumes_", False)
+
     def _fit_standardization(self, sequences):
+        if self._on_volumes:
+            return  # streamed over the runs by fit_volumes
         stacked = np.concatenate(sequences, axis=0)
         n_features = stacked.shape[1]
         if self.standardize:
@@ -251,11 +342,51 @@ class TemporalContrastiveEmbedder(
             self.scale_ = np.ones(n_features, dtype=np.float32)
 
     def _standardize(self, sequences):
-        if not self.standardize:
+        if not self.standardize or self._on_volumes:  # runs standardise as they read
             return sequences
         return [(s - self.mean_) / self.scale_ for s in sequences]
 
-    def _build_module(self, sequences, seed):
+    def _pretrained_source(self):
+        """Return the checked weights and statistics of ``init_from`` (None without it)."""
+        if self.init_from is None:
+            if self.standardize == "pretrained":
+                raise ValueError(
+                    f"{self._name}: standardize='pretrained' needs init_from (a pretrained "
+                    "model); pass init_from or use standardize=True."
+                )
+            return None
+        source = io.pretrained_encoder(self.init_from, owner=self._name)
+        io.check_pretrained_features(source, self.n_features_per_timepoint_, owner=self._name)
+        width = source["config"]["n_components"]
+        if self.n_components != width:
+            raise ValueError(
+                f"{self._name}: n_components={self.n_components} but init_from has an "
+                f"embedding of width {width}. Set n_components={width}."
+            )
+        return source
+
+    def save(self, path, **kwargs):
+        """Save the fitted embedder to a model file; see :func:`sklearn_tcssl.io.save`.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            Destination file.
+        **kwargs
+            ``mask``, ``t_r``, ``input_info`` of :func:`sklearn_tcssl.io.save`.
+
+        Returns
+        -------
+        path : pathlib.Path
+            The written file.
+        """
+        return io.save(self, path, **kwargs)
+
+    def _build_module(self, sequences, seed, source=None):
+        if source is not None:
+            return io.build_encoder(source["config"], source["state"])
+        if self._on_volumes:
+            return VolumeEncoder(self.grid_shape_, self.n_components)
         module = TimeSeriesEncoder(self.n_features_per_timepoint_, self.n_components)
         if self.init == "pca":
             components = _principal_axes(sequences, self.n_components, seed)
@@ -275,12 +406,14 @@ class TemporalContrastiveEmbedder(
         callbacks = [
             ("train_pretext_acc", _pretext_scoring(on_train=True)),
             ("valid_pretext_acc", _pretext_scoring(on_train=False)),
+            *self._checkpoint_callbacks(seed),
             *list(self.callbacks or []),
         ]
         train_split = None
         if self.validation_fraction is not None:
             train_split = ValidSplit(self.validation_fraction, random_state=seed)
-        return TemporalContrastiveNet(
+        net_class, compute = net_class_and_options(self, device)
+        return net_class(
             module=module,
             criterion=TemporalContrastiveLoss,
             criterion__temperature=self.temperature,
@@ -295,12 +428,39 @@ class TemporalContrastiveEmbedder(
             # in-batch negatives: avoid a tiny last batch with almost no candidates
             iterator_train__drop_last=n_train > batch_size,
             callbacks=callbacks,
-            device=str(device),
             verbose=self.verbose,
+            **compute,
         )
+
+    def _checkpoint_callbacks(self, seed):
+        if self.checkpoint_dir is None:
+            return []
+        skipped = {"max_epochs", "verbose", "callbacks", "checkpoint_dir", "checkpoint_every"}
+        fingerprint = {
+            key: value
+            if isinstance(value, (str, int, float, bool, type(None)))
+            else repr(type(value))
+            for key, value in self.get_params().items()
+            if key not in skipped
+        }
+        fingerprint["seed"] = int(seed)
+        checkpoint = TrainingCheckpoint(
+            self.checkpoint_dir, every=self.checkpoint_every, fingerprint=fingerprint
+        )
+        return [("checkpoint", checkpoint)]
 
     def _check_X(self, X, *, reset):
         """Validate X; return a list of float32 (T, V) arrays and set/check input sizes."""
+        volumes = reads_volumes(X, self.input)
+        if reset:
+            self._volumes_ = volumes
+        elif volumes != self._on_volumes:
+            form = "4D images" if self._on_volumes else "arrays of sequences"
+            raise ValueError(
+                f"{self._name} was fitted on {form} and must be given the same form of X."
+            )
+        if volumes:  # lazy (n_frames, n_voxels) runs on the common grid
+            return fit_volumes(self, X) if reset else volume_runs(self, X)
         univariate = _is_2d_table(X)
         if not reset and univariate != self._univariate_ and getattr(X, "ndim", 2) >= 2:
             form = "a 2D array of univariate series" if self._univariate_ else "sequences"
@@ -339,12 +499,17 @@ class TemporalContrastiveEmbedder(
         sequences = self._standardize(self._check_X(X, reset=False))
         module = self.net_.module_
         device = next(module.parameters()).device
+        if self._on_volumes:
+            out = embed_runs(self.net_, sequences, self.n_components)
+            _check_finite_embeddings(out, module, self._name)
+            return out
         out = np.empty((len(sequences), self.n_components), dtype=np.float32)
         module.eval()
-        with torch.no_grad():
+        with torch.no_grad(), autocast_of(self.net_):
             for indices in _batches_of_equal_length(sequences, _EVAL_BATCH):
                 batch = torch.from_numpy(np.stack([sequences[i] for i in indices])).to(device)
                 out[indices] = module.embed(batch).float().cpu().numpy()
+        _check_finite_embeddings(out, module, self._name)
         return out
 
     def score(self, X, y=None, *, n_draws=5):
@@ -370,7 +535,7 @@ class TemporalContrastiveEmbedder(
         sequences = self._standardize(self._check_X(X, reset=False))
         self._check_segment_length(sequences)
         dataset = TripletWindowDataset(
-            [torch.from_numpy(s) for s in sequences],
+            [_as_tensor(s) for s in sequences],
             self.segment_length,
             generator=torch.Generator().manual_seed(0),
         )
@@ -395,6 +560,34 @@ class TemporalContrastiveEmbedder(
         tags.transformer_tags.preserves_dtype = ["float32"]
         tags.input_tags.three_d_array = True
         return tags
+
+
+def _check_finite_embeddings(out, module, owner):
+    """Raise instead of returning NaN or infinite embeddings."""
+    bad = ~np.isfinite(out).all(axis=1)
+    if not bad.any():
+        return
+    broken = [name for name, p in module.named_parameters() if not torch.isfinite(p).all()]
+    cause = (
+        f"the encoder's weights {broken[:3]} contain NaN or infinity (training diverged "
+        "or the model was damaged); refit with a lower lr"
+        if broken
+        else "the input is too large for float32; rescale it (z-score each voxel over the run)"
+    )
+    raise TrainingDivergedError(
+        f"{owner}.transform produced non-finite embeddings for {int(bad.sum())} of "
+        f"{len(out)} sequences (first: X[{int(np.flatnonzero(bad)[0])}]): {cause}."
+    )
+
+
+def _check_y_length(y, n_samples, owner):
+    """``y`` is ignored, but one of another length is almost surely a mix-up: say so early."""
+    if y is not None and hasattr(y, "__len__") and len(y) != n_samples:
+        raise ValueError(
+            f"{owner}.fit got y with {len(y)} labels for {n_samples} sequences in X. y is "
+            "ignored by the embedder, but in a Pipeline it must match X: pass one label per "
+            "sequence (block), in the order of X."
+        )
 
 
 def _is_2d_table(X):
@@ -427,6 +620,11 @@ def _principal_axes(sequences, n_components, seed):
     k = min(n_components, *stacked.shape)
     _, _, components = randomized_svd(stacked, k, random_state=rng)
     return components.astype(np.float32)
+
+
+def _as_tensor(sequence):
+    """Wrap a float32 array as a tensor (no copy); lazily read volume runs pass through."""
+    return torch.from_numpy(sequence) if isinstance(sequence, np.ndarray) else sequence
 
 
 def _batches_of_equal_length(sequences, batch_size):
