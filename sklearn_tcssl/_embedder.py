@@ -12,20 +12,13 @@ from sklearn.utils.validation import validate_data
 from skorch.callbacks import PassthroughScoring
 from skorch.dataset import ValidSplit
 
-from sklearn_tcssl import io
 from sklearn_tcssl._checkpoint import TrainingCheckpoint, fit_or_resume
 from sklearn_tcssl._exceptions import TrainingDivergedError
-from sklearn_tcssl._net import (
-    PRECISIONS,
-    autocast_of,
-    net_class_and_options,
-)
+from sklearn_tcssl._net import TemporalContrastiveNet
 from sklearn_tcssl._params import check_choice, check_float, check_int
 from sklearn_tcssl._validation import check_fitted, check_sequences, resolve_device
-from sklearn_tcssl._volumes import INPUTS, embed_runs, fit_volumes, reads_volumes, volume_runs
 from sklearn_tcssl.nn.encoders import TimeSeriesEncoder
 from sklearn_tcssl.nn.losses import NEGATIVES, TemporalContrastiveLoss, pretext_accuracy
-from sklearn_tcssl.nn.volume import VolumeEncoder
 from sklearn_tcssl.nn.windows import TripletWindowDataset
 
 INITS = ("pca", "random")
@@ -106,39 +99,6 @@ class TemporalContrastiveEmbedder(
         uninterrupted one. Use one directory per training run.
     checkpoint_every : int, default=1
         Epochs between checkpoints (the last epoch is always saved).
-    init_from : estimator, str, pathlib.Path or None, default=None
-        Continue pretraining from a fitted embedder or classifier, or from a model file
-        (:func:`sklearn_tcssl.io.save`): its encoder weights replace the ``init``
-        initialisation, and self-supervised training goes on for ``max_epochs`` on the new
-        data. The data must have the pretrained number of features and ``n_components``
-        must equal its width. Standardisation statistics are re-estimated on the new data
-        (``standardize=True``, the usual case for a new cohort or scanner); pass
-        ``standardize="pretrained"`` to keep the pretrained ``mean_`` and ``scale_``.
-
-    input : {"auto", "sequences", "volumes"}, default="auto"
-        ``"volumes"``: X is a list of 4D images (``Nifti1Image`` or paths), used without a
-        masker, read lazily window by window and encoded by a small 3D CNN per frame
-        (:class:`~sklearn_tcssl.nn.volume.VolumeEncoder`) with the same temporal part and
-        objective; ``standardize`` is then per grid voxel and ``init`` unused. ``"auto"``:
-        volumes when every item of a list is an image or an existing file, else sequences.
-    target_voxel_size : float, default=4.0
-        Volumes: voxel edge (mm) of the common grid laid over the bounding box of the
-        training images; every image is resampled onto it (linear), so shapes, voxel sizes
-        and orientations may differ.
-    cache_dir : str, pathlib.Path or None, default=None
-        Volumes: if set, each run is resampled once into a float32 ``.npy`` memory map there
-        (keyed by file, modification time and grid); otherwise every window is resampled.
-    precision : {"auto", "32", "bf16"}, default="auto"
-        Forward-pass precision; ``"auto"`` is bfloat16 autocast on CUDA GPUs that support it,
-        float32 elsewhere. Weights and loss stay float32.
-    num_workers : int, default=0
-        DataLoader workers (each draws its own windows; results stay reproducible). On CUDA,
-        batches are pinned and copied without blocking.
-    compile : bool, default=False
-        Compile the encoder with ``torch.compile`` (original module: ``_orig_mod``).
-    accelerator : accelerate.Accelerator or None, default=None
-        Train through Hugging Face Accelerate (multi-GPU/node, ``accelerate launch``), which
-        then owns ``device`` and precision. See the scale-out guide.
 
     Attributes
     ----------
@@ -156,11 +116,6 @@ class TemporalContrastiveEmbedder(
         Total number of training time points.
     device_ : torch.device
         Device used for training.
-    init_card_ : dict or None
-        Description of the model given as ``init_from`` (None without it).
-    grid_affine_, grid_shape_ : ndarray of shape (4, 4), tuple of 3 int
-        Volumes only: the common grid (``mean_``, ``scale_`` then have one value per grid
-        voxel, in C order).
 
     Notes
     -----
@@ -203,14 +158,6 @@ class TemporalContrastiveEmbedder(
         callbacks=None,
         checkpoint_dir=None,
         checkpoint_every=1,
-        init_from=None,
-        input="auto",
-        target_voxel_size=4.0,
-        cache_dir=None,
-        precision="auto",
-        num_workers=0,
-        compile=False,
-        accelerator=None,
     ):
         self.n_components = n_components
         self.segment_length = segment_length
@@ -229,14 +176,6 @@ class TemporalContrastiveEmbedder(
         self.callbacks = callbacks
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
-        self.init_from = init_from
-        self.input = input
-        self.target_voxel_size = target_voxel_size
-        self.cache_dir = cache_dir
-        self.precision = precision
-        self.num_workers = num_workers
-        self.compile = compile
-        self.accelerator = accelerator
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None):
@@ -259,24 +198,22 @@ class TemporalContrastiveEmbedder(
         sequences = self._check_X(X, reset=True)
         _check_y_length(y, len(sequences), self._name)
         self._check_segment_length(sequences)
-        source = self._pretrained_source()
         self._fit_standardization(sequences)
-        if source is not None and self.standardize == "pretrained":
-            self.mean_, self.scale_ = source["mean"].copy(), source["scale"].copy()
         sequences = self._standardize(sequences)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         start = time.perf_counter()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            module = self._build_module(sequences, seed, source)
+            module = self._build_module(sequences, seed)
             self.net_ = self._build_net(module, device, len(sequences), seed)
-            dataset = TripletWindowDataset([_as_tensor(s) for s in sequences], self.segment_length)
+            dataset = TripletWindowDataset(
+                [torch.from_numpy(s) for s in sequences], self.segment_length
+            )
             fit_or_resume(self.net_, dataset, owner=self._name)
         self.history_ = self.net_.history
         self.device_ = device
         self.n_sequences_ = len(sequences)
         self.n_timepoints_ = int(sum(len(s) for s in sequences))
-        self.init_card_ = None if source is None else source["card"]
         self.fit_time_ = time.perf_counter() - start
         return self
 
@@ -291,12 +228,6 @@ class TemporalContrastiveEmbedder(
         check_float("lr", self.lr, owner=owner)
         check_float("weight_decay", self.weight_decay, owner=owner, low_inclusive=True)
         check_choice("init", self.init, INITS, owner=owner)
-        check_choice("input", self.input, INPUTS, owner=owner)
-        check_float("target_voxel_size", self.target_voxel_size, owner=owner)
-        check_choice("precision", self.precision, PRECISIONS, owner=owner)
-        check_int("num_workers", self.num_workers, owner=owner, minimum=0)
-        if not isinstance(self.compile, bool):
-            raise ValueError(f"{owner}: compile={self.compile!r} must be True or False.")
         check_int("checkpoint_every", self.checkpoint_every, owner=owner)
         if self.validation_fraction is not None:
             check_float("validation_fraction", self.validation_fraction, owner=owner, high=0.5)
@@ -323,13 +254,7 @@ class TemporalContrastiveEmbedder(
                 "longer blocks)."
             )
 
-    @property
-    def _on_volumes(self):
-        return getattr(self, "_volumes_", False)
-
     def _fit_standardization(self, sequences):
-        if self._on_volumes:
-            return  # streamed over the runs by fit_volumes
         stacked = np.concatenate(sequences, axis=0)
         n_features = stacked.shape[1]
         if self.standardize:
@@ -342,51 +267,11 @@ class TemporalContrastiveEmbedder(
             self.scale_ = np.ones(n_features, dtype=np.float32)
 
     def _standardize(self, sequences):
-        if not self.standardize or self._on_volumes:  # runs standardise as they read
+        if not self.standardize:
             return sequences
         return [(s - self.mean_) / self.scale_ for s in sequences]
 
-    def _pretrained_source(self):
-        """Return the checked weights and statistics of ``init_from`` (None without it)."""
-        if self.init_from is None:
-            if self.standardize == "pretrained":
-                raise ValueError(
-                    f"{self._name}: standardize='pretrained' needs init_from (a pretrained "
-                    "model); pass init_from or use standardize=True."
-                )
-            return None
-        source = io.pretrained_encoder(self.init_from, owner=self._name)
-        io.check_pretrained_features(source, self.n_features_per_timepoint_, owner=self._name)
-        width = source["config"]["n_components"]
-        if self.n_components != width:
-            raise ValueError(
-                f"{self._name}: n_components={self.n_components} but init_from has an "
-                f"embedding of width {width}. Set n_components={width}."
-            )
-        return source
-
-    def save(self, path, **kwargs):
-        """Save the fitted embedder to a model file; see :func:`sklearn_tcssl.io.save`.
-
-        Parameters
-        ----------
-        path : str or pathlib.Path
-            Destination file.
-        **kwargs
-            ``mask``, ``t_r``, ``input_info`` of :func:`sklearn_tcssl.io.save`.
-
-        Returns
-        -------
-        path : pathlib.Path
-            The written file.
-        """
-        return io.save(self, path, **kwargs)
-
-    def _build_module(self, sequences, seed, source=None):
-        if source is not None:
-            return io.build_encoder(source["config"], source["state"])
-        if self._on_volumes:
-            return VolumeEncoder(self.grid_shape_, self.n_components)
+    def _build_module(self, sequences, seed):
         module = TimeSeriesEncoder(self.n_features_per_timepoint_, self.n_components)
         if self.init == "pca":
             components = _principal_axes(sequences, self.n_components, seed)
@@ -412,8 +297,7 @@ class TemporalContrastiveEmbedder(
         train_split = None
         if self.validation_fraction is not None:
             train_split = ValidSplit(self.validation_fraction, random_state=seed)
-        net_class, compute = net_class_and_options(self, device)
-        return net_class(
+        return TemporalContrastiveNet(
             module=module,
             criterion=TemporalContrastiveLoss,
             criterion__temperature=self.temperature,
@@ -428,8 +312,8 @@ class TemporalContrastiveEmbedder(
             # in-batch negatives: avoid a tiny last batch with almost no candidates
             iterator_train__drop_last=n_train > batch_size,
             callbacks=callbacks,
+            device=str(device),
             verbose=self.verbose,
-            **compute,
         )
 
     def _checkpoint_callbacks(self, seed):
@@ -451,16 +335,6 @@ class TemporalContrastiveEmbedder(
 
     def _check_X(self, X, *, reset):
         """Validate X; return a list of float32 (T, V) arrays and set/check input sizes."""
-        volumes = reads_volumes(X, self.input)
-        if reset:
-            self._volumes_ = volumes
-        elif volumes != self._on_volumes:
-            form = "4D images" if self._on_volumes else "arrays of sequences"
-            raise ValueError(
-                f"{self._name} was fitted on {form} and must be given the same form of X."
-            )
-        if volumes:  # lazy (n_frames, n_voxels) runs on the common grid
-            return fit_volumes(self, X) if reset else volume_runs(self, X)
         univariate = _is_2d_table(X)
         if not reset and univariate != self._univariate_ and getattr(X, "ndim", 2) >= 2:
             form = "a 2D array of univariate series" if self._univariate_ else "sequences"
@@ -499,13 +373,9 @@ class TemporalContrastiveEmbedder(
         sequences = self._standardize(self._check_X(X, reset=False))
         module = self.net_.module_
         device = next(module.parameters()).device
-        if self._on_volumes:
-            out = embed_runs(self.net_, sequences, self.n_components)
-            _check_finite_embeddings(out, module, self._name)
-            return out
         out = np.empty((len(sequences), self.n_components), dtype=np.float32)
         module.eval()
-        with torch.no_grad(), autocast_of(self.net_):
+        with torch.no_grad():
             for indices in _batches_of_equal_length(sequences, _EVAL_BATCH):
                 batch = torch.from_numpy(np.stack([sequences[i] for i in indices])).to(device)
                 out[indices] = module.embed(batch).float().cpu().numpy()
@@ -535,7 +405,7 @@ class TemporalContrastiveEmbedder(
         sequences = self._standardize(self._check_X(X, reset=False))
         self._check_segment_length(sequences)
         dataset = TripletWindowDataset(
-            [_as_tensor(s) for s in sequences],
+            [torch.from_numpy(s) for s in sequences],
             self.segment_length,
             generator=torch.Generator().manual_seed(0),
         )
@@ -620,11 +490,6 @@ def _principal_axes(sequences, n_components, seed):
     k = min(n_components, *stacked.shape)
     _, _, components = randomized_svd(stacked, k, random_state=rng)
     return components.astype(np.float32)
-
-
-def _as_tensor(sequence):
-    """Wrap a float32 array as a tensor (no copy); lazily read volume runs pass through."""
-    return torch.from_numpy(sequence) if isinstance(sequence, np.ndarray) else sequence
 
 
 def _batches_of_equal_length(sequences, batch_size):
