@@ -1,0 +1,594 @@
+"""Cut task blocks out of 4D fMRI runs, from images or from a BIDS dataset."""
+
+import json
+import numbers
+import warnings
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+from nilearn.image import load_img
+from nilearn.interfaces.bids import get_bids_files, parse_bids_filename
+from nilearn.signal import clean
+from sklearn.utils import Bunch
+
+__all__ = ["extract_blocks", "load_bids_blocks"]
+
+_EVENT_COLUMNS = ("onset", "duration", "trial_type")
+# Entities that name a derivative's space or processing, absent from the raw file names.
+_DERIVATIVE_ENTITIES = ("space", "res", "den", "desc")
+
+
+def _check_t_r(t_r):
+    if (
+        isinstance(t_r, bool)
+        or not isinstance(t_r, numbers.Real)
+        or not np.isfinite(t_r)
+        or t_r <= 0
+    ):
+        raise ValueError(
+            f"t_r={t_r!r} is not a valid repetition time: pass the time between two volumes "
+            "in seconds, a number > 0 (e.g. t_r=2.0)."
+        )
+    return float(t_r)
+
+
+def _read_events(events):
+    """Return the events as a DataFrame sorted by onset, checking its columns."""
+    if isinstance(events, (str, Path)):
+        path = Path(events)
+        if not path.is_file():
+            raise FileNotFoundError(f"events={str(path)!r} does not exist.")
+        events = pd.read_csv(path, sep="\t", na_values=["n/a"])
+    if not isinstance(events, pd.DataFrame):
+        raise TypeError(
+            f"events must be a pandas DataFrame or the path to a BIDS events.tsv file; "
+            f"got {type(events).__name__}."
+        )
+    missing = [col for col in _EVENT_COLUMNS if col not in events.columns]
+    if missing:
+        raise ValueError(
+            f"events lacks the column(s) {missing}; it has {list(events.columns)}. "
+            "A BIDS events table needs 'onset' and 'duration' in seconds and a "
+            "'trial_type' naming the condition of each block."
+        )
+    return events.sort_values("onset", kind="stable").reset_index(drop=True)
+
+
+def _select_events(events, trial_types):
+    n_missing = int(events["trial_type"].isna().sum())
+    if n_missing:
+        warnings.warn(
+            f"Dropped {n_missing} event(s) without a trial_type (n/a).", UserWarning, stacklevel=3
+        )
+        events = events[events["trial_type"].notna()]
+    if trial_types is not None:
+        if isinstance(trial_types, str):
+            trial_types = [trial_types]
+        events = events[events["trial_type"].isin(list(trial_types))]
+    if events.empty:
+        raise ValueError(
+            "No events to cut: the events table is empty"
+            + (
+                f" after keeping trial_types={list(trial_types)!r}"
+                if trial_types is not None
+                else ""
+            )
+            + ". Pass an events table with at least one block, or check trial_types."
+        )
+    return events.reset_index(drop=True)
+
+
+def _standardize_arg(standardize):
+    if standardize is True:
+        return "zscore_sample"
+    if standardize is False or standardize is None:
+        return None
+    if isinstance(standardize, str):
+        return standardize
+    raise ValueError(
+        f"standardize={standardize!r} is not valid: pass True (z-score each voxel over the "
+        "run), False, or a nilearn strategy name such as 'zscore_sample' or 'psc'."
+    )
+
+
+def _clean_run(data, mask, t_r, *, detrend, standardize, high_pass):
+    """Detrend / filter / standardize each voxel of a (X, Y, Z, T) array over the run.
+
+    Voxels outside ``mask`` are set to zero. Works in place on ``data`` (float32).
+    """
+    signals = data[mask].T  # (T, V)
+    signals = clean(
+        signals,
+        detrend=detrend,
+        standardize=standardize,
+        t_r=t_r,
+        filter="cosine" if high_pass is not None else False,
+        high_pass=high_pass,
+        standardize_confounds=False,
+    )
+    data[~mask] = 0.0
+    data[mask] = signals.T
+    return data
+
+
+def _block_frames(events, t_r, hrf_delay, n_scans, min_duration):
+    """Return (start, stop) volume indices of each block and a keep mask."""
+    onsets = events["onset"].to_numpy(dtype=float)
+    durations = events["duration"].to_numpy(dtype=float)
+    # Round half up (not to even), so that a fixed delay shifts every block alike.
+    starts = np.floor((onsets + hrf_delay) / t_r + 0.5).astype(int)
+    lengths = np.floor(durations / t_r + 0.5).astype(int)
+    for i in np.flatnonzero((starts < 0) | (starts >= n_scans)):
+        raise ValueError(
+            f"Block {i} (trial_type={events['trial_type'].iloc[i]!r}, onset={onsets[i]:g} s) "
+            f"starts at volume {starts[i]} after the hrf_delay={hrf_delay:g} s shift, outside "
+            f"the run's {n_scans} volumes ({n_scans * t_r:g} s at t_r={t_r:g}). Check that the "
+            "events belong to this run, that t_r is right, or lower hrf_delay."
+        )
+    stops = np.minimum(starts + lengths, n_scans)
+    clipped = stops < starts + lengths
+    if clipped.any():
+        warnings.warn(
+            f"{int(clipped.sum())} block(s) run past the end of the run ({n_scans} volumes) "
+            f"after the hrf_delay={hrf_delay:g} s shift and were clipped to it.",
+            UserWarning,
+            stacklevel=3,
+        )
+    min_volumes = 1 if min_duration is None else max(1, int(np.ceil(min_duration / t_r - 1e-9)))
+    keep = (stops - starts) >= min_volumes
+    if not keep.all():
+        warnings.warn(
+            f"Dropped {int((~keep).sum())} block(s) shorter than {min_volumes} volume(s) "
+            f"(min_duration={min_duration}, t_r={t_r:g}): trial types "
+            f"{sorted(map(str, set(events['trial_type'][~keep])))}.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return np.column_stack([starts, stops]), keep
+
+
+def _cut_blocks(data, affine, header, frames):
+    """One float32 image per (start, stop) row of ``frames``: views of ``data`` (X, Y, Z, T)."""
+    header = header.copy()
+    header.set_data_dtype(np.float32)
+    return [nib.Nifti1Image(data[..., start:stop], affine, header) for start, stop in frames]
+
+
+def extract_blocks(
+    img,
+    events,
+    t_r,
+    *,
+    hrf_delay=5.0,
+    standardize=True,
+    detrend=True,
+    high_pass=None,
+    mask_img=None,
+    trial_types=None,
+    min_duration=None,
+    return_frames=False,
+):
+    """Cut the task blocks of one 4D fMRI run into one 4D image per block.
+
+    The run is first cleaned as a whole: by default every voxel is detrended and z-scored
+    over the entire run (``nilearn.signal.clean``), and only then are the blocks cut. Each
+    block starts ``hrf_delay`` seconds after its onset, to follow the haemodynamic delay.
+
+    .. warning::
+       Do not z-score each block on its own afterwards (for instance with a masker built
+       with ``standardize="zscore_sample"`` applied to the block images): that sets every
+       block's mean pattern to zero, and the mean pattern carries most of the task
+       information. Mask the blocks with ``standardize=None``; normalise whole runs only.
+
+    Parameters
+    ----------
+    img : Niimg-like or str or pathlib.Path
+        The 4D run (image or path).
+    events : pandas.DataFrame or str or pathlib.Path
+        The run's events, or the path to a BIDS ``events.tsv`` file. Columns ``onset`` and
+        ``duration`` (seconds, from the first volume) and ``trial_type`` (the label) are
+        required; other columns are ignored. Rows with a missing ``trial_type`` are dropped
+        with a warning.
+    t_r : float
+        Repetition time in seconds (> 0).
+    hrf_delay : float, default=5.0
+        Haemodynamic delay in seconds added to each onset before cutting.
+    standardize : bool or str, default=True
+        True z-scores each voxel over the whole run (``"zscore_sample"``); a string is
+        passed to ``nilearn.signal.clean`` (e.g. ``"psc"``); False keeps the scale.
+    detrend : bool, default=True
+        Remove each voxel's linear trend over the whole run.
+    high_pass : float or None, default=None
+        High-pass cutoff in Hz (cosine drift basis) applied over the whole run, e.g. 0.008.
+    mask_img : Niimg-like or None, default=None
+        Voxels to clean, on the run's grid; voxels outside it are set to zero. By default
+        all voxels whose signal varies over the run are cleaned (constant ones become 0).
+        Ignored when no cleaning is asked for.
+    trial_types : list of str or None, default=None
+        Keep only these trial types (e.g. to leave out ``"rest"``). Default keeps all.
+    min_duration : float or None, default=None
+        Blocks shorter than this many seconds, after rounding to whole volumes and
+        clipping to the run, are dropped with a warning. By default only blocks with no
+        volume at all are dropped.
+    return_frames : bool, default=False
+        Also return the (start, stop) volume indices of each block in the run.
+
+    Returns
+    -------
+    block_imgs : list of nibabel.Nifti1Image
+        One float32 4D image per block, in onset order. Block ``i`` holds volumes
+        ``start = round((onset + hrf_delay) / t_r)`` (rounding half up) to
+        ``start + round(duration / t_r)``, clipped to the end of the run (with a warning).
+        The images share memory with the cleaned run: copy one before writing into it.
+    labels : numpy.ndarray of shape (n_blocks,)
+        The ``trial_type`` of each block.
+    frames : numpy.ndarray of shape (n_blocks, 2)
+        Start (inclusive) and stop (exclusive) volume of each block; only returned when
+        ``return_frames=True``.
+
+    Raises
+    ------
+    ValueError
+        If ``t_r`` is not > 0, the image is not 4D, ``events`` lacks a required column or
+        holds no event, or a block starts outside the run.
+
+    See Also
+    --------
+    load_bids_blocks : Cut the blocks of every run of a BIDS dataset.
+
+    Examples
+    --------
+    >>> import numpy as np, nibabel as nib, pandas as pd
+    >>> from sklearn_tcssl.datasets import extract_blocks
+    >>> rng = np.random.default_rng(0)
+    >>> run = nib.Nifti1Image(rng.normal(size=(4, 4, 4, 40)).astype("float32"), np.eye(4))
+    >>> events = pd.DataFrame(
+    ...     {"onset": [10.0, 40.0], "duration": [16.0, 16.0], "trial_type": ["a", "b"]}
+    ... )
+    >>> blocks, labels = extract_blocks(run, events, t_r=2.0)
+    >>> [b.shape for b in blocks], list(labels)
+    ([(4, 4, 4, 8), (4, 4, 4, 8)], ['a', 'b'])
+    """
+    t_r = _check_t_r(t_r)
+    if isinstance(hrf_delay, bool) or not isinstance(hrf_delay, numbers.Real) or hrf_delay < 0:
+        raise ValueError(
+            f"hrf_delay={hrf_delay!r} is not valid: pass a delay in seconds >= 0 "
+            "(about 4-6 s for the BOLD response; 0 cuts at the onsets)."
+        )
+    if min_duration is not None and (
+        not isinstance(min_duration, numbers.Real) or min_duration < 0
+    ):
+        raise ValueError(f"min_duration={min_duration!r} must be None or a number of s >= 0.")
+    standardize = _standardize_arg(standardize)
+    events = _select_events(_read_events(events), trial_types)
+
+    img = load_img(img)
+    if len(img.shape) != 4:
+        raise ValueError(
+            f"img must be a 4D image (x, y, z, time); got shape {img.shape}. Pass a whole "
+            "run, not a single volume or a mask."
+        )
+    n_scans = img.shape[3]
+    frames, keep = _block_frames(events, t_r, hrf_delay, n_scans, min_duration)
+    if not keep.any():
+        raise ValueError(
+            f"Every block is shorter than min_duration={min_duration} s; lower min_duration."
+        )
+
+    data = np.asarray(img.dataobj).astype(np.float32)  # a copy: blocks are views of it
+    if detrend or standardize is not None or high_pass is not None:
+        if mask_img is None:
+            mask = data.std(axis=3) > 0
+        else:
+            mask_img = load_img(mask_img)
+            if mask_img.shape[:3] != img.shape[:3] or not np.allclose(mask_img.affine, img.affine):
+                raise ValueError(
+                    f"mask_img (shape {mask_img.shape[:3]}) is not on the run's grid (shape "
+                    f"{img.shape[:3]}); resample it with nilearn.image.resample_to_img("
+                    "mask_img, img, interpolation='nearest')."
+                )
+            mask = np.asarray(mask_img.dataobj).astype(bool).reshape(img.shape[:3])
+        data = _clean_run(
+            data, mask, t_r, detrend=detrend, standardize=standardize, high_pass=high_pass
+        )
+
+    frames = frames[keep]
+    block_imgs = _cut_blocks(data, img.affine, img.header, frames)
+    labels = events["trial_type"].to_numpy()[keep]
+    if return_frames:
+        return block_imgs, labels, frames
+    return block_imgs, labels
+
+
+# --------------------------------------------------------------------------------------- BIDS
+def _find_derivatives_root(root, derivatives):
+    if derivatives is False or derivatives is None:
+        return root
+    if derivatives is not True:
+        path = Path(derivatives)
+        path = path if path.is_absolute() or path.exists() else root / path
+        if not path.is_dir():
+            raise FileNotFoundError(
+                f"derivatives={str(derivatives)!r} is not a folder (looked at {str(path)!r})."
+            )
+        return path
+    deriv = root / "derivatives"
+    if not deriv.is_dir():
+        raise FileNotFoundError(
+            f"derivatives=True but {str(deriv)!r} does not exist. Pass the path of the "
+            "pipeline's output folder (e.g. derivatives='derivatives/fmriprep')."
+        )
+    if any(deriv.glob("sub-*")):
+        return deriv
+    pipelines = sorted(p for p in deriv.iterdir() if p.is_dir() and any(p.glob("sub-*")))
+    if len(pipelines) == 1:
+        return pipelines[0]
+    if (deriv / "fmriprep") in pipelines:
+        return deriv / "fmriprep"
+    raise FileNotFoundError(
+        f"Could not choose a pipeline folder in {str(deriv)!r} (found "
+        f"{[p.name for p in pipelines]}); pass derivatives='derivatives/<pipeline>'."
+    )
+
+
+def _raw_entities(entities):
+    return {k: v for k, v in entities.items() if k not in _DERIVATIVE_ENTITIES}
+
+
+def _inherited(candidates, entities):
+    """Candidate files whose entities are a subset of ``entities``, least specific first."""
+    matches = []
+    for path in candidates:
+        ents = parse_bids_filename(path)["entities"]
+        if all(entities.get(k) == v for k, v in ents.items()):
+            matches.append((len(ents), str(path)))
+    return [path for _, path in sorted(matches)]
+
+
+def _sidecar_files(root, suffix, sub):
+    """Files ``*_<suffix>`` of one subject's folder and ``task-*_<suffix>`` at the root."""
+    files = sorted(str(p) for p in (root / f"sub-{sub}").rglob(f"sub-{sub}*_{suffix}"))
+    return [str(p) for p in sorted(root.glob(f"task-*_{suffix}"))] + files
+
+
+def _expected_events_path(root, bold_ref):
+    ents = _raw_entities(bold_ref["entities"])
+    name = "_".join(f"{k}-{v}" for k, v in ents.items()) + "_events.tsv"
+    folder = root / f"sub-{ents['sub']}"
+    if "ses" in ents:
+        folder = folder / f"ses-{ents['ses']}"
+    return folder / "func" / name
+
+
+def _read_t_r(bold_path, bold_ref, raw_root, search_root):
+    """RepetitionTime from the JSON sidecars (BIDS inheritance), else the NIfTI header."""
+    sub = bold_ref["entities"]["sub"]
+    candidates = _inherited(
+        _sidecar_files(raw_root, "bold.json", sub), _raw_entities(bold_ref["entities"])
+    )
+    own = Path(str(bold_path).split(".nii")[0] + ".json")
+    if search_root != raw_root and own.is_file():
+        candidates.append(str(own))
+    meta = {}
+    for path in candidates:  # least specific first; more specific files override
+        with open(path) as f:
+            meta.update(json.load(f))
+    if meta.get("RepetitionTime") is not None:
+        return _check_t_r(meta["RepetitionTime"])
+    header = nib.load(bold_path).header
+    time_unit = header.get_xyzt_units()[1]
+    zooms = header.get_zooms()
+    if time_unit in ("sec", "msec") and len(zooms) > 3 and zooms[3] > 0:
+        return float(zooms[3]) / (1000.0 if time_unit == "msec" else 1.0)
+    raise ValueError(
+        f"Repetition time unknown for {str(bold_path)!r}: no RepetitionTime in its JSON "
+        f"sidecars {candidates} and its NIfTI header has no time unit. Add RepetitionTime "
+        "to the sidecar (or task-<task>_bold.json) or pass t_r=."
+    )
+
+
+def _bold_files(search_root, task, subjects, derivatives, space, desc):
+    filters = [("task", task)]
+    if derivatives:
+        filters.append(("desc", desc))
+        if space is not None:
+            filters.append(("space", space))
+    subs = ["*"] if subjects is None else subjects
+    files = []
+    for sub in subs:
+        files += get_bids_files(
+            search_root,
+            file_tag="bold",
+            file_type="nii*",
+            sub_label=sub,
+            modality_folder="func",
+            filters=filters,
+        )
+    if not files:
+        found = get_bids_files(search_root, file_tag="bold", file_type="nii*")
+        tasks = sorted({parse_bids_filename(f)["entities"].get("task", "?") for f in found})
+        raise ValueError(
+            f"No BOLD files for task={task!r}"
+            + (f", subjects={subjects}" if subjects is not None else "")
+            + (f", space={space!r}, desc={desc!r}" if derivatives else "")
+            + f" under {str(search_root)!r}; tasks found: {tasks}. Pass one of them "
+            "(without the 'task-' prefix)."
+        )
+    refs = [parse_bids_filename(f) for f in sorted(set(files))]
+    by_run = {}
+    for ref in refs:
+        key = tuple(sorted(_raw_entities(ref["entities"]).items()))
+        by_run.setdefault(key, []).append(ref)
+    for key, group in by_run.items():
+        if len(group) > 1:
+            raise ValueError(
+                f"Several BOLD files for the run {dict(key)}: "
+                f"{[r['file_basename'] for r in group]}. Pass space= (and desc=) to pick one."
+            )
+    return refs
+
+
+def load_bids_blocks(
+    bids_root,
+    task,
+    *,
+    derivatives=False,
+    space=None,
+    desc="preproc",
+    subjects=None,
+    t_r=None,
+    hrf_delay=5.0,
+    standardize=True,
+    detrend=True,
+    high_pass=None,
+    trial_types=None,
+    min_duration=None,
+):
+    """Cut the task blocks of every run of one task in a BIDS dataset.
+
+    BOLD runs are found with nilearn's BIDS helpers, either in the raw tree
+    (``sub-*/[ses-*/]func/*_task-<task>_bold.nii[.gz]``) or in a derivatives folder such
+    as fMRIPrep's (``*_task-<task>[_space-<space>]_desc-preproc_bold.nii.gz``). Events
+    always come from the raw tree (``*_events.tsv``, with BIDS inheritance). Each run is
+    then cleaned and cut with :func:`extract_blocks`: by default every voxel is detrended
+    and z-scored over the whole run before the blocks are cut.
+
+    Parameters
+    ----------
+    bids_root : str or pathlib.Path
+        Root of the raw BIDS dataset (holding ``dataset_description.json``).
+    task : str
+        Task label, without the ``task-`` prefix.
+    derivatives : bool or str or pathlib.Path, default=False
+        False reads raw BOLD files. True reads ``<bids_root>/derivatives`` (its only
+        pipeline folder, or ``fmriprep``); a path (absolute, or relative to
+        ``bids_root``) names the pipeline folder.
+    space : str or None, default=None
+        Template space of the derivative BOLD files (e.g. ``"MNI152NLin2009cAsym"``).
+        Needed when a run exists in several spaces; only used with derivatives.
+    desc : str, default="preproc"
+        ``desc`` entity of the derivative BOLD files.
+    subjects : list of str or None, default=None
+        Subject labels to load (``"01"`` or ``"sub-01"``). Default loads all.
+    t_r : float or None, default=None
+        Repetition time in seconds. By default read from ``RepetitionTime`` in the JSON
+        sidecars (the file's own, then inherited ones up to ``task-<task>_bold.json``),
+        else from the NIfTI header when it has a time unit.
+    hrf_delay, standardize, detrend, high_pass, trial_types, min_duration
+        Passed to :func:`extract_blocks`.
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        With fields:
+
+        - ``imgs``: list of 4D Nifti1Image, one per block.
+        - ``y``: numpy.ndarray of the blocks' trial types.
+        - ``groups``: numpy.ndarray, subject (``"sub-01"``) of each block.
+        - ``runs`` (and its alias ``block_runs``): numpy.ndarray, run id of each block,
+          e.g. ``"sub-01_run-1"`` (with ``ses-``/``acq-`` when present).
+        - ``run_imgs``: list of str, path of each BOLD run (uncleaned), e.g. for
+          unlabeled pretraining; ``run_ids`` and ``run_groups`` describe them.
+        - ``events``: list of pandas.DataFrame, the events of each run.
+        - ``t_r``: float, the repetition time shared by all runs.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``bids_root`` or the derivatives folder is missing, or a run has no events.
+    ValueError
+        If no BOLD file matches the task (the tasks found are listed), a run has several
+        candidate files, the repetition time is unknown, or runs differ in it.
+
+    See Also
+    --------
+    extract_blocks : Cut the blocks of one run.
+
+    Examples
+    --------
+    >>> from sklearn_tcssl.datasets import load_bids_blocks
+    >>> data = load_bids_blocks("ds000105", task="objectviewing")  # doctest: +SKIP
+    >>> data = load_bids_blocks(
+    ...     "ds000105", task="objectviewing", derivatives=True, space="MNI152NLin2009cAsym"
+    ... )  # doctest: +SKIP
+    """
+    root = Path(bids_root)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"bids_root={str(bids_root)!r} is not a folder. Pass the root of a BIDS dataset."
+        )
+    task = str(task).removeprefix("task-")
+    if space is not None and not derivatives:
+        raise ValueError(
+            f"space={space!r} only applies to derivatives (raw BOLD files have no space); "
+            "pass derivatives=True or leave space=None."
+        )
+    if subjects is not None:
+        subjects = [str(s).removeprefix("sub-") for s in np.atleast_1d(subjects)]
+    search_root = _find_derivatives_root(root, derivatives)
+    refs = _bold_files(search_root, task, subjects, bool(derivatives), space, desc)
+
+    out = {
+        k: []
+        for k in ("imgs", "y", "groups", "runs", "run_imgs", "run_ids", "run_groups", "events")
+    }
+    t_rs = []
+    for ref in refs:
+        ents = _raw_entities(ref["entities"])
+        sub = ents["sub"]
+        events_files = _inherited(_sidecar_files(root, "events.tsv", sub), ents)
+        if not events_files:
+            raise FileNotFoundError(
+                f"No events file for {ref['file_basename']}: expected "
+                f"{str(_expected_events_path(root, ref))!r} (or an inherited "
+                f"task-{task}_events.tsv at the dataset root)."
+            )
+        run_t_r = _check_t_r(t_r) if t_r is not None else None
+        if run_t_r is None:
+            run_t_r = _read_t_r(ref["file_path"], ref, root, search_root)
+        events = _read_events(events_files[-1])
+        blocks, labels = extract_blocks(
+            ref["file_path"],
+            events,
+            run_t_r,
+            hrf_delay=hrf_delay,
+            standardize=standardize,
+            detrend=detrend,
+            high_pass=high_pass,
+            trial_types=trial_types,
+            min_duration=min_duration,
+        )
+        run_id = "_".join(f"{k}-{ents[k]}" for k in ("sub", "ses", "acq", "run") if k in ents)
+        out["imgs"] += blocks
+        out["y"] += list(labels)
+        out["groups"] += [f"sub-{sub}"] * len(blocks)
+        out["runs"] += [run_id] * len(blocks)
+        out["run_imgs"].append(ref["file_path"])
+        out["run_ids"].append(run_id)
+        out["run_groups"].append(f"sub-{sub}")
+        out["events"].append(events)
+        t_rs.append(run_t_r)
+    if len(set(out["run_ids"])) < len(out["run_ids"]):
+        raise ValueError(
+            f"Run ids are not unique: {out['run_ids']}; the runs differ by an entity other "
+            "than sub/ses/acq/run. Load them separately (e.g. with subjects=)."
+        )
+    if not np.allclose(t_rs, t_rs[0]):
+        raise ValueError(
+            f"The runs have different repetition times {sorted(set(t_rs))}; load runs "
+            "with the same t_r together (e.g. with subjects=)."
+        )
+    for key in ("y", "groups", "runs", "run_ids", "run_groups"):
+        out[key] = np.asarray(out[key])
+    return Bunch(
+        **out,
+        block_runs=out["runs"],
+        t_r=t_rs[0],
+        description=(
+            f"Blocks of task {task!r} from {len(refs)} run(s) of "
+            f"{len(set(out['run_groups']))} subject(s) in {str(search_root)!r}, cut "
+            f"{hrf_delay:g} s after each onset."
+        ),
+    )
