@@ -1,0 +1,186 @@
+"""Crash-safe checkpoints: kill a training process with SIGKILL, resume, same final state."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import smooth_sequences
+from skorch.callbacks import Callback
+
+from sklearn_tcssl import IncompatibleModelError, TemporalContrastiveEmbedder
+from sklearn_tcssl._checkpoint import list_checkpoints
+
+TESTS_DIR = Path(__file__).resolve().parent
+PARAMS = {"n_components": 8, "batch_size": 8, "random_state": 0, "max_epochs": 12}
+
+
+def _data():
+    return smooth_sequences(24, 15, 10, seed=3)
+
+
+def _state(embedder):
+    return {k: v.detach().clone() for k, v in embedder.net_.module_.state_dict().items()}
+
+
+def _assert_same_state(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6, msg=key)
+
+
+class _EpochCounter(Callback):
+    """Counts the epochs trained by this process (not those restored from a checkpoint)."""
+
+    def initialize(self):
+        self.epochs_ = 0
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        self.epochs_ += 1
+
+
+_TRAINER = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from skorch.callbacks import Callback
+from conftest import smooth_sequences
+from sklearn_tcssl import TemporalContrastiveEmbedder
+
+class Slow(Callback):  # runs after the checkpoint callback: slows the run, draws no random numbers
+    def on_epoch_end(self, net, **kwargs):
+        print("epoch", len(net.history), flush=True)
+        time.sleep(0.25)
+
+X = smooth_sequences(24, 15, 10, seed=3)
+TemporalContrastiveEmbedder(
+    **{params!r}, checkpoint_dir=sys.argv[1], callbacks=[Slow()]
+).fit(X)
+print("finished", flush=True)
+"""
+
+
+def test_sigkill_then_resume_reaches_the_uninterrupted_state(tmp_path):
+    reference = TemporalContrastiveEmbedder(**PARAMS).fit(_data())
+
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent(_TRAINER).format(tests=str(TESTS_DIR), params=PARAMS))
+    checkpoints = tmp_path / "checkpoints"
+    log = (tmp_path / "log.txt").open("w")
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(checkpoints)], stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 50
+        while len(list_checkpoints(checkpoints)) < 2 or _latest(checkpoints) < 3:
+            assert process.poll() is None, (tmp_path / "log.txt").read_text()
+            assert time.monotonic() < deadline, "no checkpoint after 50 s"
+            time.sleep(0.02)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        log.close()
+    assert process.returncode == -signal.SIGKILL
+    output = (tmp_path / "log.txt").read_text()
+    assert "finished" not in output
+    printed = [int(line.split()[1]) for line in output.splitlines() if line.startswith("epoch")]
+    saved = _latest(checkpoints)
+    # each epoch is checkpointed before the next starts: at most the running epoch is lost
+    assert max(printed, default=0) <= saved < PARAMS["max_epochs"]
+
+    counter = _EpochCounter()
+    resumed = TemporalContrastiveEmbedder(
+        **PARAMS, checkpoint_dir=checkpoints, callbacks=[counter]
+    ).fit(_data())
+    assert counter.epochs_ == PARAMS["max_epochs"] - saved
+    assert len(resumed.history_) == PARAMS["max_epochs"]
+    _assert_same_state(_state(resumed), _state(reference))
+    np.testing.assert_allclose(
+        resumed.history_[:, "train_loss"], reference.history_[:, "train_loss"], rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        resumed.transform(_data()), reference.transform(_data()), rtol=1e-5, atol=1e-6
+    )
+
+
+def _latest(root):
+    found = list_checkpoints(root)
+    return int(found[-1].name.split("-")[1]) if found else 0
+
+
+def test_resume_in_process_is_bitwise_identical(tmp_path):
+    reference = TemporalContrastiveEmbedder(**PARAMS).fit(_data())
+    TemporalContrastiveEmbedder(**{**PARAMS, "max_epochs": 5}, checkpoint_dir=tmp_path).fit(
+        _data()
+    )
+    resumed = TemporalContrastiveEmbedder(**PARAMS, checkpoint_dir=tmp_path).fit(_data())
+    for key, value in _state(reference).items():
+        assert torch.equal(value, _state(resumed)[key]), key
+
+
+def test_checkpoint_every_keeps_last_two_and_the_final_epoch(tmp_path):
+    params = {**PARAMS, "max_epochs": 7}
+    plain = TemporalContrastiveEmbedder(**params).fit(_data())
+    saved = TemporalContrastiveEmbedder(**params, checkpoint_dir=tmp_path, checkpoint_every=3)
+    saved.fit(_data())
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["epoch-000006", "epoch-000007"]
+    assert sorted(os.listdir(tmp_path / "epoch-000007")) == [
+        "history.json",
+        "meta.json",
+        "optimizer.pt",
+        "params.pt",
+        "rng.pt",
+    ]
+    meta = json.loads((tmp_path / "epoch-000007" / "meta.json").read_text())
+    assert meta["epoch"] == 7
+    assert meta["fingerprint"]["n_components"] == 8
+    # checkpointing changes nothing in the training itself
+    np.testing.assert_array_equal(saved.transform(_data()), plain.transform(_data()))
+    # a finished run resumes with no epoch left to train
+    counter = _EpochCounter()
+    again = TemporalContrastiveEmbedder(**params, checkpoint_dir=tmp_path, callbacks=[counter])
+    np.testing.assert_array_equal(again.fit(_data()).transform(_data()), plain.transform(_data()))
+    assert counter.epochs_ == 0
+
+
+def test_half_written_checkpoint_is_ignored(tmp_path):
+    TemporalContrastiveEmbedder(**{**PARAMS, "max_epochs": 2}, checkpoint_dir=tmp_path).fit(
+        _data()
+    )
+    partial = tmp_path / ".epoch-000003.tmp-12345"  # what a kill during a write leaves
+    partial.mkdir()
+    (partial / "params.pt").write_bytes(b"truncat")
+    counter = _EpochCounter()
+    resumed = TemporalContrastiveEmbedder(
+        **{**PARAMS, "max_epochs": 4}, checkpoint_dir=tmp_path, callbacks=[counter]
+    ).fit(_data())
+    assert counter.epochs_ == 2
+    assert len(resumed.history_) == 4
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"lr": 0.01}, r"another training run \(differs in: lr 0\.001 -> 0\.01\)"),
+        ({"random_state": 1}, r"differs in: random_state 0 -> 1, seed .*integer random_state"),
+        ({"data": True}, r"differs in: the training data\).*new or empty checkpoint_dir"),
+        ({"max_epochs": 1}, r"after epoch 2, beyond max_epochs=1\. Raise max_epochs"),
+    ],
+)
+def test_resuming_another_run_is_refused(tmp_path, change, match):
+    params = {**PARAMS, "max_epochs": 2}
+    TemporalContrastiveEmbedder(**params, checkpoint_dir=tmp_path).fit(_data())
+    data = _data()[:-1] if change.pop("data", False) else _data()
+    error = ValueError if "max_epochs" in change else IncompatibleModelError
+    with pytest.raises(error, match=match):
+        TemporalContrastiveEmbedder(**{**params, **change}, checkpoint_dir=tmp_path).fit(data)
