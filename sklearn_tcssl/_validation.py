@@ -31,7 +31,14 @@ def _as_float_array(value, where):
             f"{where} is a sparse matrix; sparse input is not supported. Pass dense arrays "
             "(e.g. X.toarray())."
         )
-    array = np.asarray(value)
+    try:
+        array = np.asarray(value)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(
+            f"{where} is ragged (its rows have different lengths), so it is not an array. "
+            "Each sequence must be a rectangular (n_timepoints, n_features) array; check how "
+            "it was built."
+        ) from exc
     if array.dtype.kind == "c":
         raise ValueError(f"{where} has complex values; pass real-valued data.")
     if array.dtype.kind not in "biuf":
@@ -59,9 +66,11 @@ def _check_finite(array, where):
 def _check_magnitude(array, where, limit=1e15):
     # float32 overflows past ~3e38; far smaller values already overflow the squares in a
     # standardisation, so such data is almost surely a units or scaling mistake.
-    if array.size and np.abs(array).max() > limit:
+    # compare in float64: float16 cannot hold the limit (and int abs() can wrap around)
+    largest = float(np.abs(array.astype(np.float64, copy=False)).max()) if array.size else 0.0
+    if largest > limit:
         raise ValueError(
-            f"{where} has values up to {np.abs(array).max():.3g}, beyond {limit:.0e}; "
+            f"{where} has values up to {largest:.3g}, beyond {limit:.0e}; "
             "float32 training would overflow. Rescale the data (e.g. z-score each voxel over "
             "the run) before fitting."
         )
@@ -115,8 +124,8 @@ def _list_to_sequences(X, estimator_name):
                 f"{SEQUENCE_FORMS}."
             )
         _check_finite(array, where)
-        sequences.append(array)
-    return [_to_float32(s) for s in sequences]
+        sequences.append(_to_float32(array, where))
+    return sequences
 
 
 def _array_to_sequences(X, estimator_name):
@@ -127,14 +136,14 @@ def _array_to_sequences(X, estimator_name):
         if array.shape[0] == 0:
             raise ValueError(f"{estimator_name} got X with 0 samples; pass at least one.")
         _check_finite(array, "X")
-        return [_to_float32(s) for s in array]
+        return [_to_float32(s, "X") for s in array]
     if array.ndim == 2:
         if 0 in array.shape:
             raise ValueError(
                 f"{estimator_name} got X of shape {array.shape} with 0 samples or time points."
             )
         _check_finite(array, "X")
-        return [_to_float32(row[:, None]) for row in array]
+        return [_to_float32(row[:, None], "X") for row in array]
     hint = "Reshape your data: " if array.ndim < 2 else ""
     raise ValueError(
         f"X has {array.ndim} dimension(s) (shape {array.shape}). {hint}{estimator_name} "
@@ -142,13 +151,19 @@ def _array_to_sequences(X, estimator_name):
     )
 
 
-def _to_float32(array):
-    _check_magnitude(array, "X")
+def _to_float32(array, where):
+    _check_magnitude(array, where)
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
 def _check_feature_counts(sequences, estimator_name, n_features):
     counts = [s.shape[1] for s in sequences]
+    if min(counts) == 0:
+        raise ValueError(
+            f"X[{counts.index(0)}] has 0 features per time point; {estimator_name} needs at "
+            "least one. An empty mask gives this: check the masker's mask (e.g. "
+            "NetworkMasker.n_voxels_) covers the brain."
+        )
     reference = counts[0] if n_features is None else n_features
     for i, count in enumerate(counts):
         if count != reference:
