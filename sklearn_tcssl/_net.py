@@ -1,5 +1,6 @@
 """Private skorch network shared by the estimators: the contrastive objective in ``get_loss``."""
 
+import contextlib
 import math
 
 import torch
@@ -17,11 +18,41 @@ class TemporalContrastiveNet(NeuralNet):
     records the batch's pretext accuracy in the history (``train_pretext_acc`` or
     ``valid_pretext_acc``; a ``PassthroughScoring`` callback averages it per epoch), and stops
     training with :class:`~sklearn_tcssl.TrainingDivergedError` on a non-finite loss.
+
+    For speed on GPUs, :meth:`infer` also copies CUDA batches with ``non_blocking=True`` (they
+    come from pinned memory when ``iterator_train__pin_memory=True``) and runs the forward pass
+    under :meth:`autocast`; the loss is always computed in float32.
+
+    Parameters
+    ----------
+    module, criterion, **kwargs
+        As for :class:`skorch.NeuralNet`.
+    precision : {"32", "bf16"}, default="32"
+        ``"bf16"`` runs the forward pass under ``torch.autocast(dtype=torch.bfloat16)`` on the
+        net's device (weights and optimizer states stay float32; no gradient scaler is needed
+        with bfloat16).
     """
+
+    def __init__(self, module, criterion, *, precision="32", **kwargs):
+        super().__init__(module, criterion, **kwargs)
+        self.precision = precision
+
+    def autocast(self):
+        """Return the autocast context of the forward pass (a no-op unless ``"bf16"``)."""
+        if self.precision != "bf16" or self.device is None:
+            return contextlib.nullcontext()
+        return torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16)
+
+    def infer(self, x, **fit_params):
+        """Forward pass of a batch: non-blocking copy to CUDA, then autocast."""
+        if isinstance(x, torch.Tensor) and _is_cuda(self.device):
+            x = x.to(self.device, non_blocking=True)
+        with self.autocast():
+            return super().infer(x, **fit_params)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Temporal-contrastive loss of a batch; ``y_true`` is a dummy and is ignored."""
-        z_begin, z_middle, z_end = y_pred.unbind(dim=1)  # 3 x (B, P)
+        z_begin, z_middle, z_end = y_pred.float().unbind(dim=1)  # 3 x (B, P), float32
         loss = self.criterion_(z_begin, z_middle, z_end)
         accuracy = pretext_accuracy(z_begin, z_middle, z_end)
         key = "train_pretext_acc" if training else "valid_pretext_acc"
@@ -40,3 +71,111 @@ class TemporalContrastiveNet(NeuralNet):
             "by 10), a higher temperature, and check that the input has no huge values "
             "(standardize=True rescales each feature)."
         )
+
+
+PRECISIONS = ("auto", "32", "bf16")
+
+
+def _is_cuda(device):
+    return device is not None and torch.device(device).type == "cuda"
+
+
+def resolve_precision(precision, device):
+    """Return ``"32"`` or ``"bf16"`` for the ``precision`` parameter on ``device``.
+
+    ``"auto"`` is ``"bf16"`` on a CUDA device that supports bfloat16 (Ampere and newer) and
+    ``"32"`` everywhere else, the CPU included.
+
+    Parameters
+    ----------
+    precision : {"auto", "32", "bf16"}
+        The estimator's parameter (already validated).
+    device : torch.device
+        The training device.
+
+    Returns
+    -------
+    precision : {"32", "bf16"}
+    """
+    if precision != "auto":
+        return precision
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "32"
+
+
+def compute_options(*, device, precision, num_workers, compile):
+    """Keyword arguments of :class:`TemporalContrastiveNet` for the compute parameters.
+
+    DataLoader workers for training and validation, pinned host memory on CUDA (harmless and
+    off on the CPU), the autocast precision and ``torch.compile``.
+
+    Parameters
+    ----------
+    device : torch.device
+        The training device.
+    precision : {"auto", "32", "bf16"}
+        Mixed-precision setting.
+    num_workers : int
+        DataLoader worker processes (0: load in the main process).
+    compile : bool
+        Whether skorch compiles the module with ``torch.compile``.
+
+    Returns
+    -------
+    kwargs : dict
+    """
+    pin = device.type == "cuda"
+    return {
+        "precision": resolve_precision(precision, device),
+        "compile": bool(compile),
+        "iterator_train__num_workers": num_workers,
+        "iterator_valid__num_workers": num_workers,
+        "iterator_train__pin_memory": pin,
+        "iterator_valid__pin_memory": pin,
+    }
+
+
+def net_class_and_options(estimator, device):
+    """Net class and its compute keyword arguments for an estimator's parameters.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Reads ``precision``, ``num_workers``, ``compile`` and ``accelerator``.
+    device : torch.device
+        The resolved training device.
+
+    Returns
+    -------
+    net_class : type
+        :class:`TemporalContrastiveNet`, or its Accelerate subclass with an accelerator.
+    kwargs : dict
+    """
+    kwargs = {"device": str(device)}
+    kwargs.update(
+        compute_options(
+            device=device,
+            precision=estimator.precision,
+            num_workers=estimator.num_workers,
+            compile=estimator.compile,
+        )
+    )
+    if estimator.accelerator is None:
+        return TemporalContrastiveNet, kwargs
+    from sklearn_tcssl._accelerate import accelerated_net_kwargs  # optional extra
+
+    return accelerated_net_kwargs(estimator.accelerator, kwargs)
+
+
+def autocast_of(net):
+    """Return the autocast context of a fitted net (a no-op for nets without one)."""
+    return getattr(net, "autocast", contextlib.nullcontext)()
+
+
+def inner_module(module):
+    """Return the module, or the original module inside a ``torch.compile`` wrapper.
+
+    Save this one's ``state_dict``: a compiled module prefixes its keys with ``_orig_mod.``.
+    """
+    return getattr(module, "_orig_mod", module)

@@ -20,7 +20,9 @@ class TripletWindowDataset(Dataset):
     Parameters
     ----------
     sequences : list of torch.Tensor of shape (n_timepoints_i, n_features)
-        The sequences; each must have at least ``3 * segment_length`` time points.
+        The sequences; each must have at least ``3 * segment_length`` time points. Any object
+        with a ``shape`` whose slices along time are tensors works too, e.g. runs read lazily
+        from disk, of which only the window drawn is read.
     segment_length : int
         Number of time points in each of the three segments.
     generator : torch.Generator or None, default=None

@@ -1,0 +1,105 @@
+"""Multi-GPU / multi-node pretraining through skorch's ``AccelerateMixin`` (optional extra).
+
+Pass an ``accelerate.Accelerator`` as ``TemporalContrastiveEmbedder(accelerator=...)`` and
+start the script with ``accelerate launch`` (see ``docs/scale_out.rst`` and
+``examples/scale_out_recipe.py``). The embedder then trains an
+:class:`AcceleratedTemporalContrastiveNet`: skorch leaves device placement to the accelerator
+(``device=None``), which shards the batches over processes (data parallel), wraps the module in
+``DistributedDataParallel`` and applies its own mixed precision (``Accelerator(
+mixed_precision="bf16")``); the estimator's ``precision`` and ``device`` are then not used.
+
+Deep copies: scikit-learn's ``clone`` (in ``cross_val_score``, ``GridSearchCV``...) deep-copies
+every parameter, and a deep-copied ``Accelerator`` loses track of its gradient state (skorch
+issue #944). Recent accelerate releases make ``copy.deepcopy(accelerator)`` return the same
+object; :func:`shared_accelerator` enforces that behaviour whatever the installed version, so
+every clone of the embedder shares one accelerator.
+
+Install with ``pip install "sklearn-tcssl[accelerate]"``.
+"""
+
+import copy
+
+from skorch.hf import AccelerateMixin
+
+from sklearn_tcssl._net import TemporalContrastiveNet
+
+
+class AcceleratedTemporalContrastiveNet(AccelerateMixin, TemporalContrastiveNet):
+    """:class:`~sklearn_tcssl._net.TemporalContrastiveNet` trained through HF Accelerate.
+
+    Parameters
+    ----------
+    accelerator : accelerate.Accelerator
+        The accelerator that places the module, optimizer and DataLoaders.
+    **kwargs
+        As for :class:`~sklearn_tcssl._net.TemporalContrastiveNet`; ``device`` must be
+        ``None`` when the accelerator places devices.
+    """
+
+
+def _import_accelerate():
+    try:
+        import accelerate
+    except ImportError as exc:
+        raise ImportError(
+            "accelerator=... needs the 'accelerate' package, which is not installed. Install "
+            "it with: pip install 'sklearn-tcssl[accelerate]' (or pip install accelerate)."
+        ) from exc
+    return accelerate
+
+
+def shared_accelerator(accelerator=None, **kwargs):
+    """Return an ``Accelerator`` whose deep copies are itself (safe under ``clone``).
+
+    Parameters
+    ----------
+    accelerator : accelerate.Accelerator or None, default=None
+        An existing accelerator to make shareable (modified in place: its deep copy returns
+        it). ``None`` creates one with ``kwargs``.
+    **kwargs
+        Passed to ``accelerate.Accelerator`` when ``accelerator`` is None, e.g.
+        ``mixed_precision="bf16"``, ``cpu=True``.
+
+    Returns
+    -------
+    accelerator : accelerate.Accelerator
+        ``copy.deepcopy(accelerator) is accelerator`` holds.
+    """
+    accelerate = _import_accelerate()
+    if accelerator is None:
+        accelerator = accelerate.Accelerator(**kwargs)
+    elif kwargs:
+        raise ValueError(
+            "shared_accelerator: pass either an existing accelerator or keyword arguments to "
+            f"create one, not both (got {sorted(kwargs)})."
+        )
+    if copy.deepcopy(accelerator) is not accelerator:  # accelerate releases before the fix
+        base = type(accelerator)
+        accelerator.__class__ = type(base.__name__, (base,), {"__deepcopy__": _same_object})
+    return accelerator
+
+
+def _same_object(self, memo):
+    return self
+
+
+def accelerated_net_kwargs(accelerator, compute_kwargs):
+    """Net class and keyword arguments for training through ``accelerator``.
+
+    Parameters
+    ----------
+    accelerator : accelerate.Accelerator
+        The accelerator given to the estimator.
+    compute_kwargs : dict
+        Output of :func:`sklearn_tcssl._net.compute_options`; its precision and pinned-memory
+        settings are dropped (the accelerator handles both).
+
+    Returns
+    -------
+    net_class : type
+    kwargs : dict
+    """
+    _import_accelerate()
+    kwargs = {k: v for k, v in compute_kwargs.items() if "pin_memory" not in k}
+    kwargs.update(precision="32", accelerator=accelerator, device=None)
+    return AcceleratedTemporalContrastiveNet, kwargs

@@ -1,0 +1,127 @@
+"""Encoder of whole-brain 4D volumes: a small 3D CNN per frame, then the temporal part.
+
+Frames arrive flattened, ``(batch, time, n_voxels)`` with ``n_voxels = prod(grid_shape)`` in
+C order, so the window datasets and the loss are the ones used for masked time series; the
+encoder reshapes each frame to ``(1, *grid_shape)`` itself.
+
+Pooling keeps a coarse spatial layout (``pool_size`` cells per axis, 4 by default) rather than a
+single global average: a fully global pool throws away *where* activity is, which is most of
+what a linear decoder of fMRI needs. ``pool_size=1`` gives the plain global pooling.
+"""
+
+import math
+
+import torch
+from torch import nn
+
+from sklearn_tcssl.nn.encoders import ProjectionHead, TemporalConvBlock
+
+
+class FrameEncoder3d(nn.Module):
+    """Small 3D CNN mapping frames ``(..., n_voxels)`` to ``(..., n_components)``.
+
+    ``n_layers`` blocks of ``Conv3d(kernel 3, stride 2) -> GELU`` (channels doubling from
+    ``channels``), adaptive average pooling to ``pool_size ** 3`` cells, then a linear layer.
+    Every convolution has stride 2, so activations stay small on whole-brain grids (a
+    45 x 54 x 45 grid at 4 mm becomes 23 x 27 x 23 after the first layer).
+
+    Parameters
+    ----------
+    grid_shape : tuple of 3 int
+        Shape of one frame on the common grid.
+    n_components : int
+        Output width per frame.
+    channels : int, default=8
+        Channels of the first convolution.
+    n_layers : int, default=3
+        Number of strided convolution blocks.
+    pool_size : int, default=4
+        Cells per axis kept by the adaptive pooling (1: global average).
+    frame_batch : int, default=512
+        Frames sent through the CNN at once (bounds inference memory; training keeps the
+        activations of every frame of the batch for the backward pass anyway).
+    """
+
+    def __init__(
+        self, grid_shape, n_components, channels=8, n_layers=3, pool_size=4, frame_batch=512
+    ):
+        super().__init__()
+        self.grid_shape = tuple(int(s) for s in grid_shape)
+        self.n_voxels = math.prod(self.grid_shape)
+        self.frame_batch = int(frame_batch)
+        layers, c_in = [], 1
+        for k in range(n_layers):
+            c_out = channels * 2**k
+            layers += [nn.Conv3d(c_in, c_out, 3, stride=2, padding=1), nn.GELU()]
+            c_in = c_out
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool3d(pool_size)
+        self.linear = nn.Linear(c_in * pool_size**3, n_components)
+        self.out_features = n_components
+
+    def forward(self, x):
+        """Map ``(..., n_voxels)`` frames to ``(..., n_components)``."""
+        leading = x.shape[:-1]
+        frames = x.reshape(-1, 1, *self.grid_shape)  # (N, 1, X, Y, Z)
+        chunks = [self._encode(chunk) for chunk in frames.split(self.frame_batch)]
+        return torch.cat(chunks).reshape(*leading, -1)  # (..., C)
+
+    def _encode(self, frames):
+        h = self.pool(self.features(frames))  # (n, c, p, p, p)
+        return self.linear(h.flatten(1))  # (n, C)
+
+
+class VolumeEncoder(nn.Module):
+    """Encoder of 4D volumes ``(batch, time, n_voxels)`` into ``(batch, n_components)``.
+
+    :class:`FrameEncoder3d` per frame -> residual :class:`TemporalConvBlock` (``n_blocks``)
+    -> mean over time -> embedding; :meth:`forward` adds the :class:`ProjectionHead` used by
+    the loss. Same interface as :class:`~sklearn_tcssl.nn.encoders.TimeSeriesEncoder`, so the
+    same objective, window datasets and skorch net train it.
+
+    Parameters
+    ----------
+    grid_shape : tuple of 3 int
+        Shape of one frame on the common grid.
+    n_components : int, default=128
+        Width of the embedding.
+    channels : int, default=8
+        Channels of the first 3D convolution.
+    pool_size : int, default=4
+        Spatial cells per axis kept before the per-frame linear layer.
+    kernel_size : int, default=3
+        Temporal kernel width in time points.
+    n_blocks : int, default=1
+        Number of residual temporal convolution blocks.
+    projection_dim : int, default=64
+        Output width of the projection head.
+    """
+
+    def __init__(
+        self,
+        grid_shape,
+        n_components=128,
+        channels=8,
+        pool_size=4,
+        kernel_size=3,
+        n_blocks=1,
+        projection_dim=64,
+    ):
+        super().__init__()
+        self.spatial = FrameEncoder3d(grid_shape, n_components, channels, pool_size=pool_size)
+        self.temporal = nn.Sequential(
+            *[TemporalConvBlock(n_components, kernel_size) for _ in range(n_blocks)]
+        )
+        self.head = ProjectionHead(n_components, projection_dim)
+
+    def embed(self, x):
+        """Embed ``(batch, time, n_voxels)`` sequences of frames into ``(batch, n_components)``."""
+        h = self.spatial(x)  # (B, T, C)
+        h = self.temporal(h)  # (B, T, C)
+        return h.mean(dim=1)  # (B, C)
+
+    def forward(self, windows):
+        """Project windows ``(batch, 3, segment_length, n_voxels)`` to ``(batch, 3, dim)``."""
+        n, n_segments, length, n_voxels = windows.shape
+        z = self.embed(windows.reshape(n * n_segments, length, n_voxels))  # (3B, C)
+        return self.head(z).reshape(n, n_segments, -1)  # (B, 3, P)
