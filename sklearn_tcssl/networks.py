@@ -141,8 +141,11 @@ def _is_single_image(imgs):
     return isinstance(imgs, str | Path) or hasattr(imgs, "affine")
 
 
-def _check_4d(imgs, owner):
-    """Check that every image is 4D; return the images as a list."""
+def _check_4d(imgs, owner, grid=None):
+    """Check that every image is 4D (and on ``grid`` = (affine, shape) if given).
+
+    Return the images as a list.
+    """
     listed = [imgs] if _is_single_image(imgs) else list(imgs)
     if not listed:
         raise NetworkMaskError(f"{owner} got imgs=[]; pass a list of 4D images or paths.")
@@ -154,7 +157,24 @@ def _check_4d(imgs, owner):
                 "(x, y, z, time), one per run. Pass 4D runs; a 3D volume can be made 4D with "
                 "nilearn.image.concat_imgs([img])."
             )
+        if grid is not None:
+            _check_grid(f"imgs[{i}]", img, shape, grid, owner)
     return listed
+
+
+def _check_grid(what, img, shape, grid, owner):
+    """Refuse an image whose grid differs from the fitted one (no silent resampling)."""
+    affine, mask_shape = grid
+    img_affine = _image_grid(img, what)[0]
+    if tuple(shape[:3]) == tuple(mask_shape[:3]) and np.allclose(img_affine, affine, atol=1e-3):
+        return
+    raise NetworkMaskError(
+        f"{what} has grid shape {tuple(shape[:3])} and affine {np.round(img_affine, 2).tolist()}, "
+        f"but {owner} was fitted on grid shape {tuple(mask_shape[:3])} and affine "
+        f"{np.round(affine, 2).tolist()}. Images with different affines cannot be mixed: "
+        "resample them to one grid first (e.g. nilearn.image.resample_to_img(img, "
+        "reference_img)), or fit the masker on images of that grid."
+    )
 
 
 # --------------------------------------------------------------------------- atlas and masks
@@ -261,6 +281,14 @@ def _raise_out_of_view(names, empty, atlas_img, grid, masked):
         for n in empty
     )
     affine, shape = grid
+    absent = [n for n in empty if not np.any(atlas_data == YEO7_NETWORKS[n])]
+    if absent:
+        labels = sorted(int(v) for v in np.unique(atlas_data) if v)
+        raise NetworkMaskError(
+            f"networks={names!r}: the atlas has no voxel labelled "
+            f"{', '.join(f'{YEO7_NETWORKS[n]} ({n!r})' for n in absent)}; its labels are "
+            f"{labels or 'all 0 (an empty atlas)'}. Pass the Yeo 7-network volume of {_FETCHER}."
+        )
     zooms = tuple(float(z) for z in np.round(np.linalg.norm(affine[:3, :3], axis=0), 2))
     where = "the images' field of view" + (" intersected with mask_img" if masked else "")
     raise NetworkMaskError(
@@ -451,6 +479,7 @@ class NetworkMasker(TransformerMixin, BaseEstimator):
         if self.memory is not None and self.memory_level >= 1:
             compute = check_memory(self.memory).cache(_network_mask_data)
         grid = _image_grid(listed[0], "imgs[0]")
+        _check_4d(listed, type(self).__name__, grid=grid)  # one grid for all images
         self.mask_img_, self.n_voxels_ = compute(
             names, required, self.atlas, grid, self.mask_img, self.data_dir, self.verbose
         )
@@ -490,7 +519,8 @@ class NetworkMasker(TransformerMixin, BaseEstimator):
         """
         self._check_fitted()
         single = _is_single_image(imgs)
-        listed = _check_4d(imgs, type(self).__name__)
+        grid = (self.mask_img_.affine, self.mask_img_.shape)
+        listed = _check_4d(imgs, type(self).__name__, grid=grid)
         signals = self.masker_.transform(listed)
         signals = [np.asarray(s, dtype=np.float32) for s in signals]
         return signals[0] if single else signals
