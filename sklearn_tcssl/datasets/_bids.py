@@ -8,6 +8,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pandas as pd
+from nibabel.filebasedimages import ImageFileError
 from nilearn.image import load_img
 from nilearn.interfaces.bids import get_bids_files, parse_bids_filename
 from nilearn.signal import clean
@@ -32,6 +33,24 @@ def _check_t_r(t_r):
             "in seconds, a number > 0 (e.g. t_r=2.0)."
         )
     return float(t_r)
+
+
+def _load_run(img):
+    """Load a run, with clear errors for a missing or unreadable file."""
+    if isinstance(img, (str, Path)) and not Path(img).exists():
+        raise FileNotFoundError(
+            f"img={str(img)!r} does not exist. Pass the path of an existing 4D run "
+            "(.nii or .nii.gz) or a nibabel image."
+        )
+    try:
+        return load_img(img)
+    except (ImageFileError, OSError, EOFError) as exc:
+        where = repr(str(img)) if isinstance(img, (str, Path)) else f"<{type(img).__name__}>"
+        raise ValueError(
+            f"img={where} cannot be read as a Nifti image ({type(exc).__name__}: {exc}). The "
+            "file is damaged or not NIfTI: re-export or re-download it, or pass a nibabel "
+            "image."
+        ) from exc
 
 
 def _read_events(events):
@@ -264,7 +283,7 @@ def extract_blocks(
     standardize = _standardize_arg(standardize)
     events = _select_events(_read_events(events), trial_types)
 
-    img = load_img(img)
+    img = _load_run(img)
     if len(img.shape) != 4:
         raise ValueError(
             f"img must be a 4D image (x, y, z, time); got shape {img.shape}. Pass a whole "

@@ -1,0 +1,633 @@
+"""Bad inputs across the public API: one table, each row a clear error naming value and fix.
+
+``CASES`` is the single place to add a case: an id, a callable that triggers it (it receives
+pytest's ``tmp_path``), the exception type expected and a regex its message must match. The
+message must name the parameter or value at fault and say how to fix it.
+
+``ACCEPTED`` lists inputs that look suspicious but are accepted on purpose, with the
+documented behaviour each test checks. ``docs/bad_inputs.rst`` is generated from both
+tables by ``python tests/test_bad_inputs.py > docs/bad_inputs.rst``.
+"""
+
+import gzip
+import json
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from unittest import mock
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.model_selection import GroupKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import smooth_sequences  # noqa: E402
+
+from sklearn_tcssl import (  # noqa: E402
+    IncompatibleModelError,
+    NetworkMasker,
+    NotFittedError,
+    TemporalContrastiveEmbedder,
+    TrainingDivergedError,
+)
+from sklearn_tcssl.datasets import extract_blocks, load_bids_blocks, make_task_fmri  # noqa: E402
+from sklearn_tcssl.networks import NetworkMaskError  # noqa: E402
+from sklearn_tcssl.nn.losses import TemporalContrastiveLoss  # noqa: E402
+
+FAST = {"n_components": 4, "max_epochs": 2, "batch_size": 4, "random_state": 0}
+EMBEDDER = "TemporalContrastiveEmbedder"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad input: how to trigger it and the error it must raise."""
+
+    id: str
+    call: object  # callable(tmp_path)
+    error: type
+    match: str
+    what: str = ""  # one line for the docs; defaults to the id
+
+
+# ----------------------------------------------------------------------------- helpers
+def _X(n=6, length=12, n_features=5):
+    return smooth_sequences(n, length, n_features)
+
+
+def _fit(X, y=None, **params):
+    return TemporalContrastiveEmbedder(**{**FAST, **params}).fit(X, y)
+
+
+def _with(value, index=(1, 0, 0), n=6):
+    X = _X(n)
+    X[index[0]][index[1], index[2]] = value
+    return X
+
+
+def _fitted():
+    return _fit(_X())
+
+
+def _nan_weights():
+    embedder = _fitted()
+    with torch.no_grad():
+        embedder.net_.module_.spatial.weight[0, 0] = float("nan")
+    return embedder.transform(_X())
+
+
+def _diverging_loss():
+    calls = {"n": 0}
+    forward = TemporalContrastiveLoss.forward
+
+    def forward_then_nan(self, *args):
+        calls["n"] += 1
+        loss = forward(self, *args)
+        return loss * float("nan") if calls["n"] == 3 else loss
+
+    with mock.patch.object(TemporalContrastiveLoss, "forward", forward_then_nan):
+        _fit(_X(), max_epochs=3, batch_size=3)  # 2 batches per epoch: fails at epoch 2, batch 1
+
+
+def _other_checkpoint_run(tmp_path):
+    _fit(_X(), checkpoint_dir=tmp_path)
+    _fit(_X(), checkpoint_dir=tmp_path, lr=0.01)
+
+
+AFFINE = np.diag([2.0, 2.0, 2.0, 1.0])
+
+
+def _atlas(fill=None):
+    labels = np.zeros((8, 8, 8), dtype=np.int8)
+    labels[:4], labels[4:] = 1, 7
+    if fill is not None:
+        labels[:] = fill
+    return nib.Nifti1Image(labels, np.eye(4))
+
+
+def _run(shape=(4, 4, 4, 10), affine=AFFINE, value=None):
+    data = np.random.default_rng(0).random(shape).astype(np.float32)
+    if value is not None:
+        data[:] = value
+    return nib.Nifti1Image(data, affine)
+
+
+def _masker(networks="visual", **params):
+    return NetworkMasker(networks, **{"atlas": _atlas(), **params})
+
+
+def _corrupt_nifti(tmp_path):
+    path = tmp_path / "corrupt_bold.nii.gz"
+    path.write_bytes(gzip.compress(b"not a nifti header" * 5))
+    return path
+
+
+def _events():
+    return pd.DataFrame(
+        {"onset": [10.0, 40.0], "duration": [16.0, 16.0], "trial_type": ["faces", "houses"]}
+    )
+
+
+def _bids_without_events(tmp_path):
+    root = tmp_path / "ds"
+    func = root / "sub-01" / "func"
+    func.mkdir(parents=True)
+    (root / "dataset_description.json").write_text(json.dumps({"Name": "x", "BIDSVersion": "1.8"}))
+    (root / "task-objects_bold.json").write_text(json.dumps({"RepetitionTime": 2.0}))
+    nib.save(_run((3, 3, 3, 60)), func / "sub-01_task-objects_run-1_bold.nii.gz")
+    return root
+
+
+def _group_cv_without_groups():
+    X, y = _X(8), np.array([0, 1] * 4)
+    from sklearn.linear_model import LogisticRegression
+
+    pipe = make_pipeline(TemporalContrastiveEmbedder(**FAST), LogisticRegression())
+    cross_val_score(pipe, X, y, cv=GroupKFold(2))
+
+
+_NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+
+# ------------------------------------------------------------------------------- the table
+CASES = [
+    # -- TemporalContrastiveEmbedder: data
+    Case(
+        "embedder-nan-voxel",
+        lambda tmp: _fit(_with(np.nan)),
+        ValueError,
+        r"X\[1\] contains NaN or infinity \(1 NaN, 0 inf values\)\. Remove or impute them",
+    ),
+    Case(
+        "embedder-inf-voxel",
+        lambda tmp: _fit(_with(np.inf)),
+        ValueError,
+        r"X\[1\] contains NaN or infinity \(0 NaN, 1 inf values\).*np\.nan_to_num",
+    ),
+    Case(
+        "embedder-huge-values",
+        lambda tmp: _fit(_with(1e30)),
+        ValueError,
+        r"X\[1\] has values up to 1e\+30, beyond 1e\+15.*Rescale the data",
+    ),
+    Case(
+        "embedder-float16-overflow",
+        lambda tmp: _fit([x.astype(np.float16) * np.float16(6e4) for x in _X()]),
+        ValueError,
+        r"X\[\d\] contains NaN or infinity \(0 NaN, \d+ inf values\)",
+        "float16 data that overflowed to inf before reaching the package",
+    ),
+    Case(
+        "embedder-shorter-than-3-segments",
+        lambda tmp: _fit(_X(length=12), segment_length=5),
+        ValueError,
+        r"segment_length=5 needs sequences of at least 15 time points \(3 segments\); the "
+        r"shortest sequence \(X\[0\]\) has 12\. Lower segment_length to 4 or less",
+    ),
+    Case(
+        "embedder-ragged-feature-counts",
+        lambda tmp: _fit([np.zeros((12, 5)), np.zeros((12, 6))]),
+        ValueError,
+        r"X\[1\] has 6 features per time point, but \w+ X\[0\] has 5\. .*same mask",
+    ),
+    Case(
+        "embedder-ragged-rows",
+        lambda tmp: _fit([[[1.0, 2.0], [3.0]]]),
+        ValueError,
+        r"X\[0\] is ragged .* rectangular \(n_timepoints, n_features\) array",
+    ),
+    Case(
+        "embedder-3d-item",
+        lambda tmp: _fit([np.zeros((12, 5, 2))]),
+        ValueError,
+        r"X\[0\] has 3 dimension\(s\) \(shape \(12, 5, 2\)\); each sequence must be 2D",
+        "a 3D array (e.g. an image's data) as one sequence",
+    ),
+    Case(
+        "embedder-4d-array",
+        lambda tmp: _fit(np.zeros((4, 4, 4, 12))),
+        ValueError,
+        r"X has 4 dimension\(s\) \(shape \(4, 4, 4, 12\)\)\. \w+ expects a list of 2D arrays",
+        "a 4D image's data array instead of masked sequences",
+    ),
+    Case(
+        "embedder-1d-array",
+        lambda tmp: _fit(np.zeros(12)),
+        ValueError,
+        r"X has 1 dimension\(s\) .*Reshape your data",
+    ),
+    Case(
+        "embedder-empty-list",
+        lambda tmp: _fit([]),
+        ValueError,
+        rf"{EMBEDDER} got an empty list X; pass at least one sequence",
+    ),
+    Case(
+        "embedder-empty-3d-array",
+        lambda tmp: _fit(np.zeros((0, 12, 5))),
+        ValueError,
+        r"got X with 0 samples; pass at least one",
+    ),
+    Case(
+        "embedder-zero-features",
+        lambda tmp: _fit([np.zeros((12, 0))]),
+        ValueError,
+        r"X\[0\] has 0 features per time point; .* empty mask .*n_voxels_",
+        "sequences with no feature (what an empty mask gives)",
+    ),
+    Case(
+        "embedder-text-data",
+        lambda tmp: _fit([np.array([["a", "b"]] * 12)]),
+        ValueError,
+        r"X\[0\] has dtype <U1 that cannot be converted to float; pass numeric arrays",
+    ),
+    Case(
+        "embedder-complex-data",
+        lambda tmp: _fit([np.ones((12, 5)) * 1j]),
+        ValueError,
+        r"X\[0\] has complex values; pass real-valued data",
+    ),
+    Case(
+        "embedder-sparse-data",
+        lambda tmp: _fit([sp.csr_matrix(np.ones((12, 5)))]),
+        TypeError,
+        r"X\[0\] is a sparse matrix.*X\.toarray\(\)",
+    ),
+    Case(
+        "embedder-image-path-instead-of-array",
+        lambda tmp: _fit(["sub-01_task-x_bold.txt"]),
+        TypeError,
+        r"X\[0\] is a str, not an array.*put a masker \(e\.g\. NetworkMasker",
+    ),
+    Case(
+        "embedder-y-wrong-length",
+        lambda tmp: _fit(_X(6), y=[0, 1, 0]),
+        ValueError,
+        r"fit got y with 3 labels for 6 sequences in X.*one label per sequence",
+    ),
+    Case(
+        "embedder-transform-other-features",
+        lambda tmp: _fitted().transform([x[:, :4] for x in _X()]),
+        ValueError,
+        r"X\[0\] has 4 features per time point, but \w+ was fitted with 5.*same mask",
+    ),
+    Case(
+        "embedder-transform-before-fit",
+        lambda tmp: TemporalContrastiveEmbedder().transform(_X()),
+        NotFittedError,
+        rf"This {EMBEDDER} instance is not fitted yet.*fit",
+    ),
+    Case(
+        "group-cv-without-groups",
+        lambda tmp: _group_cv_without_groups(),
+        ValueError,
+        r"The 'groups' parameter should not be None",
+        "GroupKFold in cross_val_score without groups= (scikit-learn's message)",
+    ),
+    # -- TemporalContrastiveEmbedder: parameters, device, numerics, checkpoints
+    Case(
+        "embedder-unknown-negatives",
+        lambda tmp: _fit(_X(), negatives="all"),
+        ValueError,
+        r"negatives='all' is not allowed; use one of 'pair', 'batch'",
+    ),
+    Case(
+        "embedder-zero-components",
+        lambda tmp: _fit(_X(), n_components=0),
+        ValueError,
+        r"n_components=0 is not allowed; it must be an integer >= 1",
+    ),
+    Case(
+        "embedder-negative-lr",
+        lambda tmp: _fit(_X(), lr=-1.0),
+        ValueError,
+        r"lr=-1\.0 is not allowed; it must be a number > 0",
+    ),
+    Case(
+        "embedder-checkpoint-every-0",
+        lambda tmp: _fit(_X(), checkpoint_dir=tmp, checkpoint_every=0),
+        ValueError,
+        r"checkpoint_every=0 is not allowed; it must be an integer >= 1",
+    ),
+    Case(
+        "embedder-unknown-device",
+        lambda tmp: _fit(_X(), device="tpu9"),
+        ValueError,
+        r"device='tpu9' is not a device torch knows; use 'auto'",
+    ),
+    Case(
+        "embedder-cuda-without-gpu",
+        lambda tmp: _fit(_X(), device="cuda"),
+        ValueError,
+        r"device='cuda' was requested but torch sees no CUDA GPU .*Use device='auto' or 'cpu'",
+    ),
+    Case(
+        "embedder-non-finite-loss",
+        lambda tmp: _diverging_loss(),
+        TrainingDivergedError,
+        r"loss became nan at epoch 2, batch 1\. Training was stopped so that no NaN "
+        r"embedding is produced\. Try a lower lr",
+    ),
+    Case(
+        "embedder-nan-weights-at-transform",
+        lambda tmp: _nan_weights(),
+        TrainingDivergedError,
+        r"transform produced non-finite embeddings for 6 of 6 sequences \(first: X\[0\]\): "
+        r"the encoder's weights \['spatial\.weight'\].*refit with a lower lr",
+    ),
+    Case(
+        "embedder-checkpoint-of-another-run",
+        _other_checkpoint_run,
+        IncompatibleModelError,
+        r"checkpoint_dir='.*' holds checkpoints of another training run \(differs in: lr "
+        r"0\.001 -> 0\.01\).*new or empty checkpoint_dir",
+    ),
+    # -- NetworkMasker
+    Case(
+        "masker-unknown-network",
+        lambda tmp: _masker("vision").fit([_run()]),
+        NetworkMaskError,
+        r"networks='vision': 'vision' is not a Yeo 7-network name\. Allowed names are "
+        r"'visual'.*Fix the spelling",
+    ),
+    Case(
+        "masker-network-not-a-name",
+        lambda tmp: _masker(3).fit([_run()]),
+        NetworkMaskError,
+        r"networks=3 must be a network name or a list of names.*networks='visual'",
+    ),
+    Case(
+        "masker-no-network",
+        lambda tmp: _masker([]).fit([_run()]),
+        NetworkMaskError,
+        r"networks=\[\] is empty; pass at least one of 'visual'",
+    ),
+    Case(
+        "masker-3d-image",
+        lambda tmp: _masker().fit([_run((4, 4, 4))]),
+        NetworkMaskError,
+        r"imgs\[0\] has shape \(4, 4, 4\) \(3D\); NetworkMasker expects 4D images .*"
+        r"concat_imgs",
+    ),
+    Case(
+        "masker-5d-image",
+        lambda tmp: _masker().fit([_run((4, 4, 4, 10, 2))]),
+        NetworkMaskError,
+        r"imgs\[0\] has shape \(4, 4, 4, 10, 2\) \(5D\); NetworkMasker expects 4D images",
+    ),
+    Case(
+        "masker-empty-list",
+        lambda tmp: _masker().fit([]),
+        NetworkMaskError,
+        r"NetworkMasker got imgs=\[\]; pass a list of 4D images or paths",
+    ),
+    Case(
+        "masker-missing-file",
+        lambda tmp: _masker().fit([tmp / "missing_bold.nii.gz"]),
+        NetworkMaskError,
+        r"imgs\[0\]='.*missing_bold\.nii\.gz' cannot be read as a Nifti image .*No such file.*"
+        r"Pass an existing \.nii/\.nii\.gz path",
+    ),
+    Case(
+        "masker-corrupted-nifti",
+        lambda tmp: _masker().fit([_corrupt_nifti(tmp)]),
+        NetworkMaskError,
+        r"imgs\[0\]='.*corrupt_bold\.nii\.gz' cannot be read as a Nifti image.*Pass an existing",
+    ),
+    Case(
+        "masker-all-zero-mask",
+        lambda tmp: _masker(mask_img=nib.Nifti1Image(np.zeros((4, 4, 4), np.int8), AFFINE)).fit(
+            [_run()]
+        ),
+        NetworkMaskError,
+        r"'visual' has 256 voxels in the atlas but none in the images' field of view "
+        r"intersected with mask_img.*check mask_img",
+    ),
+    Case(
+        "masker-empty-atlas",
+        lambda tmp: _masker(atlas=_atlas(fill=0)).fit([_run()]),
+        NetworkMaskError,
+        r"the atlas has no voxel labelled 1 \('visual'\); its labels are all 0 .*Pass the "
+        r"Yeo 7-network volume",
+    ),
+    Case(
+        "masker-atlas-not-labels",
+        lambda tmp: _masker(atlas=_atlas(fill=9)).fit([_run()]),
+        NetworkMaskError,
+        r"atlas=<Nifti1Image> is not a Yeo 7-network label volume: expected integer labels "
+        r"0\.\.7 .*found values such as \[9\]",
+    ),
+    Case(
+        "masker-missing-atlas-file",
+        lambda tmp: _masker(atlas=str(tmp / "yeo.nii.gz")).fit([_run()]),
+        NetworkMaskError,
+        r"atlas='.*yeo\.nii\.gz' cannot be loaded as a Nifti image.*Pass an existing",
+    ),
+    Case(
+        "masker-different-affines",
+        lambda tmp: _masker().fit([_run(), _run(affine=np.diag([3.0, 3.0, 3.0, 1.0]))]),
+        NetworkMaskError,
+        r"imgs\[1\] has grid shape \(4, 4, 4\) and affine \[\[3\.0.*but NetworkMasker was "
+        r"fitted on .*different affines cannot be mixed: resample them",
+        "images with different affines in one batch (fit or transform)",
+    ),
+    Case(
+        "masker-transform-other-grid",
+        lambda tmp: _masker().fit([_run()]).transform([_run((5, 4, 4, 10))]),
+        NetworkMaskError,
+        r"imgs\[0\] has grid shape \(5, 4, 4\).*fitted on grid shape \(4, 4, 4\)",
+    ),
+    Case(
+        "masker-transform-before-fit",
+        lambda tmp: _masker().transform([_run()]),
+        NotFittedError,
+        r"This NetworkMasker instance is not fitted yet; call fit\(imgs\) first",
+    ),
+    # -- datasets
+    Case(
+        "extract-blocks-3d-image",
+        lambda tmp: extract_blocks(_run((3, 3, 3)), _events(), 2.0),
+        ValueError,
+        r"img must be a 4D image \(x, y, z, time\); got shape \(3, 3, 3\)\. Pass a whole run",
+    ),
+    Case(
+        "extract-blocks-zero-t_r",
+        lambda tmp: extract_blocks(_run((3, 3, 3, 60)), _events(), 0),
+        ValueError,
+        r"t_r=0 is not a valid repetition time: pass the time between two volumes in seconds",
+    ),
+    Case(
+        "extract-blocks-events-without-trial_type",
+        lambda tmp: extract_blocks(_run((3, 3, 3, 60)), _events().drop(columns="trial_type"), 2),
+        ValueError,
+        r"events lacks the column\(s\) \['trial_type'\].*needs 'onset' and 'duration'",
+    ),
+    Case(
+        "extract-blocks-missing-events-file",
+        lambda tmp: extract_blocks(_run((3, 3, 3, 60)), tmp / "events.tsv", 2.0),
+        FileNotFoundError,
+        r"events='.*events\.tsv' does not exist",
+    ),
+    Case(
+        "extract-blocks-missing-image",
+        lambda tmp: extract_blocks(tmp / "missing_bold.nii.gz", _events(), 2.0),
+        FileNotFoundError,
+        r"img='.*missing_bold\.nii\.gz' does not exist\. Pass the path of an existing 4D run",
+    ),
+    Case(
+        "extract-blocks-corrupted-nifti",
+        lambda tmp: extract_blocks(_corrupt_nifti(tmp), _events(), 2.0),
+        ValueError,
+        r"img='.*corrupt_bold\.nii\.gz' cannot be read as a Nifti image .*re-export",
+    ),
+    Case(
+        "bids-without-events",
+        lambda tmp: load_bids_blocks(_bids_without_events(tmp), "objects"),
+        FileNotFoundError,
+        r"No events file for sub-01_task-objects_run-1_bold\.nii\.gz: expected "
+        r"'.*sub-01_task-objects_run-1_events\.tsv'",
+    ),
+    Case(
+        "bids-missing-folder",
+        lambda tmp: load_bids_blocks(tmp / "nowhere", "objects"),
+        FileNotFoundError,
+        r"bids_root='.*nowhere' is not a folder\. Pass the root of a BIDS dataset",
+    ),
+    Case(
+        "bids-unknown-task",
+        lambda tmp: load_bids_blocks(_bids_without_events(tmp), "motor"),
+        ValueError,
+        r"task='motor'.*tasks found: \['objects'\]",
+    ),
+    Case(
+        "simulate-zero-subjects",
+        lambda tmp: make_task_fmri(n_subjects=0),
+        ValueError,
+        r"n_subjects=0 is not valid: pass an integer >= 1",
+    ),
+    Case(
+        "simulate-unknown-network",
+        lambda tmp: make_task_fmri(
+            n_subjects=1, n_tasks=2, task_networks={"task0": ["vision"], "task1": ["visual"]}
+        ),
+        ValueError,
+        r"'vision'.*visual",
+    ),
+]
+
+ACCEPTED = [
+    # id, input, documented behaviour checked below
+    ("constant-voxels", "a voxel constant over all time points", "only centred; finite output"),
+    ("all-zero-data", "every voxel zero (e.g. an empty run)", "finite output, no NaN"),
+    ("integer-data", "int16 arrays (raw scanner units)", "converted to float32, same result"),
+    ("float16-data", "float16 arrays", "converted to float32 without warning, same result"),
+    ("float64-data", "float64 arrays", "converted to float32, same result"),
+]
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(c, id=c.id, marks=[_NO_GPU] if c.id == "embedder-cuda-without-gpu" else [])
+        for c in CASES
+    ],
+)
+def test_bad_input(case, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(case.error, match=case.match):
+            case.call(tmp_path)
+
+
+def test_table_is_large_and_ids_unique():
+    ids = [c.id for c in CASES]
+    assert len(ids) == len(set(ids))
+    assert len(CASES) >= 30
+
+
+# ------------------------------------------------------------- accepted on purpose
+def _accepted_inputs(case_id):
+    X = _X(6, 12, 5)
+    if case_id == "constant-voxels":
+        for x in X:
+            x[:, 0] = 3.0
+        return X, None
+    if case_id == "all-zero-data":
+        return [np.zeros_like(x) for x in X], None
+    dtype = {"integer-data": np.int16, "float16-data": np.float16, "float64-data": np.float64}
+    converted = [(x * 100).astype(dtype[case_id]) for x in X]
+    return converted, [c.astype(np.float32) for c in converted]
+
+
+@pytest.mark.parametrize("case_id", [row[0] for row in ACCEPTED])
+def test_accepted_input(case_id):
+    X, as_float32 = _accepted_inputs(case_id)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow or conversion warning either
+        embedder = TemporalContrastiveEmbedder(**FAST)
+        Z = embedder.fit_transform(X)
+    assert Z.dtype == np.float32 and Z.shape == (6, 4)
+    assert np.isfinite(Z).all()
+    assert np.isfinite(embedder.mean_).all() and np.isfinite(embedder.scale_).all()
+    if as_float32 is not None:
+        np.testing.assert_array_equal(Z, TemporalContrastiveEmbedder(**FAST).fit_transform(X))
+        reference = TemporalContrastiveEmbedder(**FAST).fit(as_float32)
+        np.testing.assert_allclose(Z, reference.transform(as_float32), rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------ docs generation
+def _rst_table():
+    lines = [
+        ".. This file is generated by `python tests/test_bad_inputs.py > docs/bad_inputs.rst`;",
+        "   edit the tables in tests/test_bad_inputs.py instead.",
+        "",
+        "Bad inputs and their errors",
+        "===========================",
+        "",
+        "Every row is a test in ``tests/test_bad_inputs.py``: the input raises the exception "
+        "shown, with a message that names the parameter or value at fault and the fix (the "
+        "regular expression the message must match is abbreviated here).",
+        "",
+        ".. list-table::",
+        "   :header-rows: 1",
+        "   :widths: 30 40 30",
+        "",
+        "   * - Case",
+        "     - Input",
+        "     - Raises",
+    ]
+    for case in CASES:
+        lines += [
+            f"   * - ``{case.id}``",
+            f"     - {case.what or case.id.replace('-', ' ')}",
+            f"     - ``{case.error.__name__}``",
+        ]
+    lines += [
+        "",
+        "Accepted on purpose",
+        "-------------------",
+        "",
+        ".. list-table::",
+        "   :header-rows: 1",
+        "   :widths: 25 40 35",
+        "",
+        "   * - Case",
+        "     - Input",
+        "     - Behaviour",
+    ]
+    for case_id, what, behaviour in ACCEPTED:
+        lines += [f"   * - ``{case_id}``", f"     - {what}", f"     - {behaviour}"]
+    return "\n".join(lines) + "\n"
+
+
+def test_docs_are_up_to_date():
+    docs = Path(__file__).resolve().parents[1] / "docs" / "bad_inputs.rst"
+    assert docs.read_text() == _rst_table(), "regenerate: python tests/test_bad_inputs.py"
+
+
+if __name__ == "__main__":
+    print(_rst_table(), end="")
