@@ -472,7 +472,10 @@ def _is_row(item):
         return True
     if isinstance(item, (str, bytes)) or not hasattr(item, "__len__"):
         return False
-    return np.ndim(item) == 1
+    try:
+        return np.ndim(item) == 1
+    except ValueError:  # ragged nested lists: not a row; check_sequences explains
+        return False
 
 
 def _pretext_scoring(*, on_train):
