@@ -1,0 +1,62 @@
+"""Scale-out on existing engines: HF Accelerate (one CPU process) and joblib's dask backend."""
+
+import copy
+
+import numpy as np
+import pytest
+from conftest import smooth_sequences
+from sklearn.base import clone
+from sklearn.model_selection import KFold, cross_val_score
+
+from sklearn_tcssl import TemporalContrastiveEmbedder
+
+FAST = {"n_components": 8, "max_epochs": 2, "batch_size": 8, "random_state": 0}
+
+
+def test_accelerated_fit_transform_and_clone():
+    pytest.importorskip("accelerate")
+    from sklearn_tcssl._accelerate import AcceleratedTemporalContrastiveNet, shared_accelerator
+
+    accelerator = shared_accelerator(cpu=True)
+    assert copy.deepcopy(accelerator) is accelerator
+    sequences = smooth_sequences(24, 12, 10)
+    embedder = TemporalContrastiveEmbedder(accelerator=accelerator, **FAST).fit(sequences)
+    assert isinstance(embedder.net_, AcceleratedTemporalContrastiveNet)
+    assert embedder.net_.device is None
+    Z = embedder.transform(sequences)
+    assert Z.shape == (24, 8)
+    assert np.isfinite(Z).all()
+    # clone (used by cross_val_score, GridSearchCV) shares the one accelerator
+    assert clone(embedder).accelerator is accelerator
+    scores = cross_val_score(
+        TemporalContrastiveEmbedder(accelerator=accelerator, **FAST), sequences, cv=2
+    )
+    assert np.all((scores >= 0) & (scores <= 1))
+
+
+def test_shared_accelerator_argument_errors():
+    pytest.importorskip("accelerate")
+    from sklearn_tcssl._accelerate import shared_accelerator
+
+    accelerator = shared_accelerator(cpu=True)
+    assert shared_accelerator(accelerator) is accelerator
+    with pytest.raises(ValueError, match="either an existing accelerator or keyword"):
+        shared_accelerator(accelerator, cpu=True)
+
+
+def test_cross_validation_folds_on_a_dask_cluster():
+    distributed = pytest.importorskip("distributed")
+    import joblib
+
+    sequences = smooth_sequences(24, 12, 10)
+    cv = KFold(3)
+    expected = cross_val_score(TemporalContrastiveEmbedder(**FAST), sequences, cv=cv)
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+        joblib.parallel_backend("dask"),
+    ):
+        scores = cross_val_score(TemporalContrastiveEmbedder(**FAST), sequences, cv=cv, n_jobs=-1)
+    np.testing.assert_allclose(scores, expected)
