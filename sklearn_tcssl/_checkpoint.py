@@ -26,6 +26,8 @@ import os
 import shutil
 from pathlib import Path
 
+import joblib
+import numpy as np
 import torch
 from skorch.callbacks import Callback
 
@@ -158,8 +160,9 @@ def data_digest(sequences):
 
     Parameters
     ----------
-    sequences : list of torch.Tensor
-        The training sequences.
+    sequences : list of torch.Tensor or other sequence objects
+        The training sequences. Objects that are not tensors or arrays (e.g. lazily read
+        runs) are hashed with :func:`joblib.hash` (their pickled state).
 
     Returns
     -------
@@ -168,9 +171,13 @@ def data_digest(sequences):
     """
     digest = hashlib.sha256()
     for sequence in sequences:
-        array = sequence.detach().cpu().contiguous().numpy()
-        digest.update(repr((array.shape, str(array.dtype))).encode())
-        digest.update(array.tobytes())
+        if isinstance(sequence, torch.Tensor):
+            sequence = sequence.detach().cpu().contiguous().numpy()
+        if isinstance(sequence, np.ndarray):
+            digest.update(repr((sequence.shape, str(sequence.dtype))).encode())
+            digest.update(np.ascontiguousarray(sequence).tobytes())
+        else:
+            digest.update(joblib.hash(sequence).encode())
     return digest.hexdigest()
 
 

@@ -69,8 +69,9 @@ def _check_magnitude(array, where, limit=1e15):
     # compare in float64: float16 cannot hold the limit (and int abs() can wrap around)
     largest = float(np.abs(array.astype(np.float64, copy=False)).max()) if array.size else 0.0
     if largest > limit:
+        shown = f"{largest:.3g}" if float(f"{largest:.3g}") > limit else repr(largest)
         raise ValueError(
-            f"{where} has values up to {largest:.3g}, beyond {limit:.0e}; "
+            f"{where} has values up to {shown}, beyond {limit:.0e}; "
             "float32 training would overflow. Rescale the data (e.g. z-score each voxel over "
             "the run) before fitting."
         )
