@@ -1,0 +1,633 @@
+"""Model files: save and load fitted estimators without executing any code.
+
+A model file is **one** ``.safetensors`` file. Its tensors are the weights and the
+standardisation statistics; its header metadata holds, under the key ``"tcssl_card"``, a JSON
+*card* describing the model. Both parts are read by the ``safetensors`` format (a JSON header
+and raw tensor bytes): nothing in the file is ever unpickled or executed, and
+``torch.load`` is never called. Any safetensors tool can inspect the file, e.g.
+``safetensors.safe_open(path, "np").metadata()["tcssl_card"]``.
+
+Tensors:
+
+* ``encoder.<name>``: the :class:`~sklearn_tcssl.nn.encoders.TimeSeriesEncoder` state dict
+  (spatial projection, temporal blocks, projection head);
+* ``head.weight``, ``head.bias``: the classification head (classifier only);
+* ``standardization.mean``, ``standardization.scale``: ``mean_`` and ``scale_``.
+
+Card (JSON object):
+
+* ``format`` (``"sklearn-tcssl-model"``), ``format_version`` (int, currently 1), ``estimator``
+  (class name), ``created`` (UTC ISO time), ``versions`` (sklearn-tcssl, torch, scikit-learn,
+  skorch, safetensors, numpy, python);
+* ``params``: the constructor parameters (callbacks dropped; ``init_from`` kept only as a
+  path string); ``architecture``: the encoder's name and sizes;
+* ``n_features_in``, ``univariate``, ``feature_names_in`` and, for classifiers, ``classes``
+  with their ``classes_dtype``;
+* ``input``: what the input must be: ``n_features``, and when known the mask identity
+  (``mask_sha256`` of the boolean mask, ``mask_shape``, ``affine``, ``voxel_size``,
+  ``n_voxels``), ``t_r`` and any user-supplied ``input_info``;
+* ``training``: ``n_sequences``, ``n_timepoints``, ``epochs``, ``final_train_loss``,
+  ``final_pretext_accuracy`` (embedders), ``fit_time_s`` and the card of the model it was
+  initialised from (``init_from``), if any.
+
+Files are written atomically (a temporary file in the same folder, then ``os.replace``).
+"""
+
+import datetime
+import hashlib
+import json
+import os
+import platform
+import struct
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sklearn_tcssl._exceptions import IncompatibleModelError
+
+__all__ = ["FORMAT_VERSION", "check_input", "describe_mask", "load", "read_card", "save"]
+
+FORMAT = "sklearn-tcssl-model"
+FORMAT_VERSION = 1
+CARD_KEY = "tcssl_card"
+_MAX_HEADER = 100 * 2**20  # a card and tensor index far beyond any real model
+
+
+# ----------------------------------------------------------------- mask identity
+def describe_mask(mask):
+    """Describe a mask (or a fitted masker's mask) so that it can be recognised later.
+
+    Parameters
+    ----------
+    mask : Niimg-like, str, pathlib.Path or fitted nilearn-style masker
+        A 3D mask image (or its path), or a fitted masker with ``mask_img_`` (nilearn
+        maskers, :class:`~sklearn_tcssl.NetworkMasker`) or ``labels_img_`` (atlas maskers).
+
+    Returns
+    -------
+    info : dict
+        ``mask_sha256`` (of the boolean mask, or of the label values for an atlas),
+        ``mask_shape``, ``affine`` (4 x 4 list), ``voxel_size`` and ``n_voxels``
+        (in-mask voxels, or labels for an atlas).
+    """
+    from nilearn.image import load_img  # nilearn is heavy: import on use
+
+    kind = "mask"
+    img = getattr(mask, "mask_img_", None)
+    if img is None and getattr(mask, "labels_img_", None) is not None:
+        img, kind = mask.labels_img_, "atlas"
+    if img is None and hasattr(mask, "fit") and not hasattr(mask, "dataobj"):
+        raise ValueError(
+            f"mask={mask!r} is a masker that is not fitted (no mask_img_). Fit it first, or "
+            "pass its mask image."
+        )
+    img = load_img(mask if img is None else img)
+    data = np.asarray(img.dataobj)
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    if kind == "atlas":
+        values = np.ascontiguousarray(data, dtype=np.int32)
+        n_voxels = int(np.unique(values[values != 0]).size)
+    else:
+        values = np.ascontiguousarray(data != 0, dtype=np.uint8)
+        n_voxels = int(values.sum())
+    digest = hashlib.sha256(repr(values.shape).encode() + values.tobytes()).hexdigest()
+    affine = np.asarray(img.affine, dtype=float)
+    return {
+        "kind": kind,
+        "mask_sha256": digest,
+        "mask_shape": list(values.shape),
+        "affine": np.round(affine, 6).tolist(),
+        "voxel_size": np.round(np.linalg.norm(affine[:3, :3], axis=0), 6).tolist(),
+        "n_voxels": n_voxels,
+    }
+
+
+def check_input(estimator, X=None, *, mask=None):
+    """Check that data (or the mask that made it) matches what a model expects.
+
+    Parameters
+    ----------
+    estimator : fitted TemporalContrastiveEmbedder or TemporalContrastiveClassifier
+        Typically the result of :func:`load` (its card is in ``model_card_``).
+    X : list of arrays or ndarray or None, default=None
+        Sequences to check: their features per time point must equal the model's.
+    mask : Niimg-like, path, fitted masker or None, default=None
+        The mask (or fitted masker) that produced X; compared with the recorded mask.
+
+    Raises
+    ------
+    IncompatibleModelError
+        If the number of features or the mask differs from the recorded one.
+    """
+    name = type(estimator).__name__
+    card = getattr(estimator, "model_card_", None) or {}
+    recorded = card.get("input", {})
+    expected = estimator.n_features_per_timepoint_
+    if X is not None:
+        first = X[0] if isinstance(X, (list, tuple)) else np.asarray(X)[0]
+        n_features = np.shape(first)[-1] if np.ndim(first) == 2 else 1
+        if n_features != expected:
+            raise IncompatibleModelError(
+                f"{name} expects {expected} features per time point ({_mask_text(recorded)}), "
+                f"but X has {n_features}. Mask the images with the model's mask (see "
+                "model_card_['input']) or pretrain a model on your own mask."
+            )
+    if mask is not None:
+        given = describe_mask(mask)
+        if given["n_voxels"] != expected and given["kind"] == "mask":
+            raise IncompatibleModelError(
+                f"mask has {given['n_voxels']} voxels but {name} expects {expected} features "
+                f"({_mask_text(recorded)}). Use the mask the model was trained with."
+            )
+        if "mask_sha256" in recorded and not _same_mask(recorded, given):
+            raise IncompatibleModelError(
+                f"The mask given (shape {given['mask_shape']}, voxel size "
+                f"{given['voxel_size']}, {given['n_voxels']} voxels, sha256 "
+                f"{given['mask_sha256'][:12]}...) differs from the one recorded in the model "
+                f"({_mask_text(recorded)}). Resample your data to the model's mask, or "
+                "pretrain on your own mask."
+            )
+
+
+def _same_mask(recorded, given):
+    return (
+        recorded["mask_sha256"] == given["mask_sha256"]
+        and list(recorded["mask_shape"]) == list(given["mask_shape"])
+        and np.allclose(recorded["affine"], given["affine"], atol=1e-4)
+    )
+
+
+def _mask_text(recorded):
+    if "mask_sha256" not in recorded:
+        return "no mask recorded"
+    return (
+        f"recorded mask: shape {recorded['mask_shape']}, voxel size {recorded['voxel_size']}, "
+        f"{recorded['n_voxels']} voxels, sha256 {recorded['mask_sha256'][:12]}..."
+    )
+
+
+# ------------------------------------------------------------------------ save
+def save(estimator, path, *, mask=None, t_r=None, input_info=None):
+    """Save a fitted estimator to one safetensors file with a JSON card.
+
+    Parameters
+    ----------
+    estimator : fitted TemporalContrastiveEmbedder or TemporalContrastiveClassifier
+        The model to save.
+    path : str or pathlib.Path
+        Destination file (``.safetensors`` is the conventional suffix); replaced atomically.
+    mask : Niimg-like, path, fitted masker or None, default=None
+        Mask (or fitted masker) that produced the training data; its identity is recorded
+        so that users of the file can check their data (see :func:`describe_mask`).
+    t_r : float or None, default=None
+        Repetition time of the training data, in seconds, if known.
+    input_info : dict or None, default=None
+        Any further JSON-serialisable description of the expected input (space,
+        preprocessing, dataset name...).
+
+    Returns
+    -------
+    path : pathlib.Path
+        The written file.
+    """
+    from safetensors.torch import save as save_bytes
+
+    from sklearn_tcssl._validation import check_fitted
+
+    if not _is_tcssl_estimator(estimator):
+        raise TypeError(
+            f"save() got a {type(estimator).__name__}; only sklearn-tcssl estimators can be "
+            "saved (TemporalContrastiveEmbedder, TemporalContrastiveClassifier)."
+        )
+    check_fitted(estimator, "net_")
+    if getattr(estimator, "_volumes_", False):
+        raise ValueError(
+            f"save() got a {type(estimator).__name__} fitted on 4D images; model files hold "
+            "encoders of masked time series for now. Fit on masked arrays (a masker, then "
+            "the estimator) to save a shareable model."
+        )
+    card = _make_card(estimator, mask=mask, t_r=t_r, input_info=input_info)
+    module = estimator.net_.module_
+    prefix = "" if hasattr(module, "encoder") else "encoder."  # classifier: encoder + head
+    tensors = {
+        prefix + key: value.detach().to("cpu", copy=True).contiguous()
+        for key, value in module.state_dict().items()
+    }
+    tensors["standardization.mean"] = torch.from_numpy(np.asarray(estimator.mean_)).clone()
+    tensors["standardization.scale"] = torch.from_numpy(np.asarray(estimator.scale_)).clone()
+    payload = save_bytes(tensors, metadata={CARD_KEY: json.dumps(card)})
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"path={str(path)!r} is a folder; give a file name.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _make_card(estimator, *, mask, t_r, input_info):
+    import safetensors
+    import sklearn
+    import skorch
+
+    from sklearn_tcssl import __version__
+
+    info = {"n_features": int(estimator.n_features_per_timepoint_)}
+    if mask is not None:
+        info.update(describe_mask(mask))
+    if t_r is not None:
+        info["t_r"] = float(t_r)
+    if input_info is not None:
+        info["input_info"] = _jsonable(input_info, "input_info")
+    card = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "estimator": type(estimator).__name__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "versions": {
+            "sklearn_tcssl": __version__,
+            "torch": torch.__version__,
+            "scikit-learn": sklearn.__version__,
+            "skorch": skorch.__version__,
+            "safetensors": safetensors.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
+        "params": _params_for_card(estimator),
+        "architecture": encoder_config(_encoder_of(estimator)),
+        "n_features_in": int(estimator.n_features_per_timepoint_),
+        "univariate": bool(estimator._univariate_),
+        "input": info,
+        "training": _training_summary(estimator),
+    }
+    if hasattr(estimator, "feature_names_in_"):
+        card["feature_names_in"] = [str(n) for n in estimator.feature_names_in_]
+    if hasattr(estimator, "classes_"):
+        classes = np.asarray(estimator.classes_)
+        card["classes"] = _jsonable(classes.tolist(), "classes_")
+        card["classes_dtype"] = classes.dtype.str if classes.dtype != object else "object"
+    return card
+
+
+def _params_for_card(estimator):
+    params = {}
+    for key, value in estimator.get_params(deep=False).items():
+        if key in ("callbacks", "checkpoint_dir"):  # objects or paths of this machine
+            value = None
+        elif key == "init_from" and value is not None:
+            value = str(value) if isinstance(value, (str, os.PathLike)) else None
+        elif key == "random_state" and not isinstance(value, (int, type(None))):
+            value = None
+        try:
+            json.dumps(value)
+        except TypeError:
+            continue  # not representable: the loaded estimator keeps the default
+        params[key] = value
+    return params
+
+
+def _training_summary(estimator):
+    history = getattr(estimator, "history_", None)
+    summary = {
+        "n_sequences": int(estimator.n_sequences_),
+        "n_timepoints": int(estimator.n_timepoints_),
+        "epochs": len(history) if history is not None else 0,
+        "fit_time_s": round(float(getattr(estimator, "fit_time_", 0.0)), 3),
+    }
+    for key, name in [("train_loss", "final_train_loss"), ("train_pretext_acc", None)]:
+        if history is not None and len(history) and key in history[-1]:
+            summary[name or "final_pretext_accuracy"] = float(history[-1, key])
+    if not summary["epochs"] and "training" in getattr(estimator, "model_card_", {}):
+        return estimator.model_card_["training"]  # loaded, not refitted
+    if getattr(estimator, "init_card_", None) is not None:
+        summary["init_from"] = estimator.init_card_
+    return summary
+
+
+def _jsonable(value, name):
+    try:
+        return json.loads(json.dumps(value))
+    except TypeError as exc:
+        raise TypeError(
+            f"{name} must be JSON-serialisable (dict of str, numbers...): {exc}"
+        ) from exc
+
+
+# ------------------------------------------------------------------------ read
+def read_card(path):
+    """Read the JSON card of a model file, without loading the weights.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A file written by :func:`save`.
+
+    Returns
+    -------
+    card : dict
+        The card (see the module docstring).
+
+    Raises
+    ------
+    IncompatibleModelError
+        If the file is not a safetensors model file of this package (e.g. a pickle or a
+        ``torch.save`` file), or was written by a newer, incompatible format version.
+    """
+    path = _check_path(path)
+    header = _read_header(path)
+    metadata = header.get("__metadata__") or {}
+    if CARD_KEY not in metadata:
+        raise IncompatibleModelError(
+            f"{str(path)!r} is a safetensors file but not an sklearn-tcssl model (no "
+            f"{CARD_KEY!r} metadata). Save models with sklearn_tcssl.io.save."
+        )
+    try:
+        card = json.loads(metadata[CARD_KEY])
+    except json.JSONDecodeError as exc:
+        raise IncompatibleModelError(f"{str(path)!r}: the model card is not valid JSON.") from exc
+    if not isinstance(card, dict) or card.get("format") != FORMAT:
+        raise IncompatibleModelError(f"{str(path)!r}: the card's format is not {FORMAT!r}.")
+    version = card.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+        written = card.get("versions", {}).get("sklearn_tcssl", "an unknown version")
+        raise IncompatibleModelError(
+            f"{str(path)!r} has model format_version={version!r}, written by sklearn-tcssl "
+            f"{written}; this sklearn-tcssl reads format versions 1 to {FORMAT_VERSION}. "
+            "Upgrade sklearn-tcssl (pip install -U sklearn-tcssl) to load it."
+        )
+    return card
+
+
+def _check_path(path):
+    path = Path(path)
+    if not path.is_file():
+        what = "a folder" if path.is_dir() else "not found"
+        raise FileNotFoundError(f"Model file {str(path)!r}: {what}; pass a .safetensors file.")
+    return path
+
+
+def _read_header(path):
+    """Parse the safetensors header by hand, refusing anything else before any decoding."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+        n = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
+        if not 2 <= n <= min(size - 8, _MAX_HEADER):
+            raise _not_safetensors(path)
+        raw = handle.read(n)
+    if not raw.startswith(b"{"):
+        raise _not_safetensors(path)
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise _not_safetensors(path) from None
+
+
+def _not_safetensors(path):
+    return IncompatibleModelError(
+        f"{str(path)!r} is not a safetensors model file (it may be a pickle or torch.save "
+        "file). sklearn-tcssl never unpickles model files, as unpickling can run arbitrary "
+        "code; ask for a file written by sklearn_tcssl.io.save."
+    )
+
+
+def read_model(path):
+    """Return ``(card, tensors)`` of a model file; tensors are CPU torch tensors.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A file written by :func:`save`.
+
+    Returns
+    -------
+    card : dict
+    tensors : dict of str to torch.Tensor
+    """
+    from safetensors.torch import load_file
+
+    card = read_card(path)
+    try:
+        tensors = load_file(str(path), device="cpu")
+    except Exception as exc:  # safetensors raises its own error types
+        raise IncompatibleModelError(f"{str(path)!r}: unreadable tensors ({exc}).") from exc
+    return card, tensors
+
+
+def load(path, *, mask=None):
+    """Load a model saved with :func:`save` (on the CPU; no code is executed).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A file written by :func:`save`.
+    mask : Niimg-like, path, fitted masker or None, default=None
+        If given, checked against the mask recorded in the file (see :func:`check_input`).
+
+    Returns
+    -------
+    estimator : TemporalContrastiveEmbedder or TemporalContrastiveClassifier
+        A fitted estimator, with the card in ``model_card_``. Its weights live on the CPU;
+        it can be used as is, wrapped in :class:`sklearn.frozen.FrozenEstimator`, or passed
+        as ``init_from`` to a new estimator.
+
+    Raises
+    ------
+    IncompatibleModelError
+        If the file is not a model file, has a newer format, or does not match ``mask``.
+    """
+    from sklearn_tcssl._classifier import TemporalContrastiveClassifier
+    from sklearn_tcssl._embedder import TemporalContrastiveEmbedder
+
+    classes = {c.__name__: c for c in (TemporalContrastiveEmbedder, TemporalContrastiveClassifier)}
+    card, tensors = read_model(path)
+    cls = classes.get(card.get("estimator"))
+    if cls is None:
+        raise IncompatibleModelError(
+            f"{str(path)!r} holds a {card.get('estimator')!r}; this sklearn-tcssl loads "
+            f"{sorted(classes)}."
+        )
+    known = cls().get_params(deep=False)
+    params = {k: v for k, v in card["params"].items() if k in known}
+    if str(params.get("device", "cpu")).startswith("cuda") and not torch.cuda.is_available():
+        params["device"] = "auto"  # saved on a GPU machine, loaded on a CPU-only one
+    estimator = cls(**params)
+    _restore_common(estimator, card, tensors)
+    if hasattr(estimator, "_restore_from_model"):
+        estimator._restore_from_model(card, tensors)
+    else:
+        _restore_embedder(estimator, card, tensors)
+    if mask is not None:
+        check_input(estimator, mask=mask)
+    return estimator
+
+
+def _restore_common(estimator, card, tensors):
+    estimator.model_card_ = card
+    estimator.mean_ = tensors["standardization.mean"].numpy()
+    estimator.scale_ = tensors["standardization.scale"].numpy()
+    estimator.n_features_per_timepoint_ = int(card["n_features_in"])
+    estimator._univariate_ = bool(card["univariate"])
+    estimator._volumes_ = False
+    if not estimator._univariate_:
+        estimator.n_features_in_ = estimator.n_features_per_timepoint_
+    if "feature_names_in" in card:
+        estimator.feature_names_in_ = np.asarray(card["feature_names_in"], dtype=object)
+    training = card.get("training", {})
+    estimator.n_sequences_ = int(training.get("n_sequences", 0))
+    estimator.n_timepoints_ = int(training.get("n_timepoints", 0))
+    estimator.device_ = torch.device("cpu")
+
+
+def _restore_embedder(estimator, card, tensors):
+    prefix = "encoder."
+    state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+    module = build_encoder(card["architecture"], state)
+    net = estimator._build_net(module, torch.device("cpu"), max(estimator.n_sequences_, 2), 0)
+    estimator.net_ = net.initialize()
+    estimator.history_ = estimator.net_.history
+
+
+def _is_tcssl_estimator(obj):
+    from sklearn_tcssl._classifier import TemporalContrastiveClassifier
+    from sklearn_tcssl._embedder import TemporalContrastiveEmbedder
+
+    return isinstance(obj, (TemporalContrastiveEmbedder, TemporalContrastiveClassifier))
+
+
+# ----------------------------------------------------- encoders as starting points
+def encoder_config(module):
+    """Return the constructor arguments of a :class:`~sklearn_tcssl.nn.encoders.TimeSeriesEncoder`.
+
+    Parameters
+    ----------
+    module : TimeSeriesEncoder
+
+    Returns
+    -------
+    config : dict
+        ``name`` plus the constructor arguments that rebuild the same architecture.
+    """
+    block = module.temporal[0] if len(module.temporal) else None
+    return {
+        "name": type(module).__name__,
+        "n_features": module.spatial.in_features,
+        "n_components": module.spatial.out_features,
+        "kernel_size": block.conv_in.kernel_size[0] if block is not None else 3,
+        "n_blocks": len(module.temporal),
+        "projection_dim": module.head.layers[-1].out_features,
+    }
+
+
+def build_encoder(config, state=None):
+    """Rebuild a :class:`~sklearn_tcssl.nn.encoders.TimeSeriesEncoder` from its config.
+
+    Parameters
+    ----------
+    config : dict
+        As returned by :func:`encoder_config`.
+    state : dict of str to torch.Tensor or None, default=None
+        Weights to load (strictly).
+
+    Returns
+    -------
+    module : TimeSeriesEncoder
+    """
+    from sklearn_tcssl.nn.encoders import TimeSeriesEncoder
+
+    if config.get("name") != "TimeSeriesEncoder":
+        raise IncompatibleModelError(
+            f"The model's encoder is {config.get('name')!r}; this sklearn-tcssl can only "
+            "rebuild a TimeSeriesEncoder. Upgrade sklearn-tcssl."
+        )
+    kwargs = {k: v for k, v in config.items() if k != "name"}
+    module = TimeSeriesEncoder(**kwargs)
+    if state is not None:
+        module.load_state_dict(state, strict=True)
+    return module
+
+
+def _encoder_of(estimator):
+    module = estimator.net_.module_
+    return getattr(module, "encoder", module)
+
+
+def pretrained_encoder(init_from, *, owner):
+    """Resolve an ``init_from`` value into the pieces needed to start from it.
+
+    Parameters
+    ----------
+    init_from : fitted estimator, str or pathlib.Path
+        A fitted TemporalContrastiveEmbedder / TemporalContrastiveClassifier or a model file.
+    owner : str
+        Name of the estimator, for error messages.
+
+    Returns
+    -------
+    source : dict
+        ``config`` (encoder architecture), ``state`` (encoder weights, CPU copies), ``mean``,
+        ``scale`` (standardisation) and ``card`` (a short description of the source).
+    """
+    if type(init_from).__name__ == "FrozenEstimator":  # survives clone() as it is
+        init_from = init_from.estimator
+    if isinstance(init_from, (str, os.PathLike)):
+        card, tensors = read_model(init_from)
+        prefix = "encoder."
+        state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        mean = tensors["standardization.mean"].numpy()
+        scale = tensors["standardization.scale"].numpy()
+        config = card["architecture"]
+        summary = {"file": str(init_from), "estimator": card["estimator"]}
+        summary.update({k: card[k] for k in ("created", "training", "input") if k in card})
+    elif _is_tcssl_estimator(init_from):
+        if not hasattr(init_from, "net_"):
+            raise ValueError(
+                f"{owner}: init_from={type(init_from).__name__}(...) is not fitted. Fit it "
+                "first. Note that clone() (used by cross_val_score, GridSearchCV...) copies "
+                "an estimator parameter unfitted: pass FrozenEstimator(pretrained) or the "
+                "path of a saved model file to keep the pretrained weights."
+            )
+        if getattr(init_from, "_volumes_", False):
+            raise ValueError(
+                f"{owner}: init_from was fitted on 4D images; only encoders of masked time "
+                "series can start another model for now."
+            )
+        encoder = _encoder_of(init_from)
+        state = {k: v.detach().to("cpu", copy=True) for k, v in encoder.state_dict().items()}
+        mean, scale = np.asarray(init_from.mean_), np.asarray(init_from.scale_)
+        config = encoder_config(encoder)
+        summary = {"estimator": type(init_from).__name__}
+        if hasattr(init_from, "model_card_"):
+            summary["training"] = init_from.model_card_.get("training")
+        else:
+            summary["training"] = _training_summary(init_from)
+    else:
+        raise TypeError(
+            f"{owner}: init_from={init_from!r} is not allowed; pass a fitted "
+            "TemporalContrastiveEmbedder or TemporalContrastiveClassifier, a path to a model "
+            "file saved with sklearn_tcssl.io.save, or None (random/PCA initialisation)."
+        )
+    return {"config": config, "state": state, "mean": mean, "scale": scale, "card": summary}
+
+
+def check_pretrained_features(source, n_features, *, owner):
+    """Raise IncompatibleModelError if the data's features differ from the source's."""
+    expected = source["config"]["n_features"]
+    if n_features != expected:
+        recorded = (source["card"].get("input") or {}) if source["card"] else {}
+        raise IncompatibleModelError(
+            f"{owner}: init_from expects {expected} features per time point "
+            f"({_mask_text(recorded)}), but X has {n_features}. Mask your images with the "
+            "pretrained model's mask, or use init_from=None to train from scratch."
+        )
