@@ -1,5 +1,6 @@
 """Temporal-contrastive self-supervised pretraining for fMRI decoding, the scikit-learn way."""
 
+from sklearn_tcssl._classifier import TemporalContrastiveClassifier
 from sklearn_tcssl._embedder import TemporalContrastiveEmbedder
 from sklearn_tcssl._exceptions import (
     IncompatibleModelError,
@@ -7,6 +8,7 @@ from sklearn_tcssl._exceptions import (
     TCSSLError,
     TrainingDivergedError,
 )
+from sklearn_tcssl.io import load, save
 from sklearn_tcssl.networks import YEO7_NETWORKS, NetworkMasker, network_mask, network_names
 
 __version__ = "0.1.0.dev0"
@@ -16,10 +18,13 @@ __all__ = [
     "NetworkMasker",
     "NotFittedError",
     "TCSSLError",
+    "TemporalContrastiveClassifier",
     "TemporalContrastiveEmbedder",
     "TrainingDivergedError",
     "YEO7_NETWORKS",
     "__version__",
+    "load",
     "network_mask",
     "network_names",
+    "save",
 ]

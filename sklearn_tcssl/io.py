@@ -210,7 +210,7 @@ def save(estimator, path, *, mask=None, t_r=None, input_info=None):
             "the estimator) to save a shareable model."
         )
     card = _make_card(estimator, mask=mask, t_r=t_r, input_info=input_info)
-    module = estimator.net_.module_
+    module = _uncompiled(estimator.net_.module_)
     prefix = "" if hasattr(module, "encoder") else "encoder."  # classifier: encoder + head
     tensors = {
         prefix + key: value.detach().to("cpu", copy=True).contiguous()
@@ -558,9 +558,13 @@ def build_encoder(config, state=None):
     return module
 
 
+def _uncompiled(module):
+    return getattr(module, "_orig_mod", module)  # torch.compile wraps the module
+
+
 def _encoder_of(estimator):
-    module = estimator.net_.module_
-    return getattr(module, "encoder", module)
+    module = _uncompiled(estimator.net_.module_)
+    return _uncompiled(getattr(module, "encoder", module))
 
 
 def pretrained_encoder(init_from, *, owner):
