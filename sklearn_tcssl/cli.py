@@ -92,6 +92,35 @@ def build_parser():
     return parser
 
 
+def _check_args(args):
+    """Check the options before any data is read, so a typo fails in a second, not an hour."""
+    folds = getattr(args, "folds", None)
+    if folds is not None and folds < 2:
+        raise ValueError(f"--folds {folds}: cross-validation needs at least 2 folds.")
+    if getattr(args, "max_epochs", None) is not None and args.max_epochs < 0:
+        raise ValueError(f"--max-epochs {args.max_epochs}: pass 0 or more pretraining epochs.")
+    n_subjects = getattr(args, "n_subjects", None)
+    if n_subjects is not None and n_subjects < folds:
+        raise ValueError(
+            f"--n-subjects {n_subjects} is fewer than --folds {folds}: folds split subjects; "
+            "simulate more subjects or lower --folds."
+        )
+    network = getattr(args, "network", None)
+    if network is not None and network != ["all"]:
+        from sklearn_tcssl.networks import _validate_networks
+
+        try:
+            _validate_networks(network)
+        except ValueError as exc:
+            raise ValueError(f"--network {' '.join(network)}: {exc}") from None
+    atlas = getattr(args, "atlas", None)
+    if atlas is not None and not Path(atlas).is_file():
+        raise FileNotFoundError(
+            f"--atlas {atlas} does not exist. Pass a local copy of the Yeo 2011 7-network "
+            "volume (Yeo2011_7Networks_MNI152_FreeSurferConformed1mm_LiberalMask.nii.gz)."
+        )
+
+
 def _say(message):
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
@@ -264,6 +293,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _check_args(args)
         return args.func(args)
     except (TCSSLError, ValueError, FileNotFoundError, NotADirectoryError, OSError) as exc:
         if args.debug:
