@@ -7,7 +7,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_consistent_length, column_or_1d, validate_data
+from sklearn.utils.validation import column_or_1d, validate_data
 from skorch import NeuralNetClassifier
 from skorch.dataset import ValidSplit
 from torch import nn
@@ -18,6 +18,7 @@ from sklearn_tcssl._embedder import (
     INITS,
     TemporalContrastiveEmbedder,
     _batches_of_equal_length,
+    _check_finite_embeddings,
     _is_2d_table,
     _principal_axes,
 )
@@ -218,7 +219,12 @@ class TemporalContrastiveClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"{self._name} requires y to be passed, but the target y is None.")
         sequences = self._check_X(X, reset=True)
         y = column_or_1d(y, warn=True)
-        check_consistent_length(sequences, y)
+        if len(y) != len(sequences):
+            raise ValueError(
+                f"{self._name}.fit got y with {len(y)} labels for {len(sequences)} sequences "
+                "in X (inconsistent numbers of samples): pass one label per sequence (block), "
+                "in the order of X."
+            )
         check_classification_targets(y)
         self.classes_, y_encoded = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
@@ -334,7 +340,13 @@ class TemporalContrastiveClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = np.asarray(card["classes"], dtype=object if dtype == "object" else dtype)
         encoder = io.build_encoder(card["architecture"])
         module = EncoderClassifierModule(encoder, len(self.classes_))
-        module.load_state_dict(tensors_without_standardization(tensors), strict=True)
+        try:
+            module.load_state_dict(tensors_without_standardization(tensors), strict=True)
+        except RuntimeError as exc:  # missing, unexpected or mis-shaped tensors
+            raise io.IncompatibleModelError(
+                f"The model file's tensors do not match its card ({exc}). The file is "
+                "damaged or was edited; save the model again with sklearn_tcssl.io.save."
+            ) from exc
         self.net_ = self._build_net(module, torch.device("cpu"), 0).initialize()
         self.history_ = self.net_.history
         self.init_card_ = card.get("training", {}).get("init_from")
@@ -401,7 +413,9 @@ class TemporalContrastiveClassifier(ClassifierMixin, BaseEstimator):
                 values = function(module, batch).double().cpu().numpy()
                 for i, row in zip(indices, values):
                     out[i] = row
-        return np.stack(out)
+        out = np.stack(out)
+        _check_finite_embeddings(out, module, self._name, what="predict")
+        return out
 
     def save(self, path, **kwargs):
         """Save the fitted classifier to a model file; see :func:`sklearn_tcssl.io.save`.

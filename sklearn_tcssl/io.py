@@ -383,6 +383,12 @@ def _read_header(path):
     with open(path, "rb") as handle:
         head = handle.read(8)
         n = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
+        if 2 <= n <= _MAX_HEADER and n > size - 8 and handle.read(1) == b"{":
+            raise IncompatibleModelError(
+                f"{str(path)!r} is truncated: its header announces {n} bytes but the file "
+                f"has {size}. The copy or download was interrupted; copy the file again."
+            )
+        handle.seek(8)
         if not 2 <= n <= min(size - 8, _MAX_HEADER):
             raise _not_safetensors(path)
         raw = handle.read(n)
@@ -554,7 +560,13 @@ def build_encoder(config, state=None):
     kwargs = {k: v for k, v in config.items() if k != "name"}
     module = TimeSeriesEncoder(**kwargs)
     if state is not None:
-        module.load_state_dict(state, strict=True)
+        try:
+            module.load_state_dict(state, strict=True)
+        except RuntimeError as exc:  # missing, unexpected or mis-shaped tensors
+            raise IncompatibleModelError(
+                f"The model file's encoder tensors do not match its card ({exc}). The file "
+                "is damaged or was edited; save the model again with sklearn_tcssl.io.save."
+            ) from exc
     return module
 
 
