@@ -432,8 +432,8 @@ class TemporalContrastiveEmbedder(
         return tags
 
 
-def _check_finite_embeddings(out, module, owner):
-    """Raise instead of returning NaN or infinite embeddings."""
+def _check_finite_embeddings(out, module, owner, what="transform"):
+    """Raise instead of returning NaN or infinite embeddings (or predictions)."""
     bad = ~np.isfinite(out).all(axis=1)
     if not bad.any():
         return
@@ -445,7 +445,7 @@ def _check_finite_embeddings(out, module, owner):
         else "the input is too large for float32; rescale it (z-score each voxel over the run)"
     )
     raise TrainingDivergedError(
-        f"{owner}.transform produced non-finite embeddings for {int(bad.sum())} of "
+        f"{owner}.{what} produced non-finite outputs for {int(bad.sum())} of "
         f"{len(out)} sequences (first: X[{int(np.flatnonzero(bad)[0])}]): {cause}."
     )
 
