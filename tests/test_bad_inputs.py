@@ -9,8 +9,11 @@ documented behaviour each test checks. ``docs/bad_inputs.rst`` is generated from
 tables by ``python tests/test_bad_inputs.py > docs/bad_inputs.rst``.
 """
 
+import contextlib
 import gzip
+import io
 import json
+import pickle
 import sys
 import warnings
 from dataclasses import dataclass
@@ -33,9 +36,13 @@ from sklearn_tcssl import (  # noqa: E402
     IncompatibleModelError,
     NetworkMasker,
     NotFittedError,
+    TemporalContrastiveClassifier,
     TemporalContrastiveEmbedder,
     TrainingDivergedError,
+    load,
+    save,
 )
+from sklearn_tcssl.cli import main as cli_main  # noqa: E402
 from sklearn_tcssl.datasets import extract_blocks, load_bids_blocks, make_task_fmri  # noqa: E402
 from sklearn_tcssl.networks import NetworkMaskError  # noqa: E402
 from sklearn_tcssl.nn.losses import TemporalContrastiveLoss  # noqa: E402
@@ -149,6 +156,93 @@ def _group_cv_without_groups():
 
     pipe = make_pipeline(TemporalContrastiveEmbedder(**FAST), LogisticRegression())
     cross_val_score(pipe, X, y, cv=GroupKFold(2))
+
+
+# -- classifier, model files and CLI
+def _fit_clf(X=None, y=None, **params):
+    X = _X(8) if X is None else X
+    y = np.array([0, 1] * 4) if y is None else y
+    return TemporalContrastiveClassifier(**{**FAST, **params}).fit(X, y)
+
+
+def _nan_weights_predict():
+    clf = _fit_clf()
+    with torch.no_grad():
+        clf.net_.module_.encoder.spatial.weight[0, 0] = float("nan")
+    return clf.predict(_X(8))
+
+
+def _saved_model(tmp_path, name="model.safetensors"):
+    path = tmp_path / name
+    save(_fitted(), path)
+    return path
+
+
+def _rewritten_model(tmp_path, *, card=None, drop=None):
+    """A saved model with its card edited (``card(dict)``) or tensors dropped."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    path = _saved_model(tmp_path)
+    with safe_open(str(path), "pt") as handle:
+        metadata = handle.metadata()
+    tensors = load_file(str(path))
+    if drop is not None:
+        tensors = {k: v for k, v in tensors.items() if drop not in k}
+    if card is not None:
+        content = json.loads(metadata["tcssl_card"])
+        card(content)
+        metadata = {"tcssl_card": json.dumps(content)}
+    out = tmp_path / "edited.safetensors"
+    save_file(tensors, str(out), metadata=metadata)
+    return out
+
+
+class _Payload:
+    """Unpickling this creates ``marker``: proof that code ran."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def _load_pickle_payload(tmp_path):
+    path, marker = tmp_path / "model.safetensors", tmp_path / "code-ran"
+    path.write_bytes(pickle.dumps(_Payload(marker)))
+    try:
+        load(path)
+    finally:
+        assert not marker.exists(), "loading a model file executed code"
+
+
+def _torch_save_file(tmp_path):
+    path = tmp_path / "model.safetensors"
+    torch.save(_fitted().net_.module_.state_dict(), path)
+    return path
+
+
+def _truncated_model(tmp_path):
+    path = _saved_model(tmp_path)
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    return path
+
+
+class CLIError(Exception):
+    """A non-zero exit of ``tcssl``; the message is ``exit <code>: <stderr>``."""
+
+
+def _cli(*argv):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = cli_main([str(a) for a in argv])
+        except SystemExit as exc:  # argparse usage errors
+            code = exc.code
+    if code:
+        raise CLIError(f"exit {code}: {err.getvalue().strip()}")
 
 
 _NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
@@ -336,7 +430,7 @@ CASES = [
         "embedder-nan-weights-at-transform",
         lambda tmp: _nan_weights(),
         TrainingDivergedError,
-        r"transform produced non-finite embeddings for 6 of 6 sequences \(first: X\[0\]\): "
+        r"transform produced non-finite outputs for 6 of 6 sequences \(first: X\[0\]\): "
         r"the encoder's weights \['spatial\.weight'\].*refit with a lower lr",
     ),
     Case(
@@ -516,6 +610,168 @@ CASES = [
         ),
         ValueError,
         r"'vision'.*visual",
+    ),
+    # -- TemporalContrastiveClassifier
+    Case(
+        "classifier-y-wrong-length",
+        lambda tmp: _fit_clf(y=np.array([0, 1, 0])),
+        ValueError,
+        r"fit got y with 3 labels for 8 sequences in X .*one label per sequence",
+    ),
+    Case(
+        "classifier-one-class",
+        lambda tmp: _fit_clf(y=np.zeros(8)),
+        ValueError,
+        r"needs at least 2 classes in y; got 1 class.*several conditions",
+    ),
+    Case(
+        "classifier-no-y",
+        lambda tmp: TemporalContrastiveClassifier(**FAST).fit(_X(8), None),
+        ValueError,
+        r"TemporalContrastiveClassifier requires y to be passed, but the target y is None",
+    ),
+    Case(
+        "classifier-init-from-missing-file",
+        lambda tmp: _fit_clf(init_from=tmp / "pretrained.safetensors"),
+        FileNotFoundError,
+        r"Model file '.*pretrained\.safetensors': not found; pass a \.safetensors file",
+    ),
+    Case(
+        "classifier-init-from-other-features",
+        lambda tmp: _fit_clf(init_from=_fit(_X(6, 12, 7))),
+        IncompatibleModelError,
+        r"init_from expects 7 features per time point .*but X has 5\. Mask your images with "
+        r"the pretrained model's mask",
+    ),
+    Case(
+        "classifier-init-from-unfitted",
+        lambda tmp: _fit_clf(init_from=TemporalContrastiveEmbedder()),
+        ValueError,
+        r"init_from=TemporalContrastiveEmbedder\(.*\) is not fitted\. Fit it first.*"
+        r"FrozenEstimator",
+    ),
+    Case(
+        "classifier-nan-weights-at-predict",
+        lambda tmp: _nan_weights_predict(),
+        TrainingDivergedError,
+        r"TemporalContrastiveClassifier\.predict produced non-finite outputs for 8 of 8 "
+        r"sequences.*weights",
+    ),
+    # -- model files (sklearn_tcssl.load)
+    Case(
+        "model-missing-file",
+        lambda tmp: load(tmp / "model.safetensors"),
+        FileNotFoundError,
+        r"Model file '.*model\.safetensors': not found; pass a \.safetensors file",
+    ),
+    Case(
+        "model-folder",
+        lambda tmp: load(tmp),
+        FileNotFoundError,
+        r"Model file '.*': a folder; pass a \.safetensors file",
+    ),
+    Case(
+        "model-pickle-payload",
+        _load_pickle_payload,
+        IncompatibleModelError,
+        r"is not a safetensors model file \(it may be a pickle or torch\.save file\)\. "
+        r"sklearn-tcssl never unpickles model files",
+        "a pickle with a code payload named .safetensors (the payload must not run)",
+    ),
+    Case(
+        "model-torch-save-file",
+        lambda tmp: load(_torch_save_file(tmp)),
+        IncompatibleModelError,
+        r"is not a safetensors model file .*never unpickles",
+    ),
+    Case(
+        "model-incompatible-version",
+        lambda tmp: load(_rewritten_model(tmp, card=lambda c: c.update(format_version=99))),
+        IncompatibleModelError,
+        r"has model format_version=99, written by sklearn-tcssl .*reads format versions 1 to "
+        r"1\. Upgrade sklearn-tcssl",
+        "a model file from a newer, incompatible format version",
+    ),
+    Case(
+        "model-other-estimator",
+        lambda tmp: load(_rewritten_model(tmp, card=lambda c: c.update(estimator="Decoder"))),
+        IncompatibleModelError,
+        r"holds a 'Decoder'; this sklearn-tcssl loads \['TemporalContrastiveClassifier'",
+    ),
+    Case(
+        "model-card-of-another-format",
+        lambda tmp: load(_rewritten_model(tmp, card=lambda c: c.clear())),
+        IncompatibleModelError,
+        r"the card's format is not 'sklearn-tcssl-model'",
+    ),
+    Case(
+        "model-truncated",
+        lambda tmp: load(_truncated_model(tmp)),
+        IncompatibleModelError,
+        r"is truncated: its header announces \d+ bytes but the file has \d+\. .*copy the "
+        r"file again",
+        "an interrupted download (file cut in half)",
+    ),
+    Case(
+        "model-missing-tensors",
+        lambda tmp: load(_rewritten_model(tmp, drop="spatial")),
+        IncompatibleModelError,
+        r"(?s)encoder tensors do not match its card .*damaged or was edited",
+    ),
+    Case(
+        "model-other-features",
+        lambda tmp: load(_saved_model(tmp)).transform([x[:, :3] for x in _X()]),
+        ValueError,
+        r"X\[0\] has 3 features per time point, but \w+ was fitted with 5",
+    ),
+    # -- tcssl command line
+    Case(
+        "cli-missing-bids-folder",
+        lambda tmp: _cli("decode", tmp / "nowhere", "--task", "objects"),
+        CLIError,
+        r"exit 2: tcssl decode: error: bids_root='.*nowhere' is not a folder",
+    ),
+    Case(
+        "cli-bids-without-events",
+        lambda tmp: _cli("decode", _bids_without_events(tmp), "--task", "objects"),
+        CLIError,
+        r"exit 2: tcssl decode: error: No events file for sub-01_task-objects_run-1_bold",
+    ),
+    Case(
+        "cli-unknown-network",
+        lambda tmp: _cli("decode", tmp, "--task", "objects", "--network", "vision"),
+        CLIError,
+        r"exit 2: .*--network vision: .*'vision' is not a Yeo 7-network name",
+    ),
+    Case(
+        "cli-one-fold",
+        lambda tmp: _cli("decode", tmp, "--task", "objects", "--folds", "1"),
+        CLIError,
+        r"exit 2: .*--folds 1: cross-validation needs at least 2 folds",
+    ),
+    Case(
+        "cli-missing-atlas",
+        lambda tmp: _cli("decode", tmp, "--task", "objects", "--atlas", tmp / "yeo.nii.gz"),
+        CLIError,
+        r"exit 2: .*--atlas .*yeo\.nii\.gz does not exist\. Pass a local copy",
+    ),
+    Case(
+        "cli-negative-max-epochs",
+        lambda tmp: _cli("demo", "--max-epochs", "-1", "--out", tmp),
+        CLIError,
+        r"exit 2: tcssl demo: error: --max-epochs -1: pass 0 or more",
+    ),
+    Case(
+        "cli-fewer-subjects-than-folds",
+        lambda tmp: _cli("demo", "--n-subjects", "3", "--out", tmp),
+        CLIError,
+        r"exit 2: .*--n-subjects 3 is fewer than --folds 5.*lower --folds",
+    ),
+    Case(
+        "cli-unknown-command",
+        lambda tmp: _cli("train"),
+        CLIError,
+        r"(?s)exit 2: usage: tcssl.*invalid choice: 'train' \(choose from",
     ),
 ]
 
