@@ -464,7 +464,10 @@ class NetworkMasker(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         imgs : list of (str, pathlib.Path or Nifti image), or one 4D image
-            4D runs in MNI152 space; only the first one's header fixes the grid.
+            4D runs in MNI152 space, all on one grid (shape and affine); the first one's
+            header fixes the grid. Images on another grid raise a ``NetworkMaskError``
+            rather than being resampled silently: resample them first
+            (``nilearn.image.resample_to_img``).
         y : None
             Ignored.
 
@@ -509,7 +512,7 @@ class NetworkMasker(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         imgs : list of (str, pathlib.Path or Nifti image), or one 4D image
-            4D runs.
+            4D runs on the grid of the images given to ``fit``.
 
         Returns
         -------
