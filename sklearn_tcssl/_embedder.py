@@ -12,6 +12,7 @@ from sklearn.utils.validation import validate_data
 from skorch.callbacks import PassthroughScoring
 from skorch.dataset import ValidSplit
 
+from sklearn_tcssl import io
 from sklearn_tcssl._checkpoint import TrainingCheckpoint, fit_or_resume
 from sklearn_tcssl._exceptions import TrainingDivergedError
 from sklearn_tcssl._net import TemporalContrastiveNet
@@ -99,6 +100,15 @@ class TemporalContrastiveEmbedder(
         uninterrupted one. Use one directory per training run.
     checkpoint_every : int, default=1
         Epochs between checkpoints (the last epoch is always saved).
+    init_from : estimator, str, pathlib.Path or None, default=None
+        Continue pretraining from a fitted embedder or classifier (wrapped in
+        :class:`sklearn.frozen.FrozenEstimator` to survive ``clone``), or from a model file
+        (:func:`sklearn_tcssl.io.save`): its encoder weights replace the ``init``
+        initialisation, and self-supervised training goes on for ``max_epochs`` on the new
+        data. The data must have the pretrained number of features and ``n_components``
+        must equal its width. Standardisation statistics are re-estimated on the new data
+        (``standardize=True``, the usual case for a new cohort or scanner); pass
+        ``standardize="pretrained"`` to keep the pretrained ``mean_`` and ``scale_``.
 
     Attributes
     ----------
@@ -116,6 +126,8 @@ class TemporalContrastiveEmbedder(
         Total number of training time points.
     device_ : torch.device
         Device used for training.
+    init_card_ : dict or None
+        Description of the model given as ``init_from`` (None without it).
 
     Notes
     -----
@@ -158,6 +170,7 @@ class TemporalContrastiveEmbedder(
         callbacks=None,
         checkpoint_dir=None,
         checkpoint_every=1,
+        init_from=None,
     ):
         self.n_components = n_components
         self.segment_length = segment_length
@@ -176,6 +189,7 @@ class TemporalContrastiveEmbedder(
         self.callbacks = callbacks
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
+        self.init_from = init_from
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None):
@@ -198,13 +212,16 @@ class TemporalContrastiveEmbedder(
         sequences = self._check_X(X, reset=True)
         _check_y_length(y, len(sequences), self._name)
         self._check_segment_length(sequences)
+        source = self._pretrained_source()
         self._fit_standardization(sequences)
+        if source is not None and self.standardize == "pretrained":
+            self.mean_, self.scale_ = source["mean"].copy(), source["scale"].copy()
         sequences = self._standardize(sequences)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         start = time.perf_counter()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            module = self._build_module(sequences, seed)
+            module = self._build_module(sequences, seed, source)
             self.net_ = self._build_net(module, device, len(sequences), seed)
             dataset = TripletWindowDataset(
                 [torch.from_numpy(s) for s in sequences], self.segment_length
@@ -214,6 +231,7 @@ class TemporalContrastiveEmbedder(
         self.device_ = device
         self.n_sequences_ = len(sequences)
         self.n_timepoints_ = int(sum(len(s) for s in sequences))
+        self.init_card_ = None if source is None else source["card"]
         self.fit_time_ = time.perf_counter() - start
         return self
 
@@ -271,7 +289,45 @@ class TemporalContrastiveEmbedder(
             return sequences
         return [(s - self.mean_) / self.scale_ for s in sequences]
 
-    def _build_module(self, sequences, seed):
+    def _pretrained_source(self):
+        """Return the checked weights and statistics of ``init_from`` (None without it)."""
+        if self.init_from is None:
+            if self.standardize == "pretrained":
+                raise ValueError(
+                    f"{self._name}: standardize='pretrained' needs init_from (a pretrained "
+                    "model); pass init_from or use standardize=True."
+                )
+            return None
+        source = io.pretrained_encoder(self.init_from, owner=self._name)
+        io.check_pretrained_features(source, self.n_features_per_timepoint_, owner=self._name)
+        width = source["config"]["n_components"]
+        if self.n_components != width:
+            raise ValueError(
+                f"{self._name}: n_components={self.n_components} but init_from has an "
+                f"embedding of width {width}. Set n_components={width}."
+            )
+        return source
+
+    def save(self, path, **kwargs):
+        """Save the fitted embedder to a model file; see :func:`sklearn_tcssl.io.save`.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            Destination file.
+        **kwargs
+            ``mask``, ``t_r``, ``input_info`` of :func:`sklearn_tcssl.io.save`.
+
+        Returns
+        -------
+        path : pathlib.Path
+            The written file.
+        """
+        return io.save(self, path, **kwargs)
+
+    def _build_module(self, sequences, seed, source=None):
+        if source is not None:
+            return io.build_encoder(source["config"], source["state"])
         module = TimeSeriesEncoder(self.n_features_per_timepoint_, self.n_components)
         if self.init == "pca":
             components = _principal_axes(sequences, self.n_components, seed)
