@@ -15,11 +15,17 @@ from skorch.dataset import ValidSplit
 from sklearn_tcssl import io
 from sklearn_tcssl._checkpoint import TrainingCheckpoint, fit_or_resume
 from sklearn_tcssl._exceptions import TrainingDivergedError
-from sklearn_tcssl._net import TemporalContrastiveNet
+from sklearn_tcssl._net import (
+    PRECISIONS,
+    autocast_of,
+    net_class_and_options,
+)
 from sklearn_tcssl._params import check_choice, check_float, check_int
 from sklearn_tcssl._validation import check_fitted, check_sequences, resolve_device
+from sklearn_tcssl._volumes import INPUTS, embed_runs, fit_volumes, reads_volumes, volume_runs
 from sklearn_tcssl.nn.encoders import TimeSeriesEncoder
 from sklearn_tcssl.nn.losses import NEGATIVES, TemporalContrastiveLoss, pretext_accuracy
+from sklearn_tcssl.nn.volume import VolumeEncoder
 from sklearn_tcssl.nn.windows import TripletWindowDataset
 
 INITS = ("pca", "random")
@@ -110,6 +116,31 @@ class TemporalContrastiveEmbedder(
         (``standardize=True``, the usual case for a new cohort or scanner); pass
         ``standardize="pretrained"`` to keep the pretrained ``mean_`` and ``scale_``.
 
+    input : {"auto", "sequences", "volumes"}, default="auto"
+        ``"volumes"``: X is a list of 4D images (``Nifti1Image`` or paths), used without a
+        masker, read lazily window by window and encoded by a small 3D CNN per frame
+        (:class:`~sklearn_tcssl.nn.volume.VolumeEncoder`) with the same temporal part and
+        objective; ``standardize`` is then per grid voxel and ``init`` unused. ``"auto"``:
+        volumes when every item of a list is an image or an existing file, else sequences.
+    target_voxel_size : float, default=4.0
+        Volumes: voxel edge (mm) of the common grid laid over the bounding box of the
+        training images; every image is resampled onto it (linear), so shapes, voxel sizes
+        and orientations may differ.
+    cache_dir : str, pathlib.Path or None, default=None
+        Volumes: if set, each run is resampled once into a float32 ``.npy`` memory map there
+        (keyed by file, modification time and grid); otherwise every window is resampled.
+    precision : {"auto", "32", "bf16"}, default="auto"
+        Forward-pass precision; ``"auto"`` is bfloat16 autocast on CUDA GPUs that support it,
+        float32 elsewhere. Weights and loss stay float32.
+    num_workers : int, default=0
+        DataLoader workers (each draws its own windows; results stay reproducible). On CUDA,
+        batches are pinned and copied without blocking.
+    compile : bool, default=False
+        Compile the encoder with ``torch.compile`` (original module: ``_orig_mod``).
+    accelerator : accelerate.Accelerator or None, default=None
+        Train through Hugging Face Accelerate (multi-GPU/node, ``accelerate launch``), which
+        then owns ``device`` and precision. See the scale-out guide.
+
     Attributes
     ----------
     net_ : skorch.NeuralNet
@@ -128,6 +159,9 @@ class TemporalContrastiveEmbedder(
         Device used for training.
     init_card_ : dict or None
         Description of the model given as ``init_from`` (None without it).
+    grid_affine_, grid_shape_ : ndarray of shape (4, 4), tuple of 3 int
+        Volumes only: the common grid (``mean_``, ``scale_`` then have one value per grid
+        voxel, in C order).
 
     Notes
     -----
@@ -171,6 +205,13 @@ class TemporalContrastiveEmbedder(
         checkpoint_dir=None,
         checkpoint_every=1,
         init_from=None,
+        input="auto",
+        target_voxel_size=4.0,
+        cache_dir=None,
+        precision="auto",
+        num_workers=0,
+        compile=False,
+        accelerator=None,
     ):
         self.n_components = n_components
         self.segment_length = segment_length
@@ -190,6 +231,13 @@ class TemporalContrastiveEmbedder(
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.init_from = init_from
+        self.input = input
+        self.target_voxel_size = target_voxel_size
+        self.cache_dir = cache_dir
+        self.precision = precision
+        self.num_workers = num_workers
+        self.compile = compile
+        self.accelerator = accelerator
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None):
@@ -223,9 +271,7 @@ class TemporalContrastiveEmbedder(
             torch.manual_seed(seed)
             module = self._build_module(sequences, seed, source)
             self.net_ = self._build_net(module, device, len(sequences), seed)
-            dataset = TripletWindowDataset(
-                [torch.from_numpy(s) for s in sequences], self.segment_length
-            )
+            dataset = TripletWindowDataset([_as_tensor(s) for s in sequences], self.segment_length)
             fit_or_resume(self.net_, dataset, owner=self._name)
         self.history_ = self.net_.history
         self.device_ = device
@@ -246,6 +292,12 @@ class TemporalContrastiveEmbedder(
         check_float("lr", self.lr, owner=owner)
         check_float("weight_decay", self.weight_decay, owner=owner, low_inclusive=True)
         check_choice("init", self.init, INITS, owner=owner)
+        check_choice("input", self.input, INPUTS, owner=owner)
+        check_float("target_voxel_size", self.target_voxel_size, owner=owner)
+        check_choice("precision", self.precision, PRECISIONS, owner=owner)
+        check_int("num_workers", self.num_workers, owner=owner, minimum=0)
+        if not isinstance(self.compile, bool):
+            raise ValueError(f"{owner}: compile={self.compile!r} must be True or False.")
         check_int("checkpoint_every", self.checkpoint_every, owner=owner)
         if self.validation_fraction is not None:
             check_float("validation_fraction", self.validation_fraction, owner=owner, high=0.5)
@@ -272,12 +324,20 @@ class TemporalContrastiveEmbedder(
                 "longer blocks)."
             )
 
+    @property
+    def _on_volumes(self):
+        return getattr(self, "_volumes_", False)
+
     def _fit_standardization(self, sequences):
-        stacked = np.concatenate(sequences, axis=0)
-        n_features = stacked.shape[1]
-        if self.standardize:
-            self.mean_ = stacked.mean(axis=0, dtype=np.float64).astype(np.float32)
-            scale = stacked.std(axis=0, dtype=np.float64).astype(np.float32)
+        if self._on_volumes:
+            return  # streamed over the runs by fit_volumes
+        n_features = sequences[0].shape[1]
+        if self.standardize:  # two passes over the sequences, no stacked copy of the data
+            count = sum(len(s) for s in sequences)
+            mean = sum(s.sum(axis=0, dtype=np.float64) for s in sequences) / count
+            var = sum(np.square(s - mean).sum(axis=0) for s in sequences) / count
+            self.mean_ = mean.astype(np.float32)
+            scale = np.sqrt(var).astype(np.float32)
             scale[scale < 1e-8 * max(float(scale.max(initial=0.0)), 1.0)] = 1.0
             self.scale_ = scale
         else:
@@ -285,7 +345,7 @@ class TemporalContrastiveEmbedder(
             self.scale_ = np.ones(n_features, dtype=np.float32)
 
     def _standardize(self, sequences):
-        if not self.standardize:
+        if not self.standardize or self._on_volumes:  # runs standardise as they read
             return sequences
         return [(s - self.mean_) / self.scale_ for s in sequences]
 
@@ -328,6 +388,8 @@ class TemporalContrastiveEmbedder(
     def _build_module(self, sequences, seed, source=None):
         if source is not None:
             return io.build_encoder(source["config"], source["state"])
+        if self._on_volumes:
+            return VolumeEncoder(self.grid_shape_, self.n_components)
         module = TimeSeriesEncoder(self.n_features_per_timepoint_, self.n_components)
         if self.init == "pca":
             components = _principal_axes(sequences, self.n_components, seed)
@@ -353,7 +415,8 @@ class TemporalContrastiveEmbedder(
         train_split = None
         if self.validation_fraction is not None:
             train_split = ValidSplit(self.validation_fraction, random_state=seed)
-        return TemporalContrastiveNet(
+        net_class, compute = net_class_and_options(self, device)
+        return net_class(
             module=module,
             criterion=TemporalContrastiveLoss,
             criterion__temperature=self.temperature,
@@ -368,8 +431,8 @@ class TemporalContrastiveEmbedder(
             # in-batch negatives: avoid a tiny last batch with almost no candidates
             iterator_train__drop_last=n_train > batch_size,
             callbacks=callbacks,
-            device=str(device),
             verbose=self.verbose,
+            **compute,
         )
 
     def _checkpoint_callbacks(self, seed):
@@ -391,6 +454,16 @@ class TemporalContrastiveEmbedder(
 
     def _check_X(self, X, *, reset):
         """Validate X; return a list of float32 (T, V) arrays and set/check input sizes."""
+        volumes = reads_volumes(X, self.input)
+        if reset:
+            self._volumes_ = volumes
+        elif volumes != self._on_volumes:
+            form = "4D images" if self._on_volumes else "arrays of sequences"
+            raise ValueError(
+                f"{self._name} was fitted on {form} and must be given the same form of X."
+            )
+        if volumes:  # lazy (n_frames, n_voxels) runs on the common grid
+            return fit_volumes(self, X) if reset else volume_runs(self, X)
         univariate = _is_2d_table(X)
         if not reset and univariate != self._univariate_ and getattr(X, "ndim", 2) >= 2:
             form = "a 2D array of univariate series" if self._univariate_ else "sequences"
@@ -429,9 +502,13 @@ class TemporalContrastiveEmbedder(
         sequences = self._standardize(self._check_X(X, reset=False))
         module = self.net_.module_
         device = next(module.parameters()).device
+        if self._on_volumes:
+            out = embed_runs(self.net_, sequences, self.n_components)
+            _check_finite_embeddings(out, module, self._name)
+            return out
         out = np.empty((len(sequences), self.n_components), dtype=np.float32)
         module.eval()
-        with torch.no_grad():
+        with torch.no_grad(), autocast_of(self.net_):
             for indices in _batches_of_equal_length(sequences, _EVAL_BATCH):
                 batch = torch.from_numpy(np.stack([sequences[i] for i in indices])).to(device)
                 out[indices] = module.embed(batch).float().cpu().numpy()
@@ -461,7 +538,7 @@ class TemporalContrastiveEmbedder(
         sequences = self._standardize(self._check_X(X, reset=False))
         self._check_segment_length(sequences)
         dataset = TripletWindowDataset(
-            [torch.from_numpy(s) for s in sequences],
+            [_as_tensor(s) for s in sequences],
             self.segment_length,
             generator=torch.Generator().manual_seed(0),
         )
@@ -541,14 +618,24 @@ def _pretext_scoring(*, on_train):
 
 def _principal_axes(sequences, n_components, seed):
     """Leading principal axes ``(k, n_features)`` of the time points of all sequences."""
-    stacked = np.concatenate(sequences, axis=0)
     rng = np.random.RandomState(seed)
-    if len(stacked) > _PCA_MAX_ROWS:
-        stacked = stacked[rng.choice(len(stacked), _PCA_MAX_ROWS, replace=False)]
+    lengths = [len(s) for s in sequences]
+    if sum(lengths) > _PCA_MAX_ROWS:  # gather the sampled rows only (no copy of all data)
+        rows = np.sort(rng.choice(sum(lengths), _PCA_MAX_ROWS, replace=False))
+        owner = np.searchsorted(np.cumsum(lengths), rows, side="right")
+        starts = np.cumsum([0, *lengths[:-1]])
+        stacked = np.stack([sequences[o][r - starts[o]] for o, r in zip(owner, rows)])
+    else:
+        stacked = np.concatenate(sequences, axis=0)
     stacked = stacked - stacked.mean(axis=0)
     k = min(n_components, *stacked.shape)
     _, _, components = randomized_svd(stacked, k, random_state=rng)
     return components.astype(np.float32)
+
+
+def _as_tensor(sequence):
+    """Wrap a float32 array as a tensor (no copy); lazily read volume runs pass through."""
+    return torch.from_numpy(sequence) if isinstance(sequence, np.ndarray) else sequence
 
 
 def _batches_of_equal_length(sequences, batch_size):
