@@ -16,7 +16,7 @@ from sklearn_tcssl import (
 )
 
 EMBEDDER = {"n_components": 8, "max_epochs": 2, "random_state": 0}
-FAST = {"max_epochs": 15, "random_state": 0}
+FAST = {"max_epochs": 10, "random_state": 0}
 
 
 def _labelled(n=48, n_features=30, seed=0, labels=("face", "house", "tool")):
@@ -171,16 +171,17 @@ def test_frozen_embedder_in_pipeline_under_group_cv(pretrained):
 
 
 def test_classifier_under_group_cv_with_pretrained_init(pretrained):
-    X, y = _labelled(n=60)
-    groups = np.arange(60) % 4
+    X, y = _labelled(n=36)
+    groups = np.arange(36) // 12  # every subject has every class
     # clone() would copy a bare fitted estimator unfitted: FrozenEstimator keeps it as is
     clf = TemporalContrastiveClassifier(init_from=FrozenEstimator(pretrained), **FAST)
-    scores = cross_val_score(clf, X, y, groups=groups, cv=GroupKFold(4))
+    scores = cross_val_score(clf, X, y, groups=groups, cv=GroupKFold(3))
     assert scores.mean() > 0.8
 
 
 def test_same_seed_same_predictions():
     X, y = _labelled()
-    first = TemporalContrastiveClassifier(n_components=8, **FAST).fit(X, y).predict_proba(X)
-    second = TemporalContrastiveClassifier(n_components=8, **FAST).fit(X, y).predict_proba(X)
+    params = {"n_components": 8, "max_epochs": 3, "random_state": 0}
+    first = TemporalContrastiveClassifier(**params).fit(X, y).predict_proba(X)
+    second = TemporalContrastiveClassifier(**params).fit(X, y).predict_proba(X)
     np.testing.assert_array_equal(first, second)
