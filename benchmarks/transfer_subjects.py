@@ -40,15 +40,17 @@ from sklearn_tcssl.datasets import make_task_fmri
 METHODS = ("classical", "random+linear", "pretrained+linear", "pretrained+finetune", "scratch")
 
 CONFIGS = {
+    # sized for ~10 min on 2 busy CPU cores: 8 mm voxels (about 1.6k), 3 folds, short training
     "full": {
-        "pretrain_data": {"n_subjects": 24, "n_runs": 2},
+        "pretrain_data": {"n_subjects": 12, "n_runs": 2},
         "target_data": {"n_subjects": 24, "n_runs": 2},
-        "grid": (2, 4, 8, 12, 16, 24),
-        "max_folds": 4,
+        "grid": (2, 4, 8, 16, 24),
+        "max_folds": 3,
         "chunk": 24,
-        "n_components": 64,
-        "pretrain_epochs": 30,
-        "finetune_epochs": 20,
+        "n_components": 32,
+        "pretrain_epochs": 15,
+        "finetune_epochs": 10,
+        "voxel_size": 8.0,
     },
     "smoke": {
         "pretrain_data": {"n_subjects": 2, "n_runs": 1, "n_tasks": 2, "n_blocks": 2},
