@@ -237,6 +237,9 @@ def save(estimator, path, *, mask=None, t_r=None, input_info=None):
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would keep a shared model private
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
