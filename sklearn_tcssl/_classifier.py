@@ -14,16 +14,15 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from sklearn_tcssl import io
-from sklearn_tcssl._embedder import (
-    INITS,
-    TemporalContrastiveEmbedder,
-    _batches_of_equal_length,
-    _check_finite_embeddings,
-    _is_2d_table,
-    _principal_axes,
-)
+from sklearn_tcssl._embedder import INITS, TemporalContrastiveEmbedder
 from sklearn_tcssl._exceptions import TrainingDivergedError
 from sklearn_tcssl._params import check_choice, check_float, check_int
+from sklearn_tcssl._sequences import (
+    batches_of_equal_length,
+    check_finite_embeddings,
+    is_2d_table,
+    principal_axes,
+)
 from sklearn_tcssl._validation import check_fitted, check_sequences, resolve_device
 from sklearn_tcssl.nn.encoders import TimeSeriesEncoder
 
@@ -176,7 +175,7 @@ class TemporalContrastiveClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_X(self, X, *, reset):
         """Validate X (arrays, as for the embedder); set or check the input sizes."""
-        univariate = _is_2d_table(X)
+        univariate = is_2d_table(X)
         if not reset and univariate != self._univariate_ and getattr(X, "ndim", 2) >= 2:
             form = "a 2D array of univariate series" if self._univariate_ else "sequences"
             raise ValueError(f"{self._name} was fitted on {form}; pass the same form of X.")
@@ -304,7 +303,7 @@ class TemporalContrastiveClassifier(ClassifierMixin, BaseEstimator):
             width = 128 if self.n_components is None else self.n_components
             encoder = TimeSeriesEncoder(self.n_features_per_timepoint_, width)
             if self.init == "pca":
-                components = _principal_axes(sequences, width, seed)
+                components = principal_axes(sequences, width, seed)
                 encoder.initialize_spatial(torch.from_numpy(components))
         if self.freeze_encoder:
             encoder.requires_grad_(False)
@@ -408,13 +407,13 @@ class TemporalContrastiveClassifier(ClassifierMixin, BaseEstimator):
         out = [None] * len(sequences)
         module.eval()
         with torch.no_grad():
-            for indices in _batches_of_equal_length(sequences, _EVAL_BATCH):
+            for indices in batches_of_equal_length(sequences, _EVAL_BATCH):
                 batch = torch.from_numpy(np.stack([sequences[i] for i in indices])).to(device)
                 values = function(module, batch).double().cpu().numpy()
                 for i, row in zip(indices, values):
                     out[i] = row
         out = np.stack(out)
-        _check_finite_embeddings(out, module, self._name, what="predict")
+        check_finite_embeddings(out, module, self._name, what="predict")
         return out
 
     def save(self, path, **kwargs):

@@ -1,26 +1,33 @@
 """TemporalContrastiveEmbedder: self-supervised pretraining of an fMRI time-series encoder."""
 
-import numbers
 import time
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.extmath import randomized_svd
 from sklearn.utils.validation import validate_data
 from skorch.callbacks import PassthroughScoring
 from skorch.dataset import ValidSplit
 
 from sklearn_tcssl import io
 from sklearn_tcssl._checkpoint import TrainingCheckpoint, fit_or_resume
-from sklearn_tcssl._exceptions import TrainingDivergedError
 from sklearn_tcssl._net import (
     PRECISIONS,
     autocast_of,
     net_class_and_options,
 )
 from sklearn_tcssl._params import check_choice, check_float, check_int
+from sklearn_tcssl._sequences import (
+    as_tensor,
+    batches_of_equal_length,
+    check_finite_embeddings,
+    check_y_length,
+    is_2d_table,
+    mean_patterns,
+    principal_axes,
+    standardization_stats,
+)
 from sklearn_tcssl._validation import check_fitted, check_sequences, resolve_device
 from sklearn_tcssl._volumes import INPUTS, embed_runs, fit_volumes, reads_volumes, volume_runs
 from sklearn_tcssl.nn.encoders import TimeSeriesEncoder
@@ -29,7 +36,6 @@ from sklearn_tcssl.nn.volume import VolumeEncoder
 from sklearn_tcssl.nn.windows import TripletWindowDataset
 
 INITS = ("pca", "random")
-_PCA_MAX_ROWS = 20_000  # time points sampled to compute the PCA initialisation
 _EVAL_BATCH = 256
 
 
@@ -64,6 +70,13 @@ class TemporalContrastiveEmbedder(
         ``"batch"`` also uses the middles and beginnings of the other sequences of the batch
         as negatives (InfoNCE); on real task fMRI it kept more task information than the pure
         form (0.62 vs 0.55 decoding accuracy, see the user guide), so it is the default.
+    keep_mean_pattern : {"auto", True, False}, default="auto"
+        Append each sequence's mean pattern (after standardisation; the input of the classical
+        block-mean decoder) to the learned embedding, so that a linear decoder on the output
+        never has less information than the classical decoder, and the temporal-contrastive
+        features come on top. On small data the pretext task alone loses task information
+        (see the user guide), which is why this is on by default. ``"auto"`` is True; with
+        ``input="volumes"`` the mean pattern is never appended (a grid has too many voxels).
     temperature : float, default=0.1
         Softmax temperature of the cosine similarities (a common value for InfoNCE).
     max_epochs : int, default=50
@@ -190,6 +203,7 @@ class TemporalContrastiveEmbedder(
         *,
         segment_length=3,
         negatives="batch",
+        keep_mean_pattern="auto",
         temperature=0.1,
         max_epochs=50,
         batch_size=32,
@@ -216,6 +230,7 @@ class TemporalContrastiveEmbedder(
         self.n_components = n_components
         self.segment_length = segment_length
         self.negatives = negatives
+        self.keep_mean_pattern = keep_mean_pattern
         self.temperature = temperature
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -258,7 +273,7 @@ class TemporalContrastiveEmbedder(
         self._validate_params()
         device = resolve_device(self.device, estimator_name=self._name)
         sequences = self._check_X(X, reset=True)
-        _check_y_length(y, len(sequences), self._name)
+        check_y_length(y, len(sequences), self._name)
         self._check_segment_length(sequences)
         source = self._pretrained_source()
         self._fit_standardization(sequences)
@@ -271,7 +286,7 @@ class TemporalContrastiveEmbedder(
             torch.manual_seed(seed)
             module = self._build_module(sequences, seed, source)
             self.net_ = self._build_net(module, device, len(sequences), seed)
-            dataset = TripletWindowDataset([_as_tensor(s) for s in sequences], self.segment_length)
+            dataset = TripletWindowDataset([as_tensor(s) for s in sequences], self.segment_length)
             fit_or_resume(self.net_, dataset, owner=self._name)
         self.history_ = self.net_.history
         self.device_ = device
@@ -286,6 +301,11 @@ class TemporalContrastiveEmbedder(
         check_int("n_components", self.n_components, owner=owner)
         check_int("segment_length", self.segment_length, owner=owner)
         check_choice("negatives", self.negatives, NEGATIVES, owner=owner)
+        if self.keep_mean_pattern not in ("auto", True, False):
+            raise ValueError(
+                f"{owner}: keep_mean_pattern={self.keep_mean_pattern!r} is not allowed; use "
+                "'auto', True or False."
+            )
         check_float("temperature", self.temperature, owner=owner)
         check_int("max_epochs", self.max_epochs, owner=owner, minimum=0)
         check_int("batch_size", self.batch_size, owner=owner)
@@ -331,18 +351,7 @@ class TemporalContrastiveEmbedder(
     def _fit_standardization(self, sequences):
         if self._on_volumes:
             return  # streamed over the runs by fit_volumes
-        n_features = sequences[0].shape[1]
-        if self.standardize:  # two passes over the sequences, no stacked copy of the data
-            count = sum(len(s) for s in sequences)
-            mean = sum(s.sum(axis=0, dtype=np.float64) for s in sequences) / count
-            var = sum(np.square(s - mean).sum(axis=0) for s in sequences) / count
-            self.mean_ = mean.astype(np.float32)
-            scale = np.sqrt(var).astype(np.float32)
-            scale[scale < 1e-8 * max(float(scale.max(initial=0.0)), 1.0)] = 1.0
-            self.scale_ = scale
-        else:
-            self.mean_ = np.zeros(n_features, dtype=np.float32)
-            self.scale_ = np.ones(n_features, dtype=np.float32)
+        self.mean_, self.scale_ = standardization_stats(sequences, self.standardize)
 
     def _standardize(self, sequences):
         if not self.standardize or self._on_volumes:  # runs standardise as they read
@@ -392,7 +401,7 @@ class TemporalContrastiveEmbedder(
             return VolumeEncoder(self.grid_shape_, self.n_components)
         module = TimeSeriesEncoder(self.n_features_per_timepoint_, self.n_components)
         if self.init == "pca":
-            components = _principal_axes(sequences, self.n_components, seed)
+            components = principal_axes(sequences, self.n_components, seed)
             module.initialize_spatial(torch.from_numpy(components))
         return module
 
@@ -464,7 +473,7 @@ class TemporalContrastiveEmbedder(
             )
         if volumes:  # lazy (n_frames, n_voxels) runs on the common grid
             return fit_volumes(self, X) if reset else volume_runs(self, X)
-        univariate = _is_2d_table(X)
+        univariate = is_2d_table(X)
         if not reset and univariate != self._univariate_ and getattr(X, "ndim", 2) >= 2:
             form = "a 2D array of univariate series" if self._univariate_ else "sequences"
             raise ValueError(
@@ -495,8 +504,9 @@ class TemporalContrastiveEmbedder(
 
         Returns
         -------
-        embeddings : ndarray of shape (n_samples, n_components), dtype float32
-            One embedding per sequence.
+        embeddings : ndarray of shape (n_samples, n_features_out), dtype float32
+            One row per sequence: the ``n_components`` learned features, followed, with
+            ``keep_mean_pattern``, by the ``n_features_in_`` standardised mean pattern.
         """
         check_fitted(self, "net_")
         sequences = self._standardize(self._check_X(X, reset=False))
@@ -504,16 +514,22 @@ class TemporalContrastiveEmbedder(
         device = next(module.parameters()).device
         if self._on_volumes:
             out = embed_runs(self.net_, sequences, self.n_components)
-            _check_finite_embeddings(out, module, self._name)
+            check_finite_embeddings(out, module, self._name)
             return out
         out = np.empty((len(sequences), self.n_components), dtype=np.float32)
         module.eval()
         with torch.no_grad(), autocast_of(self.net_):
-            for indices in _batches_of_equal_length(sequences, _EVAL_BATCH):
+            for indices in batches_of_equal_length(sequences, _EVAL_BATCH):
                 batch = torch.from_numpy(np.stack([sequences[i] for i in indices])).to(device)
                 out[indices] = module.embed(batch).float().cpu().numpy()
-        _check_finite_embeddings(out, module, self._name)
+        check_finite_embeddings(out, module, self._name)
+        if self._keeps_mean_pattern:
+            out = np.hstack([out, mean_patterns(sequences)])
         return out
+
+    @property
+    def _keeps_mean_pattern(self):
+        return self.keep_mean_pattern in ("auto", True) and not self._on_volumes
 
     def score(self, X, y=None, *, n_draws=5):
         """Held-out pretext accuracy: how often the end is closer to the middle than the start.
@@ -538,7 +554,7 @@ class TemporalContrastiveEmbedder(
         sequences = self._standardize(self._check_X(X, reset=False))
         self._check_segment_length(sequences)
         dataset = TripletWindowDataset(
-            [_as_tensor(s) for s in sequences],
+            [as_tensor(s) for s in sequences],
             self.segment_length,
             generator=torch.Generator().manual_seed(0),
         )
@@ -556,7 +572,30 @@ class TemporalContrastiveEmbedder(
 
     @property
     def _n_features_out(self):
+        if self._keeps_mean_pattern:
+            return self.n_components + self.n_features_per_timepoint_
         return self.n_components
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output features.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Ignored except for validation; the names are built from the class name.
+
+        Returns
+        -------
+        names : ndarray of str
+            ``<prefix>0 ... <prefix>{n_components-1}`` for the learned features, then
+            ``<prefix>_mean0 ...`` for the mean pattern (with ``keep_mean_pattern``).
+        """
+        check_fitted(self, "net_")
+        prefix = type(self).__name__.lower()
+        names = [f"{prefix}{i}" for i in range(self.n_components)]
+        if self._keeps_mean_pattern:
+            names += [f"{prefix}_mean{j}" for j in range(self.n_features_per_timepoint_)]
+        return np.asarray(names, dtype=object)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -565,83 +604,6 @@ class TemporalContrastiveEmbedder(
         return tags
 
 
-def _check_finite_embeddings(out, module, owner, what="transform"):
-    """Raise instead of returning NaN or infinite embeddings (or predictions)."""
-    bad = ~np.isfinite(out).all(axis=1)
-    if not bad.any():
-        return
-    broken = [name for name, p in module.named_parameters() if not torch.isfinite(p).all()]
-    cause = (
-        f"the encoder's weights {broken[:3]} contain NaN or infinity (training diverged "
-        "or the model was damaged); refit with a lower lr"
-        if broken
-        else "the input is too large for float32; rescale it (z-score each voxel over the run)"
-    )
-    raise TrainingDivergedError(
-        f"{owner}.{what} produced non-finite outputs for {int(bad.sum())} of "
-        f"{len(out)} sequences (first: X[{int(np.flatnonzero(bad)[0])}]): {cause}."
-    )
-
-
-def _check_y_length(y, n_samples, owner):
-    """``y`` is ignored, but one of another length is almost surely a mix-up: say so early."""
-    if y is not None and hasattr(y, "__len__") and len(y) != n_samples:
-        raise ValueError(
-            f"{owner}.fit got y with {len(y)} labels for {n_samples} sequences in X. y is "
-            "ignored by the embedder, but in a Pipeline it must match X: pass one label per "
-            "sequence (block), in the order of X."
-        )
-
-
-def _is_2d_table(X):
-    """Whether X is a 2D table (array, DataFrame or list of rows) rather than sequences."""
-    if isinstance(X, (list, tuple)):
-        return len(X) > 0 and all(_is_row(item) for item in X)
-    return getattr(X, "ndim", None) == 2
-
-
-def _is_row(item):
-    if isinstance(item, numbers.Number):
-        return True
-    if isinstance(item, (str, bytes)) or not hasattr(item, "__len__"):
-        return False
-    try:
-        return np.ndim(item) == 1
-    except ValueError:  # ragged nested lists: not a row; check_sequences explains
-        return False
-
-
 def _pretext_scoring(*, on_train):
     name = "train_pretext_acc" if on_train else "valid_pretext_acc"
     return PassthroughScoring(name=name, lower_is_better=False, on_train=on_train)
-
-
-def _principal_axes(sequences, n_components, seed):
-    """Leading principal axes ``(k, n_features)`` of the time points of all sequences."""
-    rng = np.random.RandomState(seed)
-    lengths = [len(s) for s in sequences]
-    if sum(lengths) > _PCA_MAX_ROWS:  # gather the sampled rows only (no copy of all data)
-        rows = np.sort(rng.choice(sum(lengths), _PCA_MAX_ROWS, replace=False))
-        owner = np.searchsorted(np.cumsum(lengths), rows, side="right")
-        starts = np.cumsum([0, *lengths[:-1]])
-        stacked = np.stack([sequences[o][r - starts[o]] for o, r in zip(owner, rows)])
-    else:
-        stacked = np.concatenate(sequences, axis=0)
-    stacked = stacked - stacked.mean(axis=0)
-    k = min(n_components, *stacked.shape)
-    _, _, components = randomized_svd(stacked, k, random_state=rng)
-    return components.astype(np.float32)
-
-
-def _as_tensor(sequence):
-    """Wrap a float32 array as a tensor (no copy); lazily read volume runs pass through."""
-    return torch.from_numpy(sequence) if isinstance(sequence, np.ndarray) else sequence
-
-
-def _batches_of_equal_length(sequences, batch_size):
-    """Yield index arrays of sequences that share a length, at most ``batch_size`` each."""
-    lengths = np.array([len(s) for s in sequences])
-    for length in np.unique(lengths):
-        indices = np.flatnonzero(lengths == length)
-        for start in range(0, len(indices), batch_size):
-            yield indices[start : start + batch_size]

@@ -14,7 +14,7 @@ from sklearn.pipeline import Pipeline
 
 from sklearn_tcssl import NotFittedError, TemporalContrastiveEmbedder
 
-FAST = {"n_components": 8, "max_epochs": 3, "random_state": 0}
+FAST = {"n_components": 8, "max_epochs": 3, "random_state": 0, "keep_mean_pattern": False}
 
 
 def test_fit_transform_shapes_and_dtype(sequences):
@@ -243,3 +243,19 @@ def test_read_only_input(sequences):
     embedder = TemporalContrastiveEmbedder(**FAST).fit(frozen)
     assert embedder.transform(frozen).shape == (40, 8)
     assert embedder.n_features_in_ == 30
+
+
+def test_mean_pattern_is_appended_by_default(sequences):
+    embedder = TemporalContrastiveEmbedder(n_components=8, max_epochs=2, random_state=0)
+    out = embedder.fit_transform(sequences)
+    assert out.shape == (40, 8 + 30)
+    expected = np.stack([((s - embedder.mean_) / embedder.scale_).mean(0) for s in sequences])
+    np.testing.assert_allclose(out[:, 8:], expected, rtol=1e-5, atol=1e-5)
+    names = embedder.get_feature_names_out()
+    assert names[7] == "temporalcontrastiveembedder7"
+    assert names[8] == "temporalcontrastiveembedder_mean0"
+    assert len(names) == 38
+    frame = embedder.set_output(transform="pandas").transform(sequences)
+    assert list(frame.columns) == list(names)
+    with pytest.raises(ValueError, match="keep_mean_pattern='yes' is not allowed"):
+        TemporalContrastiveEmbedder(keep_mean_pattern="yes").fit(sequences)
