@@ -10,6 +10,12 @@ from sklearn_tcssl._exceptions import (
 )
 from sklearn_tcssl.io import load, save
 from sklearn_tcssl.networks import YEO7_NETWORKS, NetworkMasker, network_mask, network_names
+from sklearn_tcssl.report import (
+    compare_decoders,
+    network_decoding_report,
+    plot_network_report,
+    summarize,
+)
 
 __version__ = "0.1.0.dev0"
 
@@ -23,8 +29,12 @@ __all__ = [
     "TrainingDivergedError",
     "YEO7_NETWORKS",
     "__version__",
+    "compare_decoders",
     "load",
+    "network_decoding_report",
     "network_mask",
     "network_names",
+    "plot_network_report",
     "save",
+    "summarize",
 ]

@@ -5,13 +5,20 @@ block's mean pattern + a linear classifier), cross-validated on the same folds.
 """
 
 import numpy as np
-from nilearn.maskers import MultiNiftiMasker
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_tcssl._embedder import TemporalContrastiveEmbedder
+
+__all__ = [
+    "BlockMeanPattern",
+    "NilearnDecoderBaseline",
+    "default_classifier",
+    "make_classical_decoder",
+    "make_tcssl_decoder",
+]
 from sklearn_tcssl._validation import check_fitted, check_sequences
 
 
@@ -85,10 +92,10 @@ def default_classifier():
     return Pipeline([("scale", StandardScaler()), ("logreg", LogisticRegression(max_iter=2000))])
 
 
-def _masker_or_default(masker):
-    if masker is None:
-        return MultiNiftiMasker(standardize=None, reports=False)
-    return clone(masker)
+def _steps(masker, *steps):
+    """Pipeline steps, starting with a clone of ``masker`` unless it is None (arrays in)."""
+    head = [] if masker is None else [("masker", clone(masker))]
+    return Pipeline([*head, *steps])
 
 
 def make_classical_decoder(masker=None, *, classifier=None):
@@ -97,23 +104,20 @@ def make_classical_decoder(masker=None, *, classifier=None):
     Parameters
     ----------
     masker : nilearn masker, NetworkMasker or None, default=None
-        First step (cloned). ``None`` uses ``MultiNiftiMasker(standardize=None)``, whose
-        brain mask is computed from the training images of each fold.
+        First step (cloned), e.g. ``MultiNiftiMasker(mask_img=brain_mask, standardize=None)``.
+        ``None``: no masker, X is already a list of ``(n_timepoints, n_features)`` arrays.
+        (Do not let a masker compute its mask from z-scored blocks: nothing marks the
+        brain's edge in them any more; compute it from the raw runs.)
     classifier : estimator or None, default=None
         Final step; ``None`` uses :func:`default_classifier`.
 
     Returns
     -------
     pipeline : sklearn.pipeline.Pipeline
-        Steps ``masker``, ``mean``, ``clf``.
+        Steps ``masker`` (unless None), ``mean``, ``clf``.
     """
-    return Pipeline(
-        [
-            ("masker", _masker_or_default(masker)),
-            ("mean", BlockMeanPattern()),
-            ("clf", classifier if classifier is not None else default_classifier()),
-        ]
-    )
+    clf = classifier if classifier is not None else default_classifier()
+    return _steps(masker, ("mean", BlockMeanPattern()), ("clf", clf))
 
 
 def make_tcssl_decoder(masker=None, *, classifier=None, embedder=None, **embedder_params):
@@ -122,7 +126,7 @@ def make_tcssl_decoder(masker=None, *, classifier=None, embedder=None, **embedde
     Parameters
     ----------
     masker : nilearn masker, NetworkMasker or None, default=None
-        First step (cloned); see :func:`make_classical_decoder`.
+        First step (cloned); ``None`` for array input. See :func:`make_classical_decoder`.
     classifier : estimator or None, default=None
         Final step; ``None`` uses :func:`default_classifier`.
     embedder : estimator or None, default=None
@@ -134,7 +138,7 @@ def make_tcssl_decoder(masker=None, *, classifier=None, embedder=None, **embedde
     Returns
     -------
     pipeline : sklearn.pipeline.Pipeline
-        Steps ``masker``, ``embed``, ``clf``.
+        Steps ``masker`` (unless None), ``embed``, ``clf``.
     """
     if embedder is None:
         embedder = TemporalContrastiveEmbedder(**embedder_params)
@@ -143,13 +147,8 @@ def make_tcssl_decoder(masker=None, *, classifier=None, embedder=None, **embedde
             f"make_tcssl_decoder got embedder={embedder!r} and embedder parameters "
             f"{sorted(embedder_params)}; set the parameters on the embedder you pass instead."
         )
-    return Pipeline(
-        [
-            ("masker", _masker_or_default(masker)),
-            ("embed", embedder),
-            ("clf", classifier if classifier is not None else default_classifier()),
-        ]
-    )
+    clf = classifier if classifier is not None else default_classifier()
+    return _steps(masker, ("embed", embedder), ("clf", clf))
 
 
 class NilearnDecoderBaseline(ClassifierMixin, BaseEstimator):

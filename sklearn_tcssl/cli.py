@@ -41,7 +41,7 @@ def build_parser():
     Returns
     -------
     parser : argparse.ArgumentParser
-        The parser with the ``demo`` and ``decode`` subcommands.
+        The parser with the ``demo``, ``decode`` and ``pretrain`` subcommands.
     """
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(prog="tcssl", description=DESCRIPTION, formatter_class=raw)
@@ -74,6 +74,18 @@ def build_parser():
     )
     decode.add_argument("--atlas", type=Path, help="local Yeo 2011 7-network atlas file")
     decode.add_argument(
+        "--mask",
+        type=Path,
+        help="brain mask image on the BOLD grid (default: computed from the raw runs with "
+        "nilearn's compute_multi_epi_mask)",
+    )
+    decode.add_argument(
+        "--pretrained",
+        type=Path,
+        help="model file from 'tcssl pretrain': its encoder is used frozen (not refitted) "
+        "instead of pretraining in each fold; use the same --mask/--network as in pretraining",
+    )
+    decode.add_argument(
         "--cv",
         choices=("subject", "run"),
         default="subject",
@@ -89,7 +101,32 @@ def build_parser():
     decode.add_argument("--seed", type=int, default=0, help="training seed")
     decode.add_argument("--out", type=Path, default=Path("tcssl_decode_out"), help="output folder")
     decode.set_defaults(func=run_decode)
+
+    pretrain = commands.add_parser(
+        "pretrain",
+        help="pretrain an encoder on unlabeled runs",
+        description=PRETRAIN_HELP,
+        formatter_class=raw,
+    )
+    pretrain.add_argument("bids_root", type=Path, help="BIDS dataset folder")
+    pretrain.add_argument("--task", required=True, help="BIDS task label of the runs to use")
+    pretrain.add_argument("--out", type=Path, required=True, help="model file to write")
+    pretrain.add_argument("--mask", type=Path, help="brain mask (default: from the runs)")
+    pretrain.add_argument("--derivatives", action="store_true", help="use fMRIPrep derivatives")
+    pretrain.add_argument("--space", default=None, help="derivatives space")
+    pretrain.add_argument("--segment-length", type=int, default=5, help="TRs per segment")
+    pretrain.add_argument("--max-epochs", type=int, default=None, help="pretraining epochs")
+    pretrain.add_argument("--seed", type=int, default=0, help="training seed")
+    pretrain.set_defaults(func=run_pretrain)
     return parser
+
+
+PRETRAIN_HELP = """\
+Pretrain the temporal-contrastive encoder on whole runs, without labels or events (each
+voxel detrended and z-scored over its run), and save it as a safe model file (safetensors
+weights + a JSON card: no code is ever loaded from it). Pretrain on subjects or tasks that
+you will NOT test on, then decode with 'tcssl decode ... --pretrained FILE'.
+"""
 
 
 def _check_args(args):
@@ -183,15 +220,18 @@ def run_decode(args):
     if networks is None:
         scores = _decode_whole_brain(data, groups, cv, args)
     else:
+        embedding = _tcssl_embedding(args)
         scores = network_decoding_report(
             data.imgs,
             data.y,
             groups,
             networks=networks,
             atlas=args.atlas,
+            mask_img=args.mask,
             cv=cv,
             progress=_say,
-            **_embedder_params(args),
+            estimator=embedding.pop("embedder"),
+            **embedding,
         )
     _write_results(scores, args.out, chance=1 / n_tasks, title=f"task-{args.task}")
     return EXIT_OK
@@ -221,16 +261,84 @@ def _decode_cv(args, data):
     return LeaveOneGroupOut(), runs
 
 
+def _brain_mask(mask, run_imgs):
+    """Return the given mask, or one computed from the raw runs (never z-scored blocks)."""
+    import numpy as np
+    from nilearn.image import load_img
+    from nilearn.masking import compute_multi_epi_mask
+
+    if mask is not None:
+        if not Path(mask).is_file():
+            raise FileNotFoundError(f"--mask {mask} does not exist.")
+        mask_img = load_img(mask)
+    else:
+        _say(f"computing a brain mask from {len(run_imgs)} raw run(s)")
+        mask_img = compute_multi_epi_mask(list(run_imgs))
+    n_voxels = int(np.count_nonzero(np.asarray(mask_img.dataobj)))
+    if n_voxels < 50:
+        raise ValueError(
+            f"the brain mask has {n_voxels} voxels: the runs are probably already z-scored or "
+            "masked, so the EPI mask fails. Pass --mask with a brain mask on the BOLD grid."
+        )
+    _say(f"brain mask: {n_voxels} voxels")
+    return mask_img
+
+
+def _tcssl_embedding(args):
+    """Embedder parameters for a fresh embedder, or a frozen pretrained one."""
+    if args.pretrained is None:
+        return {"embedder": None, **_embedder_params(args)}
+    from sklearn.frozen import FrozenEstimator
+
+    from sklearn_tcssl.io import load
+
+    _say(f"using the frozen pretrained encoder in {args.pretrained}")
+    return {"embedder": FrozenEstimator(load(args.pretrained))}
+
+
 def _decode_whole_brain(data, groups, cv, args):
+    from nilearn.maskers import MultiNiftiMasker
+
     from sklearn_tcssl.baselines import make_classical_decoder, make_tcssl_decoder
     from sklearn_tcssl.report import CLASSICAL, TCSSL, compare_decoders
 
+    mask_img = _brain_mask(args.mask, data.run_imgs)
+    masker = MultiNiftiMasker(mask_img=mask_img, standardize=None, reports=False)
     decoders = {
-        CLASSICAL: make_classical_decoder(),
-        TCSSL: make_tcssl_decoder(**_embedder_params(args)),
+        CLASSICAL: make_classical_decoder(masker),
+        TCSSL: make_tcssl_decoder(masker, **_tcssl_embedding(args)),
     }
     scores = compare_decoders(data.imgs, data.y, groups, decoders=decoders, cv=cv, progress=_say)
-    return scores.assign(network="whole_brain (data mask)")
+    return scores.assign(network="whole_brain (brain mask)")
+
+
+def run_pretrain(args):
+    """Run ``tcssl pretrain``: z-score whole runs, pretrain the embedder, save a model file."""
+    from nilearn.maskers import MultiNiftiMasker
+
+    from sklearn_tcssl._embedder import TemporalContrastiveEmbedder
+    from sklearn_tcssl.datasets._bids import _bold_files, _find_derivatives_root
+
+    root = Path(args.bids_root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} is not a folder. Pass the root of a BIDS dataset.")
+    search_root = _find_derivatives_root(root, args.derivatives)
+    runs = [
+        r["file_path"]
+        for r in _bold_files(search_root, args.task, None, args.derivatives, args.space, "preproc")
+    ]
+    _say(f"{len(runs)} run(s) of task '{args.task}' in {search_root}")
+    mask_img = _brain_mask(args.mask, runs)
+    masker = MultiNiftiMasker(
+        mask_img=mask_img, detrend=True, standardize="zscore_sample", reports=False
+    )
+    sequences = masker.fit_transform(runs)
+    params = {**_embedder_params(args), "segment_length": args.segment_length, "verbose": 1}
+    _say(f"pretraining on {len(sequences)} runs x {sequences[0].shape[1]} voxels")
+    embedder = TemporalContrastiveEmbedder(**params).fit(sequences)
+    path = embedder.save(args.out, mask=mask_img, input_info={"bids_task": args.task})
+    _say(f"saved {path} (final pretext accuracy {embedder.history_[-1, 'train_pretext_acc']:.2f})")
+    return EXIT_OK
 
 
 def _write_results(scores, out, *, chance, title):

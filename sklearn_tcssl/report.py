@@ -14,6 +14,15 @@ from sklearn.model_selection import GroupKFold, check_cv
 from sklearn_tcssl.baselines import make_classical_decoder, make_tcssl_decoder
 from sklearn_tcssl.networks import WHOLE_BRAIN, NetworkMasker, network_names
 
+__all__ = [
+    "CLASSICAL",
+    "TCSSL",
+    "compare_decoders",
+    "network_decoding_report",
+    "plot_network_report",
+    "summarize",
+]
+
 CLASSICAL = "classical (block mean + logistic)"
 TCSSL = "TCSSL embedder + logistic"
 
