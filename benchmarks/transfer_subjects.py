@@ -23,6 +23,7 @@ Run: ``python benchmarks/transfer_subjects.py [--smoke] [--out DIR]``.
 """
 
 import argparse
+import copy
 import time
 from pathlib import Path
 
@@ -37,14 +38,21 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn_tcssl import TemporalContrastiveClassifier, TemporalContrastiveEmbedder
 from sklearn_tcssl.datasets import make_task_fmri
 
-METHODS = ("classical", "random+linear", "pretrained+linear", "pretrained+finetune", "scratch")
+METHODS = (
+    "classical",
+    "random+linear",
+    "pretrained+linear",
+    "pretrained-features-only+linear",
+    "pretrained+finetune",
+    "scratch",
+)
 
 CONFIGS = {
     # sized for ~10 min on 2 busy CPU cores: 8 mm voxels (about 1.6k), 3 folds, short training
     "full": {
         "pretrain_data": {"n_subjects": 12, "n_runs": 2},
         "target_data": {"n_subjects": 24, "n_runs": 2},
-        "grid": (2, 4, 8, 16, 24),
+        "grid": (2, 4, 8, 12, 16, 24),
         "max_folds": 3,
         "chunk": 24,
         "n_components": 32,
@@ -96,6 +104,12 @@ def make_methods(pretrained, config, seed):
             linear,
         ),
         "pretrained+linear": make_pipeline(FrozenEstimator(pretrained), StandardScaler(), linear),
+        # the learned features alone, without the mean pattern the embedder appends
+        "pretrained-features-only+linear": make_pipeline(
+            FrozenEstimator(copy.deepcopy(pretrained).set_params(keep_mean_pattern=False)),
+            StandardScaler(),
+            LogisticRegression(max_iter=2000),
+        ),
         "pretrained+finetune": TemporalContrastiveClassifier(
             init_from=FrozenEstimator(pretrained), **tuned
         ),

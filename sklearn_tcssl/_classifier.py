@@ -17,6 +17,7 @@ from sklearn_tcssl import io
 from sklearn_tcssl._embedder import INITS, TemporalContrastiveEmbedder
 from sklearn_tcssl._exceptions import TrainingDivergedError
 from sklearn_tcssl._params import check_choice, check_float, check_int
+from sklearn_tcssl._random import seeded_torch
 from sklearn_tcssl._sequences import (
     batches_of_equal_length,
     check_finite_embeddings,
@@ -238,8 +239,7 @@ class TemporalContrastiveClassifier(ClassifierMixin, BaseEstimator):
         sequences = self._standardize(sequences)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         start = time.perf_counter()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded_torch(seed):
             module = self._build_module(sequences, source, seed)
             self.net_ = self._build_net(module, device, seed)
             self.net_.fit(_LabelledSequences(sequences, y_encoded), y_encoded)

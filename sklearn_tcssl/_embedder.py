@@ -18,6 +18,7 @@ from sklearn_tcssl._net import (
     net_class_and_options,
 )
 from sklearn_tcssl._params import check_choice, check_float, check_int
+from sklearn_tcssl._random import seeded_torch
 from sklearn_tcssl._sequences import (
     as_tensor,
     batches_of_equal_length,
@@ -282,8 +283,7 @@ class TemporalContrastiveEmbedder(
         sequences = self._standardize(sequences)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         start = time.perf_counter()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded_torch(seed):
             module = self._build_module(sequences, seed, source)
             self.net_ = self._build_net(module, device, len(sequences), seed)
             dataset = TripletWindowDataset([as_tensor(s) for s in sequences], self.segment_length)

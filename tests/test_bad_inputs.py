@@ -826,7 +826,7 @@ def test_accepted_input(case_id):
         warnings.simplefilter("error")  # no overflow or conversion warning either
         embedder = TemporalContrastiveEmbedder(**FAST)
         Z = embedder.fit_transform(X)
-    assert Z.dtype == np.float32 and Z.shape == (6, 4)
+    assert Z.dtype == np.float32 and Z.shape == (6, 4 + X[0].shape[1])  # + mean pattern
     assert np.isfinite(Z).all()
     assert np.isfinite(embedder.mean_).all() and np.isfinite(embedder.scale_).all()
     if as_float32 is not None:

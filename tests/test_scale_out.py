@@ -24,7 +24,7 @@ def test_accelerated_fit_transform_and_clone():
     assert isinstance(embedder.net_, AcceleratedTemporalContrastiveNet)
     assert embedder.net_.device is None
     Z = embedder.transform(sequences)
-    assert Z.shape == (24, 8)
+    assert Z.shape == (24, 8 + embedder.n_features_in_)  # learned features + mean pattern
     assert np.isfinite(Z).all()
     # clone (used by cross_val_score, GridSearchCV) shares the one accelerator
     assert clone(embedder).accelerator is accelerator
