@@ -377,7 +377,7 @@ def _format_table(summary):
                 [
                     *map(str, keys),
                     f"{row['mean']:.3f} ± {row['sd']:.3f}",
-                    str(row["n_folds"]),
+                    str(int(row["n_folds"])),
                     f"{row['time_s']:.1f}",
                 ]
             )
