@@ -86,7 +86,7 @@ warnings.filterwarnings(
 # -- HTML -----------------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
 html_title = f"sklearn-tcssl {release}"
-html_static_path = ["_static"]
+html_static_path = []  # no custom static files (an empty folder is not kept by git)
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
