@@ -31,7 +31,7 @@ STANDARDIZE = (True, False, "pretrained")
 _EVAL_BATCH = 256
 
 
-class TemporalContrastiveClassifier(ClassifierMixin, BaseEstimator):
+class TemporalContrastiveClassifier(io.SaveMixin, ClassifierMixin, BaseEstimator):
     """Classify fMRI sequences with a (pretrained) time-series encoder and a linear head.
 
     The model is the encoder of :class:`TemporalContrastiveEmbedder`
@@ -415,23 +415,6 @@ class TemporalContrastiveClassifier(ClassifierMixin, BaseEstimator):
         out = np.stack(out)
         check_finite_embeddings(out, module, self._name, what="predict")
         return out
-
-    def save(self, path, **kwargs):
-        """Save the fitted classifier to a model file; see :func:`sklearn_tcssl.io.save`.
-
-        Parameters
-        ----------
-        path : str or pathlib.Path
-            Destination file.
-        **kwargs
-            ``mask``, ``t_r``, ``input_info`` of :func:`sklearn_tcssl.io.save`.
-
-        Returns
-        -------
-        path : pathlib.Path
-            The written file.
-        """
-        return io.save(self, path, **kwargs)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

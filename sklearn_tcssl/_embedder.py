@@ -41,7 +41,7 @@ _EVAL_BATCH = 256
 
 
 class TemporalContrastiveEmbedder(
-    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+    io.SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 ):
     """Embed fMRI sequences with an encoder pretrained by temporal contrast (no labels).
 
@@ -376,23 +376,6 @@ class TemporalContrastiveEmbedder(
                 f"embedding of width {width}. Set n_components={width}."
             )
         return source
-
-    def save(self, path, **kwargs):
-        """Save the fitted embedder to a model file; see :func:`sklearn_tcssl.io.save`.
-
-        Parameters
-        ----------
-        path : str or pathlib.Path
-            Destination file.
-        **kwargs
-            ``mask``, ``t_r``, ``input_info`` of :func:`sklearn_tcssl.io.save`.
-
-        Returns
-        -------
-        path : pathlib.Path
-            The written file.
-        """
-        return io.save(self, path, **kwargs)
 
     def _build_module(self, sequences, seed, source=None):
         if source is not None:

@@ -178,6 +178,27 @@ def _mask_text(recorded):
 
 
 # ------------------------------------------------------------------------ save
+class SaveMixin:
+    """Adds ``save(path, **kwargs)`` to an estimator; see :func:`save`."""
+
+    def save(self, path, **kwargs):
+        """Save the fitted estimator to a model file; see :func:`sklearn_tcssl.io.save`.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            Destination file.
+        **kwargs
+            ``mask``, ``t_r``, ``input_info`` of :func:`sklearn_tcssl.io.save`.
+
+        Returns
+        -------
+        path : pathlib.Path
+            The written file.
+        """
+        return save(self, path, **kwargs)
+
+
 def save(estimator, path, *, mask=None, t_r=None, input_info=None):
     """Save a fitted estimator to one safetensors file with a JSON card.
 

@@ -14,7 +14,7 @@ from scipy.ndimage import gaussian_filter, shift
 from scipy.signal import lfilter
 from sklearn.utils import Bunch, check_random_state
 
-from sklearn_tcssl.datasets._bids import _block_frames, _cut_blocks
+from sklearn_tcssl.datasets._blocks import _block_frames, _cut_blocks
 from sklearn_tcssl.networks import YEO7_NETWORKS
 
 __all__ = ["make_network_atlas", "make_task_fmri"]

@@ -1,0 +1,316 @@
+"""Cut task blocks out of a 4D fMRI run: cleaned over the whole run, then sliced."""
+
+import numbers
+import warnings
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+from nibabel.filebasedimages import ImageFileError
+from nilearn.image import load_img
+from nilearn.signal import clean
+
+__all__ = ["extract_blocks"]
+
+_EVENT_COLUMNS = ("onset", "duration", "trial_type")
+
+
+def _check_t_r(t_r):
+    if (
+        isinstance(t_r, bool)
+        or not isinstance(t_r, numbers.Real)
+        or not np.isfinite(t_r)
+        or t_r <= 0
+    ):
+        raise ValueError(
+            f"t_r={t_r!r} is not a valid repetition time: pass the time between two volumes "
+            "in seconds, a number > 0 (e.g. t_r=2.0)."
+        )
+    return float(t_r)
+
+
+def _load_run(img):
+    """Load a run, with clear errors for a missing or unreadable file."""
+    if isinstance(img, (str, Path)) and not Path(img).exists():
+        raise FileNotFoundError(
+            f"img={str(img)!r} does not exist. Pass the path of an existing 4D run "
+            "(.nii or .nii.gz) or a nibabel image."
+        )
+    try:
+        return load_img(img)
+    except (ImageFileError, OSError, EOFError) as exc:
+        where = repr(str(img)) if isinstance(img, (str, Path)) else f"<{type(img).__name__}>"
+        raise ValueError(
+            f"img={where} cannot be read as a Nifti image ({type(exc).__name__}: {exc}). The "
+            "file is damaged or not NIfTI: re-export or re-download it, or pass a nibabel "
+            "image."
+        ) from exc
+
+
+def _read_events(events):
+    """Return the events as a DataFrame sorted by onset, checking its columns."""
+    if isinstance(events, (str, Path)):
+        path = Path(events)
+        if not path.is_file():
+            raise FileNotFoundError(f"events={str(path)!r} does not exist.")
+        events = pd.read_csv(path, sep="\t", na_values=["n/a"])
+    if not isinstance(events, pd.DataFrame):
+        raise TypeError(
+            f"events must be a pandas DataFrame or the path to a BIDS events.tsv file; "
+            f"got {type(events).__name__}."
+        )
+    missing = [col for col in _EVENT_COLUMNS if col not in events.columns]
+    if missing:
+        raise ValueError(
+            f"events lacks the column(s) {missing}; it has {list(events.columns)}. "
+            "A BIDS events table needs 'onset' and 'duration' in seconds and a "
+            "'trial_type' naming the condition of each block."
+        )
+    return events.sort_values("onset", kind="stable").reset_index(drop=True)
+
+
+def _select_events(events, trial_types):
+    n_missing = int(events["trial_type"].isna().sum())
+    if n_missing:
+        warnings.warn(
+            f"Dropped {n_missing} event(s) without a trial_type (n/a).", UserWarning, stacklevel=3
+        )
+        events = events[events["trial_type"].notna()]
+    if trial_types is not None:
+        if isinstance(trial_types, str):
+            trial_types = [trial_types]
+        events = events[events["trial_type"].isin(list(trial_types))]
+    if events.empty:
+        raise ValueError(
+            "No events to cut: the events table is empty"
+            + (
+                f" after keeping trial_types={list(trial_types)!r}"
+                if trial_types is not None
+                else ""
+            )
+            + ". Pass an events table with at least one block, or check trial_types."
+        )
+    return events.reset_index(drop=True)
+
+
+def _standardize_arg(standardize):
+    if standardize is True:
+        return "zscore_sample"
+    if standardize is False or standardize is None:
+        return None
+    if isinstance(standardize, str):
+        return standardize
+    raise ValueError(
+        f"standardize={standardize!r} is not valid: pass True (z-score each voxel over the "
+        "run), False, or a nilearn strategy name such as 'zscore_sample' or 'psc'."
+    )
+
+
+def _clean_run(data, mask, t_r, *, detrend, standardize, high_pass):
+    """Detrend / filter / standardize each voxel of a (X, Y, Z, T) array over the run.
+
+    Voxels outside ``mask`` are set to zero. Works in place on ``data`` (float32).
+    """
+    signals = data[mask].T  # (T, V)
+    signals = clean(
+        signals,
+        detrend=detrend,
+        standardize=standardize,
+        t_r=t_r,
+        filter="cosine" if high_pass is not None else False,
+        high_pass=high_pass,
+        standardize_confounds=False,
+    )
+    data[~mask] = 0.0
+    data[mask] = signals.T
+    return data
+
+
+def _block_frames(events, t_r, hrf_delay, n_scans, min_duration):
+    """Return (start, stop) volume indices of each block and a keep mask."""
+    onsets = events["onset"].to_numpy(dtype=float)
+    durations = events["duration"].to_numpy(dtype=float)
+    # Round half up (not to even), so that a fixed delay shifts every block alike.
+    starts = np.floor((onsets + hrf_delay) / t_r + 0.5).astype(int)
+    lengths = np.floor(durations / t_r + 0.5).astype(int)
+    for i in np.flatnonzero((starts < 0) | (starts >= n_scans)):
+        raise ValueError(
+            f"Block {i} (trial_type={events['trial_type'].iloc[i]!r}, onset={onsets[i]:g} s) "
+            f"starts at volume {starts[i]} after the hrf_delay={hrf_delay:g} s shift, outside "
+            f"the run's {n_scans} volumes ({n_scans * t_r:g} s at t_r={t_r:g}). Check that the "
+            "events belong to this run, that t_r is right, or lower hrf_delay."
+        )
+    stops = np.minimum(starts + lengths, n_scans)
+    clipped = stops < starts + lengths
+    if clipped.any():
+        warnings.warn(
+            f"{int(clipped.sum())} block(s) run past the end of the run ({n_scans} volumes) "
+            f"after the hrf_delay={hrf_delay:g} s shift and were clipped to it.",
+            UserWarning,
+            stacklevel=3,
+        )
+    min_volumes = 1 if min_duration is None else max(1, int(np.ceil(min_duration / t_r - 1e-9)))
+    keep = (stops - starts) >= min_volumes
+    if not keep.all():
+        warnings.warn(
+            f"Dropped {int((~keep).sum())} block(s) shorter than {min_volumes} volume(s) "
+            f"(min_duration={min_duration}, t_r={t_r:g}): trial types "
+            f"{sorted(map(str, set(events['trial_type'][~keep])))}.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return np.column_stack([starts, stops]), keep
+
+
+def _cut_blocks(data, affine, header, frames):
+    """One float32 image per (start, stop) row of ``frames``: views of ``data`` (X, Y, Z, T)."""
+    header = header.copy()
+    header.set_data_dtype(np.float32)
+    return [nib.Nifti1Image(data[..., start:stop], affine, header) for start, stop in frames]
+
+
+def extract_blocks(
+    img,
+    events,
+    t_r,
+    *,
+    hrf_delay=5.0,
+    standardize=True,
+    detrend=True,
+    high_pass=None,
+    mask_img=None,
+    trial_types=None,
+    min_duration=None,
+    return_frames=False,
+):
+    """Cut the task blocks of one 4D fMRI run into one 4D image per block.
+
+    The run is first cleaned as a whole: by default every voxel is detrended and z-scored
+    over the entire run (``nilearn.signal.clean``), and only then are the blocks cut. Each
+    block starts ``hrf_delay`` seconds after its onset, to follow the haemodynamic delay.
+
+    .. warning::
+       Do not z-score each block on its own afterwards (for instance with a masker built
+       with ``standardize="zscore_sample"`` applied to the block images): that sets every
+       block's mean pattern to zero, and the mean pattern carries most of the task
+       information. Mask the blocks with ``standardize=None``; normalise whole runs only.
+
+    Parameters
+    ----------
+    img : Niimg-like or str or pathlib.Path
+        The 4D run (image or path).
+    events : pandas.DataFrame or str or pathlib.Path
+        The run's events, or the path to a BIDS ``events.tsv`` file. Columns ``onset`` and
+        ``duration`` (seconds, from the first volume) and ``trial_type`` (the label) are
+        required; other columns are ignored. Rows with a missing ``trial_type`` are dropped
+        with a warning.
+    t_r : float
+        Repetition time in seconds (> 0).
+    hrf_delay : float, default=5.0
+        Haemodynamic delay in seconds added to each onset before cutting.
+    standardize : bool or str, default=True
+        True z-scores each voxel over the whole run (``"zscore_sample"``); a string is
+        passed to ``nilearn.signal.clean`` (e.g. ``"psc"``); False keeps the scale.
+    detrend : bool, default=True
+        Remove each voxel's linear trend over the whole run.
+    high_pass : float or None, default=None
+        High-pass cutoff in Hz (cosine drift basis) applied over the whole run, e.g. 0.008.
+    mask_img : Niimg-like or None, default=None
+        Voxels to clean, on the run's grid; voxels outside it are set to zero. By default
+        all voxels whose signal varies over the run are cleaned (constant ones become 0).
+        Ignored when no cleaning is asked for.
+    trial_types : list of str or None, default=None
+        Keep only these trial types (e.g. to leave out ``"rest"``). Default keeps all.
+    min_duration : float or None, default=None
+        Blocks shorter than this many seconds, after rounding to whole volumes and
+        clipping to the run, are dropped with a warning. By default only blocks with no
+        volume at all are dropped.
+    return_frames : bool, default=False
+        Also return the (start, stop) volume indices of each block in the run.
+
+    Returns
+    -------
+    block_imgs : list of nibabel.Nifti1Image
+        One float32 4D image per block, in onset order. Block ``i`` holds volumes
+        ``start = round((onset + hrf_delay) / t_r)`` (rounding half up) to
+        ``start + round(duration / t_r)``, clipped to the end of the run (with a warning).
+        The images share memory with the cleaned run: copy one before writing into it.
+    labels : numpy.ndarray of shape (n_blocks,)
+        The ``trial_type`` of each block.
+    frames : numpy.ndarray of shape (n_blocks, 2)
+        Start (inclusive) and stop (exclusive) volume of each block; only returned when
+        ``return_frames=True``.
+
+    Raises
+    ------
+    ValueError
+        If ``t_r`` is not > 0, the image is not 4D, ``events`` lacks a required column or
+        holds no event, or a block starts outside the run.
+
+    See Also
+    --------
+    load_bids_blocks : Cut the blocks of every run of a BIDS dataset.
+
+    Examples
+    --------
+    >>> import numpy as np, nibabel as nib, pandas as pd
+    >>> from sklearn_tcssl.datasets import extract_blocks
+    >>> rng = np.random.default_rng(0)
+    >>> run = nib.Nifti1Image(rng.normal(size=(4, 4, 4, 40)).astype("float32"), np.eye(4))
+    >>> events = pd.DataFrame(
+    ...     {"onset": [10.0, 40.0], "duration": [16.0, 16.0], "trial_type": ["a", "b"]}
+    ... )
+    >>> blocks, labels = extract_blocks(run, events, t_r=2.0)
+    >>> [b.shape for b in blocks], list(labels)
+    ([(4, 4, 4, 8), (4, 4, 4, 8)], ['a', 'b'])
+    """
+    t_r = _check_t_r(t_r)
+    if isinstance(hrf_delay, bool) or not isinstance(hrf_delay, numbers.Real) or hrf_delay < 0:
+        raise ValueError(
+            f"hrf_delay={hrf_delay!r} is not valid: pass a delay in seconds >= 0 "
+            "(about 4-6 s for the BOLD response; 0 cuts at the onsets)."
+        )
+    if min_duration is not None and (
+        not isinstance(min_duration, numbers.Real) or min_duration < 0
+    ):
+        raise ValueError(f"min_duration={min_duration!r} must be None or a number of s >= 0.")
+    standardize = _standardize_arg(standardize)
+    events = _select_events(_read_events(events), trial_types)
+
+    img = _load_run(img)
+    if len(img.shape) != 4:
+        raise ValueError(
+            f"img must be a 4D image (x, y, z, time); got shape {img.shape}. Pass a whole "
+            "run, not a single volume or a mask."
+        )
+    n_scans = img.shape[3]
+    frames, keep = _block_frames(events, t_r, hrf_delay, n_scans, min_duration)
+    if not keep.any():
+        raise ValueError(
+            f"Every block is shorter than min_duration={min_duration} s; lower min_duration."
+        )
+
+    data = np.asarray(img.dataobj).astype(np.float32)  # a copy: blocks are views of it
+    if detrend or standardize is not None or high_pass is not None:
+        if mask_img is None:
+            mask = data.std(axis=3) > 0
+        else:
+            mask_img = load_img(mask_img)
+            if mask_img.shape[:3] != img.shape[:3] or not np.allclose(mask_img.affine, img.affine):
+                raise ValueError(
+                    f"mask_img (shape {mask_img.shape[:3]}) is not on the run's grid (shape "
+                    f"{img.shape[:3]}); resample it with nilearn.image.resample_to_img("
+                    "mask_img, img, interpolation='nearest')."
+                )
+            mask = np.asarray(mask_img.dataobj).astype(bool).reshape(img.shape[:3])
+        data = _clean_run(
+            data, mask, t_r, detrend=detrend, standardize=standardize, high_pass=high_pass
+        )
+
+    frames = frames[keep]
+    block_imgs = _cut_blocks(data, img.affine, img.header, frames)
+    labels = events["trial_type"].to_numpy()[keep]
+    if return_frames:
+        return block_imgs, labels, frames
+    return block_imgs, labels
