@@ -280,14 +280,12 @@ class TemporalContrastiveEmbedder(
         self._fit_standardization(sequences)
         if source is not None and self.standardize == "pretrained":
             self.mean_, self.scale_ = source["mean"].copy(), source["scale"].copy()
-        sequences = self._standardize(sequences)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         start = time.perf_counter()
         with seeded_torch(seed):
             module = self._build_module(sequences, seed, source)
             self.net_ = self._build_net(module, device, len(sequences), seed)
-            dataset = TripletWindowDataset([as_tensor(s) for s in sequences], self.segment_length)
-            fit_or_resume(self.net_, dataset, owner=self._name)
+            fit_or_resume(self.net_, self._window_dataset(sequences), owner=self._name)
         self.history_ = self.net_.history
         self.device_ = device
         self.n_sequences_ = len(sequences)
@@ -358,6 +356,24 @@ class TemporalContrastiveEmbedder(
             return sequences
         return [(s - self.mean_) / self.scale_ for s in sequences]
 
+    def _scaled(self, array, *, in_place=False):
+        """Standardise an array of time points or patterns (sequences input only)."""
+        if not self.standardize or self._on_volumes:
+            return array
+        if not in_place:
+            return (array - self.mean_) / self.scale_
+        array -= self.mean_
+        array /= self.scale_
+        return array
+
+    def _window_dataset(self, sequences, generator=None):
+        """Windows of the raw sequences, standardised as they are drawn (no data copy)."""
+        stats = {}
+        if self.standardize and not self._on_volumes:
+            stats = {"mean": torch.from_numpy(self.mean_), "scale": torch.from_numpy(self.scale_)}
+        tensors = [as_tensor(s) for s in sequences]
+        return TripletWindowDataset(tensors, self.segment_length, generator=generator, **stats)
+
     def _pretrained_source(self):
         """Return the checked weights and statistics of ``init_from`` (None without it)."""
         if self.init_from is None:
@@ -384,7 +400,8 @@ class TemporalContrastiveEmbedder(
             return VolumeEncoder(self.grid_shape_, self.n_components)
         module = TimeSeriesEncoder(self.n_features_per_timepoint_, self.n_components)
         if self.init == "pca":
-            components = principal_axes(sequences, self.n_components, seed)
+            stats = {"mean": self.mean_, "scale": self.scale_} if self.standardize else {}
+            components = principal_axes(sequences, self.n_components, seed, **stats)
             module.initialize_spatial(torch.from_numpy(components))
         return module
 
@@ -492,7 +509,7 @@ class TemporalContrastiveEmbedder(
             ``keep_mean_pattern``, by the ``n_features_in_`` standardised mean pattern.
         """
         check_fitted(self, "net_")
-        sequences = self._standardize(self._check_X(X, reset=False))
+        sequences = self._check_X(X, reset=False)  # standardised batch by batch below
         module = self.net_.module_
         device = next(module.parameters()).device
         if self._on_volumes:
@@ -503,11 +520,12 @@ class TemporalContrastiveEmbedder(
         module.eval()
         with torch.no_grad(), autocast_of(self.net_):
             for indices in batches_of_equal_length(sequences, _EVAL_BATCH):
-                batch = torch.from_numpy(np.stack([sequences[i] for i in indices])).to(device)
-                out[indices] = module.embed(batch).float().cpu().numpy()
+                batch = self._scaled(np.stack([sequences[i] for i in indices]), in_place=True)
+                embedded = module.embed(torch.from_numpy(batch).to(device))
+                out[indices] = embedded.float().cpu().numpy()
         check_finite_embeddings(out, module, self._name)
         if self._keeps_mean_pattern:
-            out = np.hstack([out, mean_patterns(sequences)])
+            out = np.hstack([out, self._scaled(mean_patterns(sequences))])
         return out
 
     @property
@@ -534,13 +552,9 @@ class TemporalContrastiveEmbedder(
             Fraction of windows where the pretext task is solved.
         """
         check_fitted(self, "net_")
-        sequences = self._standardize(self._check_X(X, reset=False))
+        sequences = self._check_X(X, reset=False)
         self._check_segment_length(sequences)
-        dataset = TripletWindowDataset(
-            [as_tensor(s) for s in sequences],
-            self.segment_length,
-            generator=torch.Generator().manual_seed(0),
-        )
+        dataset = self._window_dataset(sequences, generator=torch.Generator().manual_seed(0))
         module = self.net_.module_
         device = next(module.parameters()).device
         correct, total = 0.0, 0

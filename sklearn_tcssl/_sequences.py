@@ -96,8 +96,12 @@ def is_row(item):
         return False
 
 
-def principal_axes(sequences, n_components, seed):
-    """Leading principal axes ``(k, n_features)`` of the time points of all sequences."""
+def principal_axes(sequences, n_components, seed, *, mean=None, scale=None):
+    """Leading principal axes ``(k, n_features)`` of the time points of all sequences.
+
+    With ``mean`` and ``scale``, the time points are standardised first (only the stacked
+    sample is, never a copy of the sequences).
+    """
     rng = np.random.RandomState(seed)
     lengths = [len(s) for s in sequences]
     if sum(lengths) > PCA_MAX_ROWS:  # gather the sampled rows only (no copy of all data)
@@ -107,7 +111,10 @@ def principal_axes(sequences, n_components, seed):
         stacked = np.stack([sequences[o][r - starts[o]] for o, r in zip(owner, rows)])
     else:
         stacked = np.concatenate(sequences, axis=0)
-    stacked = stacked - stacked.mean(axis=0)
+    if mean is not None:  # in place: stacked is a fresh array
+        stacked -= mean
+        stacked /= scale
+    stacked -= stacked.mean(axis=0)
     k = min(n_components, *stacked.shape)
     _, _, components = randomized_svd(stacked, k, random_state=rng)
     return components.astype(np.float32)

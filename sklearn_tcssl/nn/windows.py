@@ -28,12 +28,17 @@ class TripletWindowDataset(Dataset):
     generator : torch.Generator or None, default=None
         Source of the offsets. ``None`` uses torch's global generator (seeded per DataLoader
         worker); pass a seeded generator for reproducible evaluation windows in one process.
+    mean, scale : torch.Tensor of shape (n_features,) or None, default=None
+        If given, each window is standardised as ``(window - mean) / scale`` when drawn, so
+        no standardised copy of the whole data set is kept in memory.
     """
 
-    def __init__(self, sequences, segment_length, generator=None):
+    def __init__(self, sequences, segment_length, generator=None, mean=None, scale=None):
         self.sequences = sequences
         self.segment_length = int(segment_length)
         self.generator = generator
+        self.mean = mean
+        self.scale = scale
         window = 3 * self.segment_length
         short = [i for i, s in enumerate(sequences) if s.shape[0] < window]
         if short:
@@ -51,4 +56,6 @@ class TripletWindowDataset(Dataset):
         n_offsets = sequence.shape[0] - window + 1
         offset = int(torch.randint(n_offsets, (1,), generator=self.generator))
         segments = sequence[offset : offset + window]  # (3L, V)
+        if self.mean is not None:
+            segments = (segments - self.mean) / self.scale
         return segments.reshape(3, self.segment_length, -1), 0  # (3, L, V)
