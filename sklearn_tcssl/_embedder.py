@@ -23,6 +23,7 @@ from sklearn_tcssl._sequences import (
     as_tensor,
     batches_of_equal_length,
     check_finite_embeddings,
+    check_segment_length,
     check_y_length,
     is_2d_table,
     mean_patterns,
@@ -330,17 +331,7 @@ class TemporalContrastiveEmbedder(
         return type(self).__name__
 
     def _check_segment_length(self, sequences):
-        window = 3 * self.segment_length
-        lengths = [len(s) for s in sequences]
-        shortest = min(lengths)
-        if shortest < window:
-            raise ValueError(
-                f"{self._name}: segment_length={self.segment_length} needs sequences of at "
-                f"least {window} time points (3 segments); the shortest sequence (X"
-                f"[{lengths.index(shortest)}]) has {shortest}. Lower segment_length to "
-                f"{max(shortest // 3, 1)} or less, or pass longer sequences (whole runs or "
-                "longer blocks)."
-            )
+        check_segment_length(sequences, self.segment_length, owner=self._name)
 
     @property
     def _on_volumes(self):

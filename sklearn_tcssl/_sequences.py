@@ -132,3 +132,28 @@ def batches_of_equal_length(sequences, batch_size):
         indices = np.flatnonzero(lengths == length)
         for start in range(0, len(indices), batch_size):
             yield indices[start : start + batch_size]
+
+
+def check_segment_length(sequences, segment_length, *, owner):
+    """Raise a clear ValueError if a sequence is shorter than three segments.
+
+    Parameters
+    ----------
+    sequences : list of array-like
+        Sequences (anything with ``len``).
+    segment_length : int
+        Time points per segment.
+    owner : str
+        Name used in the message.
+    """
+    window = 3 * segment_length
+    lengths = [len(s) for s in sequences]
+    shortest = min(lengths)
+    if shortest < window:
+        raise ValueError(
+            f"{owner}: segment_length={segment_length} needs sequences of at "
+            f"least {window} time points (3 segments); the shortest sequence (X"
+            f"[{lengths.index(shortest)}]) has {shortest}. Lower segment_length to "
+            f"{max(shortest // 3, 1)} or less, or pass longer sequences (whole runs or "
+            "longer blocks)."
+        )
