@@ -222,7 +222,6 @@ def test_pipeline_with_multiniftimasker_under_group_cv():
         held_out = masker.transform([imgs[i] for i in test])
         untrained = clone(embedder).set_params(max_epochs=0)
         untrained.fit(masker.transform([imgs[i] for i in train]))
-        print(embedder.score(held_out), untrained.score(held_out))
         assert embedder.score(held_out) > 0.6
         assert embedder.score(held_out) > untrained.score(held_out) + 0.05
 
