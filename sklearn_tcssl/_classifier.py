@@ -7,7 +7,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import column_or_1d, validate_data
+from sklearn.utils.validation import column_or_1d
 from skorch import NeuralNetClassifier
 from skorch.dataset import ValidSplit
 from torch import nn
@@ -21,10 +21,13 @@ from sklearn_tcssl._random import seeded_torch
 from sklearn_tcssl._sequences import (
     batches_of_equal_length,
     check_finite_embeddings,
-    is_2d_table,
     principal_axes,
 )
-from sklearn_tcssl._validation import check_fitted, check_sequences, resolve_device
+from sklearn_tcssl._validation import (
+    check_estimator_input,
+    check_fitted,
+    resolve_device,
+)
 from sklearn_tcssl.nn.encoders import TimeSeriesEncoder
 
 STANDARDIZE = (True, False, "pretrained")
@@ -176,22 +179,7 @@ class TemporalContrastiveClassifier(io.SaveMixin, ClassifierMixin, BaseEstimator
 
     def _check_X(self, X, *, reset):
         """Validate X (arrays, as for the embedder); set or check the input sizes."""
-        univariate = is_2d_table(X)
-        if not reset and univariate != self._univariate_ and getattr(X, "ndim", 2) >= 2:
-            form = "a 2D array of univariate series" if self._univariate_ else "sequences"
-            raise ValueError(f"{self._name} was fitted on {form}; pass the same form of X.")
-        if univariate:  # scikit-learn's 2D convention: each row is a univariate series
-            X = validate_data(self, X, reset=reset, dtype=[np.float32, np.float64])
-        elif reset and hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-        n_features = None if reset else self.n_features_per_timepoint_
-        sequences = check_sequences(X, estimator_name=self._name, n_features=n_features)
-        if reset:
-            self._univariate_ = univariate
-            self.n_features_per_timepoint_ = sequences[0].shape[1]
-            if not univariate:
-                self.n_features_in_ = self.n_features_per_timepoint_
-        return sequences
+        return check_estimator_input(self, X, reset=reset)
 
     @property
     def _name(self):

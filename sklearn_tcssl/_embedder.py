@@ -6,7 +6,6 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import validate_data
 from skorch.callbacks import PassthroughScoring
 from skorch.dataset import ValidSplit
 
@@ -25,12 +24,11 @@ from sklearn_tcssl._sequences import (
     check_finite_embeddings,
     check_segment_length,
     check_y_length,
-    is_2d_table,
     mean_patterns,
     principal_axes,
     standardization_stats,
 )
-from sklearn_tcssl._validation import check_fitted, check_sequences, resolve_device
+from sklearn_tcssl._validation import check_estimator_input, check_fitted, resolve_device
 from sklearn_tcssl._volumes import INPUTS, embed_runs, fit_volumes, reads_volumes, volume_runs
 from sklearn_tcssl.nn.encoders import TimeSeriesEncoder
 from sklearn_tcssl.nn.losses import NEGATIVES, TemporalContrastiveLoss, pretext_accuracy
@@ -464,25 +462,7 @@ class TemporalContrastiveEmbedder(
             )
         if volumes:  # lazy (n_frames, n_voxels) runs on the common grid
             return fit_volumes(self, X) if reset else volume_runs(self, X)
-        univariate = is_2d_table(X)
-        if not reset and univariate != self._univariate_ and getattr(X, "ndim", 2) >= 2:
-            form = "a 2D array of univariate series" if self._univariate_ else "sequences"
-            raise ValueError(
-                f"{self._name} was fitted on {form} and must be given the same form of X."
-            )
-        if univariate:
-            # scikit-learn's 2D convention: each row is a univariate series
-            X = validate_data(self, X, reset=reset, dtype=[np.float32, np.float64])
-        elif reset and hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-        n_features = None if reset else self.n_features_per_timepoint_
-        sequences = check_sequences(X, estimator_name=self._name, n_features=n_features)
-        if reset:
-            self._univariate_ = univariate
-            self.n_features_per_timepoint_ = sequences[0].shape[1]
-            if not univariate:
-                self.n_features_in_ = self.n_features_per_timepoint_
-        return sequences
+        return check_estimator_input(self, X, reset=reset)
 
     # ------------------------------------------------------------ transform
     def transform(self, X):

@@ -15,9 +15,10 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sklearn_tcssl._exceptions import NotFittedError
+from sklearn_tcssl._sequences import is_2d_table
 
 SEQUENCE_FORMS = (
     "a list of 2D arrays (n_timepoints, n_features) such as MultiNiftiMasker returns, "
@@ -238,3 +239,44 @@ def check_fitted(estimator, attributes):
         check_is_fitted(estimator, attributes)
     except _SklearnNotFittedError as exc:
         raise NotFittedError(str(exc)) from None
+
+
+def check_estimator_input(estimator, X, *, reset):
+    """Validate X for an estimator of this package and set or check its input sizes.
+
+    A 2D table goes through scikit-learn's ``validate_data`` (rows are univariate series;
+    it sets ``n_features_in_`` and ``feature_names_in_``); sequences set ``n_features_in_``
+    to their features per time point. With ``reset=False`` the form and the feature count
+    must match ``fit``.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        The estimator being fitted or applied.
+    X : list of array-like or ndarray
+        See the module docstring for the accepted forms.
+    reset : bool
+        True in ``fit``; False in ``transform``, ``predict`` and ``score``.
+
+    Returns
+    -------
+    sequences : list of numpy.ndarray
+        Float32 arrays of shape ``(n_timepoints_i, n_features)``.
+    """
+    name = type(estimator).__name__
+    univariate = is_2d_table(X)
+    if not reset and univariate != estimator._univariate_ and getattr(X, "ndim", 2) >= 2:
+        form = "a 2D array of univariate series" if estimator._univariate_ else "sequences"
+        raise ValueError(f"{name} was fitted on {form} and must be given the same form of X.")
+    if univariate:  # scikit-learn's 2D convention: each row is a univariate series
+        X = validate_data(estimator, X, reset=reset, dtype=[np.float32, np.float64])
+    elif reset and hasattr(estimator, "feature_names_in_"):
+        del estimator.feature_names_in_
+    n_features = None if reset else estimator.n_features_per_timepoint_
+    sequences = check_sequences(X, estimator_name=name, n_features=n_features)
+    if reset:
+        estimator._univariate_ = univariate
+        estimator.n_features_per_timepoint_ = sequences[0].shape[1]
+        if not univariate:
+            estimator.n_features_in_ = estimator.n_features_per_timepoint_
+    return sequences

@@ -62,7 +62,35 @@ class ProjectionHead(nn.Module):
         return self.layers(z)
 
 
-class TimeSeriesEncoder(nn.Module):
+class SegmentEncoder(nn.Module):
+    """Temporal part shared by the encoders: spatial -> temporal convolutions -> mean.
+
+    Per-frame ``spatial`` module -> residual temporal convolutions -> mean over time ->
+    embedding; :meth:`forward` adds the projection head used by the loss. Subclasses build
+    ``self.spatial`` (``(batch, time, features)`` to ``(batch, time, n_components)``), then
+    call :meth:`_build_temporal`.
+    """
+
+    def _build_temporal(self, n_components, kernel_size, n_blocks, projection_dim):
+        self.temporal = nn.Sequential(
+            *[TemporalConvBlock(n_components, kernel_size) for _ in range(n_blocks)]
+        )
+        self.head = ProjectionHead(n_components, projection_dim)
+
+    def embed(self, x):
+        """Embed ``(batch, time, features)`` sequences into ``(batch, n_components)``."""
+        h = self.spatial(x)  # (B, T, C)
+        h = self.temporal(h)  # (B, T, C)
+        return h.mean(dim=1)  # (B, C)
+
+    def forward(self, windows):
+        """Project windows ``(batch, 3, segment_length, features)`` to ``(batch, 3, dim)``."""
+        n, n_segments, length, n_features = windows.shape
+        z = self.embed(windows.reshape(n * n_segments, length, n_features))  # (3B, C)
+        return self.head(z).reshape(n, n_segments, -1)  # (B, 3, P)
+
+
+class TimeSeriesEncoder(SegmentEncoder):
     """Encoder of masked time series ``(batch, time, features)`` into ``(batch, n_components)``.
 
     spatial ``Linear(n_features, n_components)`` per time point -> residual
@@ -86,22 +114,7 @@ class TimeSeriesEncoder(nn.Module):
     def __init__(self, n_features, n_components=128, kernel_size=3, n_blocks=1, projection_dim=64):
         super().__init__()
         self.spatial = nn.Linear(n_features, n_components)
-        self.temporal = nn.Sequential(
-            *[TemporalConvBlock(n_components, kernel_size) for _ in range(n_blocks)]
-        )
-        self.head = ProjectionHead(n_components, projection_dim)
-
-    def embed(self, x):
-        """Embed ``(batch, time, features)`` sequences into ``(batch, n_components)``."""
-        h = self.spatial(x)  # (B, T, C)
-        h = self.temporal(h)  # (B, T, C)
-        return h.mean(dim=1)  # (B, C)
-
-    def forward(self, windows):
-        """Project windows ``(batch, 3, segment_length, features)`` to ``(batch, 3, dim)``."""
-        n, n_segments, length, n_features = windows.shape
-        z = self.embed(windows.reshape(n * n_segments, length, n_features))  # (3B, C)
-        return self.head(z).reshape(n, n_segments, -1)  # (B, 3, P)
+        self._build_temporal(n_components, kernel_size, n_blocks, projection_dim)
 
     @torch.no_grad()
     def initialize_spatial(self, components, mean=None):

@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-from sklearn_tcssl.nn.encoders import ProjectionHead, TemporalConvBlock
+from sklearn_tcssl.nn.encoders import SegmentEncoder
 
 
 class FrameEncoder3d(nn.Module):
@@ -71,7 +71,7 @@ class FrameEncoder3d(nn.Module):
         return self.linear(h.flatten(1))  # (n, C)
 
 
-class VolumeEncoder(nn.Module):
+class VolumeEncoder(SegmentEncoder):
     """Encoder of 4D volumes ``(batch, time, n_voxels)`` into ``(batch, n_components)``.
 
     :class:`FrameEncoder3d` per frame -> residual :class:`TemporalConvBlock` (``n_blocks``)
@@ -109,19 +109,4 @@ class VolumeEncoder(nn.Module):
     ):
         super().__init__()
         self.spatial = FrameEncoder3d(grid_shape, n_components, channels, pool_size=pool_size)
-        self.temporal = nn.Sequential(
-            *[TemporalConvBlock(n_components, kernel_size) for _ in range(n_blocks)]
-        )
-        self.head = ProjectionHead(n_components, projection_dim)
-
-    def embed(self, x):
-        """Embed ``(batch, time, n_voxels)`` sequences of frames into ``(batch, n_components)``."""
-        h = self.spatial(x)  # (B, T, C)
-        h = self.temporal(h)  # (B, T, C)
-        return h.mean(dim=1)  # (B, C)
-
-    def forward(self, windows):
-        """Project windows ``(batch, 3, segment_length, n_voxels)`` to ``(batch, 3, dim)``."""
-        n, n_segments, length, n_voxels = windows.shape
-        z = self.embed(windows.reshape(n * n_segments, length, n_voxels))  # (3B, C)
-        return self.head(z).reshape(n, n_segments, -1)  # (B, 3, P)
+        self._build_temporal(n_components, kernel_size, n_blocks, projection_dim)
