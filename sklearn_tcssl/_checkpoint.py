@@ -12,6 +12,13 @@ A checkpoint is a folder ``epoch-000012/`` inside the checkpoint directory holdi
 It is written under a temporary name (``.epoch-000012.tmp-<pid>``), each file flushed to disk,
 then renamed in one ``os.rename``: a folder named ``epoch-*`` is always complete, whatever
 moment the process is killed. Older checkpoints are pruned after the new one is in place.
+Before training, the checkpoint directory is checked (a writable folder) and temporary folders
+of writers that no longer run are deleted.
+
+When resuming, every file of the newest checkpoint is read and checked before anything is
+loaded; a damaged one (truncated or missing file, inconsistent history) is renamed
+``epoch-NNNNNN.damaged`` with a warning, and the previous checkpoint is used. After a Ctrl-C
+(see :mod:`sklearn_tcssl._interrupt`) the half-trained epoch is never saved.
 
 Resuming restores all five files, so that, on the CPU, the resumed run continues with the
 same weights, optimizer moments, windows and batch order as an uninterrupted run and ends
@@ -24,6 +31,7 @@ import hashlib
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import joblib
@@ -77,7 +85,9 @@ class TrainingCheckpoint(Callback):
             self.save(net)
 
     def on_train_end(self, net, **kwargs):
-        """Save the last epoch if it was not saved yet."""
+        """Save the last epoch if it was not saved yet (never a half epoch after Ctrl-C)."""
+        if getattr(net, "interrupted_", None) is not None:
+            return
         if len(net.history) and self.last_saved_ != len(net.history):
             self.save(net)
 
@@ -193,10 +203,13 @@ def fit_or_resume(net, dataset, *, owner="TemporalContrastiveEmbedder"):
     """Train ``net`` on ``dataset``, resuming from its checkpoint directory if possible.
 
     Without a :class:`TrainingCheckpoint` among ``net.callbacks`` this is ``net.fit``.
-    Otherwise the run's fingerprint is completed with a digest of ``dataset.sequences``;
-    if the directory holds a checkpoint of the same run, weights, optimizer, history and
-    torch's random state are restored and only the remaining
-    ``net.max_epochs - len(history)`` epochs are trained.
+    Otherwise the checkpoint directory is checked first (it must be a writable folder),
+    leftovers of interrupted writes are removed, and the run's fingerprint is completed with
+    a digest of ``dataset.sequences``; if the directory holds a checkpoint of the same run,
+    weights, optimizer, history and torch's random state are restored and only the
+    remaining ``net.max_epochs - len(history)`` epochs are trained. A damaged checkpoint
+    (any of its files unreadable) is renamed ``epoch-NNNNNN.damaged`` with a warning and the
+    previous one is used.
 
     Parameters
     ----------
@@ -215,14 +228,13 @@ def fit_or_resume(net, dataset, *, owner="TemporalContrastiveEmbedder"):
     callback = _find_callback(net)
     if callback is None:
         return net.fit(dataset, None)
+    check_checkpoint_dir(callback.dirname, owner=owner)
+    remove_stale_temporaries(callback.dirname)
     fingerprint = dict(callback.fingerprint or {})
     fingerprint["data"] = data_digest(getattr(dataset, "sequences", []))
     callback.fingerprint = fingerprint
     net.initialize()
-    done = 0
-    existing = list_checkpoints(callback.dirname)
-    if existing:
-        done = _restore(net, existing[-1], fingerprint, callback.dirname, owner)
+    done = _resume_latest_intact(net, callback.dirname, fingerprint, owner)
     if done > net.max_epochs:
         raise ValueError(
             f"{owner}: checkpoint_dir={str(callback.dirname)!r} holds a checkpoint after epoch "
@@ -233,42 +245,193 @@ def fit_or_resume(net, dataset, *, owner="TemporalContrastiveEmbedder"):
     return net.partial_fit(dataset, None, epochs=net.max_epochs - done)
 
 
-def _restore(net, path, fingerprint, dirname, owner):
-    """Load the checkpoint in ``path`` into the initialised ``net``; return its epoch."""
+def check_checkpoint_dir(dirname, *, owner):
+    """Create ``dirname`` if needed and check that files can be written in it.
+
+    Parameters
+    ----------
+    dirname : str or pathlib.Path
+        The ``checkpoint_dir`` parameter.
+    owner : str
+        Name used in error messages.
+
+    Raises
+    ------
+    ValueError
+        If ``dirname`` is a file, cannot be created, or is not writable.
+    """
+    root = Path(dirname)
+    fix = "Pass checkpoint_dir= a folder you can write to (it is created if missing)."
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"{owner}: checkpoint_dir={str(root)!r} is a file, not a folder. {fix}")
     try:
-        meta = json.loads((path / _META).read_text())
-    except (OSError, ValueError) as exc:
-        raise IncompatibleModelError(
-            f"{owner}: the checkpoint {str(path)!r} cannot be read ({exc}). Delete it to "
-            "resume from the previous one, or pass a new checkpoint_dir."
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ValueError(
+            f"{owner}: checkpoint_dir={str(root)!r} cannot be written "
+            f"({type(exc).__name__}: {exc.strerror or exc}). {fix}"
         ) from exc
+
+
+def remove_stale_temporaries(dirname):
+    """Delete ``.epoch-*.tmp-PID`` folders left by writers that no longer run.
+
+    Parameters
+    ----------
+    dirname : str or pathlib.Path
+        Checkpoint directory.
+
+    Returns
+    -------
+    removed : list of pathlib.Path
+        The folders deleted.
+    """
+    removed = []
+    for path in Path(dirname).glob(f".{_PREFIX}*.tmp-*"):
+        pid = path.name.rsplit("-", 1)[-1]
+        if path.is_dir() and pid.isdigit() and not _is_other_live_process(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _is_other_live_process(pid):
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but belongs to someone else
+        return True
+    return True
+
+
+def _resume_latest_intact(net, dirname, fingerprint, owner):
+    """Restore the newest intact checkpoint into ``net``; return its epoch (0 if none).
+
+    Checkpoints are verified newest first, before anything is loaded into ``net``; a damaged
+    one is renamed ``*.damaged`` with a warning.
+    """
+    for path in reversed(list_checkpoints(dirname)):
+        try:
+            checked = _verify(path, fingerprint, dirname, owner)
+        except DamagedCheckpointError as exc:
+            damaged = path.with_name(path.name + ".damaged")
+            shutil.rmtree(damaged, ignore_errors=True)
+            os.rename(path, damaged)
+            warnings.warn(
+                f"{owner}: {exc} The checkpoint was renamed {damaged.name!r}; resuming from "
+                "the previous intact checkpoint, if any (else training starts afresh).",
+                UserWarning,
+                stacklevel=4,
+            )
+            continue
+        return _load(net, path, checked, owner)
+    return 0
+
+
+class DamagedCheckpointError(IncompatibleModelError):
+    """A checkpoint file is missing, truncated or not what it should be."""
+
+
+def _read_checked(path, name, reader):
+    """Read ``path / name`` with ``reader``; any failure is a DamagedCheckpointError."""
+    try:
+        return reader(path / name)
+    except Exception as exc:  # torch, json and OS errors of a damaged file
+        raise DamagedCheckpointError(
+            f"The checkpoint file {str(path / name)!r} is damaged or missing "
+            f"({type(exc).__name__}: {exc})."
+        ) from exc
+
+
+def _read_meta(file):
+    meta = json.loads(file.read_text())
+    if not isinstance(meta, dict) or not isinstance(meta.get("epoch"), int):
+        raise ValueError("not a checkpoint description (no integer 'epoch')")
+    return meta
+
+
+def _read_history(file):
+    history = json.loads(file.read_text())
+    if not isinstance(history, list) or not all(isinstance(row, dict) for row in history):
+        raise ValueError("not a skorch history (a list of epochs)")
+    return history
+
+
+def _read_tensor_file(file):
+    return torch.load(file, weights_only=True, map_location="cpu")
+
+
+def _read_rng(file):
+    state = _read_tensor_file(file)
+    if not isinstance(state, torch.Tensor) or state.dtype != torch.uint8:
+        raise ValueError("not a torch random state")
+    torch.Generator().set_state(state)  # raises on a wrong size
+    return state
+
+
+def _verify(path, fingerprint, dirname, owner):
+    """Read and check every file of the checkpoint in ``path``; return its meta and RNG.
+
+    Raises
+    ------
+    DamagedCheckpointError
+        If a file is missing, truncated or inconsistent.
+    IncompatibleModelError
+        If the checkpoint is of another format or another training run.
+    """
+    meta = _read_checked(path, _META, _read_meta)
     if meta.get("format") != FORMAT_VERSION:
         raise IncompatibleModelError(
             f"{owner}: the checkpoint {str(path)!r} has format {meta.get('format')!r}; this "
             f"version reads format {FORMAT_VERSION}. Pass a new checkpoint_dir to train afresh."
         )
-    saved = meta.get("fingerprint") or {}
-    if saved != fingerprint:
-        keys = sorted(
-            k for k in set(saved) | set(fingerprint) if saved.get(k) != fingerprint.get(k)
+    _check_fingerprint(meta.get("fingerprint") or {}, fingerprint, dirname, owner)
+    history = _read_checked(path, _FILES["f_history"], _read_history)
+    if len(history) != meta["epoch"]:
+        raise DamagedCheckpointError(
+            f"The checkpoint file {str(path / _FILES['f_history'])!r} holds {len(history)} "
+            f"epochs, but {_META} says {meta['epoch']}."
         )
-        changes = ", ".join(
-            "the training data"
-            if k == "data"
-            else f"{k} {saved.get(k)!r} -> {fingerprint.get(k)!r}"
-            for k in keys
-        )
+    for name in (_FILES["f_params"], _FILES["f_optimizer"]):
+        _read_checked(path, name, _read_tensor_file)
+    return {"epoch": int(meta["epoch"]), "rng": _read_checked(path, _RNG, _read_rng)}
+
+
+def _load(net, path, checked, owner):
+    """Load a verified checkpoint into the initialised ``net``; return its epoch."""
+    try:
+        net.load_params(**{key: path / name for key, name in _FILES.items()})
+    except (RuntimeError, ValueError, KeyError) as exc:  # tensors of another architecture
         raise IncompatibleModelError(
-            f"{owner}: checkpoint_dir={str(dirname)!r} holds checkpoints of another training "
-            f"run (differs in: {changes}). Resuming needs the same parameters and data; pass "
-            "a new or empty checkpoint_dir, or delete the old checkpoints to start afresh."
-            + (
-                " An integer random_state is needed too: random_state=None draws a new seed "
-                "at every fit."
-                if "seed" in keys
-                else ""
-            )
+            f"{owner}: the checkpoint {str(path)!r} does not fit this model ({exc}). Delete "
+            "it, or pass a new checkpoint_dir to train afresh."
+        ) from exc
+    torch.set_rng_state(checked["rng"])
+    return checked["epoch"]
+
+
+def _check_fingerprint(saved, fingerprint, dirname, owner):
+    if saved == fingerprint:
+        return
+    keys = sorted(k for k in set(saved) | set(fingerprint) if saved.get(k) != fingerprint.get(k))
+    changes = ", ".join(
+        "the training data" if k == "data" else f"{k} {saved.get(k)!r} -> {fingerprint.get(k)!r}"
+        for k in keys
+    )
+    raise IncompatibleModelError(
+        f"{owner}: checkpoint_dir={str(dirname)!r} holds checkpoints of another training "
+        f"run (differs in: {changes}). Resuming needs the same parameters and data; pass "
+        "a new or empty checkpoint_dir, or delete the old checkpoints to start afresh."
+        + (
+            " An integer random_state is needed too: random_state=None draws a new seed "
+            "at every fit."
+            if "seed" in keys
+            else ""
         )
-    net.load_params(**{key: path / name for key, name in _FILES.items()})
-    torch.set_rng_state(torch.load(path / _RNG, weights_only=True))
-    return int(meta["epoch"])
+    )

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from sklearn_tcssl import io
 from sklearn_tcssl._embedder import INITS, TemporalContrastiveEmbedder
 from sklearn_tcssl._exceptions import TrainingDivergedError
+from sklearn_tcssl._interrupt import InterruptibleMixin
 from sklearn_tcssl._params import check_choice, check_float, check_int
 from sklearn_tcssl._random import seeded_torch
 from sklearn_tcssl._sequences import (
@@ -229,8 +230,10 @@ class TemporalContrastiveClassifier(io.SaveMixin, ClassifierMixin, BaseEstimator
         start = time.perf_counter()
         with seeded_torch(seed):
             module = self._build_module(sequences, source, seed)
-            self.net_ = self._build_net(module, device, seed)
-            self.net_.fit(_LabelledSequences(sequences, y_encoded), y_encoded)
+            net = self._build_net(module, device, seed)
+            vars(self).pop("net_", None)  # a refit stopped half way is not fitted
+            net.fit(_LabelledSequences(sequences, y_encoded), y_encoded)
+        self.net_ = net  # only once trained: a Ctrl-C leaves the estimator unfitted
         self.history_ = self.net_.history
         self.device_ = device
         self.n_sequences_ = len(sequences)
@@ -431,8 +434,8 @@ class EncoderClassifierModule(nn.Module):
         return self.head(self.encoder.embed(x))  # (B, K)
 
 
-class _ClassifierNet(NeuralNetClassifier):
-    """skorch classifier whose loss stops training with a clear error when not finite."""
+class _ClassifierNet(InterruptibleMixin, NeuralNetClassifier):
+    """skorch classifier: a non-finite loss is a clear error, Ctrl-C propagates."""
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Cross-entropy of the batch; raises TrainingDivergedError on NaN or infinity."""

@@ -283,8 +283,10 @@ class TemporalContrastiveEmbedder(
         start = time.perf_counter()
         with seeded_torch(seed):
             module = self._build_module(sequences, seed, source)
-            self.net_ = self._build_net(module, device, len(sequences), seed)
-            fit_or_resume(self.net_, self._window_dataset(sequences), owner=self._name)
+            net = self._build_net(module, device, len(sequences), seed)
+            vars(self).pop("net_", None)  # a refit stopped half way is not fitted
+            fit_or_resume(net, self._window_dataset(sequences), owner=self._name)
+        self.net_ = net  # only once trained: a Ctrl-C leaves the estimator unfitted
         self.history_ = self.net_.history
         self.device_ = device
         self.n_sequences_ = len(sequences)

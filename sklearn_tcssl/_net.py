@@ -7,17 +7,19 @@ import torch
 from skorch import NeuralNet
 
 from sklearn_tcssl._exceptions import TrainingDivergedError
+from sklearn_tcssl._interrupt import InterruptibleMixin
 from sklearn_tcssl.nn.losses import pretext_accuracy
 
 
-class TemporalContrastiveNet(NeuralNet):
+class TemporalContrastiveNet(InterruptibleMixin, NeuralNet):
     """skorch ``NeuralNet`` whose module maps windows to ``(batch, 3, dim)`` projections.
 
     Only :meth:`get_loss` is overridden: it splits the projections into beginning, middle and
     end, applies the criterion (a :class:`~sklearn_tcssl.nn.losses.TemporalContrastiveLoss`),
     records the batch's pretext accuracy in the history (``train_pretext_acc`` or
     ``valid_pretext_acc``; a ``PassthroughScoring`` callback averages it per epoch), and stops
-    training with :class:`~sklearn_tcssl.TrainingDivergedError` on a non-finite loss.
+    training with :class:`~sklearn_tcssl.TrainingDivergedError` on a non-finite loss. A
+    Ctrl-C propagates out of ``fit`` (:class:`~sklearn_tcssl._interrupt.InterruptibleMixin`).
 
     For speed on GPUs, :meth:`infer` also copies CUDA batches with ``non_blocking=True`` (they
     come from pinned memory when ``iterator_train__pin_memory=True``) and runs the forward pass

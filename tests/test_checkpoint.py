@@ -184,3 +184,82 @@ def test_resuming_another_run_is_refused(tmp_path, change, match):
     error = ValueError if "max_epochs" in change else IncompatibleModelError
     with pytest.raises(error, match=match):
         TemporalContrastiveEmbedder(**{**params, **change}, checkpoint_dir=tmp_path).fit(data)
+
+
+def _two_checkpoints(tmp_path):
+    params = {**PARAMS, "max_epochs": 4}
+    TemporalContrastiveEmbedder(**{**params, "max_epochs": 3}, checkpoint_dir=tmp_path).fit(
+        _data()
+    )
+    return params  # epochs 2 and 3 are on disk
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[: max(1, path.stat().st_size // 2)])
+
+
+@pytest.mark.parametrize(
+    ("name", "damage"),
+    [
+        ("params.pt", _truncate),
+        ("optimizer.pt", _truncate),
+        ("rng.pt", _truncate),
+        ("history.json", lambda p: p.write_text("[{]")),
+        ("history.json", lambda p: p.write_text("[]")),
+        ("meta.json", _truncate),
+        ("params.pt", Path.unlink),
+    ],
+)
+def test_damaged_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, name, damage):
+    params = _two_checkpoints(tmp_path)
+    reference = TemporalContrastiveEmbedder(**params).fit(_data())
+    damage(tmp_path / "epoch-000003" / name)
+    counter = _EpochCounter()
+    with pytest.warns(UserWarning, match=rf"epoch-000003.{name}' is damaged or missing|{name}"):
+        resumed = TemporalContrastiveEmbedder(
+            **params, checkpoint_dir=tmp_path, callbacks=[counter]
+        ).fit(_data())
+    assert counter.epochs_ == 2  # resumed after epoch 2
+    assert (tmp_path / "epoch-000003.damaged").is_dir()
+    _assert_same_state(_state(resumed), _state(reference))
+
+
+def test_every_checkpoint_damaged_trains_afresh_with_a_warning(tmp_path):
+    params = _two_checkpoints(tmp_path)
+    reference = TemporalContrastiveEmbedder(**params).fit(_data())
+    for folder in list_checkpoints(tmp_path):
+        _truncate(folder / "params.pt")
+    with pytest.warns(UserWarning, match="damaged"):
+        resumed = TemporalContrastiveEmbedder(**params, checkpoint_dir=tmp_path).fit(_data())
+    _assert_same_state(_state(resumed), _state(reference))
+
+
+def test_checkpoint_dir_that_is_a_file_fails_before_training(tmp_path):
+    path = tmp_path / "file"
+    path.write_text("x")
+    counter = _EpochCounter()
+    embedder = TemporalContrastiveEmbedder(**PARAMS, checkpoint_dir=path, callbacks=[counter])
+    with pytest.raises(ValueError, match=r"checkpoint_dir='.*file' is a file, not a folder"):
+        embedder.fit(_data())
+
+
+def test_read_only_checkpoint_dir_fails_before_training(tmp_path, monkeypatch):
+    def refuse(self, data):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "write_bytes", refuse)  # root ignores chmod: simulate it
+    with pytest.raises(ValueError, match=r"checkpoint_dir=.* cannot be written \(Permission"):
+        TemporalContrastiveEmbedder(**PARAMS, checkpoint_dir=tmp_path / "ro").fit(_data())
+
+
+def test_stale_temporary_folders_are_removed(tmp_path):
+    dead = tmp_path / ".epoch-000003.tmp-999999999"
+    alive = tmp_path / f".epoch-000003.tmp-{os.getppid()}"  # another running process
+    for folder in (dead, alive):
+        folder.mkdir()
+        (folder / "params.pt").write_bytes(b"half")
+    TemporalContrastiveEmbedder(**{**PARAMS, "max_epochs": 1}, checkpoint_dir=tmp_path).fit(
+        _data()
+    )
+    assert not dead.exists()
+    assert alive.exists()
