@@ -31,6 +31,11 @@ Card (JSON object):
   initialised from (``init_from``), if any.
 
 Files are written atomically (a temporary file in the same folder, then ``os.replace``).
+
+Reading never trusts the file: the card is checked against a schema, the sizes it gives against
+the tensor shapes in the file (themselves checked to lie in the file) before anything is
+built, and only model-describing constructor parameters are read back (see
+:mod:`sklearn_tcssl._card`).
 """
 
 import datetime
@@ -45,6 +50,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sklearn_tcssl._card import (
+    check_architecture,
+    check_tensor_index,
+    model_params,
+    validate_card,
+)
 from sklearn_tcssl._exceptions import IncompatibleModelError
 from sklearn_tcssl._pretrained import (  # noqa: F401 (pretrained_encoder etc.: used as io.*)
     build_encoder,
@@ -377,9 +388,9 @@ def read_card(path):
         ``torch.save`` file), or was written by a newer, incompatible format version.
     """
     path = _check_path(path)
-    header = _read_header(path)
+    header, data_size = _read_header(path)
     metadata = header.get("__metadata__") or {}
-    if CARD_KEY not in metadata:
+    if not isinstance(metadata, dict) or not isinstance(metadata.get(CARD_KEY), str):
         raise IncompatibleModelError(
             f"{str(path)!r} is a safetensors file but not an sklearn-tcssl model (no "
             f"{CARD_KEY!r} metadata). Save models with sklearn_tcssl.io.save."
@@ -392,12 +403,19 @@ def read_card(path):
         raise IncompatibleModelError(f"{str(path)!r}: the card's format is not {FORMAT!r}.")
     version = card.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
-        written = card.get("versions", {}).get("sklearn_tcssl", "an unknown version")
+        versions = card.get("versions")
+        written = (versions if isinstance(versions, dict) else {}).get(
+            "sklearn_tcssl", "an unknown version"
+        )
         raise IncompatibleModelError(
             f"{str(path)!r} has model format_version={version!r}, written by sklearn-tcssl "
             f"{written}; this sklearn-tcssl reads format versions 1 to {FORMAT_VERSION}. "
             "Upgrade sklearn-tcssl (pip install -U sklearn-tcssl) to load it."
         )
+    where = repr(str(path))
+    validate_card(card, where=where)  # the schema, then the sizes against the tensors
+    check_tensor_index(header, data_size=data_size, where=where)
+    check_architecture(card, header, where=where)
     return card
 
 
@@ -410,7 +428,10 @@ def _check_path(path):
 
 
 def _read_header(path):
-    """Parse the safetensors header by hand, refusing anything else before any decoding."""
+    """Parse the safetensors header by hand, refusing anything else before any decoding.
+
+    Returns the header and the number of bytes of tensor data after it.
+    """
     size = path.stat().st_size
     with open(path, "rb") as handle:
         head = handle.read(8)
@@ -427,9 +448,12 @@ def _read_header(path):
     if not raw.startswith(b"{"):
         raise _not_safetensors(path)
     try:
-        return json.loads(raw.decode("utf-8"))
+        header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise _not_safetensors(path) from None
+    if not isinstance(header, dict):
+        raise _not_safetensors(path)
+    return header, size - 8 - n
 
 
 def _not_safetensors(path):
@@ -496,11 +520,8 @@ def load(path, *, mask=None):
             f"{str(path)!r} holds a {card.get('estimator')!r}; this sklearn-tcssl loads "
             f"{sorted(classes)}."
         )
-    known = cls().get_params(deep=False)
-    params = {k: v for k, v in card["params"].items() if k in known}
-    if str(params.get("device", "cpu")).startswith("cuda") and not torch.cuda.is_available():
-        params["device"] = "auto"  # saved on a GPU machine, loaded on a CPU-only one
-    estimator = cls(**params)
+    # model-describing parameters only: never paths, devices or callbacks of the saver
+    estimator = cls(**model_params(card, cls().get_params(deep=False), where=repr(str(path))))
     _restore_common(estimator, card, tensors)
     if hasattr(estimator, "_restore_from_model"):
         estimator._restore_from_model(card, tensors)

@@ -1,0 +1,365 @@
+"""The model card's schema: a model file is data, checked before any of it is used.
+
+A model file (see :mod:`sklearn_tcssl.io`) holds a JSON card and a safetensors tensor index.
+Neither is trusted:
+
+* :func:`validate_card` checks every field the package reads against :data:`SCHEMA` (type
+  and range); a missing or mistyped field raises
+  :class:`~sklearn_tcssl.IncompatibleModelError` naming it.
+* :func:`check_tensor_index` checks that the index describes tensors that lie in the file
+  (shape x dtype size = byte range, inside the file): every size derived from the tensors is
+  thus bounded by the file's own content.
+* :func:`check_architecture` derives the architecture from the tensor shapes and refuses a
+  card that disagrees (e.g. ``n_components=30000`` in a 4 kB file, or a mean of length 1 for
+  5 features), before any module is built.
+* :func:`model_params` returns only the constructor parameters that describe the model or
+  its training (:data:`MODEL_PARAMS`); paths, devices, callbacks and other settings of the
+  machine that saved the file are never read back.
+"""
+
+import math
+import numbers
+import re
+
+import numpy as np
+
+from sklearn_tcssl._exceptions import IncompatibleModelError
+
+#: Constructor parameters read back from a card; all others keep their defaults.
+MODEL_PARAMS = frozenset(
+    {
+        # both estimators
+        "n_components",
+        "init",
+        "max_epochs",
+        "batch_size",
+        "lr",
+        "weight_decay",
+        "standardize",
+        "validation_fraction",
+        "random_state",
+        # embedder
+        "segment_length",
+        "negatives",
+        "keep_mean_pattern",
+        "temperature",
+        "input",
+        "target_voxel_size",
+        # classifier
+        "freeze_encoder",
+        "encoder_lr_scale",
+    }
+)
+
+_FIX = "The file is damaged or was edited; save the model again with sklearn_tcssl.io.save."
+_DTYPE_SIZES = {"F16": 2, "BF16": 2, "F32": 4, "F64": 8, "I64": 8, "I32": 4, "U8": 1, "BOOL": 1}
+_FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
+_CLASSES_DTYPE = re.compile(r"^(object|[<>|=]?[biufU]\d{1,3})$")
+
+
+def _int(minimum):
+    def check(value):
+        return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+    return check, f"an integer >= {minimum}"
+
+
+def _of_type(kind, text):
+    return (lambda value: isinstance(value, kind)), text
+
+
+def _optional(spec):
+    check, text = spec
+    return (lambda value: value is None or check(value)), f"{text} or null"
+
+
+_SCALARS = (str, int, float, bool)
+
+#: (field path, required, (check, description)) for every card field the package reads.
+SCHEMA = [
+    ("format_version", True, _int(1)),
+    ("estimator", True, _of_type(str, "a string")),
+    ("params", True, _of_type(dict, "an object")),
+    ("architecture", True, _of_type(dict, "an object")),
+    ("architecture.name", True, _of_type(str, "a string")),
+    ("architecture.n_features", True, _int(1)),
+    ("architecture.n_components", True, _int(1)),
+    ("architecture.kernel_size", True, _int(1)),
+    ("architecture.n_blocks", True, _int(0)),
+    ("architecture.projection_dim", True, _int(1)),
+    ("n_features_in", True, _int(1)),
+    ("univariate", True, _of_type(bool, "true or false")),
+    ("input", False, _of_type(dict, "an object")),
+    ("training", False, _of_type(dict, "an object")),
+    ("training.n_sequences", False, _int(0)),
+    ("training.n_timepoints", False, _int(0)),
+    ("training.init_from", False, _optional(_of_type(dict, "an object"))),
+    (
+        "feature_names_in",
+        False,
+        (
+            lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v),
+            "a list of strings",
+        ),
+    ),
+    (
+        "classes",
+        False,
+        (
+            lambda v: isinstance(v, list) and all(isinstance(c, _SCALARS) for c in v),
+            "a list of strings or numbers",
+        ),
+    ),
+    (
+        "classes_dtype",
+        False,
+        (
+            lambda v: isinstance(v, str) and bool(_CLASSES_DTYPE.match(v)),
+            "'object' or a numpy dtype of strings, integers, floats or booleans (e.g. '<U5')",
+        ),
+    ),
+]
+
+_MISSING = object()
+_ARCHITECTURE_KEYS = [p.split(".")[1] for p, _, _ in SCHEMA if p.startswith("architecture.")]
+
+
+def _lookup(card, path):
+    value = card
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return _MISSING
+        value = value[key]
+    return value
+
+
+def _refuse(where, message):
+    return IncompatibleModelError(f"{where}: {message} {_FIX}")
+
+
+def validate_card(card, *, where):
+    """Check the fields of a model card against :data:`SCHEMA` and their consistency.
+
+    Parameters
+    ----------
+    card : dict
+        The parsed card.
+    where : str
+        The file, for error messages.
+
+    Returns
+    -------
+    card : dict
+        The same card.
+
+    Raises
+    ------
+    IncompatibleModelError
+        Naming the first missing or mistyped field.
+    """
+    for path, required, (check, text) in SCHEMA:
+        value = _lookup(card, path)
+        if value is _MISSING:
+            if required:
+                raise _refuse(where, f"the model card has no field {path!r} ({text}).")
+            continue
+        if not check(value):
+            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+            raise _refuse(
+                where,
+                f"the model card's field {path!r} is {shown} ({type(value).__name__}); it "
+                f"must be {text}.",
+            )
+    unknown = sorted(set(card["architecture"]) - set(_ARCHITECTURE_KEYS))
+    if unknown:
+        raise _refuse(where, f"the model card's architecture has unknown field(s) {unknown}.")
+    if card["estimator"] == "TemporalContrastiveClassifier" and "classes" not in card:
+        raise _refuse(where, "the model card of a classifier has no field 'classes'.")
+    dtype = card.get("classes_dtype", "object")
+    if "classes" in card and dtype != "object":
+        try:
+            np.asarray(card["classes"], dtype=dtype)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise _refuse(
+                where, f"the model card's classes do not fit classes_dtype={dtype!r} ({exc})."
+            ) from exc
+    names = card.get("feature_names_in")
+    if names is not None and len(names) != card["n_features_in"]:
+        raise _refuse(
+            where,
+            f"the model card's 'feature_names_in' has {len(names)} names for "
+            f"n_features_in={card['n_features_in']}.",
+        )
+    return card
+
+
+def model_params(card, known, *, where):
+    """Return the card's constructor parameters that describe the model (:data:`MODEL_PARAMS`).
+
+    Parameters
+    ----------
+    card : dict
+        A validated card.
+    known : iterable of str
+        The parameters of the estimator class being built.
+    where : str
+        The file, for error messages.
+
+    Returns
+    -------
+    params : dict
+        JSON scalars only; paths, devices and callbacks are never returned.
+    """
+    params = {}
+    for key, value in card["params"].items():
+        if key not in MODEL_PARAMS or key not in known:
+            continue
+        if value is not None and not isinstance(value, _SCALARS):
+            raise _refuse(
+                where,
+                f"the model card's field 'params.{key}' is a {type(value).__name__}; it must "
+                "be a string, a number, true/false or null.",
+            )
+        params[key] = value
+    return params
+
+
+def check_tensor_index(header, *, data_size, where):
+    """Check that every tensor of a safetensors header lies in the file's data.
+
+    Parameters
+    ----------
+    header : dict
+        The parsed safetensors header (tensor name to dtype, shape, data_offsets).
+    data_size : int
+        Bytes after the header in the file.
+    where : str
+        The file, for error messages.
+
+    Returns
+    -------
+    shapes : dict of str to tuple of int
+        The shape of every tensor.
+    """
+    shapes = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        ok = isinstance(entry, dict) and entry.get("dtype") in _DTYPE_SIZES
+        shape, offsets = (entry.get("shape"), entry.get("data_offsets")) if ok else (None, None)
+        ok = ok and isinstance(shape, list) and all(_is_size(n) for n in shape)
+        ok = ok and isinstance(offsets, list) and len(offsets) == 2
+        ok = ok and all(_is_size(n) for n in offsets) and offsets[0] <= offsets[1] <= data_size
+        if ok:
+            ok = math.prod(shape) * _DTYPE_SIZES[entry["dtype"]] == offsets[1] - offsets[0]
+        if not ok:
+            raise _refuse(
+                where,
+                f"the tensor index entry {name!r} ({_short(entry)}) does not describe bytes "
+                f"of the file ({data_size} bytes of tensor data).",
+            )
+        shapes[name] = tuple(shape)
+    return shapes
+
+
+def _is_size(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _shape(shapes, name, ndim, where):
+    if name not in shapes:
+        raise IncompatibleModelError(
+            f"{where}: the model file's encoder tensors do not match its card (missing "
+            f"tensor {name!r}). {_FIX}"
+        )
+    if len(shapes[name]) != ndim:
+        raise _refuse(where, f"the tensor {name!r} has shape {shapes[name]}, not {ndim}D.")
+    return shapes[name]
+
+
+def derive_architecture(shapes, *, where, prefix="encoder."):
+    """Return the encoder's sizes as given by the tensor shapes of a model file.
+
+    Parameters
+    ----------
+    shapes : dict of str to tuple of int
+        From :func:`check_tensor_index`.
+    where : str
+        The file, for error messages.
+    prefix : str, default="encoder."
+        Prefix of the encoder's tensors.
+
+    Returns
+    -------
+    sizes : dict
+        ``n_features``, ``n_components``, ``kernel_size``, ``n_blocks``, ``projection_dim``.
+    """
+    n_components, n_features = _shape(shapes, f"{prefix}spatial.weight", 2, where)
+    n_blocks = 0
+    while f"{prefix}temporal.{n_blocks}.conv_in.weight" in shapes:
+        n_blocks += 1
+    kernel_size = 3
+    if n_blocks:
+        kernel_size = _shape(shapes, f"{prefix}temporal.0.conv_in.weight", 3, where)[2]
+    projection_dim = _shape(shapes, f"{prefix}head.layers.2.weight", 2, where)[0]
+    return {
+        "n_features": n_features,
+        "n_components": n_components,
+        "kernel_size": kernel_size,
+        "n_blocks": n_blocks,
+        "projection_dim": projection_dim,
+    }
+
+
+def check_architecture(card, header, *, where):
+    """Refuse a card whose sizes disagree with the tensors of its file.
+
+    Parameters
+    ----------
+    card : dict
+        A validated card.
+    header : dict
+        The safetensors header of the same file, with its tensor index checked by
+        :func:`check_tensor_index`.
+    where : str
+        The file, for error messages.
+    """
+    shapes = {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
+    derived = derive_architecture(shapes, where=where)
+    for key, value in derived.items():
+        if card["architecture"][key] != value:
+            raise _refuse(
+                where,
+                f"the model card says architecture.{key}={card['architecture'][key]}, but the "
+                f"file's tensors give {value}.",
+            )
+    n_features = card["n_features_in"]
+    if n_features != derived["n_features"]:
+        raise _refuse(
+            where,
+            f"the model card says n_features_in={n_features}, but the encoder's tensors take "
+            f"{derived['n_features']} features.",
+        )
+    for name in ("standardization.mean", "standardization.scale"):
+        shape = _shape(shapes, name, 1, where)
+        if shape != (n_features,) or header[name]["dtype"] not in _FLOAT_DTYPES:
+            raise _refuse(
+                where,
+                f"the tensor {name!r} has shape {shape} ({header[name]['dtype']}); the model "
+                f"has {n_features} features, so it must be a float vector of length "
+                f"{n_features}.",
+            )
+    if "classes" in card:
+        n_classes, width = _shape(shapes, "head.weight", 2, where)
+        if (n_classes, width) != (len(card["classes"]), derived["n_components"]):
+            raise _refuse(
+                where,
+                f"the classification head has shape {(n_classes, width)}, but the card lists "
+                f"{len(card['classes'])} classes for an embedding of width "
+                f"{derived['n_components']}.",
+            )
