@@ -19,10 +19,13 @@ Design, in short:
   decompressed up to the window, which is slower (use ``cache_dir``).
 * **Cache.** With ``cache_dir``, the first read of a run resamples the whole run once, in
   chunks, into ``cache_dir/<hash>.npy`` (float32, ``(n_frames, n_voxels)``); later windows are
-  slices of a memory map of that file. The key hashes the file path, size and modification
-  time (or, for in-memory images, their data) with the grid, so a changed file or grid is
-  never served stale. This pays from the second epoch on and costs the disk space of the
-  resampled data.
+  slices of a memory map of that file. The key hashes the file's content identity
+  (:func:`sklearn_tcssl._files.file_identity`: robust to ``cp -p``/``rsync -a``; or, for
+  in-memory images, their data) with the grid, so a changed file or grid is never served
+  stale; a damaged entry is rebuilt. This pays from the second epoch on and costs the disk
+  space of the resampled data.
+* **Damaged or non-finite data** is an error naming the image: files are verified (gzip CRC,
+  length) before use, and every frame read is checked for NaN and infinity.
 * **Standardisation** mirrors the masked-sequence case: one mean and standard deviation per
   grid voxel over all training frames, computed in one streaming pass over the runs.
 """
@@ -38,11 +41,18 @@ import torch
 from nibabel.spatialimages import SpatialImage
 from nilearn.image import resample_img
 
+from sklearn_tcssl._files import (
+    check_finite_image_data,
+    check_image_file,
+    file_identity,
+    image_name,
+    open_cached_array,
+)
 from sklearn_tcssl._net import autocast_of
 
 INPUTS = ("auto", "sequences", "volumes")
 _CHUNK = 32  # frames resampled at once by the statistics pass and the cache writer
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 
 
 def reads_volumes(X, input_kind):
@@ -114,6 +124,9 @@ def check_images(X, *, estimator_name):
                 f"X[{i}] has shape {item.shape}; {estimator_name} needs 4D images "
                 "(x, y, z, time). Concatenate 3D frames first (nilearn.image.concat_imgs)."
             )
+        check_image_file(item)  # truncated or corrupted files: an error naming the file
+        if item.get_filename() is None:
+            check_finite_image_data(np.asarray(item.dataobj), f"X[{i}]")
         images.append(item)
     return images
 
@@ -212,6 +225,7 @@ class VolumeRun:
 
     def _resample(self, start, stop):
         data = np.asarray(self.image.dataobj[..., start:stop], dtype=np.float32)  # (x,y,z,t)
+        check_finite_image_data(data, image_name(self.image), frames=(start, stop))
         same_grid = data.shape[:3] == self.grid_shape and np.allclose(
             self.image.affine, self.grid_affine
         )
@@ -231,9 +245,7 @@ class VolumeRun:
     def _cache(self):
         if self._cached is None:
             path = self.cache_dir / f"{self._cache_key()}.npy"
-            if not path.exists():
-                self._write_cache(path)
-            self._cached = np.load(path, mmap_mode="r")
+            self._cached = open_cached_array(path, self.shape, self._write_cache)
         return self._cached
 
     def _write_cache(self, path):
@@ -255,8 +267,7 @@ class VolumeRun:
     def _compute_cache_key(self):
         filename = self.image.get_filename()
         if filename is not None:
-            stat = os.stat(filename)
-            source = (os.path.abspath(filename), stat.st_size, stat.st_mtime_ns)
+            source = file_identity(filename)  # content, not only size and mtime
         else:
             source = (self.image.affine, np.asarray(self.image.dataobj))
         return joblib.hash((_CACHE_VERSION, source, self.grid_affine, self.grid_shape))

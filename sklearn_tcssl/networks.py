@@ -19,6 +19,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_memory
 
 from sklearn_tcssl._exceptions import NotFittedError, TCSSLError
+from sklearn_tcssl._files import check_finite_image_data, check_image_file, image_name
 
 __all__ = [
     "YEO7_NETWORKS",
@@ -175,6 +176,15 @@ def _check_grid(what, img, shape, grid, owner):
         "resample them to one grid first (e.g. nilearn.image.resample_to_img(img, "
         "reference_img)), or fit the masker on images of that grid."
     )
+
+
+def _check_runs_readable(listed, mask):
+    """Refuse damaged files and NaN/inf in-mask voxels (nilearn would turn them into 0)."""
+    for i, img in enumerate(listed):
+        img = nib.load(img) if isinstance(img, str | Path) else img
+        check_image_file(img)
+        name = f"imgs[{i}]" + (f" ({image_name(img)})" if img.get_filename() else "")
+        check_finite_image_data(np.asarray(img.dataobj)[mask], name)
 
 
 # --------------------------------------------------------------------------- atlas and masks
@@ -524,6 +534,7 @@ class NetworkMasker(TransformerMixin, BaseEstimator):
         single = _is_single_image(imgs)
         grid = (self.mask_img_.affine, self.mask_img_.shape)
         listed = _check_4d(imgs, type(self).__name__, grid=grid)
+        _check_runs_readable(listed, np.asarray(self.mask_img_.dataobj) != 0)
         signals = self.masker_.transform(listed)
         signals = [np.asarray(s, dtype=np.float32) for s in signals]
         return signals[0] if single else signals

@@ -11,6 +11,8 @@ from nibabel.filebasedimages import ImageFileError
 from nilearn.image import load_img
 from nilearn.signal import clean
 
+from sklearn_tcssl._files import check_finite_image_data, check_image_file, image_name
+
 __all__ = ["extract_blocks"]
 
 _EVENT_COLUMNS = ("onset", "duration", "trial_type")
@@ -38,7 +40,7 @@ def _load_run(img):
             "(.nii or .nii.gz) or a nibabel image."
         )
     try:
-        return load_img(img)
+        loaded = load_img(img)
     except (ImageFileError, OSError, EOFError) as exc:
         where = repr(str(img)) if isinstance(img, (str, Path)) else f"<{type(img).__name__}>"
         raise ValueError(
@@ -46,6 +48,8 @@ def _load_run(img):
             "file is damaged or not NIfTI: re-export or re-download it, or pass a nibabel "
             "image."
         ) from exc
+    check_image_file(loaded)  # gzip CRC and length: an error naming the file
+    return loaded
 
 
 def _read_events(events):
@@ -292,7 +296,11 @@ def extract_blocks(
         )
 
     data = np.asarray(img.dataobj).astype(np.float32)  # a copy: blocks are views of it
-    if detrend or standardize is not None or high_pass is not None:
+    where = f"img={image_name(img, '(in memory)')}"
+    cleaning = detrend or standardize is not None or high_pass is not None
+    if mask_img is None or not cleaning:  # the default mask would drop NaN voxels silently
+        check_finite_image_data(data, where)
+    if cleaning:
         if mask_img is None:
             mask = data.std(axis=3) > 0
         else:
@@ -304,6 +312,7 @@ def extract_blocks(
                     "mask_img, img, interpolation='nearest')."
                 )
             mask = np.asarray(mask_img.dataobj).astype(bool).reshape(img.shape[:3])
+            check_finite_image_data(data[mask], f"{where} (inside mask_img)")
         data = _clean_run(
             data, mask, t_r, detrend=detrend, standardize=standardize, high_pass=high_pass
         )

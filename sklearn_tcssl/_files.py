@@ -1,0 +1,238 @@
+"""Image files that may be damaged, and the cache of resampled runs: checks that name the file.
+
+* :func:`check_image_file` verifies a file-backed NIfTI image before its data is read: for
+  ``.gz`` files the whole gzip stream is decompressed once and its CRC and length checked
+  (nibabel stops reading before the CRC, so a corrupted stream would load as wrong
+  numbers); for every file the data must be as long as the header announces. Results are
+  remembered per file identity (see below), so a run is verified once per process.
+* :func:`check_finite_image_data` refuses NaN or infinite voxel values, naming the image.
+* :func:`file_identity` is the cache key of a file's *content*. ``cp -p`` and ``rsync -a``
+  keep a file's size and modification time, so these alone could serve stale data; the key
+  therefore also holds the inode number and the inode change time (``st_ctime_ns``, set by
+  the kernel on every write or replacement and impossible to copy), plus the SHA-256 of the
+  file's first and last MiB. A ``.gz`` file is keyed by the SHA-256 of all its bytes,
+  computed while its CRC is verified. A changed file can only be a cache miss.
+* :func:`open_cached_array` opens a cached ``.npy`` and rebuilds it when it is truncated or
+  of the wrong shape, instead of failing.
+"""
+
+import gzip
+import hashlib
+import math
+import os
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "DamagedFileError",
+    "check_finite_image_data",
+    "check_image_file",
+    "file_identity",
+    "image_name",
+    "open_cached_array",
+]
+
+_BLOCK = 2**20  # bytes read at a time, and the size of the head/tail chunks hashed
+_VERIFIED = {}  # stat identity -> sha256 of the verified file (this process)
+
+
+class DamagedFileError(ValueError):
+    """A file is truncated or corrupted; the message names it and how to fix it."""
+
+
+def image_name(img, default="an in-memory image"):
+    """Return ``repr(filename)`` of a file-backed image, else ``default``."""
+    filename = getattr(img, "get_filename", lambda: None)()
+    return repr(str(filename)) if filename else default
+
+
+def _stat_identity(path):
+    stat = os.stat(path)
+    return (
+        os.path.abspath(path),
+        stat.st_dev,
+        stat.st_ino,
+        stat.st_size,
+        stat.st_mtime_ns,
+        stat.st_ctime_ns,
+    )
+
+
+def _damaged(path, reason):
+    return DamagedFileError(
+        f"The image file {str(path)!r} is damaged: {reason}. Copy or download it again (or "
+        "re-export it from the original data)."
+    )
+
+
+def _verify_gzip(path):
+    """Decompress a whole gzip file; return the SHA-256 of its compressed bytes and length."""
+    digest = hashlib.sha256()
+    n_bytes = 0
+    with open(path, "rb") as raw:
+        hashing = _HashingReader(raw, digest)
+        try:
+            with gzip.GzipFile(fileobj=hashing) as stream:
+                while chunk := stream.read(_BLOCK):
+                    n_bytes += len(chunk)
+        except EOFError:
+            raise _damaged(path, "the gzip stream ends early (the file is truncated)") from None
+        except (gzip.BadGzipFile, zlib.error, OSError) as exc:
+            raise _damaged(path, f"the gzip data is corrupted ({exc})") from None
+    return digest.hexdigest(), n_bytes
+
+
+class _HashingReader:
+    """File wrapper that hashes every byte read through it."""
+
+    def __init__(self, raw, digest):
+        self.raw, self.digest = raw, digest
+
+    def read(self, size=-1):
+        data = self.raw.read(size)
+        self.digest.update(data)
+        return data
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)
+
+
+def _expected_data_bytes(img):
+    """Bytes the header announces (data offset + voxels x item size); None if unknown."""
+    proxy = getattr(img, "dataobj", None)
+    offset = getattr(proxy, "offset", None)
+    dtype = getattr(proxy, "dtype", None)
+    if offset is None or dtype is None:
+        return None
+    return int(offset) + math.prod(img.shape) * np.dtype(dtype).itemsize
+
+
+def check_image_file(img):
+    """Check that a file-backed image's file holds all its data, intact.
+
+    In-memory images are not checked. A ``.gz`` file is decompressed in full once (CRC and
+    length checked); an uncompressed file must be as long as its header announces.
+
+    Parameters
+    ----------
+    img : nibabel image
+        Typically the result of ``nibabel.load``.
+
+    Raises
+    ------
+    DamagedFileError
+        If the file is truncated or its gzip stream is corrupted (the message names it).
+    """
+    filename = getattr(img, "get_filename", lambda: None)()
+    if not filename:
+        return
+    key = _stat_identity(filename)
+    if key in _VERIFIED:
+        return
+    expected = _expected_data_bytes(img)
+    digest = None
+    if str(filename).endswith(".gz"):
+        digest, n_bytes = _verify_gzip(filename)
+    else:
+        n_bytes = key[3]
+    if expected is not None and n_bytes < expected:
+        raise _damaged(
+            filename,
+            f"its header announces {expected} bytes of image data but it holds {n_bytes} "
+            "(the file is truncated)",
+        )
+    _VERIFIED[key] = digest
+
+
+def file_identity(path):
+    """Return a cache key of a file's content (see the module docstring).
+
+    Parameters
+    ----------
+    path : str or path-like
+        An existing file.
+
+    Returns
+    -------
+    identity : tuple
+        Changes whenever the file's content may have changed, including after ``cp -p`` or
+        ``rsync -a`` replaced it by a file of the same size and modification time.
+    """
+    key = _stat_identity(path)
+    if str(path).endswith(".gz"):
+        if _VERIFIED.get(key) is None:
+            _VERIFIED[key] = _verify_gzip(path)[0]
+        return ("sha256", _VERIFIED[key])
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        digest.update(handle.read(_BLOCK))
+        if key[3] > _BLOCK:
+            handle.seek(max(_BLOCK, key[3] - _BLOCK))
+            digest.update(handle.read(_BLOCK))
+    return (*key, digest.hexdigest())
+
+
+def check_finite_image_data(data, where, *, frames=None):
+    """Raise a ValueError naming the image if ``data`` holds NaN or infinite values.
+
+    Parameters
+    ----------
+    data : ndarray
+        Voxel values (any shape).
+    where : str
+        The image, e.g. ``"X[2]"`` or a file name.
+    frames : tuple of 2 int or None, default=None
+        The frames ``(start, stop)`` that ``data`` holds, for the message.
+    """
+    if np.issubdtype(data.dtype, np.integer) or np.isfinite(data).all():
+        return
+    n_nan = int(np.isnan(data).sum())
+    n_inf = int(np.isinf(data).sum())
+    span = "" if frames is None else f" (frames {frames[0]} to {frames[1] - 1})"
+    raise ValueError(
+        f"The image {where}{span} contains NaN or infinite voxel values ({n_nan} NaN, {n_inf} "
+        "inf). Fix the preprocessing, or replace them, e.g. nilearn.image.math_img("
+        "'np.nan_to_num(img)', img=img), and pass a brain mask that excludes those voxels."
+    )
+
+
+def open_cached_array(path, shape, write):
+    """Open a cached float32 ``.npy`` memory map, (re)building it with ``write(path)``.
+
+    A missing entry is written; one that cannot be opened (truncated, not ``.npy``) or has
+    another shape or dtype is rebuilt with a warning.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The cache file.
+    shape : tuple of int
+        Expected shape.
+    write : callable
+        ``write(path)`` writes the entry atomically.
+
+    Returns
+    -------
+    array : numpy.memmap
+    """
+    path = Path(path)
+    if not path.exists():
+        write(path)
+        return np.load(path, mmap_mode="r")
+    try:
+        array = np.load(path, mmap_mode="r")
+        if array.shape != tuple(shape) or array.dtype != np.float32:
+            raise ValueError(f"shape {array.shape} and dtype {array.dtype}, not {tuple(shape)}")
+    except (ValueError, OSError, EOFError) as exc:
+        warnings.warn(
+            f"The cache entry {str(path)!r} is damaged ({exc}); it is rebuilt.",
+            UserWarning,
+            stacklevel=3,
+        )
+        path.unlink(missing_ok=True)
+        write(path)
+        array = np.load(path, mmap_mode="r")
+    return array
