@@ -183,7 +183,8 @@ def _check_runs_readable(listed, mask):
     for i, img in enumerate(listed):
         img = nib.load(img) if isinstance(img, str | Path) else img
         check_image_file(img)
-        name = f"imgs[{i}]" + (f" ({image_name(img)})" if img.get_filename() else "")
+        filename = image_name(img, "")
+        name = f"imgs[{i}]" + (f" ({filename})" if filename else "")
         check_finite_image_data(np.asarray(img.dataobj)[mask], name)
 
 

@@ -552,7 +552,7 @@ CASES = [
         "extract-blocks-zero-t_r",
         lambda tmp: extract_blocks(_run((3, 3, 3, 60)), _events(), 0),
         ValueError,
-        r"t_r=0 is not a valid repetition time: pass the time between two volumes in seconds",
+        r"t_r=0 is not valid: .*Pass the time between two volumes in seconds",
     ),
     Case(
         "extract-blocks-events-without-trial_type",

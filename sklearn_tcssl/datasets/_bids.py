@@ -1,14 +1,25 @@
 """Find the BOLD runs and events of a task in a BIDS dataset and cut their blocks."""
 
 import json
+import os
+from numbers import Real
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 from nilearn.interfaces.bids import get_bids_files, parse_bids_filename
 from sklearn.utils import Bunch
+from sklearn.utils._param_validation import Interval
 
-from sklearn_tcssl.datasets._blocks import _check_t_r, _read_events, extract_blocks
+from sklearn_tcssl.datasets._blocks import (
+    _MAX_T_R,
+    BLOCK_CONSTRAINTS,
+    BLOCK_HINTS,
+    _check_t_r,
+    _read_events,
+    extract_blocks,
+)
+from sklearn_tcssl.datasets._constraints import validate_params
 
 __all__ = ["load_bids_blocks"]
 
@@ -75,6 +86,29 @@ def _expected_events_path(root, bold_ref):
     return folder / "func" / name
 
 
+def _read_sidecar(path):
+    """Parse a JSON sidecar; errors name the file, the line and the fix."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            meta = json.load(f)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"The JSON sidecar {str(path)!r} is not valid JSON ({exc.msg} at line {exc.lineno}, "
+            f"column {exc.colno}). Fix the file (e.g. check it with python -m json.tool), or "
+            "pass t_r= to skip reading it."
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"The JSON sidecar {str(path)!r} is not UTF-8 text ({exc}). Save it as UTF-8 JSON."
+        ) from None
+    if not isinstance(meta, dict):
+        raise ValueError(
+            f"The JSON sidecar {str(path)!r} holds a {type(meta).__name__}, not a JSON object "
+            '(e.g. {"RepetitionTime": 2.0}). Fix the file, or pass t_r=.'
+        )
+    return meta
+
+
 def _read_t_r(bold_path, bold_ref, raw_root, search_root):
     """RepetitionTime from the JSON sidecars (BIDS inheritance), else the NIfTI header."""
     sub = bold_ref["entities"]["sub"]
@@ -84,12 +118,13 @@ def _read_t_r(bold_path, bold_ref, raw_root, search_root):
     own = Path(str(bold_path).split(".nii")[0] + ".json")
     if search_root != raw_root and own.is_file():
         candidates.append(str(own))
-    meta = {}
+    meta, source = {}, {}
     for path in candidates:  # least specific first; more specific files override
-        with open(path) as f:
-            meta.update(json.load(f))
+        sidecar = _read_sidecar(path)
+        meta.update(sidecar)
+        source.update(dict.fromkeys(sidecar, path))
     if meta.get("RepetitionTime") is not None:
-        return _check_t_r(meta["RepetitionTime"])
+        return _check_t_r(meta["RepetitionTime"], source=repr(source["RepetitionTime"]))
     header = nib.load(bold_path).header
     time_unit = header.get_xyzt_units()[1]
     zooms = header.get_zooms()
@@ -143,6 +178,19 @@ def _bold_files(search_root, task, subjects, derivatives, space, desc):
     return refs
 
 
+@validate_params(
+    {
+        "bids_root": [str, os.PathLike],
+        "task": [str],
+        "derivatives": ["boolean", None, str, os.PathLike],
+        "space": [None, str],
+        "desc": [str],
+        "subjects": [None, str, "array-like"],
+        "t_r": [None, Interval(Real, 0, _MAX_T_R, closed="right")],
+        **BLOCK_CONSTRAINTS,
+    },
+    hints=BLOCK_HINTS,
+)
 def load_bids_blocks(
     bids_root,
     task,
@@ -186,9 +234,9 @@ def load_bids_blocks(
     subjects : list of str or None, default=None
         Subject labels to load (``"01"`` or ``"sub-01"``). Default loads all.
     t_r : float or None, default=None
-        Repetition time in seconds. By default read from ``RepetitionTime`` in the JSON
-        sidecars (the file's own, then inherited ones up to ``task-<task>_bold.json``),
-        else from the NIfTI header when it has a time unit.
+        Repetition time in seconds, in (0, 100]. By default read from ``RepetitionTime``
+        in the JSON sidecars (the file's own, then inherited ones up to
+        ``task-<task>_bold.json``), else from the NIfTI header when it has a time unit.
     hrf_delay, standardize, detrend, high_pass, trial_types, min_duration
         Passed to :func:`extract_blocks`.
 

@@ -2,6 +2,7 @@
 
 import numbers
 import warnings
+from numbers import Real
 from pathlib import Path
 
 import nibabel as nib
@@ -10,15 +11,37 @@ import pandas as pd
 from nibabel.filebasedimages import ImageFileError
 from nilearn.image import load_img
 from nilearn.signal import clean
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from sklearn_tcssl._files import check_finite_image_data, check_image_file, image_name
+from sklearn_tcssl.datasets._constraints import validate_params
 
 __all__ = ["extract_blocks"]
 
 _EVENT_COLUMNS = ("onset", "duration", "trial_type")
+_MAX_T_R = 100.0  # seconds; a larger "repetition time" is almost surely in milliseconds
+T_R_HINT = (
+    "Pass the time between two volumes in seconds (e.g. t_r=2.0); a value in milliseconds "
+    "must be divided by 1000."
+)
+HRF_DELAY_HINT = (
+    "Pass a delay in seconds (about 4-6 s for the BOLD response; 0 cuts at the onsets)."
+)
+#: Constraints shared with load_bids_blocks.
+BLOCK_CONSTRAINTS = {
+    "hrf_delay": [Interval(Real, 0, 60, closed="both")],
+    "standardize": ["boolean", None, StrOptions({"zscore_sample", "zscore", "psc"})],
+    "detrend": ["boolean"],
+    "high_pass": [None, Interval(Real, 0, None, closed="neither")],
+    "trial_types": [None, str, "array-like"],
+    "min_duration": [None, Interval(Real, 0, None, closed="left")],
+}
+BLOCK_HINTS = {"t_r": T_R_HINT, "hrf_delay": HRF_DELAY_HINT}
 
 
-def _check_t_r(t_r):
+def _check_t_r(t_r, source=None):
+    """Return ``t_r`` as a float in (0, 100] s; ``source`` names where it was read."""
+    where = "t_r" if source is None else f"RepetitionTime in {source}"
     if (
         isinstance(t_r, bool)
         or not isinstance(t_r, numbers.Real)
@@ -26,8 +49,14 @@ def _check_t_r(t_r):
         or t_r <= 0
     ):
         raise ValueError(
-            f"t_r={t_r!r} is not a valid repetition time: pass the time between two volumes "
-            "in seconds, a number > 0 (e.g. t_r=2.0)."
+            f"{where}={t_r!r} is not a valid repetition time: pass the time between two "
+            "volumes in seconds, a number > 0 (e.g. 2.0)."
+        )
+    if t_r > _MAX_T_R:
+        raise ValueError(
+            f"{where}={t_r!r} is not a valid repetition time: {t_r:g} s is longer than "
+            f"{_MAX_T_R:g} s, so it is probably in milliseconds. BIDS and this package use "
+            f"seconds: write {t_r / 1000:g}."
         )
     return float(t_r)
 
@@ -53,32 +82,110 @@ def _load_run(img):
 
 
 def _read_events(events):
-    """Return the events as a DataFrame sorted by onset, checking its columns."""
+    """Return the events as a DataFrame sorted by onset, checking its columns and times.
+
+    The DataFrame's ``attrs["source"]`` names where it came from (``events='<file>'``), for
+    later messages.
+    """
+    source = "events"
     if isinstance(events, (str, Path)):
-        path = Path(events)
-        if not path.is_file():
-            raise FileNotFoundError(f"events={str(path)!r} does not exist.")
-        events = pd.read_csv(path, sep="\t", na_values=["n/a"])
+        source = f"events={str(events)!r}"
+        events = _read_events_file(Path(events))
     if not isinstance(events, pd.DataFrame):
         raise TypeError(
             f"events must be a pandas DataFrame or the path to a BIDS events.tsv file; "
             f"got {type(events).__name__}."
         )
+    source = events.attrs.get("source", source)
     missing = [col for col in _EVENT_COLUMNS if col not in events.columns]
     if missing:
         raise ValueError(
-            f"events lacks the column(s) {missing}; it has {list(events.columns)}. "
+            f"{source} lacks the column(s) {missing}; it has {list(events.columns)}. "
             "A BIDS events table needs 'onset' and 'duration' in seconds and a "
             "'trial_type' naming the condition of each block."
         )
-    return events.sort_values("onset", kind="stable").reset_index(drop=True)
+    events = _numeric_times(events, source)
+    events = events.sort_values("onset", kind="stable").reset_index(drop=True)
+    events.attrs["source"] = source
+    return events
+
+
+def _read_events_file(path):
+    if not path.is_file():
+        raise FileNotFoundError(f"events={str(path)!r} does not exist.")
+    try:
+        return pd.read_csv(path, sep="\t", na_values=["n/a"])
+    except pd.errors.EmptyDataError:
+        raise ValueError(
+            f"events={str(path)!r} is empty. A BIDS events.tsv starts with the header row "
+            "'onset<TAB>duration<TAB>trial_type', then one row per block: write them, or "
+            "pass the events as a DataFrame."
+        ) from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ValueError(
+            f"events={str(path)!r} is not a tab-separated table ({exc}). Write it as BIDS "
+            "asks: tab-separated, a header row, 'n/a' for missing values."
+        ) from None
+
+
+def _numeric_times(events, source):
+    """Check 'onset' and 'duration': numbers, finite onsets, durations >= 0 or n/a."""
+    events = events.copy()
+    for column in ("onset", "duration"):
+        values = pd.to_numeric(events[column], errors="coerce")
+        text = values.isna() & events[column].notna()
+        if text.any():
+            row = int(np.flatnonzero(text)[0])
+            raise ValueError(
+                f"{source}: column {column!r} holds {events[column].iloc[row]!r} in row {row}, "
+                "not a number of seconds. Write numbers in seconds ('n/a' for a missing "
+                "duration)."
+            )
+        events[column] = values.astype(float)
+    _refuse_rows(
+        events,
+        source,
+        "onset",
+        ~np.isfinite(events["onset"]),
+        "Every block needs "
+        "a finite onset in seconds from the first volume: fill it in or delete the row.",
+    )
+    _refuse_rows(
+        events,
+        source,
+        "duration",
+        events["duration"] < 0,
+        "Durations are seconds >= 0: fix the value or delete the row.",
+    )
+    _refuse_rows(
+        events,
+        source,
+        "duration",
+        np.isinf(events["duration"]),
+        "Write the block's duration in seconds.",
+    )
+    return events
+
+
+def _refuse_rows(events, source, column, bad, fix):
+    if not bad.any():
+        return
+    rows = np.flatnonzero(bad)
+    shown = ", ".join(
+        f"row {i} (trial_type={events['trial_type'].iloc[i]!r}): {events[column].iloc[i]!r}"
+        for i in rows[:3]
+    ) + (f" and {len(rows) - 3} more" if len(rows) > 3 else "")
+    raise ValueError(f"{source}: invalid {column!r} in {shown}. {fix}")
 
 
 def _select_events(events, trial_types):
+    source = events.attrs.get("source", "events")
     n_missing = int(events["trial_type"].isna().sum())
     if n_missing:
         warnings.warn(
-            f"Dropped {n_missing} event(s) without a trial_type (n/a).", UserWarning, stacklevel=3
+            f"Dropped {n_missing} event(s) without a trial_type (n/a) from {source}.",
+            UserWarning,
+            stacklevel=3,
         )
         events = events[events["trial_type"].notna()]
     if trial_types is not None:
@@ -87,7 +194,7 @@ def _select_events(events, trial_types):
         events = events[events["trial_type"].isin(list(trial_types))]
     if events.empty:
         raise ValueError(
-            "No events to cut: the events table is empty"
+            f"No events to cut: the events table ({source}) is empty"
             + (
                 f" after keeping trial_types={list(trial_types)!r}"
                 if trial_types is not None
@@ -95,20 +202,31 @@ def _select_events(events, trial_types):
             )
             + ". Pass an events table with at least one block, or check trial_types."
         )
-    return events.reset_index(drop=True)
+    return _drop_missing_durations(events.reset_index(drop=True), source)
+
+
+def _drop_missing_durations(events, source):
+    missing = events["duration"].isna()
+    if missing.all():
+        raise ValueError(
+            f"{source}: column 'duration' is n/a in every one of the {len(events)} events "
+            "kept, so no block can be cut. Fill in each block's duration in seconds."
+        )
+    if missing.any():
+        warnings.warn(
+            f"Dropped {int(missing.sum())} event(s) whose duration is n/a from {source}.",
+            UserWarning,
+            stacklevel=4,
+        )
+        events = events[~missing].reset_index(drop=True)
+    events.attrs["source"] = source
+    return events
 
 
 def _standardize_arg(standardize):
-    if standardize is True:
-        return "zscore_sample"
-    if standardize is False or standardize is None:
-        return None
     if isinstance(standardize, str):
         return standardize
-    raise ValueError(
-        f"standardize={standardize!r} is not valid: pass True (z-score each voxel over the "
-        "run), False, or a nilearn strategy name such as 'zscore_sample' or 'psc'."
-    )
+    return "zscore_sample" if standardize else None
 
 
 def _clean_run(data, mask, t_r, *, detrend, standardize, high_pass):
@@ -167,6 +285,16 @@ def _block_frames(events, t_r, hrf_delay, n_scans, min_duration):
     return np.column_stack([starts, stops]), keep
 
 
+def _all_blocks_too_short(events, t_r, min_duration):
+    durations = sorted(set(events["duration"].round(3)))
+    limit = f"min_duration={min_duration} s" if min_duration is not None else "one volume"
+    return ValueError(
+        f"Every block of {events.attrs.get('source', 'events')} is shorter than {limit} at "
+        f"t_r={t_r:g} s (durations: {durations[:5]} s). Check that 'duration' and t_r are "
+        "in seconds, or lower min_duration."
+    )
+
+
 def _cut_blocks(data, affine, header, frames):
     """One float32 image per (start, stop) row of ``frames``: views of ``data`` (X, Y, Z, T)."""
     header = header.copy()
@@ -174,6 +302,17 @@ def _cut_blocks(data, affine, header, frames):
     return [nib.Nifti1Image(data[..., start:stop], affine, header) for start, stop in frames]
 
 
+@validate_params(
+    {
+        "img": "no_validation",
+        "events": "no_validation",
+        "t_r": [Interval(Real, 0, _MAX_T_R, closed="right")],
+        **BLOCK_CONSTRAINTS,
+        "mask_img": "no_validation",
+        "return_frames": ["boolean"],
+    },
+    hints=BLOCK_HINTS,
+)
 def extract_blocks(
     img,
     events,
@@ -210,12 +349,13 @@ def extract_blocks(
         required; other columns are ignored. Rows with a missing ``trial_type`` are dropped
         with a warning.
     t_r : float
-        Repetition time in seconds (> 0).
+        Repetition time in seconds, in (0, 100] (a larger value is taken for milliseconds
+        and refused).
     hrf_delay : float, default=5.0
-        Haemodynamic delay in seconds added to each onset before cutting.
-    standardize : bool or str, default=True
+        Haemodynamic delay in seconds added to each onset before cutting, in [0, 60].
+    standardize : bool or {"zscore_sample", "zscore", "psc"}, default=True
         True z-scores each voxel over the whole run (``"zscore_sample"``); a string is
-        passed to ``nilearn.signal.clean`` (e.g. ``"psc"``); False keeps the scale.
+        passed to ``nilearn.signal.clean``; False (or None) keeps the scale.
     detrend : bool, default=True
         Remove each voxel's linear trend over the whole run.
     high_pass : float or None, default=None
@@ -269,16 +409,7 @@ def extract_blocks(
     >>> [b.shape for b in blocks], list(labels)
     ([(4, 4, 4, 8), (4, 4, 4, 8)], ['a', 'b'])
     """
-    t_r = _check_t_r(t_r)
-    if isinstance(hrf_delay, bool) or not isinstance(hrf_delay, numbers.Real) or hrf_delay < 0:
-        raise ValueError(
-            f"hrf_delay={hrf_delay!r} is not valid: pass a delay in seconds >= 0 "
-            "(about 4-6 s for the BOLD response; 0 cuts at the onsets)."
-        )
-    if min_duration is not None and (
-        not isinstance(min_duration, numbers.Real) or min_duration < 0
-    ):
-        raise ValueError(f"min_duration={min_duration!r} must be None or a number of s >= 0.")
+    t_r, hrf_delay = _check_t_r(t_r), float(hrf_delay)
     standardize = _standardize_arg(standardize)
     events = _select_events(_read_events(events), trial_types)
 
@@ -291,9 +422,7 @@ def extract_blocks(
     n_scans = img.shape[3]
     frames, keep = _block_frames(events, t_r, hrf_delay, n_scans, min_duration)
     if not keep.any():
-        raise ValueError(
-            f"Every block is shorter than min_duration={min_duration} s; lower min_duration."
-        )
+        raise _all_blocks_too_short(events, t_r, min_duration)
 
     data = np.asarray(img.dataobj).astype(np.float32)  # a copy: blocks are views of it
     where = f"img={image_name(img, '(in memory)')}"
