@@ -1,5 +1,6 @@
 """TemporalContrastiveEmbedder: self-supervised pretraining of an fMRI time-series encoder."""
 
+import numbers
 import time
 
 import numpy as np
@@ -525,6 +526,11 @@ class TemporalContrastiveEmbedder(
             Fraction of windows where the pretext task is solved.
         """
         check_fitted(self, "net_")
+        if isinstance(n_draws, bool) or not isinstance(n_draws, numbers.Integral) or n_draws < 1:
+            raise ValueError(
+                f"{self._name}.score: n_draws={n_draws!r} is not valid; it must be an integer "
+                ">= 1 (windows drawn per sequence, e.g. the default 5)."
+            )
         sequences = self._check_X(X, reset=False)
         self._check_segment_length(sequences)
         dataset = self._window_dataset(sequences, generator=torch.Generator().manual_seed(0))
@@ -533,7 +539,7 @@ class TemporalContrastiveEmbedder(
         correct, total = 0.0, 0
         module.eval()
         with torch.no_grad():
-            for _ in range(n_draws):
+            for _ in range(int(n_draws)):
                 windows = torch.stack([dataset[i][0] for i in range(len(dataset))]).to(device)
                 z = module(windows)  # (N, 3, P)
                 correct += pretext_accuracy(*z.unbind(dim=1)).item() * len(dataset)

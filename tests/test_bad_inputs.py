@@ -601,7 +601,7 @@ CASES = [
         "simulate-zero-subjects",
         lambda tmp: make_task_fmri(n_subjects=0),
         ValueError,
-        r"n_subjects=0 is not valid: pass an integer >= 1",
+        r"n_subjects=0 is not valid: make_task_fmri needs an int in the range \[1, inf\)",
     ),
     Case(
         "simulate-unknown-network",

@@ -196,7 +196,7 @@ def test_real_yeo_atlas():
         ({"voxel_size": -1}, "voxel_size=-1"),
         ({"noise_ar": 1.0}, "noise_ar=1.0"),
         ({"effect_size": -0.1}, "effect_size=-0.1"),
-        ({"subject_variability": 1.5}, r"subject_variability=1.5 .* \[0, 1\]"),
+        ({"subject_variability": 1.5}, r"subject_variability=1.5 .* \[0\.0, 1\.0\]"),
         ({"rest_duration": 1}, "rest_duration=1 volumes.*shorter than hrf_delay"),
         ({"task_networks": {"task0": ["visual"]}}, "one key per task"),
         (

@@ -1,7 +1,8 @@
 """A block-design task-fMRI simulator with task information placed in the Yeo 7 networks."""
 
-import numbers
+import os
 import time
+from numbers import Integral, Real
 
 import nibabel as nib
 import numpy as np
@@ -13,8 +14,10 @@ from scipy import sparse
 from scipy.ndimage import gaussian_filter, shift
 from scipy.signal import lfilter
 from sklearn.utils import Bunch, check_random_state
+from sklearn.utils._param_validation import Interval
 
 from sklearn_tcssl.datasets._blocks import _block_frames, _cut_blocks
+from sklearn_tcssl.datasets._constraints import validate_params
 from sklearn_tcssl.networks import YEO7_NETWORKS
 
 __all__ = ["make_network_atlas", "make_task_fmri"]
@@ -49,22 +52,59 @@ _PREPROCESSING = {
 }
 
 
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name}={value!r} is not valid: pass an integer >= {minimum}.")
-    return int(value)
+def _positive_int(minimum):
+    return [Interval(Integral, minimum, None, closed="left")]
 
 
-def _check_float(name, value, minimum=0.0, *, strict=False, maximum=None):
-    bad = isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value)
-    bad = bad or (value <= minimum if strict else value < minimum)
-    bad = bad or (maximum is not None and value >= maximum)
-    if bad:
-        allowed = f"{'>' if strict else '>='} {minimum}" + (
-            f" and < {maximum}" if maximum is not None else ""
+def _real(low, high, closed="both"):
+    return [Interval(Real, low, high, closed=closed)]
+
+
+#: Bounds of make_task_fmri's parameters (finite: inf and nan are refused).
+_SIMULATE_CONSTRAINTS = {
+    "n_subjects": _positive_int(1),
+    "n_runs": _positive_int(1),
+    "n_tasks": _positive_int(2),
+    "n_blocks": _positive_int(1),
+    "block_duration": _positive_int(1),
+    "rest_duration": _positive_int(0),
+    "t_r": _real(0, 100, "right"),
+    "voxel_size": _real(2, 30),
+    "effect_size": _real(0, 100),
+    "noise_ar": _real(0, 1, "left"),
+    "noise_fwhm": _real(0, 100),
+    "pattern_fwhm": _real(0, 100),
+    "drift": _real(0, 100),
+    "subject_variability": _real(0, 1),
+    "jitter": _real(0, 100),
+    "task_networks": [None, dict],
+    "atlas": "no_validation",
+    "preprocessed": ["boolean"],
+    "hrf_model": [str, callable],
+    "hrf_delay": _real(0, 60),
+    "random_state": ["random_state"],
+}
+_HINTS = {
+    "voxel_size": "Finer grids need far more memory; 6 mm (the default) runs in seconds.",
+    "t_r": "Pass the time between two volumes in seconds (e.g. t_r=2.0).",
+}
+_MEMORY_FRACTION = 0.5  # of the memory available now
+
+
+def _check_memory(n_runs, n_scans, n_voxels):
+    """Refuse a dataset whose runs and blocks would not fit in memory, with the estimate."""
+    needed = 2 * n_runs * n_scans * n_voxels * 4  # float32 runs + cleaned copies
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not on this platform
+        return
+    if needed > _MEMORY_FRACTION * available:
+        raise MemoryError(
+            f"make_task_fmri would need about {needed / 2**30:.1f} GiB ({n_runs} runs of "
+            f"{n_scans} volumes x {n_voxels} voxels, float32, twice), more than half the "
+            f"{available / 2**30:.1f} GiB available. Lower n_subjects, n_runs, n_tasks or "
+            "n_blocks, or raise voxel_size."
         )
-        raise ValueError(f"{name}={value!r} is not valid: pass a number {allowed}.")
-    return float(value)
 
 
 def _grid(voxel_size):
@@ -121,13 +161,16 @@ def _atlas_networks(atlas, shape, affine):
     return labels
 
 
+@validate_params(
+    {"voxel_size": _SIMULATE_CONSTRAINTS["voxel_size"], "atlas": "no_validation"}, hints=_HINTS
+)
 def make_network_atlas(voxel_size=6.0, *, atlas=None):
     """Return the 7-network label image used by :func:`make_task_fmri` on its grid.
 
     Parameters
     ----------
     voxel_size : float, default=6.0
-        Isotropic voxel size of the grid in mm (MNI space).
+        Isotropic voxel size of the grid in mm (MNI space), in [2, 30].
     atlas : Niimg-like or str or pathlib.Path or None, default=None
         None builds a synthetic layout of the 7 networks on the cortical shell of a
         brain-shaped ellipsoid (visual posterior, somatomotor central, limbic
@@ -149,7 +192,7 @@ def make_network_atlas(voxel_size=6.0, *, atlas=None):
     >>> atlas.names[0], atlas.maps.shape
     ('visual', (25, 31, 24))
     """
-    voxel_size = _check_float("voxel_size", voxel_size, 0.0, strict=True)
+    voxel_size = float(voxel_size)
     shape, affine = _grid(voxel_size)
     if atlas is None:
         labels = _synthetic_networks(shape, affine, voxel_size)
@@ -306,6 +349,7 @@ def _drift(rng, frame_times, n_voxels, amplitude):
     return amplitude * basis @ coefs
 
 
+@validate_params(_SIMULATE_CONSTRAINTS, hints=_HINTS)
 def make_task_fmri(
     n_subjects=12,
     *,
@@ -458,32 +502,25 @@ def make_task_fmri(
     (['task0', 'task1', 'task2', 'task3'], 2, (25, 31, 24, 248))
     """
     start_time = time.perf_counter()
-    n_subjects = _check_int("n_subjects", n_subjects, 1)
-    n_runs = _check_int("n_runs", n_runs, 1)
-    n_tasks = _check_int("n_tasks", n_tasks, 2)
-    n_blocks = _check_int("n_blocks", n_blocks, 1)
-    block_duration = _check_int("block_duration", block_duration, 1)
-    rest_duration = _check_int("rest_duration", rest_duration, 0)
-    t_r = _check_float("t_r", t_r, 0.0, strict=True)
-    voxel_size = _check_float("voxel_size", voxel_size, 0.0, strict=True)
-    effect_size = _check_float("effect_size", effect_size)
-    noise_ar = _check_float("noise_ar", noise_ar, maximum=1.0)
-    noise_fwhm = _check_float("noise_fwhm", noise_fwhm)
-    pattern_fwhm = _check_float("pattern_fwhm", pattern_fwhm)
-    drift = _check_float("drift", drift)
-    subject_variability = _check_float("subject_variability", subject_variability)
-    if subject_variability > 1:
-        raise ValueError(
-            f"subject_variability={subject_variability!r} is not valid: pass a share in [0, 1]."
-        )
-    jitter = _check_float("jitter", jitter)
-    hrf_delay = _check_float("hrf_delay", hrf_delay)
+    # validated by the decorator; numpy scalars become Python numbers
+    n_subjects, n_runs, n_tasks = int(n_subjects), int(n_runs), int(n_tasks)
+    n_blocks, block_duration, rest_duration = (
+        int(n_blocks),
+        int(block_duration),
+        int(rest_duration),
+    )
+    t_r, voxel_size, effect_size = float(t_r), float(voxel_size), float(effect_size)
+    noise_ar, noise_fwhm, pattern_fwhm = float(noise_ar), float(noise_fwhm), float(pattern_fwhm)
+    drift, subject_variability = float(drift), float(subject_variability)
+    jitter, hrf_delay = float(jitter), float(hrf_delay)
     if rest_duration * t_r < hrf_delay:
         raise ValueError(
             f"rest_duration={rest_duration} volumes ({rest_duration * t_r:g} s) is shorter "
             f"than hrf_delay={hrf_delay:g} s: the last block would run past the end of the "
             "run. Raise rest_duration or lower hrf_delay."
         )
+    n_scans = rest_duration + n_tasks * n_blocks * (block_duration + rest_duration)
+    _check_memory(n_subjects * n_runs, n_scans, int(np.prod(_grid(voxel_size)[0])))
     rng = check_random_state(random_state)
     gen = np.random.default_rng(rng.randint(2**31))
 
@@ -498,7 +535,6 @@ def make_task_fmri(
     patterns, gains, common = _patterns(gen, labels, task_networks, sigma)
     kernel = _smoothing_operator(mask, noise_fwhm * fwhm_to_sigma)
     block_s, rest_s = block_duration * t_r, rest_duration * t_r
-    n_scans = rest_duration + n_tasks * n_blocks * (block_duration + rest_duration)
     frame_times = np.arange(n_scans) * t_r
     if not preprocessed:
         # voxel-wise baseline intensity: a smooth field of a few hundred to ~2000
