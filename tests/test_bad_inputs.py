@@ -30,6 +30,7 @@ from sklearn.model_selection import GroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bad_inputs_reliability import ROWS as RELIABILITY_ROWS  # noqa: E402
 from conftest import smooth_sequences  # noqa: E402
 
 from sklearn_tcssl import (  # noqa: E402
@@ -774,6 +775,8 @@ CASES = [
         r"(?s)exit 2: usage: tcssl.*invalid choice: 'train' \(choose from",
     ),
 ]
+
+CASES += [Case(*row) for row in RELIABILITY_ROWS]  # issue 11: Ctrl-C, files, models
 
 ACCEPTED = [
     # id, input, documented behaviour checked below

@@ -137,7 +137,10 @@ def test_extract_blocks_does_not_warn_on_clean_input():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"t_r": 0}, r"t_r=0 is not valid: extract_blocks needs a float in the range \(0\.0, 100\.0\]"),
+        (
+            {"t_r": 0},
+            r"t_r=0 is not valid: extract_blocks needs a float in the range \(0\.0, 100\.0\]",
+        ),
         ({"t_r": -2.0}, "t_r=-2.0"),
         ({"hrf_delay": -1.0}, "hrf_delay=-1.0"),
         (

@@ -40,8 +40,8 @@ BLOCK_HINTS = {"t_r": T_R_HINT, "hrf_delay": HRF_DELAY_HINT}
 
 
 def _check_t_r(t_r, source=None):
-    """Return ``t_r`` as a float in (0, 100] s; ``source`` names where it was read."""
-    where = "t_r" if source is None else f"RepetitionTime in {source}"
+    """Return ``t_r`` as a float in (0, 100] s; ``source`` names the file it was read from."""
+    where = f"t_r={t_r!r}" if source is None else f"RepetitionTime={t_r!r} in {source}"
     if (
         isinstance(t_r, bool)
         or not isinstance(t_r, numbers.Real)
@@ -49,14 +49,14 @@ def _check_t_r(t_r, source=None):
         or t_r <= 0
     ):
         raise ValueError(
-            f"{where}={t_r!r} is not a valid repetition time: pass the time between two "
-            "volumes in seconds, a number > 0 (e.g. 2.0)."
+            f"{where} is not a valid repetition time: pass the time between two volumes in "
+            "seconds, a number > 0 (e.g. 2.0)."
         )
     if t_r > _MAX_T_R:
         raise ValueError(
-            f"{where}={t_r!r} is not a valid repetition time: {t_r:g} s is longer than "
-            f"{_MAX_T_R:g} s, so it is probably in milliseconds. BIDS and this package use "
-            f"seconds: write {t_r / 1000:g}."
+            f"{where} is not a valid repetition time: {t_r:g} s is longer than {_MAX_T_R:g} s, "
+            f"so it is probably in milliseconds. BIDS and this package use seconds: write "
+            f"{t_r / 1000:g}."
         )
     return float(t_r)
 
@@ -172,7 +172,7 @@ def _refuse_rows(events, source, column, bad, fix):
         return
     rows = np.flatnonzero(bad)
     shown = ", ".join(
-        f"row {i} (trial_type={events['trial_type'].iloc[i]!r}): {events[column].iloc[i]!r}"
+        f"row {i} (trial_type={events['trial_type'].iloc[i]!r}): {events[column].iloc[i]:g}"
         for i in rows[:3]
     ) + (f" and {len(rows) - 3} more" if len(rows) > 3 else "")
     raise ValueError(f"{source}: invalid {column!r} in {shown}. {fix}")
