@@ -142,7 +142,8 @@ class TemporalContrastiveEmbedder(
         and orientations may differ.
     cache_dir : str, pathlib.Path or None, default=None
         Volumes: if set, each run is resampled once into a float32 ``.npy`` memory map there
-        (keyed by file, modification time and grid); otherwise every window is resampled.
+        (keyed by the file's content identity and the grid; a damaged entry is rebuilt);
+        otherwise every window is resampled.
     precision : {"auto", "32", "bf16"}, default="auto"
         Forward-pass precision; ``"auto"`` is bfloat16 autocast on CUDA GPUs that support it,
         float32 elsewhere. Weights and loss stay float32.

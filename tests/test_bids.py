@@ -283,3 +283,20 @@ def test_load_bids_blocks_errors(tmp_path, kwargs, error, match):
         args["bids_root"] = tmp_path / "missing"
     with pytest.raises(error, match=match):
         load_bids_blocks(args.pop("bids_root"), args.pop("task"), **args)
+
+
+def test_extract_blocks_accepts_numpy_scalars():
+    plain = extract_blocks(_run_img(), _events(), T_R, hrf_delay=4.0, return_frames=True)
+    numpy = extract_blocks(
+        _run_img(), _events(), np.float32(T_R), hrf_delay=np.int64(4), return_frames=True
+    )
+    np.testing.assert_array_equal(plain[2], numpy[2])
+    np.testing.assert_array_equal(plain[0][0].get_fdata(), numpy[0][0].get_fdata())
+
+
+def test_events_with_some_missing_durations_drop_those_rows(tmp_path):
+    events = _events()
+    events.loc[0, "duration"] = np.nan
+    with pytest.warns(UserWarning, match=r"Dropped 1 event\(s\) whose duration is n/a"):
+        blocks, labels = extract_blocks(_run_img(), events, T_R)
+    assert len(blocks) == len(_events()) - 1

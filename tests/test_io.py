@@ -197,3 +197,34 @@ def test_loads_on_a_cpu_only_process(tmp_path, data, embedder):
     )
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
+
+
+def test_only_model_describing_parameters_are_read_back(tmp_path, data):
+    embedder = TemporalContrastiveEmbedder(
+        n_components=8,
+        max_epochs=1,
+        random_state=0,
+        checkpoint_dir=tmp_path / "checkpoints",
+        cache_dir=tmp_path / "cache",
+        device="cpu",
+        verbose=0,
+    ).fit(data[0])
+    path = save(embedder, tmp_path / "model.safetensors")
+    hostile = _rewrite_card(
+        path,
+        tmp_path / "hostile.safetensors",
+        params={
+            **read_card(path)["params"],
+            "checkpoint_dir": "/somewhere/else",
+            "cache_dir": "/tmp/evil",
+            "device": "cuda:7",
+            "callbacks": "x",
+            "num_workers": 64,
+        },
+    )
+    loaded = load(hostile)
+    defaults = TemporalContrastiveEmbedder().get_params()
+    for key in ("checkpoint_dir", "cache_dir", "device", "callbacks", "num_workers", "init_from"):
+        assert loaded.get_params()[key] == defaults[key], key
+    assert loaded.get_params()["n_components"] == 8
+    assert loaded.get_params()["random_state"] == 0

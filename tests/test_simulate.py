@@ -209,3 +209,19 @@ def test_real_yeo_atlas():
 def test_bad_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_task_fmri(**{"n_subjects": 1, "n_runs": 1, **kwargs})
+
+
+def test_numpy_scalars_are_accepted_like_python_numbers():
+    plain = make_task_fmri(1, n_runs=1, n_tasks=2, n_blocks=1, voxel_size=10.0, random_state=0)
+    grid = make_task_fmri(
+        np.int64(1),
+        n_runs=np.int32(1),
+        n_tasks=np.int64(2),
+        n_blocks=np.int64(1),
+        voxel_size=np.float32(10.0),
+        t_r=np.float64(2.0),
+        hrf_delay=np.int64(5),
+        random_state=0,
+    )
+    np.testing.assert_array_equal(plain.imgs[0].get_fdata(), grid.imgs[0].get_fdata())
+    assert make_network_atlas(np.float64(12.0)).maps.shape == make_network_atlas(12.0).maps.shape
