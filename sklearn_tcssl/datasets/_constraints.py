@@ -8,12 +8,15 @@ and a TypeError).
 
 import functools
 import inspect
+import os
 import re
 
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils._param_validation import validate_params as _sklearn_validate_params
 
-__all__ = ["validate_params"]
+__all__ = ["check_fits_in_memory", "validate_params"]
+
+_MEMORY_FRACTION = 0.5  # of the memory available now
 
 _MESSAGE = re.compile(
     r"^The '(?P<name>\w+)' parameter of (?P<owner>\S+) must be (?P<allowed>.*)\. Got "
@@ -67,3 +70,28 @@ def _clearer(exc, func, bound, hints):
     return InvalidParameterError(
         f"{name}={value!r} is not valid: {func.__name__} needs {match['allowed']}.{hint}"
     )
+
+
+def check_fits_in_memory(needed, *, owner, detail, fix):
+    """Raise MemoryError, with the estimate, if ``needed`` bytes exceed half the free memory.
+
+    Parameters
+    ----------
+    needed : int
+        Estimated bytes.
+    owner : str
+        The function, for the message.
+    detail : str
+        What the estimate counts, for the message.
+    fix : str
+        How to ask for less.
+    """
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not on this platform
+        return
+    if needed > _MEMORY_FRACTION * available:
+        raise MemoryError(
+            f"{owner} would need about {needed / 2**30:.1f} GiB ({detail}), more than half "
+            f"the {available / 2**30:.1f} GiB of memory available. {fix}"
+        )

@@ -1,6 +1,5 @@
 """A block-design task-fMRI simulator with task information placed in the Yeo 7 networks."""
 
-import os
 import time
 from numbers import Integral, Real
 
@@ -17,7 +16,7 @@ from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval
 
 from sklearn_tcssl.datasets._blocks import _block_frames, _cut_blocks
-from sklearn_tcssl.datasets._constraints import validate_params
+from sklearn_tcssl.datasets._constraints import check_fits_in_memory, validate_params
 from sklearn_tcssl.networks import YEO7_NETWORKS
 
 __all__ = ["make_network_atlas", "make_task_fmri"]
@@ -88,23 +87,6 @@ _HINTS = {
     "voxel_size": "Finer grids need far more memory; 6 mm (the default) runs in seconds.",
     "t_r": "Pass the time between two volumes in seconds (e.g. t_r=2.0).",
 }
-_MEMORY_FRACTION = 0.5  # of the memory available now
-
-
-def _check_memory(n_runs, n_scans, n_voxels):
-    """Refuse a dataset whose runs and blocks would not fit in memory, with the estimate."""
-    needed = 2 * n_runs * n_scans * n_voxels * 4  # float32 runs + cleaned copies
-    try:
-        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):  # not on this platform
-        return
-    if needed > _MEMORY_FRACTION * available:
-        raise MemoryError(
-            f"make_task_fmri would need about {needed / 2**30:.1f} GiB ({n_runs} runs of "
-            f"{n_scans} volumes x {n_voxels} voxels, float32, twice), more than half the "
-            f"{available / 2**30:.1f} GiB available. Lower n_subjects, n_runs, n_tasks or "
-            "n_blocks, or raise voxel_size."
-        )
 
 
 def _grid(voxel_size):
@@ -520,7 +502,13 @@ def make_task_fmri(
             "run. Raise rest_duration or lower hrf_delay."
         )
     n_scans = rest_duration + n_tasks * n_blocks * (block_duration + rest_duration)
-    _check_memory(n_subjects * n_runs, n_scans, int(np.prod(_grid(voxel_size)[0])))
+    n_voxels = int(np.prod(_grid(voxel_size)[0]))
+    check_fits_in_memory(
+        2 * n_subjects * n_runs * n_scans * n_voxels * 4,  # float32 runs + cleaned copies
+        owner="make_task_fmri",
+        detail=f"{n_subjects * n_runs} runs of {n_scans} volumes x {n_voxels} voxels",
+        fix="Lower n_subjects, n_runs, n_tasks or n_blocks, or raise voxel_size.",
+    )
     rng = check_random_state(random_state)
     gen = np.random.default_rng(rng.randint(2**31))
 
