@@ -11,7 +11,7 @@ from skorch.callbacks import PassthroughScoring
 from skorch.dataset import ValidSplit
 
 from sklearn_tcssl import io
-from sklearn_tcssl._checkpoint import TrainingCheckpoint, fit_or_resume
+from sklearn_tcssl._checkpoint import TrainingCheckpoint, check_checkpoint_dir, fit_or_resume
 from sklearn_tcssl._net import (
     PRECISIONS,
     autocast_of,
@@ -274,6 +274,8 @@ class TemporalContrastiveEmbedder(
         """
         self._validate_params()
         device = resolve_device(self.device, estimator_name=self._name)
+        if self.checkpoint_dir is not None:  # before reading any data or training
+            check_checkpoint_dir(self.checkpoint_dir, owner=self._name)
         sequences = self._check_X(X, reset=True)
         check_y_length(y, len(sequences), self._name)
         self._check_segment_length(sequences)

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sklearn_tcssl._exceptions import TCSSLError
+
 __all__ = [
     "DamagedFileError",
     "check_finite_image_data",
@@ -39,7 +41,7 @@ _BLOCK = 2**20  # bytes read at a time, and the size of the head/tail chunks has
 _VERIFIED = {}  # stat identity -> sha256 of the verified file (this process)
 
 
-class DamagedFileError(ValueError):
+class DamagedFileError(TCSSLError, ValueError):
     """A file is truncated or corrupted; the message names it and how to fix it."""
 
 
