@@ -75,6 +75,34 @@ def _optional(spec):
 
 _SCALARS = (str, int, float, bool)
 
+
+def _is_number(value, integer=False):
+    kind = int if integer else (int, float)
+    return isinstance(value, kind) and not isinstance(value, bool)
+
+
+def _numbers(length, *, integer=False):
+    def check(value):
+        return (
+            isinstance(value, list)
+            and len(value) == length
+            and all(_is_number(v, integer) for v in value)
+        )
+
+    return check, f"a list of {length} {'integers' if integer else 'numbers'}"
+
+
+def _is_matrix(value, size):
+    return (
+        isinstance(value, list)
+        and len(value) == size
+        and all(
+            isinstance(row, list) and len(row) == size and all(_is_number(v) for v in row)
+            for row in value
+        )
+    )
+
+
 #: (field path, required, (check, description)) for every card field the package reads.
 SCHEMA = [
     ("format_version", True, _int(1)),
@@ -90,6 +118,11 @@ SCHEMA = [
     ("n_features_in", True, _int(1)),
     ("univariate", True, _of_type(bool, "true or false")),
     ("input", False, _of_type(dict, "an object")),
+    ("input.mask_sha256", False, _of_type(str, "a string")),
+    ("input.mask_shape", False, _numbers(3, integer=True)),
+    ("input.affine", False, (lambda v: _is_matrix(v, 4), "a 4 x 4 list of numbers")),
+    ("input.voxel_size", False, _numbers(3)),
+    ("input.n_voxels", False, _int(0)),
     ("training", False, _of_type(dict, "an object")),
     ("training.n_sequences", False, _int(0)),
     ("training.n_timepoints", False, _int(0)),

@@ -460,6 +460,12 @@ ROWS = [
         IncompatibleModelError,
         r"'feature_names_in' has 2 names for n_features_in=5",
     ),
+    (
+        "model-card-mistyped-mask",
+        lambda tmp: _edited_model(tmp, card=_set("input.mask_sha256", 5)),
+        IncompatibleModelError,
+        r"field 'input\.mask_sha256' is 5 \(int\); it must be a string",
+    ),
     # -- NaN and inf on every path
     (
         "volumes-nan-in-memory-image",
