@@ -226,23 +226,29 @@ def validate_card(card, *, where):
     return card
 
 
-def model_params(card, known, *, where):
+def model_params(card, estimator_class, *, where):
     """Return the card's constructor parameters that describe the model (:data:`MODEL_PARAMS`).
+
+    Values must be JSON scalars; ``n_components`` must be the width of the encoder in the
+    file; when the class declares scikit-learn ``_parameter_constraints``, every value must
+    satisfy them.
 
     Parameters
     ----------
     card : dict
         A validated card.
-    known : iterable of str
-        The parameters of the estimator class being built.
+    estimator_class : type
+        The estimator class being built.
     where : str
         The file, for error messages.
 
     Returns
     -------
     params : dict
-        JSON scalars only; paths, devices and callbacks are never returned.
+        Paths, devices, callbacks and other settings of the saving machine are never
+        returned: those parameters keep their defaults.
     """
+    known = estimator_class().get_params(deep=False)
     params = {}
     for key, value in card["params"].items():
         if key not in MODEL_PARAMS or key not in known:
@@ -254,7 +260,59 @@ def model_params(card, known, *, where):
                 "be a string, a number, true/false or null.",
             )
         params[key] = value
+    width = card["architecture"]["n_components"]
+    if params.get("n_components") not in (None, width):
+        raise _refuse(
+            where,
+            f"the model card's field 'params.n_components' is {params['n_components']!r}, but "
+            f"the encoder in the file has width {width}.",
+        )
+    _check_constraints(params, estimator_class, where)
     return params
+
+
+def _fallback_constraints():
+    """Bounds of the numeric parameters, for classes without ``_parameter_constraints``."""
+    from numbers import Integral, Real
+
+    from sklearn.utils._param_validation import Interval
+
+    positive = [Interval(Real, 0, None, closed="neither")]
+    return {
+        "n_components": [None, Interval(Integral, 1, None, closed="left")],
+        "segment_length": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "lr": positive,
+        "temperature": positive,
+        "encoder_lr_scale": positive,
+        "target_voxel_size": positive,
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "validation_fraction": [None, Interval(Real, 0, 0.5, closed="right")],
+    }
+
+
+def _check_constraints(params, estimator_class, where):
+    """Check the values with the class's scikit-learn constraints (or numeric bounds)."""
+    from sklearn.utils._param_validation import (
+        InvalidParameterError,
+        validate_parameter_constraints,
+    )
+
+    constraints = getattr(estimator_class, "_parameter_constraints", None)
+    constraints = constraints or _fallback_constraints()
+
+    for key, value in params.items():
+        try:
+            validate_parameter_constraints(
+                {key: constraints[key]} if key in constraints else {},
+                {key: value},
+                estimator_class.__name__,
+            )
+        except InvalidParameterError as exc:
+            raise _refuse(
+                where, f"the model card's field 'params.{key}' is invalid: {exc}"
+            ) from None
 
 
 def check_tensor_index(header, *, data_size, where):

@@ -521,7 +521,7 @@ def load(path, *, mask=None):
             f"{sorted(classes)}."
         )
     # model-describing parameters only: never paths, devices or callbacks of the saver
-    estimator = cls(**model_params(card, cls().get_params(deep=False), where=repr(str(path))))
+    estimator = cls(**model_params(card, cls, where=repr(str(path))))
     _restore_common(estimator, card, tensors)
     if hasattr(estimator, "_restore_from_model"):
         estimator._restore_from_model(card, tensors)

@@ -461,6 +461,13 @@ ROWS = [
         r"'feature_names_in' has 2 names for n_features_in=5",
     ),
     (
+        "model-card-param-n-components",
+        lambda tmp: _edited_model(tmp, card=_set("params.n_components", 30000)),
+        IncompatibleModelError,
+        r"field 'params\.n_components' is 30000, but the encoder in the file has width 4",
+        "params.n_components=30000 in the card (transform would allocate for it)",
+    ),
+    (
         "model-card-mistyped-mask",
         lambda tmp: _edited_model(tmp, card=_set("input.mask_sha256", 5)),
         IncompatibleModelError,

@@ -228,3 +228,24 @@ def test_only_model_describing_parameters_are_read_back(tmp_path, data):
         assert loaded.get_params()[key] == defaults[key], key
     assert loaded.get_params()["n_components"] == 8
     assert loaded.get_params()["random_state"] == 0
+
+
+def test_card_parameters_are_checked_against_parameter_constraints(
+    tmp_path, embedder, monkeypatch
+):
+    from numbers import Real
+
+    from sklearn.utils._param_validation import Interval
+
+    path = save(embedder, tmp_path / "model.safetensors")
+    bad = _rewrite_card(
+        path, tmp_path / "bad.safetensors", params={**read_card(path)["params"], "lr": -1.0}
+    )
+    with pytest.raises(IncompatibleModelError, match=r"'params\.lr' is invalid: The 'lr'"):
+        load(bad)  # the numeric bounds used until the class declares its constraints
+    constraints = {"lr": [Interval(Real, 0, None, closed="neither")]}
+    monkeypatch.setattr(
+        TemporalContrastiveEmbedder, "_parameter_constraints", constraints, raising=False
+    )
+    with pytest.raises(IncompatibleModelError, match=r"'params\.lr' is invalid: The 'lr'"):
+        load(bad)
