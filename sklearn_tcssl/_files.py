@@ -34,6 +34,7 @@ __all__ = [
     "check_image_file",
     "file_identity",
     "image_name",
+    "load_image_file",
     "open_cached_array",
 ]
 
@@ -43,6 +44,33 @@ _VERIFIED = {}  # stat identity -> sha256 of the verified file (this process)
 
 class DamagedFileError(TCSSLError, ValueError):
     """A file is truncated or corrupted; the message names it and how to fix it."""
+
+
+def load_image_file(path, what):
+    """``nibabel.load(path)``; a file nibabel cannot read is a DamagedFileError naming it.
+
+    Parameters
+    ----------
+    path : str or path-like
+        An existing file.
+    what : str
+        How the caller names it, e.g. ``"X[2]"``.
+
+    Returns
+    -------
+    img : nibabel image
+        With its data not read yet.
+    """
+    import nibabel as nib
+    from nibabel.filebasedimages import ImageFileError
+
+    try:
+        return nib.load(path)
+    except (ImageFileError, OSError, EOFError, ValueError) as exc:
+        raise DamagedFileError(
+            f"{what}={str(path)!r} cannot be read as a NIfTI image ({exc}). The file is "
+            "damaged or not NIfTI: copy it again, or re-export it as .nii/.nii.gz."
+        ) from None
 
 
 def image_name(img, default="an in-memory image"):

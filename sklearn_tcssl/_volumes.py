@@ -46,6 +46,7 @@ from sklearn_tcssl._files import (
     check_image_file,
     file_identity,
     image_name,
+    load_image_file,
     open_cached_array,
 )
 from sklearn_tcssl._net import autocast_of
@@ -112,7 +113,7 @@ def check_images(X, *, estimator_name):
                     "images (or Nifti1Image objects), relative to the working directory "
                     f"{os.getcwd()!r} or absolute."
                 )
-            item = nib.load(item)
+            item = load_image_file(item, f"X[{i}]")
         if not isinstance(item, SpatialImage):
             raise TypeError(
                 f"X[{i}] is a {type(item).__name__}; with input='volumes' {estimator_name} "

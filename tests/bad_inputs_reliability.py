@@ -128,6 +128,12 @@ def _bad_crc_run(tmp_path, name="bold.nii.gz", shape=(4, 4, 4, 12)):
     return path
 
 
+def _not_nifti(tmp_path):
+    path = _saved_run(tmp_path)
+    path.write_bytes(path.read_bytes()[:100])
+    return path
+
+
 def _atlas():
     labels = np.zeros((8, 8, 8), dtype=np.int8)
     labels[:4], labels[4:] = 1, 7
@@ -350,6 +356,14 @@ ROWS = [
         DamagedFileError,
         r"'.*bold\.nii\.gz' is damaged: the gzip data is corrupted",
         "input='volumes': a .nii.gz failing its CRC",
+    ),
+    (
+        "volumes-not-nifti",
+        lambda tmp: _fit([_not_nifti(tmp)], input="volumes"),
+        DamagedFileError,
+        r"X\[0\]='.*bold\.nii\.gz' cannot be read as a NIfTI image \(.*\)\. The file is "
+        r"damaged or not NIfTI",
+        "input='volumes': a .nii.gz cut to its first 100 bytes (was a raw ImageFileError)",
     ),
     (
         "network-masker-truncated-gz",
