@@ -683,3 +683,86 @@ ROWS = [
         r"n_tasks=2\.5 is not valid: make_task_fmri needs an int in the range \[2, inf\)",
     ),
 ]
+
+
+# ------------------------------------------------------------------ accepted on purpose
+class _StopAtEpochEnd(Callback):
+    """Raises KeyboardInterrupt in on_epoch_end without a SIGINT: skorch's early stop."""
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == 2:
+            raise KeyboardInterrupt
+
+
+def _accept_early_stop(tmp_path):
+    assert len(_fit(callbacks=[_StopAtEpochEnd()]).history_) == 2
+
+
+def _accept_some_missing_durations(tmp_path):
+    events = _events(duration=[16.0, np.nan])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        blocks, labels = _blocks(events)
+    assert list(labels) == ["faces"]
+    assert any("duration is n/a" in str(w.message) for w in caught)
+
+
+def _accept_nan_outside_mask(tmp_path):
+    mask = np.ones((3, 3, 3), np.uint8)
+    mask[0, 0, 0] = 0
+    blocks, _ = _blocks(
+        img=_run((3, 3, 3, 60), value=np.nan), mask_img=nib.Nifti1Image(mask, AFFINE)
+    )
+    assert all(np.isfinite(b.get_fdata()).all() for b in blocks)
+
+
+def _accept_all_checkpoints_damaged(tmp_path):
+    TemporalContrastiveEmbedder(**FAST, checkpoint_dir=tmp_path).fit(_X())
+    for folder in tmp_path.glob("epoch-*"):
+        _truncate(folder / "params.pt")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fitted = TemporalContrastiveEmbedder(**FAST, checkpoint_dir=tmp_path).fit(_X())
+    assert len(fitted.history_) == FAST["max_epochs"]
+    assert sum("damaged" in str(w.message) for w in caught) == 2
+
+
+def _accept_bool_as_integer(tmp_path):
+    small = {"n_runs": 1, "n_tasks": 2, "n_blocks": 1, "voxel_size": 12.0, "random_state": 0}
+    a, b = make_task_fmri(True, **small), make_task_fmri(1, **small)
+    np.testing.assert_array_equal(a.imgs[0].get_fdata(), b.imgs[0].get_fdata())
+
+
+#: (id, input, documented behaviour, check(tmp_path)).
+ACCEPTED = [
+    (
+        "keyboard-interrupt-at-epoch-end",
+        "a callback raising KeyboardInterrupt in on_epoch_end, without Ctrl-C",
+        "an early stop, as in skorch (EarlyStopping does this); fit returns",
+        _accept_early_stop,
+    ),
+    (
+        "some-durations-n/a",
+        "events with some durations n/a",
+        "those events are dropped with a warning naming the events",
+        _accept_some_missing_durations,
+    ),
+    (
+        "nan-outside-mask-img",
+        "NaN voxels outside the mask_img given to extract_blocks",
+        "set to 0 with every voxel outside the mask; inside the mask NaN is an error",
+        _accept_nan_outside_mask,
+    ),
+    (
+        "every-checkpoint-damaged",
+        "every checkpoint in checkpoint_dir damaged",
+        "a warning per checkpoint (renamed *.damaged), then training from epoch 0",
+        _accept_all_checkpoints_damaged,
+    ),
+    (
+        "bool-as-integer",
+        "True for an integer parameter of make_task_fmri",
+        "read as 1, as scikit-learn's validate_params does",
+        _accept_bool_as_integer,
+    ),
+]

@@ -30,6 +30,7 @@ from sklearn.model_selection import GroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bad_inputs_reliability import ACCEPTED as RELIABILITY_ACCEPTED  # noqa: E402
 from bad_inputs_reliability import ROWS as RELIABILITY_ROWS  # noqa: E402
 from conftest import smooth_sequences  # noqa: E402
 
@@ -836,6 +837,16 @@ def test_accepted_input(case_id):
         np.testing.assert_array_equal(Z, TemporalContrastiveEmbedder(**FAST).fit_transform(X))
         reference = TemporalContrastiveEmbedder(**FAST).fit(as_float32)
         np.testing.assert_allclose(Z, reference.transform(as_float32), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "check", [row[3] for row in RELIABILITY_ACCEPTED], ids=[row[0] for row in RELIABILITY_ACCEPTED]
+)
+def test_accepted_reliability_input(check, tmp_path):
+    check(tmp_path)
+
+
+ACCEPTED += [row[:3] for row in RELIABILITY_ACCEPTED]  # after test_accepted_input's ids
 
 
 # ------------------------------------------------------------------ docs generation
