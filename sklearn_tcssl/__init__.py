@@ -1,5 +1,6 @@
 """Temporal-contrastive self-supervised pretraining for fMRI decoding, the scikit-learn way."""
 
+from sklearn_tcssl._aligner import SharedResponseAligner, TemporalContrastiveAligner
 from sklearn_tcssl._classifier import TemporalContrastiveClassifier
 from sklearn_tcssl._embedder import TemporalContrastiveEmbedder
 from sklearn_tcssl._exceptions import (
@@ -23,7 +24,9 @@ __all__ = [
     "IncompatibleModelError",
     "NetworkMasker",
     "NotFittedError",
+    "SharedResponseAligner",
     "TCSSLError",
+    "TemporalContrastiveAligner",
     "TemporalContrastiveClassifier",
     "TemporalContrastiveEmbedder",
     "TrainingDivergedError",
