@@ -1,6 +1,7 @@
 """Ctrl-C stops training: KeyboardInterrupt propagates out of fit, the half epoch is lost."""
 
 import signal
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -113,3 +114,17 @@ def test_classifier_ctrl_c_propagates(how):
     stop = EarlyStopping(monitor="train_loss", patience=1, threshold=10.0)
     clf = TemporalContrastiveClassifier(**PARAMS, callbacks=[stop]).fit(_data(), y)
     assert len(clf.history_) < PARAMS["max_epochs"]
+
+
+def test_aligner_ctrl_c_propagates():
+    from sklearn_tcssl import TemporalContrastiveAligner
+    from sklearn_tcssl._callbacks import StepCounter
+    from sklearn_tcssl.datasets import make_time_locked_fmri
+
+    data = make_time_locked_fmri(3, n_timepoints=60, n_features=10, n_components=3, random_state=0)
+    aligner = TemporalContrastiveAligner(
+        n_components=3, segment_length=4, max_epochs=4, batch_size=4, random_state=0
+    )
+    with mock.patch.object(StepCounter, "on_batch_end", _InterruptAt(2).on_batch_end):
+        with pytest.raises(KeyboardInterrupt):
+            aligner.fit(data.runs)
