@@ -19,7 +19,12 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_memory
 
 from sklearn_tcssl._exceptions import NotFittedError, TCSSLError
-from sklearn_tcssl._files import check_finite_image_data, check_image_file, image_name
+from sklearn_tcssl._files import (
+    check_finite_image_data,
+    check_image_file,
+    image_name,
+    load_image_file,
+)
 
 __all__ = [
     "YEO7_NETWORKS",
@@ -181,7 +186,7 @@ def _check_grid(what, img, shape, grid, owner):
 def _check_runs_readable(listed, mask):
     """Refuse damaged files and NaN/inf in-mask voxels (nilearn would turn them into 0)."""
     for i, img in enumerate(listed):
-        img = nib.load(img) if isinstance(img, str | Path) else img
+        img = load_image_file(img, f"imgs[{i}]") if isinstance(img, str | Path) else img
         check_image_file(img)
         filename = image_name(img, "")
         name = f"imgs[{i}]" + (f" ({filename})" if filename else "")
