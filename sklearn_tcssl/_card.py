@@ -110,7 +110,6 @@ SCHEMA = [
     ("params", True, _of_type(dict, "an object")),
     ("architecture", True, _of_type(dict, "an object")),
     ("architecture.name", True, _of_type(str, "a string")),
-    ("architecture.n_features", True, _int(1)),
     ("architecture.n_components", True, _int(1)),
     ("architecture.kernel_size", True, _int(1)),
     ("architecture.n_blocks", True, _int(0)),
@@ -153,8 +152,21 @@ SCHEMA = [
     ),
 ]
 
+#: Encoder-specific architecture fields, by encoder name (the temporal part is shared).
+ENCODER_FIELDS = {
+    "TimeSeriesEncoder": {"n_features": _int(1)},
+    "VolumeEncoder": {
+        "grid_shape": (
+            lambda v: _numbers(3, integer=True)[0](v) and min(v) >= 1,
+            "a list of 3 integers >= 1",
+        ),
+        "channels": _int(1),
+        "pool_size": _int(1),
+    },
+}
+
 _MISSING = object()
-_ARCHITECTURE_KEYS = [p.split(".")[1] for p, _, _ in SCHEMA if p.startswith("architecture.")]
+_COMMON_KEYS = [p.split(".")[1] for p, _, _ in SCHEMA if p.startswith("architecture.")]
 
 
 def _lookup(card, path):
@@ -203,9 +215,7 @@ def validate_card(card, *, where):
                 f"the model card's field {path!r} is {shown} ({type(value).__name__}); it "
                 f"must be {text}.",
             )
-    unknown = sorted(set(card["architecture"]) - set(_ARCHITECTURE_KEYS))
-    if unknown:
-        raise _refuse(where, f"the model card's architecture has unknown field(s) {unknown}.")
+    _validate_encoder_fields(card["architecture"], where)
     if card["estimator"] == "TemporalContrastiveClassifier" and "classes" not in card:
         raise _refuse(where, "the model card of a classifier has no field 'classes'.")
     dtype = card.get("classes_dtype", "object")
@@ -224,6 +234,25 @@ def validate_card(card, *, where):
             f"n_features_in={card['n_features_in']}.",
         )
     return card
+
+
+def _validate_encoder_fields(architecture, where):
+    """Check the fields of a known encoder; an unknown one is refused when it is built."""
+    fields = ENCODER_FIELDS.get(architecture["name"])
+    if fields is None:
+        return
+    for key, (check, text) in fields.items():
+        if key not in architecture:
+            raise _refuse(where, f"the model card has no field 'architecture.{key}' ({text}).")
+        if not check(architecture[key]):
+            raise _refuse(
+                where,
+                f"the model card's field 'architecture.{key}' is {architecture[key]!r}; it must "
+                f"be {text}.",
+            )
+    unknown = sorted(set(architecture) - set(_COMMON_KEYS) - set(fields))
+    if unknown:
+        raise _refuse(where, f"the model card's architecture has unknown field(s) {unknown}.")
 
 
 def model_params(card, estimator_class, *, where):
@@ -373,13 +402,15 @@ def _shape(shapes, name, ndim, where):
     return shapes[name]
 
 
-def derive_architecture(shapes, *, where, prefix="encoder."):
+def derive_architecture(shapes, name, *, where, prefix="encoder."):
     """Return the encoder's sizes as given by the tensor shapes of a model file.
 
     Parameters
     ----------
     shapes : dict of str to tuple of int
         From :func:`check_tensor_index`.
+    name : str
+        The encoder's name (a key of :data:`ENCODER_FIELDS`).
     where : str
         The file, for error messages.
     prefix : str, default="encoder."
@@ -388,23 +419,44 @@ def derive_architecture(shapes, *, where, prefix="encoder."):
     Returns
     -------
     sizes : dict
-        ``n_features``, ``n_components``, ``kernel_size``, ``n_blocks``, ``projection_dim``.
+        ``n_components``, ``kernel_size``, ``n_blocks``, ``projection_dim`` and the
+        encoder-specific sizes that the tensors determine (``n_features`` of a
+        TimeSeriesEncoder; ``channels`` and ``pool_size`` of a VolumeEncoder).
     """
-    n_components, n_features = _shape(shapes, f"{prefix}spatial.weight", 2, where)
+    n_components = _shape(shapes, f"{prefix}head.layers.0.weight", 2, where)[1]
     n_blocks = 0
     while f"{prefix}temporal.{n_blocks}.conv_in.weight" in shapes:
         n_blocks += 1
     kernel_size = 3
     if n_blocks:
         kernel_size = _shape(shapes, f"{prefix}temporal.0.conv_in.weight", 3, where)[2]
-    projection_dim = _shape(shapes, f"{prefix}head.layers.2.weight", 2, where)[0]
-    return {
-        "n_features": n_features,
+    sizes = {
         "n_components": n_components,
         "kernel_size": kernel_size,
         "n_blocks": n_blocks,
-        "projection_dim": projection_dim,
+        "projection_dim": _shape(shapes, f"{prefix}head.layers.2.weight", 2, where)[0],
     }
+    if name == "TimeSeriesEncoder":
+        width, sizes["n_features"] = _shape(shapes, f"{prefix}spatial.weight", 2, where)
+    else:  # VolumeEncoder
+        sizes["channels"] = _shape(shapes, f"{prefix}spatial.features.0.weight", 5, where)[0]
+        width, n_pooled = _shape(shapes, f"{prefix}spatial.linear.weight", 2, where)
+        last = max(
+            (k for k in shapes if k.startswith(f"{prefix}spatial.features.")),
+            key=lambda k: int(k.split(".")[-2]),
+        )
+        cells = n_pooled / shapes[last][0]
+        sizes["pool_size"] = round(cells ** (1 / 3))
+    if width != n_components:
+        raise _refuse(where, f"the spatial part gives width {width}, the head {n_components}.")
+    return sizes
+
+
+def _n_features(card):
+    architecture = card["architecture"]
+    if architecture["name"] == "VolumeEncoder":
+        return math.prod(architecture["grid_shape"])
+    return architecture["n_features"]
 
 
 def check_architecture(card, header, *, where):
@@ -420,8 +472,11 @@ def check_architecture(card, header, *, where):
     where : str
         The file, for error messages.
     """
+    name = card["architecture"]["name"]
+    if name not in ENCODER_FIELDS:
+        return  # refused by name when the encoder is built, before any allocation
     shapes = {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
-    derived = derive_architecture(shapes, where=where)
+    derived = derive_architecture(shapes, name, where=where)
     for key, value in derived.items():
         if card["architecture"][key] != value:
             raise _refuse(
@@ -430,21 +485,14 @@ def check_architecture(card, header, *, where):
                 f"file's tensors give {value}.",
             )
     n_features = card["n_features_in"]
-    if n_features != derived["n_features"]:
+    if n_features != _n_features(card):
         raise _refuse(
             where,
-            f"the model card says n_features_in={n_features}, but the encoder's tensors take "
-            f"{derived['n_features']} features.",
+            f"the model card says n_features_in={n_features}, but its encoder takes "
+            f"{_n_features(card)} features.",
         )
-    for name in ("standardization.mean", "standardization.scale"):
-        shape = _shape(shapes, name, 1, where)
-        if shape != (n_features,) or header[name]["dtype"] not in _FLOAT_DTYPES:
-            raise _refuse(
-                where,
-                f"the tensor {name!r} has shape {shape} ({header[name]['dtype']}); the model "
-                f"has {n_features} features, so it must be a float vector of length "
-                f"{n_features}.",
-            )
+    for tensor in ("standardization.mean", "standardization.scale"):
+        _check_statistics(shapes, header, tensor, n_features, where)
     if "classes" in card:
         n_classes, width = _shape(shapes, "head.weight", 2, where)
         if (n_classes, width) != (len(card["classes"]), derived["n_components"]):
@@ -454,3 +502,14 @@ def check_architecture(card, header, *, where):
                 f"{len(card['classes'])} classes for an embedding of width "
                 f"{derived['n_components']}.",
             )
+
+
+def _check_statistics(shapes, header, name, n_features, where):
+    """Refuse mean/scale vectors that are not one float per feature (bounds a grid too)."""
+    shape = _shape(shapes, name, 1, where)
+    if shape != (n_features,) or header[name]["dtype"] not in _FLOAT_DTYPES:
+        raise _refuse(
+            where,
+            f"the tensor {name!r} has shape {shape} ({header[name]['dtype']}); the model has "
+            f"{n_features} features, so it must be a float vector of length {n_features}.",
+        )
