@@ -300,3 +300,10 @@ def test_events_with_some_missing_durations_drop_those_rows(tmp_path):
     with pytest.warns(UserWarning, match=r"Dropped 1 event\(s\) whose duration is n/a"):
         blocks, labels = extract_blocks(_run_img(), events, T_R)
     assert len(blocks) == len(_events()) - 1
+
+
+def test_byte_order_marks_are_tolerated(tmp_path):
+    events = tmp_path / "events.tsv"
+    events.write_bytes(b"\xef\xbb\xbfonset\tduration\ttrial_type\n10\t16\tfaces\n40\t16\thouses\n")
+    blocks, labels = extract_blocks(_run_img(), events, T_R)
+    assert list(labels) == ["faces", "houses"]

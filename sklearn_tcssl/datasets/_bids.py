@@ -89,7 +89,7 @@ def _expected_events_path(root, bold_ref):
 def _read_sidecar(path):
     """Parse a JSON sidecar; errors name the file, the line and the fix."""
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:  # a BOM is tolerated
             meta = json.load(f)
     except json.JSONDecodeError as exc:
         raise ValueError(

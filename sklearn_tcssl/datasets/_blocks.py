@@ -114,7 +114,7 @@ def _read_events_file(path):
     if not path.is_file():
         raise FileNotFoundError(f"events={str(path)!r} does not exist.")
     try:
-        return pd.read_csv(path, sep="\t", na_values=["n/a"])
+        return pd.read_csv(path, sep="\t", na_values=["n/a"], encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
         raise ValueError(
             f"events={str(path)!r} is empty. A BIDS events.tsv starts with the header row "
