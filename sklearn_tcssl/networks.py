@@ -203,6 +203,7 @@ def _volume_data(img, what):
             f"{what}={img!r} cannot be loaded as a Nifti image ({err}). "
             "Pass an existing .nii/.nii.gz path or a nibabel image."
         ) from err
+    check_image_file(img)  # a corrupted .nii.gz atlas would give wrong labels silently
     shape = img.shape
     if not (len(shape) == 3 or (len(shape) == 4 and shape[3] == 1)):
         raise NetworkMaskError(

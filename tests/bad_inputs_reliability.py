@@ -140,6 +140,16 @@ def _atlas():
     return nib.Nifti1Image(labels, np.eye(4))
 
 
+def _bad_crc_atlas(tmp_path):
+    path = tmp_path / "atlas.nii.gz"
+    labels = np.random.default_rng(0).integers(0, 8, size=(24, 24, 24)).astype(np.int8)
+    nib.save(nib.Nifti1Image(labels, np.eye(4)), path)  # large enough to sniff its header
+    raw = bytearray(path.read_bytes())
+    raw[-8] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    return path
+
+
 def _masker():
     return NetworkMasker("visual", atlas=_atlas()).fit([_run()])
 
@@ -364,6 +374,13 @@ ROWS = [
         r"X\[0\]='.*bold\.nii\.gz' cannot be read as a NIfTI image \(.*\)\. The file is "
         r"damaged or not NIfTI",
         "input='volumes': a .nii.gz cut to its first 100 bytes (was a raw ImageFileError)",
+    ),
+    (
+        "network-masker-corrupted-atlas",
+        lambda tmp: NetworkMasker("visual", atlas=_bad_crc_atlas(tmp)).fit([_run()]),
+        DamagedFileError,
+        r"'.*atlas\.nii\.gz' is damaged: the gzip data is corrupted",
+        "an atlas .nii.gz failing its CRC (labels would be wrong)",
     ),
     (
         "network-masker-truncated-gz",

@@ -434,6 +434,7 @@ def extract_blocks(
             mask = data.std(axis=3) > 0
         else:
             mask_img = load_img(mask_img)
+            check_image_file(mask_img)
             if mask_img.shape[:3] != img.shape[:3] or not np.allclose(mask_img.affine, img.affine):
                 raise ValueError(
                     f"mask_img (shape {mask_img.shape[:3]}) is not on the run's grid (shape "
