@@ -2,7 +2,7 @@
 
 import json
 import os
-from numbers import Real
+from numbers import Integral, Real
 from pathlib import Path
 
 import nibabel as nib
@@ -181,7 +181,7 @@ def _bold_files(search_root, task, subjects, derivatives, space, desc):
 @validate_params(
     {
         "bids_root": [str, os.PathLike],
-        "task": [str],
+        "task": [str, Integral],
         "derivatives": ["boolean", None, str, os.PathLike],
         "space": [None, str],
         "desc": [str],

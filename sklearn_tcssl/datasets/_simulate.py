@@ -79,7 +79,7 @@ _SIMULATE_CONSTRAINTS = {
     "task_networks": [None, dict],
     "atlas": "no_validation",
     "preprocessed": ["boolean"],
-    "hrf_model": [str, callable],
+    "hrf_model": [str, callable, None],
     "hrf_delay": _real(0, 60),
     "random_state": ["random_state"],
 }
