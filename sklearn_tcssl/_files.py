@@ -5,7 +5,8 @@
   (nibabel stops reading before the CRC, so a corrupted stream would load as wrong
   numbers); for every file the data must be as long as the header announces. Results are
   remembered per file identity (see below), so a run is verified once per process.
-* :func:`check_finite_image_data` refuses NaN or infinite voxel values, naming the image.
+* :func:`check_finite_image_data` refuses NaN or infinite voxel values, naming the image;
+  :func:`check_finite_image` does it for a whole image (once per file and mask).
 * :func:`file_identity` is the cache key of a file's *content*. ``cp -p`` and ``rsync -a``
   keep a file's size and modification time, so these alone could serve stale data; the key
   therefore also holds the inode number and the inode change time (``st_ctime_ns``, set by
@@ -30,6 +31,7 @@ from sklearn_tcssl._exceptions import TCSSLError
 
 __all__ = [
     "DamagedFileError",
+    "check_finite_image",
     "check_finite_image_data",
     "check_image_file",
     "file_identity",
@@ -40,6 +42,7 @@ __all__ = [
 
 _BLOCK = 2**20  # bytes read at a time, and the size of the head/tail chunks hashed
 _VERIFIED = {}  # stat identity -> sha256 of the verified file (this process)
+_FINITE = set()  # (stat identity, mask digest) of files checked for NaN and inf
 
 
 class DamagedFileError(TCSSLError, ValueError):
@@ -227,6 +230,33 @@ def check_finite_image_data(data, where, *, frames=None):
         "inf). Fix the preprocessing, or replace them, e.g. nilearn.image.math_img("
         "'np.nan_to_num(img)', img=img), and pass a brain mask that excludes those voxels."
     )
+
+
+def check_finite_image(img, where, *, mask=None):
+    """Refuse NaN or infinite voxel values of an image (inside ``mask`` if given).
+
+    A file-backed image is read once per file identity and mask in this process.
+
+    Parameters
+    ----------
+    img : nibabel image
+        A 4D (or 3D) image.
+    where : str
+        The image, for the message.
+    mask : ndarray of bool or None, default=None
+        Spatial mask (the image's first 3 dimensions); only its voxels are checked.
+    """
+    filename = getattr(img, "get_filename", lambda: None)()
+    key = None
+    if filename:
+        mask_digest = None if mask is None else hashlib.sha256(np.packbits(mask)).hexdigest()
+        key = (_stat_identity(filename), mask_digest)
+        if key in _FINITE:
+            return
+    data = np.asarray(img.dataobj)
+    check_finite_image_data(data if mask is None else data[mask], where)
+    if key is not None:
+        _FINITE.add(key)
 
 
 def open_cached_array(path, shape, write):

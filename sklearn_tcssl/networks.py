@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_memory
 
 from sklearn_tcssl._exceptions import NotFittedError, TCSSLError
 from sklearn_tcssl._files import (
-    check_finite_image_data,
+    check_finite_image,
     check_image_file,
     image_name,
     load_image_file,
@@ -190,7 +190,7 @@ def _check_runs_readable(listed, mask):
         check_image_file(img)
         filename = image_name(img, "")
         name = f"imgs[{i}]" + (f" ({filename})" if filename else "")
-        check_finite_image_data(np.asarray(img.dataobj)[mask], name)
+        check_finite_image(img, name, mask=mask)
 
 
 # --------------------------------------------------------------------------- atlas and masks
