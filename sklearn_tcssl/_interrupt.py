@@ -51,8 +51,10 @@ class InterruptibleMixin:
         self.interrupted_ = None
         with _sigint_watch() as seen:
             self._sigint_watch_ = seen
-            super().partial_fit(X, y, classes=classes, **fit_params)
-        self._sigint_watch_ = None
+            try:
+                super().partial_fit(X, y, classes=classes, **fit_params)
+            finally:
+                self._sigint_watch_ = None
         interrupt, self.interrupted_ = self.interrupted_, None
         if interrupt is not None:
             raise interrupt
