@@ -49,7 +49,7 @@ class _EpochCounter(Callback):
 
 _TRAINER = """
 import sys, time
-sys.path.insert(0, {tests!r})
+sys.path[:0] = [{tests!r}, {root!r}]  # this checkout's package, whatever is installed
 from skorch.callbacks import Callback
 from conftest import smooth_sequences
 from sklearn_tcssl import TemporalContrastiveEmbedder
@@ -71,7 +71,11 @@ def test_sigkill_then_resume_reaches_the_uninterrupted_state(tmp_path):
     reference = TemporalContrastiveEmbedder(**PARAMS).fit(_data())
 
     script = tmp_path / "train.py"
-    script.write_text(textwrap.dedent(_TRAINER).format(tests=str(TESTS_DIR), params=PARAMS))
+    script.write_text(
+        textwrap.dedent(_TRAINER).format(
+            tests=str(TESTS_DIR), root=str(TESTS_DIR.parent), params=PARAMS
+        )
+    )
     checkpoints = tmp_path / "checkpoints"
     log = (tmp_path / "log.txt").open("w")
     process = subprocess.Popen(

@@ -1,6 +1,10 @@
 """Ctrl-C stops training: KeyboardInterrupt propagates out of fit, the half epoch is lost."""
 
 import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 from unittest import mock
 
 import numpy as np
@@ -128,3 +132,56 @@ def test_aligner_ctrl_c_propagates():
     with mock.patch.object(StepCounter, "on_batch_end", _InterruptAt(2).on_batch_end):
         with pytest.raises(KeyboardInterrupt):
             aligner.fit(data.runs)
+
+
+_TRAINER = """
+import sys, time
+sys.path[:0] = [{tests!r}, {root!r}]  # this checkout's package, whatever is installed
+from skorch.callbacks import Callback
+from conftest import smooth_sequences
+from sklearn_tcssl import TemporalContrastiveEmbedder
+
+class Slow(Callback):
+    def on_batch_end(self, net, **kwargs):
+        time.sleep(0.05)
+
+    def on_epoch_end(self, net, **kwargs):
+        print("epoch", len(net.history), flush=True)
+
+X = smooth_sequences(24, 15, 10, seed=3)
+TemporalContrastiveEmbedder(**{params!r}, checkpoint_dir=sys.argv[1], callbacks=[Slow()]).fit(X)
+print("finished", flush=True)
+"""
+
+
+def test_real_ctrl_c_stops_the_process_and_resume_is_exact(tmp_path):
+    params = {**PARAMS, "max_epochs": 12}
+    reference = TemporalContrastiveEmbedder(**params).fit(_data())
+    script = tmp_path / "train.py"
+    tests = Path(__file__).resolve().parent
+    script.write_text(_TRAINER.format(tests=str(tests), root=str(tests.parent), params=params))
+    checkpoints = tmp_path / "checkpoints"
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(checkpoints)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not list_checkpoints(checkpoints) or _epochs(checkpoints)[-1] < 2:
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)  # what Ctrl-C in a terminal does
+        output = process.communicate(timeout=30)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode != 0 and "finished" not in output
+    assert "KeyboardInterrupt" in output
+    saved = _epochs(checkpoints)[-1]
+    assert saved < params["max_epochs"]
+    resumed = TemporalContrastiveEmbedder(**params, checkpoint_dir=checkpoints).fit(_data())
+    for key, value in reference.net_.module_.state_dict().items():
+        assert torch.equal(value, resumed.net_.module_.state_dict()[key]), key
