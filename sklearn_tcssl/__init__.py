@@ -4,6 +4,7 @@ from sklearn_tcssl._aligner import TemporalContrastiveAligner
 from sklearn_tcssl._classifier import TemporalContrastiveClassifier
 from sklearn_tcssl._embedder import TemporalContrastiveEmbedder
 from sklearn_tcssl._exceptions import (
+    DamagedFileError,
     IncompatibleModelError,
     NotFittedError,
     TCSSLError,
@@ -22,6 +23,7 @@ from sklearn_tcssl.report import (
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "DamagedFileError",
     "IncompatibleModelError",
     "NetworkMasker",
     "NotFittedError",

@@ -2,7 +2,13 @@
 
 from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 
-__all__ = ["TCSSLError", "NotFittedError", "IncompatibleModelError", "TrainingDivergedError"]
+__all__ = [
+    "TCSSLError",
+    "NotFittedError",
+    "IncompatibleModelError",
+    "TrainingDivergedError",
+    "DamagedFileError",
+]
 
 
 class TCSSLError(Exception):
@@ -19,3 +25,7 @@ class IncompatibleModelError(TCSSLError, ValueError):
 
 class TrainingDivergedError(TCSSLError, FloatingPointError):
     """Raised when the training loss becomes NaN or infinite."""
+
+
+class DamagedFileError(TCSSLError, ValueError):
+    """Raised when an input file is truncated or corrupted; the message names the file."""

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sklearn_tcssl._exceptions import TCSSLError
+from sklearn_tcssl._exceptions import DamagedFileError
 
 __all__ = [
     "DamagedFileError",
@@ -43,10 +43,6 @@ __all__ = [
 _BLOCK = 2**20  # bytes read at a time, and the size of the head/tail chunks hashed
 _VERIFIED = {}  # stat identity -> sha256 of the verified file (this process)
 _FINITE = set()  # (stat identity, mask digest) of files checked for NaN and inf
-
-
-class DamagedFileError(TCSSLError, ValueError):
-    """A file is truncated or corrupted; the message names it and how to fix it."""
 
 
 def load_image_file(path, what):

@@ -22,6 +22,7 @@ from conftest import smooth_sequences
 from skorch.callbacks import Callback
 
 from sklearn_tcssl import (
+    DamagedFileError,
     IncompatibleModelError,
     NetworkMasker,
     TemporalContrastiveClassifier,
@@ -29,7 +30,6 @@ from sklearn_tcssl import (
     load,
     save,
 )
-from sklearn_tcssl._files import DamagedFileError
 from sklearn_tcssl.datasets import (
     extract_blocks,
     load_bids_blocks,

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sklearn_tcssl import TemporalContrastiveEmbedder
-from sklearn_tcssl._files import DamagedFileError, check_image_file, file_identity
+from sklearn_tcssl import DamagedFileError, TemporalContrastiveEmbedder
+from sklearn_tcssl._files import check_image_file, file_identity
 from sklearn_tcssl.datasets import extract_blocks
 
 AFFINE = np.diag([2.0, 2.0, 2.0, 1.0])
