@@ -10,8 +10,8 @@ brains.
 
 This example has two parts:
 
-1. a live run on simulated time-locked data (:func:`~sklearn_tcssl.datasets.make_time_locked_fmri`):
-   the shared response model (:class:`~sklearn_tcssl.SharedResponseAligner`, the classical
+1. a live run on simulated time-locked data
+   (:func:`~sklearn_tcssl.datasets.make_time_locked_fmri`): the shared response model (:class:`~sklearn_tcssl.SharedResponseAligner`, the classical
    reference) and subject-aligned temporal contrast
    (:class:`~sklearn_tcssl.TemporalContrastiveAligner`) fitted on an unlabeled first scan,
    then scenes of a second scan decoded across people;
@@ -28,7 +28,6 @@ This example has two parts:
 # label, so fitting them on every person's *unlabeled* scan 1 leaks no label into the
 # decoder; for the strict protocol (aligner refitted on the training people of each fold,
 # the test person mapped from their own scan 1 with ``add_subjects``), see the user guide.
-import numpy as np
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.model_selection import GroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
