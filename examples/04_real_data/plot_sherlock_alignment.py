@@ -12,7 +12,8 @@ This example has two parts:
 
 1. a live run on simulated time-locked data
    (:func:`~sklearn_tcssl.datasets.make_time_locked_fmri`): the shared response model
-   (:class:`~sklearn_tcssl.SharedResponseAligner`, the classical reference) and subject-aligned temporal contrast
+   (:class:`~sklearn_tcssl.SharedResponseAligner`, the classical reference) and
+   subject-aligned temporal contrast
    (:class:`~sklearn_tcssl.TemporalContrastiveAligner`) fitted on an unlabeled first scan,
    then scenes of a second scan decoded across people;
 2. the measured results on the real Sherlock data (17 people, 481 voxels of posterior medial
