@@ -105,8 +105,9 @@ else:
     for method in shown:
         part = rows[rows["method"] == method].sort_values("k")
         if len(part):
-            ax.errorbar(part["k"], part["mean"], yerr=part["sd"], marker="o", capsize=3,
-                        label=method)
+            ax.errorbar(
+                part["k"], part["mean"], yerr=part["sd"], marker="o", capsize=3, label=method
+            )
     ax.axhline(1 / 23, color="gray", linestyle="--", linewidth=1, label="chance")
     ax.set_xscale("log", base=2)
     ax.set_xticks([1, 2, 4, 16], labels=["1", "2", "4", "16 (LOO)"])
