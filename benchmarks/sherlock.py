@@ -337,10 +337,32 @@ def run_fine_tuning(table, scan1, blocks, people, quick, draws):
         table.rows += sub.rows
 
 
+def rst_table(rows):
+    """An RST list-table of the rows: one line per method, one column per k."""
+    ks = sorted({r["k"] for r in rows})
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    cell = {(r["method"], r["k"]): r for r in rows}
+    lines = [".. list-table::", "   :header-rows: 1", "", "   * - method"]
+    lines += [f"     - k = {k}" + (" (LOO)" if k == max(ks) else "") for k in ks]
+    for method in methods:
+        lines.append(f"   * - {method}")
+        for k in ks:
+            r = cell.get((method, k))
+            if r is None or r["mean"] != r["mean"]:  # absent or NaN
+                lines.append("     - n/a")
+            else:
+                lines.append(f"     - {r['mean']:.3f} ± {r['sd']:.3f}")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA / DATA_FILE))
     parser.add_argument("--out", default=None, help="write the rows as JSON here")
+    parser.add_argument("--rst", default=None, help="also write the table as an RST include")
+    parser.add_argument(
+        "--from-json", default=None, help="only render the table of an earlier --out file"
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 draws, few epochs")
     parser.add_argument(
         "--parts",
@@ -348,6 +370,13 @@ def main(argv=None):
         help="comma-separated parts to run (fixed, strict, embedder, finetune)",
     )
     args = parser.parse_args(argv)
+    if args.from_json:
+        rows = json.loads(Path(args.from_json).read_text())
+        if args.rst:
+            Path(args.rst).write_text(rst_table(rows))
+        for row in rows:
+            print(f"{row['method']:70s} k={row['k']:2d} {row['mean']:.3f} ± {row['sd']:.3f}")
+        return 0
     path = Path(args.data)
     if not path.is_file():
         print(
@@ -380,6 +409,8 @@ def main(argv=None):
     if args.out:
         Path(args.out).write_text(json.dumps(table.rows, indent=1))
         print(f"wrote {len(table.rows)} rows to {args.out}")
+    if args.rst:
+        Path(args.rst).write_text(rst_table(table.rows))
     return 0
 
 
