@@ -3,6 +3,7 @@
     python benchmarks/compute.py            # default sizes (a few minutes on 2 CPU cores)
     python benchmarks/compute.py --quick    # smaller sizes, for a smoke test
     python benchmarks/compute.py --json     # the same measurements as JSON
+    python benchmarks/compute.py --contended  # only the contended-CPU measurement
 
 Every ratio compares measurements taken in the same run, on the same device:
 
@@ -14,12 +15,17 @@ Every ratio compares measurements taken in the same run, on the same device:
   measured just before the data was built, divided by the data's float32 size (target <= 2;
   the data itself counts as 1).
 * scaling: seconds per training epoch as n_samples, time points and features grow.
+* contended: the same fit quiet, then with one CPU-bound process beside it (the thread
+  policy of ``sklearn_tcssl._threads`` at work; target slowdown <= 2.2 on 2 cores), and, for
+  reference, with torch using every CPU regardless of load (``n_threads=-1``, torch's
+  default behaviour before the policy).
 * data loading share: fraction of a training step spent waiting for the DataLoader, for
   in-memory sequences and for 4D volumes read lazily (with and without ``cache_dir``).
 """
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -31,7 +37,9 @@ import nibabel as nib
 import numpy as np
 import torch
 
-from sklearn_tcssl import TemporalContrastiveEmbedder
+import sklearn_tcssl
+from sklearn_tcssl import TemporalContrastiveEmbedder, config_context
+from sklearn_tcssl._threads import resolve_n_threads
 from sklearn_tcssl.nn.encoders import TimeSeriesEncoder
 from sklearn_tcssl.nn.losses import TemporalContrastiveLoss
 from sklearn_tcssl.nn.windows import TripletWindowDataset
@@ -236,22 +244,82 @@ def loading_shares(sequences, steps):
     return shares
 
 
+# ------------------------------------------------------------------ contended
+BUSY_LOOP = "while True: pass"
+
+
+def _timed_fit(sequences, epochs):
+    start = time.perf_counter()
+    TemporalContrastiveEmbedder(**embedder_params(epochs)).fit(sequences)
+    return time.perf_counter() - start
+
+
+def contended(sequences, epochs, repeats):
+    """Fit wall time quiet and beside one CPU-bound process; medians over ``repeats``."""
+    _timed_fit(sequences[:32], 1)  # warm-up (imports, first allocations)
+    quiet = [_timed_fit(sequences, epochs) for _ in range(repeats)]
+    quiet_threads = resolve_n_threads()
+    busy = subprocess.Popen([sys.executable, "-c", BUSY_LOOP])
+    try:
+        time.sleep(1.0)
+        busy_threads = resolve_n_threads()
+        loaded = [_timed_fit(sequences, epochs) for _ in range(repeats)]
+        with config_context(n_threads=-1):  # every CPU, busy or not (torch's default)
+            greedy = _timed_fit(sequences, epochs)
+    finally:
+        busy.kill()
+        busy.wait()
+    quiet_s, loaded_s = statistics.median(quiet), statistics.median(loaded)
+    return {
+        "quiet_s": quiet_s,
+        "quiet_threads": quiet_threads,
+        "contended_s": loaded_s,
+        "contended_threads": busy_threads,
+        "slowdown": loaded_s / quiet_s,
+        "contended_all_cpus_s": greedy,
+        "slowdown_all_cpus": greedy / quiet_s,
+        "cpus": os.cpu_count(),
+    }
+
+
+def contended_table(c):
+    return "\n".join(
+        [
+            f"| fit, quiet (s; {c['quiet_threads']} torch threads) | {c['quiet_s']:.2f} | |",
+            f"| fit, one busy process beside it (s; {c['contended_threads']} threads) | "
+            f"{c['contended_s']:.2f} | |",
+            f"| contended slowdown (thread policy) | {c['slowdown']:.2f}x | <= 2.2x on 2 cores |",
+            f"| contended slowdown, every CPU regardless of load | "
+            f"{c['slowdown_all_cpus']:.2f}x | (reference) |",
+        ]
+    )
+
+
 # ------------------------------------------------------------------ main
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="sklearn_tcssl.set_config(n_threads=...)"
+    )
+    parser.add_argument(
+        "--contended", action="store_true", help="only the quiet vs. contended measurement"
+    )
     args = parser.parse_args()
     if args.threads:
-        torch.set_num_threads(args.threads)
+        sklearn_tcssl.set_config(n_threads=args.threads)
     n, t, v = (128, 40, 1000) if args.quick else (256, 60, 2000)
     epochs = 2 if args.quick else 3
     sequences = make_sequences(n, t, v)
+    if args.contended:
+        result = contended(sequences, epochs, args.repeats)
+        print(json.dumps(result, indent=2) if args.json else contended_table(result))
+        return
     result = {
         "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": resolve_n_threads(),
         "data": {"n_samples": n, "n_timepoints": t, "n_features": v},
         "throughput": overhead(sequences, epochs, args.repeats),
         "memory": peak_rss(*((200, 50, 2500) if args.quick else (400, 100, 2500))),
@@ -266,6 +334,7 @@ def main():
             },
         ),
         "data_loading_share": loading_shares(sequences, 12 if args.quick else 24),
+        "contended": contended(sequences, epochs, args.repeats),
     }
     print(json.dumps(result, indent=2) if args.json else table(result))
 
@@ -293,7 +362,8 @@ def table(result):
     for key, value in load.items():
         if key != "volume_grid":
             lines.append(f"| data-loading share of a step, {key} | {value:.0%} | |")
-    lines += [f"| volume grid (4 mm) | {load['volume_grid']} | |", ""]
+    lines += [f"| volume grid (4 mm) | {load['volume_grid']} | |"]
+    lines += [contended_table(result["contended"]), ""]
     lines += ["| n_samples | n_timepoints | n_features | s / epoch |", "|---|---|---|---|"]
     lines += [
         f"| {r['n_samples']} | {r['n_timepoints']} | {r['n_features']} | {r['s_per_epoch']:.3f} |"

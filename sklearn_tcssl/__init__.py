@@ -8,6 +8,7 @@ from sklearn_tcssl._exceptions import (
     TCSSLError,
     TrainingDivergedError,
 )
+from sklearn_tcssl._threads import config_context, get_config, set_config
 from sklearn_tcssl.io import load, save
 from sklearn_tcssl.networks import YEO7_NETWORKS, NetworkMasker, network_mask, network_names
 from sklearn_tcssl.report import (
@@ -30,11 +31,14 @@ __all__ = [
     "YEO7_NETWORKS",
     "__version__",
     "compare_decoders",
+    "config_context",
+    "get_config",
     "load",
     "network_decoding_report",
     "network_mask",
     "network_names",
     "plot_network_report",
     "save",
+    "set_config",
     "summarize",
 ]

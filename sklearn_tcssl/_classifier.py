@@ -23,6 +23,7 @@ from sklearn_tcssl._sequences import (
     check_finite_embeddings,
     principal_axes,
 )
+from sklearn_tcssl._threads import with_thread_budget
 from sklearn_tcssl._validation import (
     check_estimator_input,
     check_fitted,
@@ -186,6 +187,7 @@ class TemporalContrastiveClassifier(io.SaveMixin, ClassifierMixin, BaseEstimator
         return type(self).__name__
 
     # ------------------------------------------------------------------ fit
+    @with_thread_budget
     def fit(self, X, y):
         """Train the encoder and the head on labelled sequences.
 
@@ -339,6 +341,7 @@ class TemporalContrastiveClassifier(io.SaveMixin, ClassifierMixin, BaseEstimator
         self.init_card_ = card.get("training", {}).get("init_from")
 
     # -------------------------------------------------------------- predict
+    @with_thread_budget
     def predict_proba(self, X):
         """Class probabilities of each sequence.
 
@@ -354,6 +357,7 @@ class TemporalContrastiveClassifier(io.SaveMixin, ClassifierMixin, BaseEstimator
         """
         return self._forward(X, lambda module, batch: torch.softmax(module(batch), dim=1))
 
+    @with_thread_budget
     def predict(self, X):
         """Predict the class of each sequence.
 
@@ -370,6 +374,7 @@ class TemporalContrastiveClassifier(io.SaveMixin, ClassifierMixin, BaseEstimator
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(axis=1)]
 
+    @with_thread_budget
     def embed(self, X):
         """Embed each sequence with the (fine-tuned) encoder, before the head.
 

@@ -28,6 +28,7 @@ from sklearn_tcssl._sequences import (
     principal_axes,
     standardization_stats,
 )
+from sklearn_tcssl._threads import with_thread_budget
 from sklearn_tcssl._validation import check_estimator_input, check_fitted, resolve_device
 from sklearn_tcssl._volumes import INPUTS, embed_runs, fit_volumes, reads_volumes, volume_runs
 from sklearn_tcssl.nn.encoders import TimeSeriesEncoder
@@ -255,6 +256,7 @@ class TemporalContrastiveEmbedder(
         self.accelerator = accelerator
 
     # ------------------------------------------------------------------ fit
+    @with_thread_budget
     def fit(self, X, y=None):
         """Pretrain the encoder on the sequences in X; ``y`` is ignored.
 
@@ -465,6 +467,7 @@ class TemporalContrastiveEmbedder(
         return check_estimator_input(self, X, reset=reset)
 
     # ------------------------------------------------------------ transform
+    @with_thread_budget
     def transform(self, X):
         """Embed each sequence of X.
 
@@ -503,6 +506,7 @@ class TemporalContrastiveEmbedder(
     def _keeps_mean_pattern(self):
         return self.keep_mean_pattern in ("auto", True) and not self._on_volumes
 
+    @with_thread_budget
     def score(self, X, y=None, *, n_draws=5):
         """Held-out pretext accuracy: how often the end is closer to the middle than the start.
 

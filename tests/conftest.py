@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+from sklearn_tcssl import config_context
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 YEO_ATLAS = (
     SHARED_DATA / "yeo2011" / "Yeo2011_7Networks_MNI152_FreeSurferConformed1mm_LiberalMask.nii.gz"
@@ -18,6 +20,17 @@ def _fixed_seeds():
     random.seed(0)
     np.random.seed(0)  # noqa: NPY002 (code under test may use the legacy global RNG)
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Fits use one thread, so refits are identical whatever else runs on the machine.
+
+    The automatic policy (tests/test_threads.py) leaves out CPUs that other processes keep
+    busy, which can change the thread count, and so the last digits, between two fits.
+    """
+    with config_context(n_threads=1):
+        yield
 
 
 def smooth_sequences(n_sequences, n_timepoints, n_features, *, seed=0, n_latent=6, noise=1.0):
