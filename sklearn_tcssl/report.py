@@ -4,6 +4,7 @@ Every decoder of a report is scored on the *same* folds, so the classical decode
 pipeline are compared fold by fold.
 """
 
+import tempfile
 import time
 
 import numpy as np
@@ -11,20 +12,73 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import GroupKFold, check_cv
 
-from sklearn_tcssl.baselines import make_classical_decoder, make_tcssl_decoder
+from sklearn_tcssl.baselines import make_classical_decoder, make_tcssl_decoder, shrinkage_lda
 from sklearn_tcssl.networks import WHOLE_BRAIN, NetworkMasker, network_names
 
 __all__ = [
     "CLASSICAL",
+    "LDA",
     "TCSSL",
+    "TCSSL_LDA",
     "compare_decoders",
     "network_decoding_report",
     "plot_network_report",
+    "reference_decoders",
     "summarize",
+    "tcssl_decoders",
 ]
 
+LDA = "classical (block mean + shrinkage LDA)"
 CLASSICAL = "classical (block mean + logistic)"
+TCSSL_LDA = "TCSSL embedder + shrinkage LDA"
 TCSSL = "TCSSL embedder + logistic"
+
+
+def reference_decoders(masker=None):
+    """Return the classical references, strongest first: shrinkage LDA, then logistic.
+
+    Parameters
+    ----------
+    masker : nilearn masker, NetworkMasker or None, default=None
+        First step of each pipeline; ``None`` for array input.
+
+    Returns
+    -------
+    decoders : dict of str -> sklearn.pipeline.Pipeline
+        ``{LDA: ..., CLASSICAL: ...}``.
+    """
+    return {
+        LDA: make_classical_decoder(masker, classifier=shrinkage_lda()),
+        CLASSICAL: make_classical_decoder(masker),
+    }
+
+
+def tcssl_decoders(masker=None, *, embedder=None, memory=None, **embedder_params):
+    """Return our pipeline with the same two readouts as :func:`reference_decoders`.
+
+    Parameters
+    ----------
+    masker : nilearn masker, NetworkMasker or None, default=None
+        First step of each pipeline; ``None`` for array input.
+    embedder : estimator or None, default=None
+        Embedding step (e.g. a frozen pretrained embedder); ``None`` builds a new
+        :class:`~sklearn_tcssl.TemporalContrastiveEmbedder` from ``embedder_params``.
+    memory : str, joblib.Memory or None, default=None
+        Shared pipeline cache, so that the embedder is fitted once per training fold for
+        both readouts (a temporary folder is a good choice).
+    **embedder_params
+        Parameters of the new embedder.
+
+    Returns
+    -------
+    decoders : dict of str -> sklearn.pipeline.Pipeline
+        ``{TCSSL_LDA: ..., TCSSL: ...}``.
+    """
+    common = {"embedder": embedder, "memory": memory, **embedder_params}
+    return {
+        TCSSL_LDA: make_tcssl_decoder(masker, classifier=shrinkage_lda(), **common),
+        TCSSL: make_tcssl_decoder(masker, **common),
+    }
 
 
 def _resolve_cv(cv, y, groups):
@@ -154,9 +208,11 @@ def network_decoding_report(
 ):
     """Cross-validated accuracy per Yeo network and for the whole brain, ours and classical.
 
-    For each network a :class:`~sklearn_tcssl.NetworkMasker` restricts the data; our
-    pipeline (masker -> embedder -> linear classifier) and the classical decoder (masker ->
-    block mean -> linear classifier) are scored on the same folds.
+    For each network a :class:`~sklearn_tcssl.NetworkMasker` restricts the data (once: it
+    learns nothing from the blocks); the classical references (block mean + shrinkage LDA,
+    block mean + logistic regression, :func:`reference_decoders`) and our pipeline with the
+    same two readouts (:func:`tcssl_decoders`; the embedder is fitted once per fold for
+    both) are scored on the same folds.
 
     Parameters
     ----------
@@ -176,7 +232,7 @@ def network_decoding_report(
         Our decoder's embedding step; ``None`` builds a
         :class:`~sklearn_tcssl.TemporalContrastiveEmbedder` with ``embedder_params``.
     include_classical : bool, default=True
-        Also score the classical decoder.
+        Also score the classical references.
     cv : int, cross-validation generator or None, default=None
         Folds shared by every network and decoder.
     progress : callable or None, default=None
@@ -195,14 +251,17 @@ def network_decoding_report(
     names = [*network_names(), WHOLE_BRAIN] if networks == "all" else networks
     names = [names] if isinstance(names, str) else list(names)
     frames = []
-    for network in names:
-        masker = NetworkMasker(network, atlas=atlas, mask_img=mask_img)
-        decoders = {TCSSL: make_tcssl_decoder(masker, embedder=estimator, **embedder_params)}
-        if include_classical:
-            decoders = {CLASSICAL: make_classical_decoder(masker), **decoders}
-        say = None if progress is None else (lambda m, n=network: progress(f"[{n}] {m}"))
-        frame = compare_decoders(imgs, y, groups, decoders=decoders, cv=cv, progress=say)
-        frames.append(frame.assign(network=network))
+    with tempfile.TemporaryDirectory(prefix="tcssl_cache_") as cache:
+        for network in names:
+            # the network masker learns nothing from the data: mask every block once
+            masker = NetworkMasker(network, atlas=atlas, mask_img=mask_img)
+            features = masker.fit_transform(list(imgs))
+            decoders = tcssl_decoders(embedder=estimator, memory=cache, **embedder_params)
+            if include_classical:
+                decoders = {**reference_decoders(), **decoders}
+            say = None if progress is None else (lambda m, n=network: progress(f"[{n}] {m}"))
+            frame = compare_decoders(features, y, groups, decoders=decoders, cv=cv, progress=say)
+            frames.append(frame.assign(network=network))
     scores = pd.concat(frames, ignore_index=True)
     return scores[["network", *[c for c in scores.columns if c != "network"]]]
 

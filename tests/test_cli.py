@@ -43,8 +43,14 @@ def test_demo_small_run(tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "classical" in out and "TCSSL" in out and "±" in out
+    assert "tcssl demo done in" in out and "pretraining: epoch 2/2" in out
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert len(summary["results"]) == 2
+    assert [r["decoder"] for r in summary["results"]] == [
+        "classical (block mean + shrinkage LDA)",
+        "classical (block mean + logistic)",
+        "TCSSL embedder + shrinkage LDA",
+        "TCSSL embedder + logistic",
+    ]
     assert (tmp_path / "accuracy.png").stat().st_size > 0
     assert (tmp_path / "scores.csv").exists()
 
@@ -108,7 +114,9 @@ def test_pretrain_then_decode_with_the_frozen_model(bids_tree, tmp_path, capsys)
     assert code == 0, capsys.readouterr().err
     summary = json.loads((out / "summary.json").read_text())
     assert {r["decoder"] for r in summary["results"]} == {
+        "classical (block mean + shrinkage LDA)",
         "classical (block mean + logistic)",
+        "TCSSL embedder + shrinkage LDA",
         "TCSSL embedder + logistic",
     }
     assert "frozen pretrained encoder" in capsys.readouterr().out
