@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from sklearn_tcssl import io
 from sklearn_tcssl._embedder import INITS, TemporalContrastiveEmbedder
 from sklearn_tcssl._exceptions import TrainingDivergedError
+from sklearn_tcssl._net import check_monitored_scores
 from sklearn_tcssl._params import check_choice, check_float, check_int
 from sklearn_tcssl._random import seeded_torch
 from sklearn_tcssl._sequences import (
@@ -301,6 +302,8 @@ class TemporalContrastiveClassifier(io.SaveMixin, ClassifierMixin, BaseEstimator
 
     def _build_net(self, module, device, seed):
         scale = self.encoder_lr_scale
+        has_validation = self.validation_fraction is not None
+        check_monitored_scores(self.callbacks, has_validation=has_validation, owner=self._name)
         train_split = None
         if self.validation_fraction is not None:
             train_split = ValidSplit(self.validation_fraction, stratified=True, random_state=seed)

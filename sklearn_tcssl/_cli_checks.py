@@ -6,6 +6,7 @@ training.
 """
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -142,7 +143,11 @@ def compute_brain_mask(run_paths, say=None):
     if say is not None:
         say(f"computing a brain mask from the mean image of {len(run_paths)} run(s)")
     affine, mean, std = _mean_and_std(run_paths)
-    mask = np.asarray(compute_epi_mask(nib.Nifti1Image(mean, affine)).dataobj) != 0
+    # zeros excluded from the histogram: resliced or defaced runs pad the brain with zeros
+    with warnings.catch_warnings():  # an empty EPI mask is handled below
+        warnings.simplefilter("ignore")
+        epi = compute_epi_mask(nib.Nifti1Image(mean, affine), exclude_zeros=True)
+    mask = np.asarray(epi.dataobj) != 0
     how = "EPI mask of the mean image"
     if not MIN_MASK_VOXELS <= mask.sum() < 0.9 * mask.size:
         mask, how = std > 1e-6 * max(float(std.max()), 1e-30), "voxels that vary in time"
@@ -195,6 +200,13 @@ def check_pretrained(path, n_features, first_run):
 
 def check_atlas_available(atlas):
     """Refuse ``--network`` without a reachable Yeo atlas before any data is read."""
-    from sklearn_tcssl.networks import _load_atlas
+    from sklearn_tcssl.networks import AtlasUnavailableError, _load_atlas
 
-    _load_atlas(atlas)
+    try:
+        _load_atlas(atlas)
+    except AtlasUnavailableError as exc:
+        raise AtlasUnavailableError(
+            f"--network needs the Yeo 2011 7-network atlas, which could not be fetched "
+            f"({exc}). Pass --atlas with a local copy, or leave out --network to decode "
+            "from a whole-brain mask computed from the runs."
+        ) from None

@@ -14,6 +14,7 @@ from sklearn_tcssl._checkpoint import TrainingCheckpoint, fit_or_resume
 from sklearn_tcssl._net import (
     PRECISIONS,
     autocast_of,
+    check_monitored_scores,
     net_class_and_options,
 )
 from sklearn_tcssl._params import check_choice, check_float, check_int
@@ -406,6 +407,8 @@ class TemporalContrastiveEmbedder(
                     f"training sequence out of {n_sequences}; lower it or pass more sequences."
                 )
         batch_size = min(self.batch_size, n_train)
+        has_validation = self.validation_fraction is not None
+        check_monitored_scores(self.callbacks, has_validation=has_validation, owner=self._name)
         callbacks = [
             ("train_pretext_acc", _pretext_scoring(on_train=True)),
             ("valid_pretext_acc", _pretext_scoring(on_train=False)),
