@@ -15,6 +15,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_tcssl._embedder import TemporalContrastiveEmbedder
+from sklearn_tcssl._threads import with_thread_budget
 
 __all__ = [
     "BlockMeanPattern",
@@ -166,6 +167,7 @@ class ShrinkageLDA(LinearDiscriminantAnalysis):
             covariance_estimator=covariance_estimator,
         )
 
+    @with_thread_budget
     def fit(self, X, y):
         """Check there are at least 2 samples per class, then fit the LDA.
 

@@ -440,7 +440,7 @@ def _write_results(scores, out, *, chance, title):
     (out / "summary.json").write_text(json.dumps({"chance": chance, "results": records}, indent=2))
     ax = plot_network_report(scores, chance=chance, title=title)
     ax.figure.tight_layout()
-    ax.figure.savefig(out / "accuracy.png", dpi=120)
+    ax.figure.savefig(out / "accuracy.png", dpi=120, bbox_inches="tight")
     plt.close(ax.figure)
     print()
     print(_format_table(summary))
@@ -468,6 +468,19 @@ def _format_table(summary):
     return "\n".join(lines)
 
 
+def _run_within_thread_budget(args):
+    """Run the command with torch and BLAS threads set once from the free CPUs.
+
+    The scikit-learn parts (masking, LDA, logistic regression) then follow the same budget
+    as the estimators; the budget is decided when the command starts.
+    """
+    from sklearn_tcssl._threads import thread_budget
+
+    with thread_budget() as n_threads:
+        _say(f"using {n_threads} CPU thread(s) (sklearn_tcssl thread policy)")
+        return args.func(args)
+
+
 def main(argv=None):
     """Entry point of the ``tcssl`` console script.
 
@@ -488,7 +501,7 @@ def main(argv=None):
     start = time.perf_counter()
     try:
         _check_args(args)
-        code = args.func(args)
+        code = _run_within_thread_budget(args)
         _say(f"tcssl {args.command} done in {time.perf_counter() - start:.0f} s")
         return code
     except KeyboardInterrupt:

@@ -294,7 +294,8 @@ def plot_network_report(scores, *, ax=None, chance=None, title=None):
     networks = list(dict.fromkeys(summary["network"]))
     decoders = list(dict.fromkeys(summary["decoder"]))
     if ax is None:
-        _, ax = plt.subplots(figsize=(max(5, 1.2 * len(networks) * len(decoders)), 4))
+        # legible when a page shrinks it: at most 10 x 4.8 in, whatever the bar count
+        _, ax = plt.subplots(figsize=(min(10, max(5, 1.5 + 1.05 * len(networks))), 4.8))
     width = 0.8 / len(decoders)
     x = np.arange(len(networks))
     for k, decoder in enumerate(decoders):
@@ -306,7 +307,13 @@ def plot_network_report(scores, *, ax=None, chance=None, title=None):
     ax.set_ylim(0, 1)
     if chance is not None:
         ax.axhline(chance, color="gray", linestyle="--", linewidth=1, label="chance")
-    ax.legend(loc="upper right", fontsize="small")
+    ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.16 if len(networks) > 1 else -0.06),
+        ncol=min(3, len(decoders) + (chance is not None)),
+        fontsize="small",
+        frameon=False,
+    )
     if title:
         ax.set_title(title)
     return ax

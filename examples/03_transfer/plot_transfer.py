@@ -58,16 +58,18 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 
-from sklearn_tcssl.baselines import BlockMeanPattern, default_classifier
+from sklearn_tcssl.baselines import BlockMeanPattern, default_classifier, shrinkage_lda
 
 cv = GroupKFold(n_splits=3)
 decoders = {
+    "classical (block mean + LDA)": make_pipeline(BlockMeanPattern(), shrinkage_lda()),
     "classical (block mean)": make_pipeline(BlockMeanPattern(), default_classifier()),
+    "pretrained, frozen + LDA": make_pipeline(FrozenEstimator(embedder), shrinkage_lda()),
     "pretrained, frozen": make_pipeline(FrozenEstimator(embedder), default_classifier()),
 }
 for name, decoder in decoders.items():
     scores = cross_val_score(decoder, X_target, y_target, groups=g_target, cv=cv)
-    print(f"{name:>24}: {scores.mean():.2f} +- {scores.std():.2f}")
+    print(f"{name:>28}: {scores.mean():.2f} +- {scores.std():.2f}")
 
 # %%
 # Accuracy vs the number of labeled subjects
