@@ -248,24 +248,29 @@ def loading_shares(sequences, steps):
 BUSY_LOOP = "while True: pass"
 
 
-def _timed_fit(sequences, epochs):
-    start = time.perf_counter()
+def _timed_fit(sequences, epochs, cpu=None):
+    """Wall seconds of one fit; appends its CPU seconds (all threads) to ``cpu``."""
+    start, start_cpu = time.perf_counter(), time.process_time()
     TemporalContrastiveEmbedder(**embedder_params(epochs)).fit(sequences)
+    if cpu is not None:
+        cpu.append(time.process_time() - start_cpu)
     return time.perf_counter() - start
 
 
 def contended(sequences, epochs, repeats):
     """Fit wall time quiet and beside one CPU-bound process; medians over ``repeats``."""
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     _timed_fit(sequences[:32], 1)  # warm-up (imports, first allocations)
-    quiet = [_timed_fit(sequences, epochs) for _ in range(repeats)]
+    cpu = {"quiet": [], "contended": [], "all_cpus": []}
     quiet_threads = resolve_n_threads()
+    quiet = [_timed_fit(sequences, epochs, cpu["quiet"]) for _ in range(repeats)]
     busy = subprocess.Popen([sys.executable, "-c", BUSY_LOOP])
     try:
         time.sleep(1.0)
         busy_threads = resolve_n_threads()
-        loaded = [_timed_fit(sequences, epochs) for _ in range(repeats)]
+        loaded = [_timed_fit(sequences, epochs, cpu["contended"]) for _ in range(repeats)]
         with config_context(n_threads=-1):  # every CPU, busy or not (torch's default)
-            greedy = _timed_fit(sequences, epochs)
+            greedy = _timed_fit(sequences, epochs, cpu["all_cpus"])
     finally:
         busy.kill()
         busy.wait()
@@ -278,6 +283,8 @@ def contended(sequences, epochs, repeats):
         "slowdown": loaded_s / quiet_s,
         "contended_all_cpus_s": greedy,
         "slowdown_all_cpus": greedy / quiet_s,
+        "cpu_s": {key: statistics.median(values) for key, values in cpu.items()},
+        "load_before": load_before,
         "cpus": os.cpu_count(),
     }
 
@@ -291,6 +298,10 @@ def contended_table(c):
             f"| contended slowdown (thread policy) | {c['slowdown']:.2f}x | <= 2.2x on 2 cores |",
             f"| contended slowdown, every CPU regardless of load | "
             f"{c['slowdown_all_cpus']:.2f}x | (reference) |",
+            f"| CPU seconds of a fit: quiet / contended / every CPU | "
+            f"{c['cpu_s']['quiet']:.1f} / {c['cpu_s']['contended']:.1f} / "
+            f"{c['cpu_s']['all_cpus']:.1f} | (spinning shows as extra CPU) |",
+            f"| 1-min load average before (other jobs) | {c['load_before']:.1f} | |",
         ]
     )
 
