@@ -30,10 +30,14 @@ _LOCATIONS = {
     "summarize": "sklearn_tcssl.report",
 }
 
+_SUBMODULES = ("baselines", "cli", "datasets", "io", "networks", "nn", "plotting", "report")
+
 __all__ = sorted([*_LOCATIONS, "__version__"], key=str.lower)
 
 
 def __getattr__(name):
+    if name in _SUBMODULES:  # ``import sklearn_tcssl; sklearn_tcssl.io.load(...)`` works
+        return importlib.import_module(f"sklearn_tcssl.{name}")
     if name not in _LOCATIONS:
         raise AttributeError(f"module 'sklearn_tcssl' has no attribute {name!r}")
     value = getattr(importlib.import_module(_LOCATIONS[name]), name)

@@ -289,6 +289,42 @@ def shrinkage_lda():
     return ShrinkageLDA()
 
 
+class FitCache:
+    """In-memory Pipeline ``memory``: pipelines that share it fit a transformer once.
+
+    Two pipelines that differ only in their final classifier (our embedder followed by
+    shrinkage LDA or by logistic regression) and are fitted on the same training fold reuse
+    one fitted embedder. A fit is reused when the transformer's parameters are equal and
+    its inputs are the very same objects (the items of the list ``X``, as cross-validation
+    passes them) with equal labels; nothing is written to disk.
+
+    Examples
+    --------
+    >>> from sklearn_tcssl.baselines import FitCache, make_tcssl_decoder, shrinkage_lda
+    >>> cache = FitCache()
+    >>> a = make_tcssl_decoder(classifier=shrinkage_lda(), memory=cache, max_epochs=1)
+    >>> b = make_tcssl_decoder(memory=cache, max_epochs=1)
+    """
+
+    def __init__(self):
+        self._fits = {}
+
+    def cache(self, func, **kwargs):
+        """Wrap sklearn's ``_fit_transform_one`` so that equal fits are done once."""
+        from joblib import hash as joblib_hash
+
+        def cached(transformer, X, y, *args, **kw):
+            inputs = tuple(map(id, X)) if isinstance(X, list) else joblib_hash(X)
+            labels = None if y is None else joblib_hash(np.asarray(y))
+            key = (type(transformer).__name__, joblib_hash(transformer.get_params()), inputs)
+            key = (*key, labels)
+            if key not in self._fits:
+                self._fits[key] = func(transformer, X, y, *args, **kw)
+            return self._fits[key]
+
+        return cached
+
+
 def _steps(masker, *steps, memory=None):
     """Pipeline steps, starting with a clone of ``masker`` unless it is None (arrays in)."""
     head = [] if masker is None else [("masker", clone(masker))]
@@ -338,9 +374,9 @@ def make_tcssl_decoder(
     embedder : estimator or None, default=None
         The embedding step (e.g. a ``FrozenEstimator`` of a pretrained embedder); ``None``
         builds a :class:`~sklearn_tcssl.TemporalContrastiveEmbedder`.
-    memory : str, joblib.Memory or None, default=None
+    memory : FitCache, str, joblib.Memory or None, default=None
         Pipeline cache: two decoders that differ only in ``classifier`` and share a
-        ``memory`` fit the embedder once per training fold.
+        :class:`FitCache` fit the embedder once per training fold.
     **embedder_params
         Parameters of the new embedder when ``embedder`` is None.
 

@@ -204,15 +204,13 @@ def _embedder_params(args):
 
 def _cross_validate(X, y, groups, cv, embedding):
     """Score the references and our pipeline (both readouts) on the same folds."""
-    import tempfile
-
+    from sklearn_tcssl.baselines import FitCache
     from sklearn_tcssl.report import compare_decoders, reference_decoders, tcssl_decoders
 
     folds = list(cv.split(X, y, groups))
-    with tempfile.TemporaryDirectory(prefix="tcssl_cache_") as cache:
-        decoders = {**reference_decoders(), **tcssl_decoders(memory=cache, **embedding)}
-        decoders = _drop_lda_if_too_few(decoders, y, folds)
-        return compare_decoders(X, y, groups, decoders=decoders, cv=folds, progress=_say)
+    decoders = {**reference_decoders(), **tcssl_decoders(memory=FitCache(), **embedding)}
+    decoders = _drop_lda_if_too_few(decoders, y, folds)
+    return compare_decoders(X, y, groups, decoders=decoders, cv=folds, progress=_say)
 
 
 def _drop_lda_if_too_few(decoders, y, folds):

@@ -4,7 +4,6 @@ Every decoder of a report is scored on the *same* folds, so the classical decode
 pipeline are compared fold by fold.
 """
 
-import tempfile
 import time
 
 import numpy as np
@@ -12,7 +11,12 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import GroupKFold, check_cv
 
-from sklearn_tcssl.baselines import make_classical_decoder, make_tcssl_decoder, shrinkage_lda
+from sklearn_tcssl.baselines import (
+    FitCache,
+    make_classical_decoder,
+    make_tcssl_decoder,
+    shrinkage_lda,
+)
 from sklearn_tcssl.networks import WHOLE_BRAIN, NetworkMasker, network_names
 
 __all__ = [
@@ -63,9 +67,9 @@ def tcssl_decoders(masker=None, *, embedder=None, memory=None, **embedder_params
     embedder : estimator or None, default=None
         Embedding step (e.g. a frozen pretrained embedder); ``None`` builds a new
         :class:`~sklearn_tcssl.TemporalContrastiveEmbedder` from ``embedder_params``.
-    memory : str, joblib.Memory or None, default=None
+    memory : FitCache, str, joblib.Memory or None, default=None
         Shared pipeline cache, so that the embedder is fitted once per training fold for
-        both readouts (a temporary folder is a good choice).
+        both readouts: pass a :class:`~sklearn_tcssl.baselines.FitCache`.
     **embedder_params
         Parameters of the new embedder.
 
@@ -251,17 +255,16 @@ def network_decoding_report(
     names = [*network_names(), WHOLE_BRAIN] if networks == "all" else networks
     names = [names] if isinstance(names, str) else list(names)
     frames = []
-    with tempfile.TemporaryDirectory(prefix="tcssl_cache_") as cache:
-        for network in names:
-            # the network masker learns nothing from the data: mask every block once
-            masker = NetworkMasker(network, atlas=atlas, mask_img=mask_img)
-            features = masker.fit_transform(list(imgs))
-            decoders = tcssl_decoders(embedder=estimator, memory=cache, **embedder_params)
-            if include_classical:
-                decoders = {**reference_decoders(), **decoders}
-            say = None if progress is None else (lambda m, n=network: progress(f"[{n}] {m}"))
-            frame = compare_decoders(features, y, groups, decoders=decoders, cv=cv, progress=say)
-            frames.append(frame.assign(network=network))
+    for network in names:
+        # the network masker learns nothing from the data: mask every block once
+        masker = NetworkMasker(network, atlas=atlas, mask_img=mask_img)
+        features = masker.fit_transform(list(imgs))
+        decoders = tcssl_decoders(embedder=estimator, memory=FitCache(), **embedder_params)
+        if include_classical:
+            decoders = {**reference_decoders(), **decoders}
+        say = None if progress is None else (lambda m, n=network: progress(f"[{n}] {m}"))
+        frame = compare_decoders(features, y, groups, decoders=decoders, cv=cv, progress=say)
+        frames.append(frame.assign(network=network))
     scores = pd.concat(frames, ignore_index=True)
     return scores[["network", *[c for c in scores.columns if c != "network"]]]
 

@@ -18,6 +18,7 @@ from sklearn_tcssl.report import (
     network_decoding_report,
     plot_network_report,
     summarize,
+    tcssl_decoders,
 )
 
 FAST_EMBEDDER = {"n_components": 8, "max_epochs": 2, "random_state": 0}
@@ -131,7 +132,20 @@ def test_shrinkage_lda_needs_two_samples_per_class():
 
 
 def test_reference_decoders_lead_with_lda():
-    from sklearn_tcssl.report import LDA, reference_decoders, tcssl_decoders
+    from sklearn_tcssl.report import LDA, reference_decoders
 
     assert list(reference_decoders())[0] == LDA
     assert list(tcssl_decoders(max_epochs=1))[0] == TCSSL_LDA
+
+
+def test_fit_cache_fits_the_embedder_once_for_both_readouts():
+    from conftest import smooth_sequences
+
+    from sklearn_tcssl.baselines import FitCache
+
+    X, y = smooth_sequences(12, 10, 6), np.arange(12) % 2
+    decoders = tcssl_decoders(memory=FitCache(), n_components=4, max_epochs=1, random_state=0)
+    lda, logistic = (decoder.fit(list(X), y) for decoder in decoders.values())
+    assert lda.named_steps["embed"] is logistic.named_steps["embed"]
+    other = make_tcssl_decoder(memory=FitCache(), n_components=4, max_epochs=1, random_state=0)
+    assert other.fit(list(X), y).named_steps["embed"] is not lda.named_steps["embed"]
