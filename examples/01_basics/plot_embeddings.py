@@ -107,7 +107,9 @@ for name, step in [
 print("chance: 0.25")
 
 # %%
-# The pretext task is learnt (accuracy above 0.5); whether the embedding decodes the tasks
-# as well as the block means is printed above, with either readout. The pretext task
-# rewards what varies slowly within a block, while the tasks differ in each block's mean
-# pattern, which the default embedding keeps (``keep_mean_pattern``).
+# The pretext task is learnt (0.67 on held-out subjects, chance 0.5), but the embedding
+# decodes no better than the block means: when we ran it, 0.58 ± 0.02 for both with
+# shrinkage LDA, 0.56 ± 0.05 (ours) and 0.55 ± 0.03 (block means) with logistic
+# regression. The pretext task rewards what varies slowly within a block, while the tasks
+# differ in each block's mean pattern, which the default embedding keeps
+# (``keep_mean_pattern``).
