@@ -9,6 +9,8 @@ import importlib
 __version__ = "0.1.0.dev0"
 
 _LOCATIONS = {
+    "TemporalContrastiveAligner": "sklearn_tcssl._aligner",
+    "SharedResponseAligner": "sklearn_tcssl._shared_response",
     "TemporalContrastiveClassifier": "sklearn_tcssl._classifier",
     "TemporalContrastiveEmbedder": "sklearn_tcssl._embedder",
     "IncompatibleModelError": "sklearn_tcssl._exceptions",
