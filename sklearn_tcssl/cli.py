@@ -304,19 +304,46 @@ def _bold_runs(args):
     from sklearn_tcssl.datasets._bids import _bold_files, _find_derivatives_root
 
     root = Path(args.bids_root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root} is not a folder. Pass the root of a BIDS dataset.")
+    if not root.is_dir():  # the same message as load_bids_blocks
+        raise FileNotFoundError(
+            f"bids_root={str(args.bids_root)!r} is not a folder. Pass the root of a BIDS dataset."
+        )
+    if args.space is not None and not args.derivatives:
+        raise ValueError(
+            f"--space {args.space} only applies to --derivatives (raw BOLD files have no "
+            "space); add --derivatives or leave --space out."
+        )
+    task = str(args.task).removeprefix("task-")
     search_root = _find_derivatives_root(root, args.derivatives)
-    runs = [
-        r["file_path"]
-        for r in _bold_files(search_root, args.task, None, args.derivatives, args.space, "preproc")
-    ]
+    refs = _bold_files(search_root, task, None, args.derivatives, args.space, "preproc")
+    if args.command == "decode":
+        _check_events(root, refs, task)
+    runs = [r["file_path"] for r in refs]
     if not runs:
         raise FileNotFoundError(
             f"no BOLD run of task '{args.task}' in {search_root}. Check --task "
             "(the label after 'task-' in the file names) and --derivatives/--space."
         )
     return runs
+
+
+def _check_events(root, refs, task):
+    """Every run needs its events file (as load_bids_blocks will require), checked first."""
+    from sklearn_tcssl.datasets._bids import (
+        _expected_events_path,
+        _inherited,
+        _raw_entities,
+        _sidecar_files,
+    )
+
+    for ref in refs:
+        entities = _raw_entities(ref["entities"])
+        if not _inherited(_sidecar_files(root, "events.tsv", entities["sub"]), entities):
+            raise FileNotFoundError(
+                f"No events file for {ref['file_basename']}: expected "
+                f"{str(_expected_events_path(root, ref))!r} (or an inherited "
+                f"task-{task}_events.tsv at the dataset root)."
+            )
 
 
 def _pretrained_model(args, networks, mask_img, first_run):
