@@ -257,29 +257,43 @@ def _timed_fit(sequences, epochs, cpu=None):
     return time.perf_counter() - start
 
 
-def contended(sequences, epochs, repeats):
-    """Fit wall time quiet and beside one CPU-bound process; medians over ``repeats``."""
-    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    _timed_fit(sequences[:32], 1)  # warm-up (imports, first allocations)
-    cpu = {"quiet": [], "contended": [], "all_cpus": []}
-    quiet_threads = resolve_n_threads()
-    quiet = [_timed_fit(sequences, epochs, cpu["quiet"]) for _ in range(repeats)]
+def _beside_busy_process(function):
+    """Run ``function()`` with one CPU-bound process beside it; return its result."""
     busy = subprocess.Popen([sys.executable, "-c", BUSY_LOOP])
     try:
         time.sleep(1.0)
-        busy_threads = resolve_n_threads()
-        loaded = [_timed_fit(sequences, epochs, cpu["contended"]) for _ in range(repeats)]
-        with config_context(n_threads=-1):  # every CPU, busy or not (torch's default)
-            greedy = _timed_fit(sequences, epochs, cpu["all_cpus"])
+        return function()
     finally:
         busy.kill()
         busy.wait()
+
+
+def contended(sequences, epochs, repeats):
+    """Fit wall time quiet and beside one CPU-bound process; medians over ``repeats``.
+
+    Quiet and contended fits alternate, so that a change in the machine's other load
+    affects both alike.
+    """
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    _timed_fit(sequences[:32], 1)  # warm-up (imports, first allocations)
+    cpu = {"quiet": [], "contended": [], "all_cpus": []}
+    quiet, loaded, threads = [], [], {"quiet": [], "contended": []}
+    for _ in range(repeats):
+        threads["quiet"].append(resolve_n_threads())
+        quiet.append(_timed_fit(sequences, epochs, cpu["quiet"]))
+        n_threads, seconds = _beside_busy_process(
+            lambda: (resolve_n_threads(), _timed_fit(sequences, epochs, cpu["contended"]))
+        )
+        threads["contended"].append(n_threads)
+        loaded.append(seconds)
+    with config_context(n_threads=-1):  # every CPU, busy or not (torch's default)
+        greedy = _beside_busy_process(lambda: _timed_fit(sequences, epochs, cpu["all_cpus"]))
     quiet_s, loaded_s = statistics.median(quiet), statistics.median(loaded)
     return {
         "quiet_s": quiet_s,
-        "quiet_threads": quiet_threads,
+        "quiet_threads": statistics.median(threads["quiet"]),
         "contended_s": loaded_s,
-        "contended_threads": busy_threads,
+        "contended_threads": statistics.median(threads["contended"]),
         "slowdown": loaded_s / quiet_s,
         "contended_all_cpus_s": greedy,
         "slowdown_all_cpus": greedy / quiet_s,
