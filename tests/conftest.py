@@ -7,8 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from sklearn_tcssl import config_context
-
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 YEO_ATLAS = (
     SHARED_DATA / "yeo2011" / "Yeo2011_7Networks_MNI152_FreeSurferConformed1mm_LiberalMask.nii.gz"
@@ -29,6 +27,8 @@ def _one_thread():
     The automatic policy (tests/test_threads.py) leaves out CPUs that other processes keep
     busy, which can change the thread count, and so the last digits, between two fits.
     """
+    from sklearn_tcssl import config_context  # here: helper scripts import this module too
+
     with config_context(n_threads=1):
         yield
 
