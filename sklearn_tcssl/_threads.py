@@ -7,7 +7,8 @@ against other processes. Here every public method of the estimators runs inside
 
 * counts the CPUs this process may really use: its affinity mask
   (``os.sched_getaffinity``), the cgroup CPU quota (``cpu.max``), and the limits the user
-  set (``OMP_NUM_THREADS``, ``torch.set_num_threads``, ``threadpoolctl``);
+  set (``OMP_NUM_THREADS``, ``torch.set_num_threads``, ``threadpoolctl`` limits of torch's
+  OpenMP or of the BLAS libraries);
 * leaves out the CPUs that other processes keep busy right now (the number of runnable
   tasks in ``/proc/loadavg``, read a few times over a few milliseconds);
 * uses one thread inside joblib/loky or multiprocessing workers, where the parent already
@@ -175,6 +176,14 @@ def _env_limit():
     return int(value) if value.isdigit() and int(value) > 0 else None
 
 
+def _blas_limit():
+    """Return the lowest thread count of the loaded BLAS libraries (a threadpoolctl limit)."""
+    from threadpoolctl import threadpool_info
+
+    counts = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+    return min(counts) if counts else None
+
+
 def _busy_elsewhere(samples=5, pause=0.002):
     """CPUs other processes keep busy: the fewest runnable tasks seen, minus this one."""
     seen = []
@@ -236,8 +245,7 @@ def resolve_n_threads(n_threads=None):
     if _in_worker():
         return 1
     limits = [cpus, torch.get_num_threads(), cpus - _busy_elsewhere()]
-    if _env_limit() is not None:
-        limits.append(_env_limit())
+    limits += [n for n in (_env_limit(), _blas_limit()) if n is not None]
     return max(1, min(limits))
 
 

@@ -71,6 +71,7 @@ def test_explicit_and_negative_counts_follow_n_jobs(monkeypatch):
 def test_busy_cpus_and_user_limits_lower_the_budget(monkeypatch, automatic):
     monkeypatch.setattr(_threads, "available_cpus", lambda: 4)
     monkeypatch.setattr(_threads, "_busy_elsewhere", lambda: 1)
+    monkeypatch.setattr(_threads, "_blas_limit", lambda: None)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.delenv(_threads.ENV_VAR, raising=False)
     before = torch.get_num_threads()
@@ -139,3 +140,15 @@ def test_affinity_mask_is_respected():
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, env=env, check=True
     )
     assert out.stdout.split() == ["1", "4"]
+
+
+def test_a_users_blas_limit_is_kept(automatic, monkeypatch):
+    from threadpoolctl import threadpool_limits
+
+    monkeypatch.setattr(_threads, "_busy_elsewhere", lambda: 0)
+    monkeypatch.delenv(_threads.ENV_VAR, raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    if _threads._blas_limit() is None:
+        pytest.skip("no BLAS library seen by threadpoolctl")
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert resolve_n_threads() == 1
