@@ -296,7 +296,8 @@ class FitCache:
     shrinkage LDA or by logistic regression) and are fitted on the same training fold reuse
     one fitted embedder. A fit is reused when the transformer's parameters are equal and
     its inputs are the very same objects (the items of the list ``X``, as cross-validation
-    passes them) with equal labels; nothing is written to disk.
+    passes them) with equal labels; nothing is written to disk. ``clone`` (which
+    cross-validation applies to every decoder) keeps the cache shared.
 
     Examples
     --------
@@ -308,6 +309,10 @@ class FitCache:
 
     def __init__(self):
         self._fits = {}
+
+    def __deepcopy__(self, memo):
+        """Stay shared: ``clone`` deep-copies a pipeline's ``memory`` for every fold."""
+        return self
 
     def cache(self, func, **kwargs):
         """Wrap sklearn's ``_fit_transform_one`` so that equal fits are done once."""

@@ -149,3 +149,23 @@ def test_fit_cache_fits_the_embedder_once_for_both_readouts():
     assert lda.named_steps["embed"] is logistic.named_steps["embed"]
     other = make_tcssl_decoder(memory=FitCache(), n_components=4, max_epochs=1, random_state=0)
     assert other.fit(list(X), y).named_steps["embed"] is not lda.named_steps["embed"]
+
+
+def test_fit_cache_survives_the_clones_of_cross_validation(monkeypatch):
+    from conftest import smooth_sequences
+
+    from sklearn_tcssl import TemporalContrastiveEmbedder
+    from sklearn_tcssl.baselines import FitCache
+
+    fits = []
+    original = TemporalContrastiveEmbedder.fit
+
+    def counted(self, X, y=None):
+        fits.append(len(X))
+        return original(self, X, y)
+
+    monkeypatch.setattr(TemporalContrastiveEmbedder, "fit", counted)
+    X, y = smooth_sequences(12, 10, 6), np.arange(12) % 2
+    decoders = tcssl_decoders(memory=FitCache(), n_components=4, max_epochs=1, random_state=0)
+    compare_decoders(X, y, np.arange(12) // 3, decoders=decoders, cv=GroupKFold(2))
+    assert len(fits) == 2  # one embedder fit per fold, shared by both readouts
