@@ -36,7 +36,7 @@ from sklearn_tcssl._volumes import INPUTS, embed_runs, fit_volumes, reads_volume
 from sklearn_tcssl.nn.encoders import TimeSeriesEncoder
 from sklearn_tcssl.nn.losses import NEGATIVES, TemporalContrastiveLoss, pretext_accuracy
 from sklearn_tcssl.nn.volume import VolumeEncoder
-from sklearn_tcssl.nn.windows import TripletWindowDataset
+from sklearn_tcssl.nn.windows import TripletWindowDataset, windows_per_sequence
 
 INITS = ("pca", "random")
 _EVAL_BATCH = 256
@@ -292,7 +292,8 @@ class TemporalContrastiveEmbedder(
         start = time.perf_counter()
         with seeded_torch(seed):
             module = self._build_module(sequences, seed, source)
-            self.net_ = self._build_net(module, device, len(sequences), seed)
+            windows = windows_per_sequence([len(s) for s in sequences], 3 * self.segment_length)
+            self.net_ = self._build_net(module, device, len(sequences), seed, windows=windows)
             fit_or_resume(self.net_, self._window_dataset(sequences), owner=self._name)
         self.history_ = self.net_.history
         self.device_ = device
@@ -403,7 +404,7 @@ class TemporalContrastiveEmbedder(
             module.initialize_spatial(torch.from_numpy(components))
         return module
 
-    def _build_net(self, module, device, n_sequences, seed):
+    def _build_net(self, module, device, n_sequences, seed, windows=None):
         n_train = n_sequences
         if self.validation_fraction is not None:
             n_train -= int(np.ceil(self.validation_fraction * n_sequences))
@@ -412,6 +413,8 @@ class TemporalContrastiveEmbedder(
                     f"{self._name}: validation_fraction={self.validation_fraction} leaves no "
                     f"training sequence out of {n_sequences}; lower it or pass more sequences."
                 )
+        # windows of the training sequences in an epoch (a lower bound with validation)
+        n_train = n_train if windows is None else int(np.sort(windows)[:n_train].sum())
         batch_size = min(self.batch_size, n_train)
         has_validation = self.validation_fraction is not None
         check_monitored_scores(self.callbacks, has_validation=has_validation, owner=self._name)
