@@ -23,6 +23,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval
 
 from sklearn_tcssl._srm import procrustes_map
+from sklearn_tcssl._threads import with_thread_budget
 from sklearn_tcssl._validation import check_fitted, check_sequences
 
 
@@ -113,9 +114,16 @@ class _BaseAligner(TransformerMixin, BaseEstimator):
             return x
         return (x - stats[0]) / stats[1]
 
+    def _map(self, subject):
+        return self.weights_[subject]
+
+    def _store_map(self, subject, weights):
+        self.weights_[subject] = weights
+
     def _scaled_runs(self, runs, subjects):
         return [self._scaled(r, s) for r, s in zip(runs, subjects)]
 
+    @with_thread_budget
     def add_subjects(self, X, subjects):
         """Give subjects unseen in ``fit`` a map from their own unlabeled time-locked runs.
 
@@ -179,6 +187,7 @@ class _BaseAligner(TransformerMixin, BaseEstimator):
                 )
         return sequences, subjects
 
+    @with_thread_budget
     def transform(self, X, subjects=None):
         """Map each sequence into the shared space with its subject's map.
 

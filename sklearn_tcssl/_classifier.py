@@ -17,6 +17,7 @@ from sklearn_tcssl import io
 from sklearn_tcssl._embedder import INITS, TemporalContrastiveEmbedder
 from sklearn_tcssl._exceptions import TrainingDivergedError
 from sklearn_tcssl._interrupt import InterruptibleMixin
+from sklearn_tcssl._net import check_monitored_scores
 from sklearn_tcssl._params import check_choice, check_float, check_int
 from sklearn_tcssl._random import seeded_torch
 from sklearn_tcssl._sequences import (
@@ -24,6 +25,7 @@ from sklearn_tcssl._sequences import (
     check_finite_embeddings,
     principal_axes,
 )
+from sklearn_tcssl._threads import with_thread_budget
 from sklearn_tcssl._validation import (
     check_estimator_input,
     check_fitted,
@@ -187,6 +189,7 @@ class TemporalContrastiveClassifier(io.SaveMixin, ClassifierMixin, BaseEstimator
         return type(self).__name__
 
     # ------------------------------------------------------------------ fit
+    @with_thread_budget
     def fit(self, X, y):
         """Train the encoder and the head on labelled sequences.
 
@@ -302,6 +305,8 @@ class TemporalContrastiveClassifier(io.SaveMixin, ClassifierMixin, BaseEstimator
 
     def _build_net(self, module, device, seed):
         scale = self.encoder_lr_scale
+        has_validation = self.validation_fraction is not None
+        check_monitored_scores(self.callbacks, has_validation=has_validation, owner=self._name)
         train_split = None
         if self.validation_fraction is not None:
             train_split = ValidSplit(self.validation_fraction, stratified=True, random_state=seed)
@@ -342,6 +347,7 @@ class TemporalContrastiveClassifier(io.SaveMixin, ClassifierMixin, BaseEstimator
         self.init_card_ = card.get("training", {}).get("init_from")
 
     # -------------------------------------------------------------- predict
+    @with_thread_budget
     def predict_proba(self, X):
         """Class probabilities of each sequence.
 
@@ -357,6 +363,7 @@ class TemporalContrastiveClassifier(io.SaveMixin, ClassifierMixin, BaseEstimator
         """
         return self._forward(X, lambda module, batch: torch.softmax(module(batch), dim=1))
 
+    @with_thread_budget
     def predict(self, X):
         """Predict the class of each sequence.
 
@@ -373,6 +380,7 @@ class TemporalContrastiveClassifier(io.SaveMixin, ClassifierMixin, BaseEstimator
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(axis=1)]
 
+    @with_thread_budget
     def embed(self, X):
         """Embed each sequence with the (fine-tuned) encoder, before the head.
 

@@ -1,6 +1,5 @@
 """TemporalContrastiveEmbedder: self-supervised pretraining of an fMRI time-series encoder."""
 
-import numbers
 import time
 
 import numpy as np
@@ -16,6 +15,7 @@ from sklearn_tcssl._checkpoint import TrainingCheckpoint, check_checkpoint_dir, 
 from sklearn_tcssl._net import (
     PRECISIONS,
     autocast_of,
+    check_monitored_scores,
     net_class_and_options,
 )
 from sklearn_tcssl._params import check_choice, check_float, check_int
@@ -24,18 +24,20 @@ from sklearn_tcssl._sequences import (
     as_tensor,
     batches_of_equal_length,
     check_finite_embeddings,
+    check_n_draws,
     check_segment_length,
     check_y_length,
     mean_patterns,
     principal_axes,
     standardization_stats,
 )
+from sklearn_tcssl._threads import with_thread_budget
 from sklearn_tcssl._validation import check_estimator_input, check_fitted, resolve_device
 from sklearn_tcssl._volumes import INPUTS, embed_runs, fit_volumes, reads_volumes, volume_runs
 from sklearn_tcssl.nn.encoders import TimeSeriesEncoder
 from sklearn_tcssl.nn.losses import NEGATIVES, TemporalContrastiveLoss, pretext_accuracy
 from sklearn_tcssl.nn.volume import VolumeEncoder
-from sklearn_tcssl.nn.windows import TripletWindowDataset
+from sklearn_tcssl.nn.windows import TripletWindowDataset, windows_per_sequence
 
 INITS = ("pca", "random")
 _EVAL_BATCH = 256
@@ -147,8 +149,7 @@ class TemporalContrastiveEmbedder(
         and orientations may differ.
     cache_dir : str, pathlib.Path or None, default=None
         Volumes: if set, each run is resampled once into a float32 ``.npy`` memory map there
-        (keyed by the file's content identity and the grid; a damaged entry is rebuilt);
-        otherwise every window is resampled.
+        (keyed by content and grid; rebuilt if damaged); otherwise every window is resampled.
     precision : {"auto", "32", "bf16"}, default="auto"
         Forward-pass precision; ``"auto"`` is bfloat16 autocast on CUDA GPUs that support it,
         float32 elsewhere. Weights and loss stay float32.
@@ -263,6 +264,7 @@ class TemporalContrastiveEmbedder(
         self.accelerator = accelerator
 
     # ------------------------------------------------------------------ fit
+    @with_thread_budget
     def fit(self, X, y=None):
         """Pretrain the encoder on the sequences in X; ``y`` is ignored.
 
@@ -293,7 +295,8 @@ class TemporalContrastiveEmbedder(
         start = time.perf_counter()
         with seeded_torch(seed):
             module = self._build_module(sequences, seed, source)
-            net = self._build_net(module, device, len(sequences), seed)
+            windows = windows_per_sequence([len(s) for s in sequences], 3 * self.segment_length)
+            net = self._build_net(module, device, len(sequences), seed, windows=windows)
             vars(self).pop("net_", None)  # a refit stopped half way is not fitted
             fit_or_resume(net, self._window_dataset(sequences), owner=self._name)
         self.net_ = net  # only once trained: a Ctrl-C leaves the estimator unfitted
@@ -406,7 +409,7 @@ class TemporalContrastiveEmbedder(
             module.initialize_spatial(torch.from_numpy(components))
         return module
 
-    def _build_net(self, module, device, n_sequences, seed):
+    def _build_net(self, module, device, n_sequences, seed, windows=None):
         n_train = n_sequences
         if self.validation_fraction is not None:
             n_train -= int(np.ceil(self.validation_fraction * n_sequences))
@@ -415,7 +418,11 @@ class TemporalContrastiveEmbedder(
                     f"{self._name}: validation_fraction={self.validation_fraction} leaves no "
                     f"training sequence out of {n_sequences}; lower it or pass more sequences."
                 )
+        # windows of the training sequences in an epoch (a lower bound with validation)
+        n_train = n_train if windows is None else int(np.sort(windows)[:n_train].sum())
         batch_size = min(self.batch_size, n_train)
+        has_validation = self.validation_fraction is not None
+        check_monitored_scores(self.callbacks, has_validation=has_validation, owner=self._name)
         callbacks = [
             ("train_pretext_acc", _pretext_scoring(on_train=True)),
             ("valid_pretext_acc", _pretext_scoring(on_train=False)),
@@ -478,6 +485,7 @@ class TemporalContrastiveEmbedder(
         return check_estimator_input(self, X, reset=reset)
 
     # ------------------------------------------------------------ transform
+    @with_thread_budget
     def transform(self, X):
         """Embed each sequence of X.
 
@@ -516,6 +524,7 @@ class TemporalContrastiveEmbedder(
     def _keeps_mean_pattern(self):
         return self.keep_mean_pattern in ("auto", True) and not self._on_volumes
 
+    @with_thread_budget
     def score(self, X, y=None, *, n_draws=5):
         """Held-out pretext accuracy: how often the end is closer to the middle than the start.
 
@@ -536,11 +545,7 @@ class TemporalContrastiveEmbedder(
             Fraction of windows where the pretext task is solved.
         """
         check_fitted(self, "net_")
-        if isinstance(n_draws, bool) or not isinstance(n_draws, numbers.Integral) or n_draws < 1:
-            raise ValueError(
-                f"{self._name}.score: n_draws={n_draws!r} is not valid; it must be an integer "
-                ">= 1 (windows drawn per sequence, e.g. the default 5)."
-            )
+        n_draws = check_n_draws(n_draws, owner=f"{self._name}.score")
         sequences = self._check_X(X, reset=False)
         self._check_segment_length(sequences)
         dataset = self._window_dataset(sequences, generator=torch.Generator().manual_seed(0))
@@ -549,7 +554,7 @@ class TemporalContrastiveEmbedder(
         correct, total = 0.0, 0
         module.eval()
         with torch.no_grad():
-            for _ in range(int(n_draws)):
+            for _ in range(n_draws):
                 windows = torch.stack([dataset[i][0] for i in range(len(dataset))]).to(device)
                 z = module(windows)  # (N, 3, P)
                 correct += pretext_accuracy(*z.unbind(dim=1)).item() * len(dataset)
