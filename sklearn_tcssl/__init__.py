@@ -8,6 +8,7 @@ from sklearn_tcssl._exceptions import (
     TCSSLError,
     TrainingDivergedError,
 )
+from sklearn_tcssl._version import __version__
 from sklearn_tcssl.io import load, save
 from sklearn_tcssl.networks import YEO7_NETWORKS, NetworkMasker, network_mask, network_names
 from sklearn_tcssl.report import (
@@ -16,8 +17,6 @@ from sklearn_tcssl.report import (
     plot_network_report,
     summarize,
 )
-
-__version__ = "0.1.0.dev0"
 
 __all__ = [
     "IncompatibleModelError",

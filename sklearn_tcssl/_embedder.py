@@ -1,46 +1,30 @@
 """TemporalContrastiveEmbedder: self-supervised pretraining of an fMRI time-series encoder."""
 
+import os
 import time
+from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import check_random_state
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
 from skorch.callbacks import PassthroughScoring
 from skorch.dataset import ValidSplit
 
-from sklearn_tcssl import io
-from sklearn_tcssl._checkpoint import TrainingCheckpoint, fit_or_resume
-from sklearn_tcssl._net import (
-    PRECISIONS,
-    autocast_of,
-    net_class_and_options,
-)
-from sklearn_tcssl._params import check_choice, check_float, check_int
+from sklearn_tcssl._base import PARAMETER_CONSTRAINTS, EncoderEstimator
+from sklearn_tcssl._checkpoint import TrainingCheckpoint, fit_or_resume, run_fingerprint
+from sklearn_tcssl._inputs import INPUT_KINDS
+from sklearn_tcssl._net import PRECISIONS, TemporalContrastiveNet, compute_options
 from sklearn_tcssl._random import seeded_torch
-from sklearn_tcssl._sequences import (
-    as_tensor,
-    batches_of_equal_length,
-    check_finite_embeddings,
-    check_segment_length,
-    check_y_length,
-    mean_patterns,
-    principal_axes,
-    standardization_stats,
-)
-from sklearn_tcssl._validation import check_estimator_input, check_fitted, resolve_device
-from sklearn_tcssl._volumes import INPUTS, embed_runs, fit_volumes, reads_volumes, volume_runs
-from sklearn_tcssl.nn.encoders import TimeSeriesEncoder
+from sklearn_tcssl._registry import build_encoder, register_estimator
+from sklearn_tcssl._sequences import check_segment_length, check_y_length
+from sklearn_tcssl._validation import check_fitted
 from sklearn_tcssl.nn.losses import NEGATIVES, TemporalContrastiveLoss, pretext_accuracy
-from sklearn_tcssl.nn.volume import VolumeEncoder
-from sklearn_tcssl.nn.windows import TripletWindowDataset
-
-INITS = ("pca", "random")
-_EVAL_BATCH = 256
 
 
+@register_estimator
 class TemporalContrastiveEmbedder(
-    io.SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, EncoderEstimator
 ):
     """Embed fMRI sequences with an encoder pretrained by temporal contrast (no labels).
 
@@ -88,22 +72,32 @@ class TemporalContrastiveEmbedder(
         AdamW learning rate.
     weight_decay : float, default=1e-4
         AdamW weight decay.
+    kernel_size : int or None, default=None
+        Width (time points, odd) of the temporal convolutions; ``None`` is 3, or the
+        pretrained encoder's value with ``init_from``.
+    n_blocks : int or None, default=None
+        Residual temporal convolution blocks; ``None`` is 1 (or the pretrained value).
+    projection_dim : int or None, default=None
+        Output width of the projection head used by the loss; ``None`` is 64 (or the
+        pretrained value).
     init : {"pca", "random"}, default="pca"
         Initialisation of the spatial projection. ``"pca"`` uses the leading principal axes
         of the (standardised) training time points, so that before any training the
         embedding is the PCA projection of each sequence's mean pattern, the input of the
         classical block-mean decoder; training then adds temporal structure. ``"random"``
         keeps torch's default initialisation.
-    standardize : bool, default=True
+    standardize : bool or "pretrained", default=True
         Z-score each feature with the mean and standard deviation of all training time
         points (one value per feature, learnt in ``fit``, kept in ``mean_`` and ``scale_``).
         Sequences are never z-scored one by one: that would erase each block's mean pattern.
+        ``"pretrained"`` keeps the statistics of ``init_from`` (needs it).
     validation_fraction : float or None, default=None
         If set, this fraction of the sequences is held out to report ``valid_loss`` and
         ``valid_pretext_acc`` in the history.
-    device : str, default="auto"
+    device : str or torch.device, default="auto"
         ``"auto"`` trains on CUDA when available and on the CPU otherwise; or ``"cpu"``,
-        ``"cuda"``, ``"cuda:N"``.
+        ``"cuda"``, ``"cuda:N"`` (``"mps"`` where available). Checked at the start of
+        ``fit``.
     random_state : int, RandomState instance or None, default=None
         Seeds weights, PCA sampling and windows. The same integer on the CPU gives identical
         embeddings.
@@ -125,7 +119,9 @@ class TemporalContrastiveEmbedder(
         (:func:`sklearn_tcssl.io.save`): its encoder weights replace the ``init``
         initialisation, and self-supervised training goes on for ``max_epochs`` on the new
         data. The data must have the pretrained number of features and ``n_components``
-        must equal its width. Standardisation statistics are re-estimated on the new data
+        must equal its width (``None`` architecture parameters take its values). A
+        whole-brain model (fitted on 4D images) continues on 4D images, on its grid.
+        Standardisation statistics are re-estimated on the new data
         (``standardize=True``, the usual case for a new cohort or scanner); pass
         ``standardize="pretrained"`` to keep the pretrained ``mean_`` and ``scale_``.
 
@@ -138,7 +134,7 @@ class TemporalContrastiveEmbedder(
     target_voxel_size : float, default=4.0
         Volumes: voxel edge (mm) of the common grid laid over the bounding box of the
         training images; every image is resampled onto it (linear), so shapes, voxel sizes
-        and orientations may differ.
+        and orientations may differ. A grid too large for memory is refused in ``fit``.
     cache_dir : str, pathlib.Path or None, default=None
         Volumes: if set, each run is resampled once into a float32 ``.npy`` memory map there
         (keyed by file, modification time and grid); otherwise every window is resampled.
@@ -174,7 +170,9 @@ class TemporalContrastiveEmbedder(
         Description of the model given as ``init_from`` (None without it).
     grid_affine_, grid_shape_ : ndarray of shape (4, 4), tuple of 3 int
         Volumes only: the common grid (``mean_``, ``scale_`` then have one value per grid
-        voxel, in C order).
+        voxel, in C order). Saved in model files and checked when they are loaded.
+    fit_time_ : float
+        Seconds spent training in the last ``fit``.
 
     Notes
     -----
@@ -209,6 +207,9 @@ class TemporalContrastiveEmbedder(
         batch_size=32,
         lr=1e-3,
         weight_decay=1e-4,
+        kernel_size=None,
+        n_blocks=None,
+        projection_dim=None,
         init="pca",
         standardize=True,
         validation_fraction=None,
@@ -236,6 +237,9 @@ class TemporalContrastiveEmbedder(
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
+        self.kernel_size = kernel_size
+        self.n_blocks = n_blocks
+        self.projection_dim = projection_dim
         self.init = init
         self.standardize = standardize
         self.validation_fraction = validation_fraction
@@ -254,13 +258,28 @@ class TemporalContrastiveEmbedder(
         self.compile = compile
         self.accelerator = accelerator
 
+    _parameter_constraints = {
+        **PARAMETER_CONSTRAINTS,
+        "segment_length": [Interval(Integral, 1, None, closed="left")],
+        "negatives": [StrOptions(set(NEGATIVES))],
+        "keep_mean_pattern": [StrOptions({"auto"}), "boolean"],
+        "temperature": [Interval(Real, 1e-3, 100.0, closed="both")],
+        "checkpoint_dir": [str, os.PathLike, None],
+        "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
+        "precision": [StrOptions(set(PRECISIONS))],
+        "num_workers": [Interval(Integral, 0, None, closed="left")],
+        "compile": ["boolean"],
+        "accelerator": "no_validation",
+    }
+
     # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Pretrain the encoder on the sequences in X; ``y`` is ignored.
 
         Parameters
         ----------
-        X : list of array-like of shape (n_timepoints_i, n_features) or ndarray
+        X : list of array-like of shape (n_timepoints_i, n_features), ndarray or list of 4D images
             Training sequences (see Notes for the accepted forms).
         y : None
             Ignored; accepted for Pipeline compatibility.
@@ -270,129 +289,16 @@ class TemporalContrastiveEmbedder(
         self : TemporalContrastiveEmbedder
             The fitted embedder.
         """
-        self._validate_params()
-        device = resolve_device(self.device, estimator_name=self._name)
-        sequences = self._check_X(X, reset=True)
-        check_y_length(y, len(sequences), self._name)
-        self._check_segment_length(sequences)
-        source = self._pretrained_source()
-        self._fit_standardization(sequences)
-        if source is not None and self.standardize == "pretrained":
-            self.mean_, self.scale_ = source["mean"].copy(), source["scale"].copy()
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        device, data, source, seed = self._begin_fit(X)
+        check_y_length(y, len(data), self._name)
+        check_segment_length(data.sequences, self._param("segment_length"), owner=self._name)
         start = time.perf_counter()
         with seeded_torch(seed):
-            module = self._build_module(sequences, seed, source)
-            self.net_ = self._build_net(module, device, len(sequences), seed)
-            fit_or_resume(self.net_, self._window_dataset(sequences), owner=self._name)
-        self.history_ = self.net_.history
-        self.device_ = device
-        self.n_sequences_ = len(sequences)
-        self.n_timepoints_ = int(sum(len(s) for s in sequences))
-        self.init_card_ = None if source is None else source["card"]
-        self.fit_time_ = time.perf_counter() - start
-        return self
-
-    def _validate_params(self):
-        owner = self._name
-        check_int("n_components", self.n_components, owner=owner)
-        check_int("segment_length", self.segment_length, owner=owner)
-        check_choice("negatives", self.negatives, NEGATIVES, owner=owner)
-        if self.keep_mean_pattern not in ("auto", True, False):
-            raise ValueError(
-                f"{owner}: keep_mean_pattern={self.keep_mean_pattern!r} is not allowed; use "
-                "'auto', True or False."
-            )
-        check_float("temperature", self.temperature, owner=owner)
-        check_int("max_epochs", self.max_epochs, owner=owner, minimum=0)
-        check_int("batch_size", self.batch_size, owner=owner)
-        check_float("lr", self.lr, owner=owner)
-        check_float("weight_decay", self.weight_decay, owner=owner, low_inclusive=True)
-        check_choice("init", self.init, INITS, owner=owner)
-        check_choice("input", self.input, INPUTS, owner=owner)
-        check_float("target_voxel_size", self.target_voxel_size, owner=owner)
-        check_choice("precision", self.precision, PRECISIONS, owner=owner)
-        check_int("num_workers", self.num_workers, owner=owner, minimum=0)
-        if not isinstance(self.compile, bool):
-            raise ValueError(f"{owner}: compile={self.compile!r} must be True or False.")
-        check_int("checkpoint_every", self.checkpoint_every, owner=owner)
-        if self.validation_fraction is not None:
-            check_float("validation_fraction", self.validation_fraction, owner=owner, high=0.5)
-        if self.callbacks is not None and not isinstance(self.callbacks, (list, tuple)):
-            raise ValueError(
-                f"{owner}: callbacks={self.callbacks!r} must be a list of skorch callbacks "
-                "or None."
-            )
-
-    @property
-    def _name(self):
-        return type(self).__name__
-
-    def _check_segment_length(self, sequences):
-        check_segment_length(sequences, self.segment_length, owner=self._name)
-
-    @property
-    def _on_volumes(self):
-        return getattr(self, "_volumes_", False)
-
-    def _fit_standardization(self, sequences):
-        if self._on_volumes:
-            return  # streamed over the runs by fit_volumes
-        self.mean_, self.scale_ = standardization_stats(sequences, self.standardize)
-
-    def _standardize(self, sequences):
-        if not self.standardize or self._on_volumes:  # runs standardise as they read
-            return sequences
-        return [(s - self.mean_) / self.scale_ for s in sequences]
-
-    def _scaled(self, array, *, in_place=False):
-        """Standardise an array of time points or patterns (sequences input only)."""
-        if not self.standardize or self._on_volumes:
-            return array
-        if not in_place:
-            return (array - self.mean_) / self.scale_
-        array -= self.mean_
-        array /= self.scale_
-        return array
-
-    def _window_dataset(self, sequences, generator=None):
-        """Windows of the raw sequences, standardised as they are drawn (no data copy)."""
-        stats = {}
-        if self.standardize and not self._on_volumes:
-            stats = {"mean": torch.from_numpy(self.mean_), "scale": torch.from_numpy(self.scale_)}
-        tensors = [as_tensor(s) for s in sequences]
-        return TripletWindowDataset(tensors, self.segment_length, generator=generator, **stats)
-
-    def _pretrained_source(self):
-        """Return the checked weights and statistics of ``init_from`` (None without it)."""
-        if self.init_from is None:
-            if self.standardize == "pretrained":
-                raise ValueError(
-                    f"{self._name}: standardize='pretrained' needs init_from (a pretrained "
-                    "model); pass init_from or use standardize=True."
-                )
-            return None
-        source = io.pretrained_encoder(self.init_from, owner=self._name)
-        io.check_pretrained_features(source, self.n_features_per_timepoint_, owner=self._name)
-        width = source["config"]["n_components"]
-        if self.n_components != width:
-            raise ValueError(
-                f"{self._name}: n_components={self.n_components} but init_from has an "
-                f"embedding of width {width}. Set n_components={width}."
-            )
-        return source
-
-    def _build_module(self, sequences, seed, source=None):
-        if source is not None:
-            return io.build_encoder(source["config"], source["state"])
-        if self._on_volumes:
-            return VolumeEncoder(self.grid_shape_, self.n_components)
-        module = TimeSeriesEncoder(self.n_features_per_timepoint_, self.n_components)
-        if self.init == "pca":
-            stats = {"mean": self.mean_, "scale": self.scale_} if self.standardize else {}
-            components = principal_axes(sequences, self.n_components, seed, **stats)
-            module.initialize_spatial(torch.from_numpy(components))
-        return module
+            module = self._new_encoder(data, source, seed)
+            self.net_ = self._build_net(module, device, len(data), seed)
+            dataset = data.window_dataset(self._param("segment_length"))
+            fit_or_resume(self.net_, dataset, owner=self._name)
+        return self._finish_fit(data, device, source, start)
 
     def _build_net(self, module, device, n_sequences, seed):
         n_train = n_sequences
@@ -403,7 +309,7 @@ class TemporalContrastiveEmbedder(
                     f"{self._name}: validation_fraction={self.validation_fraction} leaves no "
                     f"training sequence out of {n_sequences}; lower it or pass more sequences."
                 )
-        batch_size = min(self.batch_size, n_train)
+        batch_size = min(self._param("batch_size"), n_train)
         callbacks = [
             ("train_pretext_acc", _pretext_scoring(on_train=True)),
             ("valid_pretext_acc", _pretext_scoring(on_train=False)),
@@ -412,24 +318,24 @@ class TemporalContrastiveEmbedder(
         ]
         train_split = None
         if self.validation_fraction is not None:
-            train_split = ValidSplit(self.validation_fraction, random_state=seed)
+            train_split = ValidSplit(self._param("validation_fraction"), random_state=seed)
         net_class, compute = net_class_and_options(self, device)
         return net_class(
             module=module,
             criterion=TemporalContrastiveLoss,
-            criterion__temperature=self.temperature,
+            criterion__temperature=float(self.temperature),
             criterion__negatives=self.negatives,
             optimizer=torch.optim.AdamW,
-            lr=self.lr,
-            optimizer__weight_decay=self.weight_decay,
-            max_epochs=self.max_epochs,
+            lr=float(self.lr),
+            optimizer__weight_decay=float(self.weight_decay),
+            max_epochs=self._param("max_epochs"),
             batch_size=batch_size,
             train_split=train_split,
             iterator_train__shuffle=True,
             # in-batch negatives: avoid a tiny last batch with almost no candidates
             iterator_train__drop_last=n_train > batch_size,
             callbacks=callbacks,
-            verbose=self.verbose,
+            verbose=int(self.verbose),
             **compute,
         )
 
@@ -437,32 +343,23 @@ class TemporalContrastiveEmbedder(
         if self.checkpoint_dir is None:
             return []
         skipped = {"max_epochs", "verbose", "callbacks", "checkpoint_dir", "checkpoint_every"}
-        fingerprint = {
-            key: value
-            if isinstance(value, (str, int, float, bool, type(None)))
-            else repr(type(value))
-            for key, value in self.get_params().items()
-            if key not in skipped
-        }
-        fingerprint["seed"] = int(seed)
+        params = {k: v for k, v in self.get_params().items() if k not in skipped}
         checkpoint = TrainingCheckpoint(
-            self.checkpoint_dir, every=self.checkpoint_every, fingerprint=fingerprint
+            self.checkpoint_dir,
+            every=self._param("checkpoint_every"),
+            fingerprint=run_fingerprint(params, seed),
         )
         return [("checkpoint", checkpoint)]
 
-    def _check_X(self, X, *, reset):
-        """Validate X; return a list of float32 (T, V) arrays and set/check input sizes."""
-        volumes = reads_volumes(X, self.input)
-        if reset:
-            self._volumes_ = volumes
-        elif volumes != self._on_volumes:
-            form = "4D images" if self._on_volumes else "arrays of sequences"
-            raise ValueError(
-                f"{self._name} was fitted on {form} and must be given the same form of X."
-            )
-        if volumes:  # lazy (n_frames, n_voxels) runs on the common grid
-            return fit_volumes(self, X) if reset else volume_runs(self, X)
-        return check_estimator_input(self, X, reset=reset)
+    def _restore_from_model(self, card, tensors):
+        """Rebuild ``net_`` from a model file's card and tensors (called by ``io.load``)."""
+        self._restore_common(card, tensors)
+        prefix = "encoder."
+        state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        module = build_encoder(card["architecture"], state)
+        net = self._build_net(module, torch.device("cpu"), max(self.n_sequences_, 2), 0)
+        self.net_ = net.initialize()
+        self.history_ = self.net_.history
 
     # ------------------------------------------------------------ transform
     def transform(self, X):
@@ -470,8 +367,9 @@ class TemporalContrastiveEmbedder(
 
         Parameters
         ----------
-        X : list of array-like of shape (n_timepoints_i, n_features) or ndarray
-            Sequences with the features seen in ``fit``; any length >= 1.
+        X : list of array-like of shape (n_timepoints_i, n_features), ndarray or list of 4D images
+            Sequences with the features seen in ``fit`` (or images, for a whole-brain
+            model); any length >= 1.
 
         Returns
         -------
@@ -479,29 +377,15 @@ class TemporalContrastiveEmbedder(
             One row per sequence: the ``n_components`` learned features, followed, with
             ``keep_mean_pattern``, by the ``n_features_in_`` standardised mean pattern.
         """
-        check_fitted(self, "net_")
-        sequences = self._check_X(X, reset=False)  # standardised batch by batch below
-        module = self.net_.module_
-        device = next(module.parameters()).device
-        if self._on_volumes:
-            out = embed_runs(self.net_, sequences, self.n_components)
-            check_finite_embeddings(out, module, self._name)
-            return out
-        out = np.empty((len(sequences), self.n_components), dtype=np.float32)
-        module.eval()
-        with torch.no_grad(), autocast_of(self.net_):
-            for indices in batches_of_equal_length(sequences, _EVAL_BATCH):
-                batch = self._scaled(np.stack([sequences[i] for i in indices]), in_place=True)
-                embedded = module.embed(torch.from_numpy(batch).to(device))
-                out[indices] = embedded.float().cpu().numpy()
-        check_finite_embeddings(out, module, self._name)
+        out, data = self._infer(X, lambda module, batch: module.embed(batch))
         if self._keeps_mean_pattern:
-            out = np.hstack([out, self._scaled(mean_patterns(sequences))])
+            out = np.hstack([out, data.mean_patterns()])
         return out
 
     @property
     def _keeps_mean_pattern(self):
-        return self.keep_mean_pattern in ("auto", True) and not self._on_volumes
+        has_pattern = INPUT_KINDS[getattr(self, "_input_kind_", "sequences")].has_mean_pattern
+        return self.keep_mean_pattern in ("auto", True) and has_pattern
 
     def score(self, X, y=None, *, n_draws=5):
         """Held-out pretext accuracy: how often the end is closer to the middle than the start.
@@ -510,12 +394,12 @@ class TemporalContrastiveEmbedder(
 
         Parameters
         ----------
-        X : list of array-like or ndarray
+        X : list of array-like, ndarray or list of 4D images
             Sequences of at least ``3 * segment_length`` time points.
         y : None
             Ignored.
         n_draws : int, default=5
-            Windows drawn per sequence.
+            Windows drawn per sequence (at least 1).
 
         Returns
         -------
@@ -523,15 +407,21 @@ class TemporalContrastiveEmbedder(
             Fraction of windows where the pretext task is solved.
         """
         check_fitted(self, "net_")
-        sequences = self._check_X(X, reset=False)
-        self._check_segment_length(sequences)
-        dataset = self._window_dataset(sequences, generator=torch.Generator().manual_seed(0))
+        if isinstance(n_draws, bool) or not isinstance(n_draws, Integral) or n_draws < 1:
+            raise ValueError(
+                f"{self._name}.score: n_draws={n_draws!r} is not allowed; pass an integer "
+                ">= 1 (windows drawn per sequence, e.g. 5)."
+            )
+        data = self._input(X)
+        check_segment_length(data.sequences, self._param("segment_length"), owner=self._name)
+        generator = torch.Generator().manual_seed(0)
+        dataset = data.window_dataset(self._param("segment_length"), generator=generator)
         module = self.net_.module_
         device = next(module.parameters()).device
         correct, total = 0.0, 0
         module.eval()
         with torch.no_grad():
-            for _ in range(n_draws):
+            for _ in range(int(n_draws)):
                 windows = torch.stack([dataset[i][0] for i in range(len(dataset))]).to(device)
                 z = module(windows)  # (N, 3, P)
                 correct += pretext_accuracy(*z.unbind(dim=1)).item() * len(dataset)
@@ -570,6 +460,38 @@ class TemporalContrastiveEmbedder(
         tags.transformer_tags.preserves_dtype = ["float32"]
         tags.input_tags.three_d_array = True
         return tags
+
+
+def net_class_and_options(estimator, device):
+    """Net class and its compute keyword arguments for an estimator's parameters.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Reads ``precision``, ``num_workers``, ``compile`` and ``accelerator``.
+    device : torch.device
+        The resolved training device.
+
+    Returns
+    -------
+    net_class : type
+        :class:`TemporalContrastiveNet`, or its Accelerate subclass with an accelerator.
+    kwargs : dict
+    """
+    kwargs = {"device": str(device)}
+    kwargs.update(
+        compute_options(
+            device=device,
+            precision=estimator.precision,
+            num_workers=estimator.num_workers,
+            compile=estimator.compile,
+        )
+    )
+    if estimator.accelerator is None:
+        return TemporalContrastiveNet, kwargs
+    from sklearn_tcssl._accelerate import accelerated_net_kwargs  # optional extra
+
+    return accelerated_net_kwargs(estimator.accelerator, kwargs)
 
 
 def _pretext_scoring(*, on_train):

@@ -136,38 +136,6 @@ def compute_options(*, device, precision, num_workers, compile):
     }
 
 
-def net_class_and_options(estimator, device):
-    """Net class and its compute keyword arguments for an estimator's parameters.
-
-    Parameters
-    ----------
-    estimator : estimator
-        Reads ``precision``, ``num_workers``, ``compile`` and ``accelerator``.
-    device : torch.device
-        The resolved training device.
-
-    Returns
-    -------
-    net_class : type
-        :class:`TemporalContrastiveNet`, or its Accelerate subclass with an accelerator.
-    kwargs : dict
-    """
-    kwargs = {"device": str(device)}
-    kwargs.update(
-        compute_options(
-            device=device,
-            precision=estimator.precision,
-            num_workers=estimator.num_workers,
-            compile=estimator.compile,
-        )
-    )
-    if estimator.accelerator is None:
-        return TemporalContrastiveNet, kwargs
-    from sklearn_tcssl._accelerate import accelerated_net_kwargs  # optional extra
-
-    return accelerated_net_kwargs(estimator.accelerator, kwargs)
-
-
 def autocast_of(net):
     """Return the autocast context of a fitted net (a no-op for nets without one)."""
     return getattr(net, "autocast", contextlib.nullcontext)()

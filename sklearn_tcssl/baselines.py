@@ -4,11 +4,14 @@ Every comparison in this package puts our pipeline beside the classical decoder 
 block's mean pattern + a linear classifier), cross-validated on the same folds.
 """
 
+from numbers import Integral, Real
+
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_context, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import Interval
 
 from sklearn_tcssl._embedder import TemporalContrastiveEmbedder
 
@@ -42,6 +45,9 @@ class BlockMeanPattern(TransformerMixin, BaseEstimator):
            [0., 0., 0.]], dtype=float32)
     """
 
+    _parameter_constraints = {}
+
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Record the number of features; ``y`` is ignored.
 
@@ -179,12 +185,20 @@ class NilearnDecoderBaseline(ClassifierMixin, BaseEstimator):
         Class labels.
     """
 
+    _parameter_constraints = {
+        "mask_img": "no_validation",  # Niimg-like or None: nilearn checks it
+        "estimator": [str],
+        "cv": [Interval(Integral, 2, None, closed="left"), "cv_object"],
+        "screening_percentile": [Interval(Real, 0, 100, closed="right")],
+    }
+
     def __init__(self, mask_img=None, *, estimator="svc", cv=5, screening_percentile=100):
         self.mask_img = mask_img
         self.estimator = estimator
         self.cv = cv
         self.screening_percentile = screening_percentile
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, imgs, y):
         """Fit the Decoder on the block-mean images of ``imgs``.
 

@@ -72,10 +72,20 @@ class SegmentEncoder(nn.Module):
     """
 
     def _build_temporal(self, n_components, kernel_size, n_blocks, projection_dim):
+        self._config.update(
+            n_components=int(n_components),
+            kernel_size=int(kernel_size),
+            n_blocks=int(n_blocks),
+            projection_dim=int(projection_dim),
+        )
         self.temporal = nn.Sequential(
             *[TemporalConvBlock(n_components, kernel_size) for _ in range(n_blocks)]
         )
         self.head = ProjectionHead(n_components, projection_dim)
+
+    def get_config(self):
+        """Return the constructor arguments that rebuild this architecture (JSON types)."""
+        return dict(self._config)
 
     def embed(self, x):
         """Embed ``(batch, time, features)`` sequences into ``(batch, n_components)``."""
@@ -113,6 +123,7 @@ class TimeSeriesEncoder(SegmentEncoder):
 
     def __init__(self, n_features, n_components=128, kernel_size=3, n_blocks=1, projection_dim=64):
         super().__init__()
+        self._config = {"n_features": int(n_features)}
         self.spatial = nn.Linear(n_features, n_components)
         self._build_temporal(n_components, kernel_size, n_blocks, projection_dim)
 
