@@ -15,12 +15,14 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from sklearn_tcssl._base import PARAMETER_CONSTRAINTS, EncoderEstimator
+from sklearn_tcssl._docs import fill_doc
 from sklearn_tcssl._exceptions import IncompatibleModelError, TrainingDivergedError
 from sklearn_tcssl._random import seeded_torch
 from sklearn_tcssl._registry import build_encoder, register_estimator
 
 
 @register_estimator
+@fill_doc
 class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
     """Classify fMRI sequences with a (pretrained) encoder and a linear head.
 
@@ -54,50 +56,24 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
         (1e-3), slowly enough that fine-tuning does not wash out what pretraining learnt,
         and the randomly initialised head ten times faster. Ignored with
         ``freeze_encoder=True``.
-    init : {"pca", "random"}, default="pca"
-        Initialisation of the spatial projection when ``init_from=None`` (see
-        :class:`TemporalContrastiveEmbedder`); ignored otherwise.
+    %(init)s
     max_epochs : int, default=50
         Passes over the training sequences.
     batch_size : int, default=32
         Sequences per batch (sequences of different lengths go to different batches).
     lr : float, default=1e-2
         AdamW learning rate of the head (the encoder's is ``lr * encoder_lr_scale``).
-    weight_decay : float, default=1e-4
-        AdamW weight decay.
-    kernel_size : int or None, default=None
-        Width (time points, odd) of the temporal convolutions; ``None`` is 3, or the
-        pretrained encoder's value with ``init_from``.
-    n_blocks : int or None, default=None
-        Residual temporal convolution blocks; ``None`` is 1 (or the pretrained value).
-    projection_dim : int or None, default=None
-        Output width of the (unused by the head, saved) projection head; ``None`` is 64
-        (or the pretrained value).
-    standardize : bool or "pretrained", default=True
-        ``True`` z-scores each feature with statistics of the training time points (learnt
-        in ``fit``, kept in ``mean_`` and ``scale_``); ``"pretrained"`` keeps the pretrained
-        model's statistics (needs ``init_from``), the right choice when the new data are
-        few or come from the same scanner and preprocessing; ``False`` leaves data as is.
+    %(weight_decay)s
+    %(architecture)s
+    %(standardize)s
     validation_fraction : float or None, default=None
         If set, this stratified fraction of the sequences is held out to report
         ``valid_loss`` and ``valid_acc`` in the history (e.g. for ``EarlyStopping``).
-    device : str or torch.device, default="auto"
-        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``
-        (``"mps"`` where available). Checked at the start of ``fit``.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the head, PCA sampling and batch order.
-    verbose : int, default=0
-        1 prints the skorch training log.
-    callbacks : list of skorch callbacks or None, default=None
-        Extra skorch callbacks.
-    input : {"auto", "sequences", "volumes"}, default="auto"
-        ``"volumes"``: X is a list of 4D images (``Nifti1Image`` or paths), read lazily on a
-        common grid (the pretrained model's, with ``init_from``), as for
-        :class:`TemporalContrastiveEmbedder`; ``"auto"`` detects them.
-    target_voxel_size : float, default=4.0
-        Volumes without ``init_from``: voxel edge (mm) of the common grid.
-    cache_dir : str, pathlib.Path or None, default=None
-        Volumes: folder where each run is resampled once into a memory-mapped file.
+    %(device)s
+    %(random_state)s
+    %(verbose)s
+    %(callbacks)s
+    %(volumes)s
 
     Attributes
     ----------
@@ -108,20 +84,7 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
         the linear head.
     history_ : skorch.History
         Per-epoch ``train_loss`` (and validation entries).
-    mean_, scale_ : ndarray of shape (n_features_in_,)
-        Standardisation statistics.
-    n_features_in_ : int
-        Features per time point seen in ``fit``.
-    n_sequences_, n_timepoints_ : int
-        Training sequences and their total time points.
-    device_ : torch.device
-        Device used for training.
-    init_card_ : dict or None
-        Description of the model given as ``init_from`` (None without it).
-    grid_affine_, grid_shape_ : ndarray of shape (4, 4), tuple of 3 int
-        Volumes only: the common grid.
-    fit_time_ : float
-        Seconds spent training in the last ``fit``.
+    %(fitted_attributes)s
 
     See Also
     --------

@@ -9,12 +9,17 @@ import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from skorch.callbacks import PassthroughScoring
-from skorch.dataset import ValidSplit
 
 from sklearn_tcssl._base import PARAMETER_CONSTRAINTS, EncoderEstimator
 from sklearn_tcssl._checkpoint import TrainingCheckpoint, fit_or_resume, run_fingerprint
+from sklearn_tcssl._docs import fill_doc
 from sklearn_tcssl._inputs import INPUT_KINDS
-from sklearn_tcssl._net import PRECISIONS, TemporalContrastiveNet, compute_options
+from sklearn_tcssl._net import (
+    PRECISIONS,
+    FixedWindowsValidSplit,
+    TemporalContrastiveNet,
+    compute_options,
+)
 from sklearn_tcssl._random import seeded_torch
 from sklearn_tcssl._registry import build_encoder, register_estimator
 from sklearn_tcssl._sequences import check_segment_length, check_y_length
@@ -23,6 +28,7 @@ from sklearn_tcssl.nn.losses import NEGATIVES, TemporalContrastiveLoss, pretext_
 
 
 @register_estimator
+@fill_doc
 class TemporalContrastiveEmbedder(
     ClassNamePrefixFeaturesOutMixin, TransformerMixin, EncoderEstimator
 ):
@@ -36,9 +42,9 @@ class TemporalContrastiveEmbedder(
 
     The encoder (:class:`~sklearn_tcssl.nn.encoders.TimeSeriesEncoder`) is: a learned linear
     projection of the features of each time point to ``n_components`` channels, a residual
-    temporal convolution (kernel 3, starting as the identity), the mean over time (any length
-    works), and, for the loss only, a two-layer projection head. The embedding is taken before
-    the head.
+    temporal convolution (kernel ``kernel_size``, starting as the identity), the mean over
+    time (any length works), and, for the loss only, a two-layer projection head. The
+    embedding is taken before the head.
 
     Parameters
     ----------
@@ -70,41 +76,18 @@ class TemporalContrastiveEmbedder(
         Sequences per batch (and, with ``negatives="batch"``, the number of candidates).
     lr : float, default=1e-3
         AdamW learning rate.
-    weight_decay : float, default=1e-4
-        AdamW weight decay.
-    kernel_size : int or None, default=None
-        Width (time points, odd) of the temporal convolutions; ``None`` is 3, or the
-        pretrained encoder's value with ``init_from``.
-    n_blocks : int or None, default=None
-        Residual temporal convolution blocks; ``None`` is 1 (or the pretrained value).
-    projection_dim : int or None, default=None
-        Output width of the projection head used by the loss; ``None`` is 64 (or the
-        pretrained value).
-    init : {"pca", "random"}, default="pca"
-        Initialisation of the spatial projection. ``"pca"`` uses the leading principal axes
-        of the (standardised) training time points, so that before any training the
-        embedding is the PCA projection of each sequence's mean pattern, the input of the
-        classical block-mean decoder; training then adds temporal structure. ``"random"``
-        keeps torch's default initialisation.
-    standardize : bool or "pretrained", default=True
-        Z-score each feature with the mean and standard deviation of all training time
-        points (one value per feature, learnt in ``fit``, kept in ``mean_`` and ``scale_``).
-        Sequences are never z-scored one by one: that would erase each block's mean pattern.
-        ``"pretrained"`` keeps the statistics of ``init_from`` (needs it).
+    %(weight_decay)s
+    %(architecture)s
+    %(init)s
+    %(standardize)s
     validation_fraction : float or None, default=None
         If set, this fraction of the sequences is held out to report ``valid_loss`` and
-        ``valid_pretext_acc`` in the history.
-    device : str or torch.device, default="auto"
-        ``"auto"`` trains on CUDA when available and on the CPU otherwise; or ``"cpu"``,
-        ``"cuda"``, ``"cuda:N"`` (``"mps"`` where available). Checked at the start of
-        ``fit``.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weights, PCA sampling and windows. The same integer on the CPU gives identical
-        embeddings.
-    verbose : int, default=0
-        1 prints the skorch training log.
-    callbacks : list of skorch callbacks or None, default=None
-        Extra callbacks (e.g. ``skorch.callbacks.EarlyStopping``, ``Checkpoint``).
+        ``valid_pretext_acc`` in the history. Their windows are drawn once (seeded), so
+        every epoch is scored on the same windows.
+    %(device)s
+    %(random_state)s
+    %(verbose)s
+    %(callbacks)s
     checkpoint_dir : str, pathlib.Path or None, default=None
         If set, a complete checkpoint (weights, optimizer, history, torch random state) is
         written there atomically every ``checkpoint_every`` epochs, and ``fit`` resumes from
@@ -124,20 +107,7 @@ class TemporalContrastiveEmbedder(
         Standardisation statistics are re-estimated on the new data
         (``standardize=True``, the usual case for a new cohort or scanner); pass
         ``standardize="pretrained"`` to keep the pretrained ``mean_`` and ``scale_``.
-
-    input : {"auto", "sequences", "volumes"}, default="auto"
-        ``"volumes"``: X is a list of 4D images (``Nifti1Image`` or paths), used without a
-        masker, read lazily window by window and encoded by a small 3D CNN per frame
-        (:class:`~sklearn_tcssl.nn.volume.VolumeEncoder`) with the same temporal part and
-        objective; ``standardize`` is then per grid voxel and ``init`` unused. ``"auto"``:
-        volumes when every item of a list is an image or an existing file, else sequences.
-    target_voxel_size : float, default=4.0
-        Volumes: voxel edge (mm) of the common grid laid over the bounding box of the
-        training images; every image is resampled onto it (linear), so shapes, voxel sizes
-        and orientations may differ. A grid too large for memory is refused in ``fit``.
-    cache_dir : str, pathlib.Path or None, default=None
-        Volumes: if set, each run is resampled once into a float32 ``.npy`` memory map there
-        (keyed by file, modification time and grid); otherwise every window is resampled.
+    %(volumes)s
     precision : {"auto", "32", "bf16"}, default="auto"
         Forward-pass precision; ``"auto"`` is bfloat16 autocast on CUDA GPUs that support it,
         float32 elsewhere. Weights and loss stay float32.
@@ -156,23 +126,12 @@ class TemporalContrastiveEmbedder(
         The trained network; ``net_.module_`` is the encoder.
     history_ : skorch.History
         Per-epoch ``train_loss``, ``train_pretext_acc`` (and validation entries).
-    mean_, scale_ : ndarray of shape (n_features_in_,)
-        Standardisation statistics (zeros and ones when ``standardize=False``).
-    n_features_in_ : int
-        Features per time point seen in ``fit`` (columns for 2D array input).
-    n_sequences_ : int
-        Number of training sequences.
-    n_timepoints_ : int
-        Total number of training time points.
-    device_ : torch.device
-        Device used for training.
-    init_card_ : dict or None
-        Description of the model given as ``init_from`` (None without it).
-    grid_affine_, grid_shape_ : ndarray of shape (4, 4), tuple of 3 int
-        Volumes only: the common grid (``mean_``, ``scale_`` then have one value per grid
-        voxel, in C order). Saved in model files and checked when they are loaded.
-    fit_time_ : float
-        Seconds spent training in the last ``fit``.
+    %(fitted_attributes)s
+
+    See Also
+    --------
+    TemporalContrastiveClassifier : Fine-tune the encoder with labels.
+    sklearn_tcssl.io.save, sklearn_tcssl.load : Model files.
 
     Notes
     -----
@@ -318,7 +277,7 @@ class TemporalContrastiveEmbedder(
         ]
         train_split = None
         if self.validation_fraction is not None:
-            train_split = ValidSplit(self._param("validation_fraction"), random_state=seed)
+            train_split = FixedWindowsValidSplit(self._param("validation_fraction"), seed=seed)
         net_class, compute = net_class_and_options(self, device)
         return net_class(
             module=module,
@@ -435,7 +394,7 @@ class TemporalContrastiveEmbedder(
         return self.n_components
 
     def get_feature_names_out(self, input_features=None):
-        """Names of the output features.
+        """Return the names of the output features.
 
         Parameters
         ----------

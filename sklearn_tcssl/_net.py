@@ -5,6 +5,8 @@ import math
 
 import torch
 from skorch import NeuralNet
+from skorch.dataset import ValidSplit
+from torch.utils.data import Dataset
 
 from sklearn_tcssl._exceptions import TrainingDivergedError
 from sklearn_tcssl.nn.losses import pretext_accuracy
@@ -71,6 +73,61 @@ class TemporalContrastiveNet(NeuralNet):
             "by 10), a higher temperature, and check that the input has no huge values "
             "(standardize=True rescales each feature)."
         )
+
+
+class FixedWindowsValidSplit(ValidSplit):
+    """skorch ``ValidSplit`` whose validation windows are drawn once, not every epoch.
+
+    Training windows are drawn afresh at each access (the pretext task sees new windows every
+    epoch); validation windows come from a generator seeded per sequence
+    (``seed + index``), so every epoch scores the *same* windows and ``valid_loss`` changes
+    only when the model does (a steady signal for ``EarlyStopping``).
+
+    Parameters
+    ----------
+    cv : float
+        Fraction of the sequences held out.
+    seed : int
+        Seed of the split and of the validation windows.
+    """
+
+    def __init__(self, cv, *, seed):
+        super().__init__(cv, random_state=seed)
+        self.seed = seed
+
+    def __call__(self, dataset, y=None, groups=None):
+        """Split ``dataset``; return ``(train, valid)`` with fixed validation windows."""
+        train, valid = super().__call__(dataset, y=y, groups=groups)
+        return train, FixedWindows(valid, self.seed)
+
+
+class FixedWindows(Dataset):
+    """Items of a ``Subset`` of window datasets, drawn with a generator seeded per item.
+
+    Parameters
+    ----------
+    subset : torch.utils.data.Subset
+        Subset of a dataset that draws with its ``generator`` attribute (e.g.
+        :class:`~sklearn_tcssl.nn.windows.TripletWindowDataset`).
+    seed : int
+        Base seed; item ``i`` of the underlying dataset uses ``seed + i``.
+    """
+
+    def __init__(self, subset, seed):
+        self.subset = subset
+        self.seed = int(seed)
+
+    def __len__(self):
+        return len(self.subset)
+
+    def __getitem__(self, i):
+        base, index = self.subset.dataset, int(self.subset.indices[i])
+        saved = base.generator
+        base.generator = torch.Generator().manual_seed(self.seed + index)
+        try:
+            return base[index]
+        finally:
+            base.generator = saved
 
 
 PRECISIONS = ("auto", "32", "bf16")

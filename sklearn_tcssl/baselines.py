@@ -112,8 +112,8 @@ def make_classical_decoder(masker=None, *, classifier=None):
     masker : nilearn masker, NetworkMasker or None, default=None
         First step (cloned), e.g. ``MultiNiftiMasker(mask_img=brain_mask, standardize=None)``.
         ``None``: no masker, X is already a list of ``(n_timepoints, n_features)`` arrays.
-        (Do not let a masker compute its mask from z-scored blocks: nothing marks the
-        brain's edge in them any more; compute it from the raw runs.)
+        Do not let a masker compute its mask from z-scored blocks (nothing marks the
+        brain's edge in them any more): compute it from the raw runs.
     classifier : estimator or None, default=None
         Final step; ``None`` uses :func:`default_classifier`.
 
@@ -158,7 +158,7 @@ def make_tcssl_decoder(masker=None, *, classifier=None, embedder=None, **embedde
 
 
 class NilearnDecoderBaseline(ClassifierMixin, BaseEstimator):
-    """nilearn's ``Decoder`` on block-mean images, refit with its own inner CV in ``fit``.
+    """Run nilearn's ``Decoder`` on block-mean images, refit with its own inner CV in ``fit``.
 
     Each 4D block image is averaged over time; ``nilearn.decoding.Decoder`` (linear SVC
     with an inner cross-validation of its regularisation) is fitted on those 3D images.
@@ -170,7 +170,7 @@ class NilearnDecoderBaseline(ClassifierMixin, BaseEstimator):
     mask_img : Niimg-like or None, default=None
         Brain mask; ``None`` lets the Decoder compute one from the training images.
     estimator : str, default="svc"
-        nilearn Decoder estimator name.
+        Name of the nilearn Decoder's estimator.
     cv : int, default=5
         Inner cross-validation folds (stratified, not grouped: inner folds only select
         the regularisation; the outer folds are what is reported).

@@ -536,7 +536,7 @@ class NetworkMasker(TransformerMixin, BaseEstimator):
         Returns
         -------
         signals : list of ndarray of shape (n_timepoints, n_voxels), or one such array
-            float32 time series, one array per run (a single array for a single image, like
+            Float32 time series, one array per run (a single array for a single image, like
             ``MultiNiftiMasker``).
         """
         self._check_fitted()

@@ -32,7 +32,18 @@ class TemporalConvBlock(nn.Module):
         nn.init.zeros_(self.conv_out.bias)
 
     def forward(self, h):
-        """Map ``(batch, time, channels)`` to the same shape."""
+        """Apply the residual block along time.
+
+        Parameters
+        ----------
+        h : torch.Tensor of shape (batch, time, channels)
+            Input sequence of features.
+
+        Returns
+        -------
+        out : torch.Tensor of shape (batch, time, channels)
+            ``h`` plus the block's output.
+        """
         x = h.transpose(1, 2)  # (B, C, T)
         x = self.conv_out(self.activation(self.conv_in(x)))  # (B, C, T)
         return h + x.transpose(1, 2)  # (B, T, C)
@@ -58,7 +69,18 @@ class ProjectionHead(nn.Module):
         )
 
     def forward(self, z):
-        """Map ``(batch, n_components)`` to ``(batch, projection_dim)``."""
+        """Project embeddings for the loss.
+
+        Parameters
+        ----------
+        z : torch.Tensor of shape (batch, n_components)
+            Embeddings.
+
+        Returns
+        -------
+        projections : torch.Tensor of shape (batch, projection_dim)
+            Inputs of the contrastive loss.
+        """
         return self.layers(z)
 
 
