@@ -442,7 +442,7 @@ def net_class_and_options(estimator, device):
         compute_options(
             device=device,
             precision=estimator.precision,
-            num_workers=estimator.num_workers,
+            num_workers=int(estimator.num_workers),
             compile=estimator.compile,
         )
     )

@@ -36,7 +36,16 @@ def X():
 
 
 def test_numpy_scalars_train_like_python_numbers(X):
-    params = {**NUMPY, "temperature": np.float32(0.1), "segment_length": np.int64(3)}
+    params = {
+        **NUMPY,
+        "temperature": np.float32(0.1),
+        "segment_length": np.int64(3),
+        "num_workers": np.int64(0),
+        "checkpoint_every": np.int64(1),
+        "validation_fraction": np.float32(0.25),
+        "verbose": np.int64(0),
+        "kernel_size": np.int64(3),
+    }
     with_numpy = TemporalContrastiveEmbedder(**params).fit(X)
     python = {k: v.item() if isinstance(v, np.generic) else v for k, v in params.items()}
     reference = TemporalContrastiveEmbedder(**python).fit(X)
