@@ -61,12 +61,23 @@ PARAMETER_CONSTRAINTS = {
 
 # How to fix a value outside its constraint, appended to scikit-learn's message.
 FIX_HINTS = {
+    "n_components": "an integer >= 1 such as 128 (None, in the classifier, takes the pretrained "
+    "width).",
+    "max_epochs": "an integer >= 0 such as 50.",
+    "batch_size": "an integer >= 1 such as 32.",
+    "segment_length": "an integer >= 1 such as 3 (time points per segment).",
     "temperature": "0.1 is the usual InfoNCE value; stay within [0.001, 100].",
     "lr": "a finite learning rate such as 1e-3 (embedder) or 1e-2 (classifier head).",
+    "weight_decay": "a number in [0, 100] such as 1e-4.",
     "standardize": "True (z-score with training statistics), False, or 'pretrained'.",
+    "validation_fraction": "a fraction in (0, 0.5] such as 0.2, or None.",
     "verbose": "0 (silent) or 1 (the skorch training log).",
     "device": "'auto', 'cpu', 'cuda' or 'cuda:N'.",
+    "callbacks": "a list of skorch callbacks, or None.",
+    "init_from": "a fitted estimator, FrozenEstimator(fitted), the path of a model file, or None.",
     "target_voxel_size": "a voxel edge in mm such as 4.0.",
+    "keep_mean_pattern": "'auto', True or False.",
+    "encoder_lr_scale": "a positive factor such as 0.1.",
 }
 
 
