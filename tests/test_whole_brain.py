@@ -12,10 +12,12 @@ from test_volumes import FAST, _image, _mixed_images
 
 from sklearn_tcssl import (
     IncompatibleModelError,
+    NetworkMasker,
     TemporalContrastiveClassifier,
     TemporalContrastiveEmbedder,
     load,
 )
+from sklearn_tcssl.baselines import BlockMeanPattern
 from sklearn_tcssl.io import read_card
 from sklearn_tcssl.nn.volume import VolumeEncoder
 
@@ -160,5 +162,18 @@ def test_read_only_arrays_at_every_entry_point():
     clf = TemporalContrastiveClassifier(**{**CLF, "n_components": 4}).fit(X, y)
     clf.predict_proba(X)
     clf.embed(X)
+    BlockMeanPattern().fit(X).transform(X)
     for x, copy in zip(X, copies):
         np.testing.assert_array_equal(x, copy)
+
+
+def test_network_masker_never_writes_the_images():
+    labels = np.zeros((8, 8, 8), dtype=np.int8)
+    labels[:4], labels[4:] = 1, 7
+    atlas = nib.Nifti1Image(labels, np.eye(4))
+    data = np.random.default_rng(0).random((4, 4, 4, 10)).astype(np.float32)
+    data.setflags(write=False)
+    image = nib.Nifti1Image(data, np.diag([2.0, 2.0, 2.0, 1.0]))
+    before = np.array(image.dataobj)
+    NetworkMasker("visual", atlas=atlas).fit_transform([image])
+    np.testing.assert_array_equal(np.asarray(image.dataobj), before)
