@@ -185,6 +185,9 @@ class VolumeInput(SequenceInput):
         estimator.grid_affine_, estimator.grid_shape_ = affine, shape
         estimator.n_features_per_timepoint_ = math.prod(shape)
         estimator._univariate_ = False
+        for stale in ("n_features_in_", "feature_names_in_"):  # from a fit on arrays
+            if hasattr(estimator, stale):
+                delattr(estimator, stale)
         raw = [VolumeRun(img, affine, shape, cache_dir=estimator.cache_dir) for img in images]
         estimator.mean_, estimator.scale_ = _statistics(
             estimator, lambda: _volume_statistics(raw), math.prod(shape), source
