@@ -120,11 +120,6 @@ def principal_axes(sequences, n_components, seed, *, mean=None, scale=None):
     return components.astype(np.float32)
 
 
-def as_tensor(sequence):
-    """Wrap a float32 array as a tensor (no copy); lazily read volume runs pass through."""
-    return torch.from_numpy(sequence) if isinstance(sequence, np.ndarray) else sequence
-
-
 def batches_of_equal_length(sequences, batch_size):
     """Yield index arrays of sequences that share a length, at most ``batch_size`` each."""
     lengths = np.array([len(s) for s in sequences])
