@@ -125,7 +125,8 @@ def check_input(estimator, X=None, *, mask=None):
     estimator : fitted TemporalContrastiveEmbedder or TemporalContrastiveClassifier
         Typically the result of :func:`load` (its card is in ``model_card_``).
     X : list of arrays or ndarray or None, default=None
-        Sequences to check: their features per time point must equal the model's.
+        Sequences to check: their features per time point must equal the model's. (4D
+        images given to a whole-brain model are resampled onto its grid: any grid fits.)
     mask : Niimg-like, path, fitted masker or None, default=None
         The mask (or fitted masker) that produced X; compared with the recorded mask.
 
@@ -138,7 +139,7 @@ def check_input(estimator, X=None, *, mask=None):
     card = getattr(estimator, "model_card_", None) or {}
     recorded = card.get("input", {})
     expected = estimator.n_features_per_timepoint_
-    if X is not None:
+    if X is not None and getattr(estimator, "_input_kind_", "sequences") == "sequences":
         first = X[0] if isinstance(X, (list, tuple)) else np.asarray(X)[0]
         n_features = np.shape(first)[-1] if np.ndim(first) == 2 else 1
         if n_features != expected:
