@@ -437,7 +437,7 @@ class NetworkMasker(TransformerMixin, BaseEstimator):
         "atlas": "no_validation",  # path, image or None: read by nilearn/nibabel
         "data_dir": [str, os.PathLike, None],
         "mask_img": "no_validation",
-        "standardize": [None, "boolean", StrOptions({"zscore_sample", "zscore", "psc"})],
+        "standardize": [None, StrOptions({"zscore_sample", "psc"})],
         "detrend": ["boolean"],
         "smoothing_fwhm": [Interval(Real, 0, None, closed="left"), None],
         "t_r": [Interval(Real, 0, None, closed="neither"), None],
