@@ -16,6 +16,7 @@ user's data: standardisation always produces new arrays.
 """
 
 import math
+import os
 
 import numpy as np
 import torch
@@ -327,12 +328,17 @@ def fit_input(estimator, X, source=None):
 def fitted_input(estimator, X):
     """Return the adapter of a fitted estimator for X, which must be the form seen in ``fit``."""
     kind = estimator._input_kind_
-    if ("volumes" if reads_volumes(X, estimator.input) else "sequences") != kind:
+    given = "volumes" if reads_volumes(X, estimator.input) else "sequences"
+    if given != kind and not (kind == "volumes" and _names_files(X)):  # missing files: say so
         raise ValueError(
             f"{type(estimator).__name__} was fitted on {_FORMS[kind]} and must be given the "
             "same form of X."
         )
     return INPUT_KINDS[kind].apply(estimator, X)
+
+
+def _names_files(X):
+    return isinstance(X, (list, tuple)) and any(isinstance(i, (str, os.PathLike)) for i in X)
 
 
 _FORMS = {"volumes": "4D images", "sequences": "arrays of sequences"}

@@ -109,6 +109,11 @@ def test_pretrained_grid_is_used_for_new_images(pretrained):
     assert clf.grid_shape_ == pretrained.grid_shape_
 
 
+def test_missing_file_at_transform_is_named(pretrained):
+    with pytest.raises(FileNotFoundError, match=r"X\[0\] = 'gone\.nii' is not an existing file"):
+        pretrained.transform(["gone.nii"])
+
+
 def test_volume_encoder_cannot_start_a_sequence_model(pretrained):
     X = [np.zeros((12, 5), dtype=np.float32)] * 4
     with pytest.raises(IncompatibleModelError, match="init_from is an encoder of 4D images"):
