@@ -17,6 +17,7 @@ user's data: standardisation always produces new arrays.
 
 import math
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -115,12 +116,12 @@ class SequenceInput:
         stats = {}
         if self.mean is not None:
             stats = {"mean": torch.from_numpy(self.mean), "scale": torch.from_numpy(self.scale)}
-        tensors = [torch.from_numpy(s) for s in self.sequences]
+        tensors = [_shared_tensor(s) for s in self.sequences]
         return TripletWindowDataset(tensors, segment_length, generator=generator, **stats)
 
     def tensor(self, i):
-        """Sequence ``i``, standardised, as a new float32 tensor ``(T, V)``."""
-        return torch.from_numpy(np.ascontiguousarray(self._scaled(self.sequences[i])))
+        """Sequence ``i``, standardised, as a float32 tensor ``(T, V)`` (read-only use)."""
+        return _shared_tensor(np.ascontiguousarray(self._scaled(self.sequences[i])))
 
     def batches(self, batch_size):
         """Yield ``(indices, batch)``: standardised ``(B, T, V)`` arrays of equal length."""
@@ -267,6 +268,17 @@ class VolumeInput(SequenceInput):
         if affine.shape != (4, 4) or not np.isfinite(affine).all():
             raise IncompatibleModelError("The model's grid_affine is not a finite 4 x 4 matrix.")
         estimator.grid_affine_, estimator.grid_shape_ = affine, shape
+
+
+def _shared_tensor(array):
+    """Wrap ``array`` in a tensor sharing its memory, which is only ever read.
+
+    torch warns on read-only arrays (e.g. memory maps) because a tensor could write to them;
+    these tensors are only sliced and standardised into new tensors, so the warning is noise.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(array)
 
 
 def _volume_statistics(raw_runs):
