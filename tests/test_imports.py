@@ -121,3 +121,9 @@ def test_torch_layer_imports_no_scikit_learn_or_nilearn():
 def test_no_module_over_600_lines():
     long = {m: n for m, p in MODULES.items() if (n := len(p.read_text().splitlines())) > 600}
     assert not long
+
+
+def test_io_depends_only_on_the_registry_and_the_torch_layer():
+    allowed = {"_exceptions", "_registry", "_validation", "_sequences", "_version"}
+    reached = {m.removeprefix(f"{PACKAGE}.") for m in _reachable(f"{PACKAGE}.io")}
+    assert {m for m in reached if not m.startswith("nn")} <= allowed, reached
