@@ -94,12 +94,13 @@ class SegmentEncoder(nn.Module):
     """
 
     def _build_temporal(self, n_components, kernel_size, n_blocks, projection_dim):
-        self._config.update(
-            n_components=int(n_components),
-            kernel_size=int(kernel_size),
-            n_blocks=int(n_blocks),
-            projection_dim=int(projection_dim),
-        )
+        self._config = {  # subclasses put their own arguments in _config first
+            **getattr(self, "_config", {}),
+            "n_components": int(n_components),
+            "kernel_size": int(kernel_size),
+            "n_blocks": int(n_blocks),
+            "projection_dim": int(projection_dim),
+        }
         self.temporal = nn.Sequential(
             *[TemporalConvBlock(n_components, kernel_size) for _ in range(n_blocks)]
         )
