@@ -1,5 +1,6 @@
 """Temporal-contrastive self-supervised pretraining for fMRI decoding, the scikit-learn way."""
 
+from sklearn_tcssl._aligner import TemporalContrastiveAligner
 from sklearn_tcssl._classifier import TemporalContrastiveClassifier
 from sklearn_tcssl._embedder import TemporalContrastiveEmbedder
 from sklearn_tcssl._exceptions import (
@@ -8,6 +9,7 @@ from sklearn_tcssl._exceptions import (
     TCSSLError,
     TrainingDivergedError,
 )
+from sklearn_tcssl._shared_response import SharedResponseAligner
 from sklearn_tcssl._version import __version__
 from sklearn_tcssl.io import load, save
 from sklearn_tcssl.networks import YEO7_NETWORKS, NetworkMasker, network_mask, network_names
@@ -22,7 +24,9 @@ __all__ = [
     "IncompatibleModelError",
     "NetworkMasker",
     "NotFittedError",
+    "SharedResponseAligner",
     "TCSSLError",
+    "TemporalContrastiveAligner",
     "TemporalContrastiveClassifier",
     "TemporalContrastiveEmbedder",
     "TrainingDivergedError",

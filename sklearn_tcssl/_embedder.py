@@ -11,6 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from skorch.callbacks import PassthroughScoring
 
 from sklearn_tcssl._base import PARAMETER_CONSTRAINTS, EncoderEstimator
+from sklearn_tcssl._callbacks import StepCounter
 from sklearn_tcssl._checkpoint import TrainingCheckpoint, fit_or_resume, run_fingerprint
 from sklearn_tcssl._docs import fill_doc
 from sklearn_tcssl._inputs import INPUT_KINDS
@@ -34,9 +35,11 @@ class TemporalContrastiveEmbedder(
 ):
     """Embed fMRI sequences with an encoder pretrained by temporal contrast (no labels).
 
-    ``fit`` trains an encoder with the objective of Shi et al. (2023): from every sequence a
-    window of ``3 * segment_length`` time points is drawn at random (afresh each epoch) and cut
-    into a beginning, a middle and an end segment; the embeddings of (middle, end), neighbours
+    ``fit`` trains an encoder with the objective of Shi et al. (2023): windows of
+    ``3 * segment_length`` time points are drawn at random (afresh each epoch), each sequence
+    giving ``max(1, n_timepoints // (3 * segment_length))`` windows per epoch so that an
+    epoch covers long runs as well as short blocks, and each window is cut into a beginning,
+    a middle and an end segment; the embeddings of (middle, end), neighbours
     in time, are pulled together, and those of (beginning, end) pushed apart. ``transform``
     returns one embedding per sequence, computed on the whole sequence.
 
@@ -70,8 +73,10 @@ class TemporalContrastiveEmbedder(
     temperature : float, default=0.1
         Softmax temperature of the cosine similarities (a common value for InfoNCE).
     max_epochs : int, default=50
-        Passes over the sequences; each pass draws new windows. Small fMRI datasets have
-        few sequences, so epochs are cheap.
+        Passes over the data; each pass draws new windows, ``max(1, n_timepoints // (3 *
+        segment_length))`` per sequence (one per 9-volume block; 105 per 946-volume run at
+        ``segment_length=3``). The cumulative number of optimizer steps is recorded in the
+        history as ``n_steps``.
     batch_size : int, default=32
         Sequences per batch (and, with ``negatives="batch"``, the number of candidates).
     lr : float, default=1e-3
@@ -125,7 +130,8 @@ class TemporalContrastiveEmbedder(
     net_ : skorch.NeuralNet
         The trained network; ``net_.module_`` is the encoder.
     history_ : skorch.History
-        Per-epoch ``train_loss``, ``train_pretext_acc`` (and validation entries).
+        Per-epoch ``train_loss``, ``train_pretext_acc``, cumulative ``n_steps`` (and
+        validation entries).
     %(fitted_attributes)s
 
     See Also
@@ -272,6 +278,7 @@ class TemporalContrastiveEmbedder(
         callbacks = [
             ("train_pretext_acc", _pretext_scoring(on_train=True)),
             ("valid_pretext_acc", _pretext_scoring(on_train=False)),
+            ("n_steps", StepCounter()),
             *self._checkpoint_callbacks(seed),
             *list(self.callbacks or []),
         ]

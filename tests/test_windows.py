@@ -43,3 +43,28 @@ def test_exact_length_sequence_has_one_window():
 def test_too_short_sequence_raises():
     with pytest.raises(ValueError, match="Sequence 1 has 5 time points"):
         TripletWindowDataset([torch.randn(9, 2), torch.randn(5, 2)], 2)
+
+
+def test_windows_cover_long_sequences():
+    import torch
+
+    from sklearn_tcssl.nn.windows import TripletWindowDataset, windows_per_sequence
+
+    sequences = [torch.zeros(946, 4), torch.zeros(9, 4), torch.zeros(20, 4)]
+    dataset = TripletWindowDataset(sequences, segment_length=3)
+    assert list(windows_per_sequence([946, 9, 20], 9)) == [105, 1, 2]
+    assert len(dataset) == 108
+    assert dataset[107][0].shape == (3, 3, 4)
+
+
+def test_embedder_history_counts_steps():
+    import numpy as np
+
+    from sklearn_tcssl import TemporalContrastiveEmbedder
+
+    X = np.random.default_rng(0).normal(size=(8, 60, 6)).astype("float32")
+    embedder = TemporalContrastiveEmbedder(
+        n_components=4, segment_length=5, max_epochs=3, batch_size=8, random_state=0
+    ).fit(X)
+    # 8 runs x (60 // 15) = 32 windows an epoch, 4 steps of 8
+    assert embedder.history_[:, "n_steps"] == [4, 8, 12]

@@ -1,0 +1,183 @@
+"""Time-locked multi-subject data: a simulator and a loader for the Sherlock PMC files.
+
+When people watch the same movie, time point ``t`` of every run is the same moment of the
+stimulus. :func:`make_time_locked_fmri` simulates that setting (a shared response seen
+through a different linear map in every person, plus noise); :func:`load_sherlock_pmc`
+reads the posterior-medial-cortex extract of the Sherlock movie data (Chen et al. 2017)
+from a local file.
+"""
+
+import numbers
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils import Bunch
+from sklearn.utils._param_validation import Interval, validate_params
+
+
+def _smooth_response(rng, n_timepoints, n_components, smoothness):
+    # AR(1) shared response, unit variance per component: (T, k)
+    noise = rng.normal(size=(n_timepoints, n_components))
+    out = np.empty_like(noise)
+    out[0] = noise[0]
+    for t in range(1, n_timepoints):
+        out[t] = smoothness * out[t - 1] + np.sqrt(1 - smoothness**2) * noise[t]
+    return out
+
+
+def _scene_bounds(rng, n_timepoints, n_scenes, min_length):
+    free = n_timepoints - n_scenes * min_length
+    cuts = np.sort(rng.choice(free + 1, size=n_scenes - 1, replace=True))
+    lengths = np.diff(np.concatenate([[0], cuts, [free]])) + min_length
+    stops = np.cumsum(lengths)
+    return np.stack([stops - lengths, stops], axis=1)
+
+
+def _zscore(run):
+    return ((run - run.mean(0)) / run.std(0)).astype(np.float32)
+
+
+@validate_params(
+    {
+        "n_subjects": [Interval(numbers.Integral, 2, None, closed="left")],
+        "n_timepoints": [Interval(numbers.Integral, 30, None, closed="left")],
+        "n_features": [Interval(numbers.Integral, 2, None, closed="left")],
+        "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_scenes": [Interval(numbers.Integral, 2, None, closed="left")],
+        "noise": [Interval(numbers.Real, 0, None, closed="left")],
+        "smoothness": [Interval(numbers.Real, 0, 1, closed="left")],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def make_time_locked_fmri(
+    n_subjects=8,
+    *,
+    n_timepoints=300,
+    n_features=60,
+    n_components=8,
+    n_scenes=10,
+    noise=1.0,
+    smoothness=0.9,
+    random_state=None,
+):
+    """Simulate people watching the same movie twice: an unlabeled run and labelled scenes.
+
+    Each subject's data are ``S W_s^T + noise``: a smooth shared response ``S`` (time x
+    ``n_components``) seen through a random orthonormal map ``W_s`` of that subject
+    (``n_features x n_components``), so the same voxel means different things in different
+    people, as after anatomical normalisation of real brains. The first scan is returned as
+    one unlabeled run per subject; the second scan is cut into ``n_scenes`` scenes (the same
+    boundaries for everyone), each a labelled block. Every run is z-scored per feature.
+
+    Parameters
+    ----------
+    n_subjects : int, default=8
+        People.
+    n_timepoints : int, default=300
+        Time points of each scan.
+    n_features : int, default=60
+        Voxels per person.
+    n_components : int, default=8
+        Dimension of the shared response.
+    n_scenes : int, default=10
+        Labelled scenes in the second scan (at least 3 time points each).
+    noise : float, default=1.0
+        Standard deviation of the independent noise (the signal has unit variance per
+        component before mixing).
+    smoothness : float, default=0.9
+        AR(1) coefficient of the shared response.
+    random_state : int, RandomState instance or None, default=None
+        Seed.
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        ``runs``: list of ``n_subjects`` float32 arrays ``(n_timepoints, n_features)``
+        (scan 1, unlabeled); ``blocks``: list of ``n_subjects * n_scenes`` arrays (scan 2's
+        scenes, subject by subject); ``y``: scene of each block; ``groups``: subject of each
+        block; ``scenes``: ``(n_scenes, 2)`` [start, stop) time points in scan 2;
+        ``subjects``: ``0 .. n_subjects - 1``.
+
+    Examples
+    --------
+    >>> from sklearn_tcssl.datasets import make_time_locked_fmri
+    >>> data = make_time_locked_fmri(4, n_timepoints=60, n_features=20, random_state=0)
+    >>> len(data.runs), data.runs[0].shape, len(data.blocks)
+    (4, (60, 20), 40)
+    """
+    if n_components > n_features:
+        raise ValueError(
+            f"make_time_locked_fmri: n_components={n_components} is more than "
+            f"n_features={n_features}; use n_components <= n_features."
+        )
+    if 3 * n_scenes > n_timepoints:
+        raise ValueError(
+            f"make_time_locked_fmri: n_scenes={n_scenes} scenes of at least 3 time points "
+            f"do not fit in n_timepoints={n_timepoints}; lower n_scenes or raise n_timepoints."
+        )
+    rng = np.random.default_rng(np.random.RandomState(random_state).randint(2**31))
+    maps = [
+        np.linalg.qr(rng.normal(size=(n_features, n_components)))[0] for _ in range(n_subjects)
+    ]
+    scans = [_smooth_response(rng, n_timepoints, n_components, smoothness) for _ in range(2)]
+
+    def record(shared, w):
+        return _zscore(shared @ w.T + noise * rng.normal(size=(n_timepoints, n_features)))
+
+    runs = [record(scans[0], w) for w in maps]
+    second = [record(scans[1], w) for w in maps]
+    scenes = _scene_bounds(rng, n_timepoints, n_scenes, 3)
+    blocks = [run[a:b] for run in second for a, b in scenes]
+    return Bunch(
+        runs=runs,
+        blocks=blocks,
+        y=np.tile(np.arange(n_scenes), n_subjects),
+        groups=np.repeat(np.arange(n_subjects), n_scenes),
+        scenes=scenes,
+        subjects=np.arange(n_subjects),
+    )
+
+
+def load_sherlock_pmc(path):
+    """Load the Sherlock posterior-medial-cortex file (17 people, the same movie).
+
+    The file ``sherlock_pmc_movie.npz`` holds the 481-voxel PMC time series that Chen et al.
+    (2017, *Nat Neurosci* 20:115) shared with their tutorial kit (the raw data are
+    OpenNeuro ds001132, CC0). It is not downloaded by this package: pass its local path.
+    Each scan is z-scored per voxel and subject here.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The ``.npz`` file (arrays ``movie`` (17, 1976, 481), ``scenes`` (17, 50, 2),
+        ``scan_starts``, ``t_r``).
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        ``scans``: list of 2 float32 arrays ``(n_subjects, n_timepoints_scan, 481)``;
+        ``scenes``: list of 2 int arrays ``(n_scenes_scan, 2)`` of [start, stop) time points
+        within each scan (scenes that cross the scan boundary are dropped); ``t_r``: 1.5;
+        ``subjects``: subject numbers.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"load_sherlock_pmc: {str(path)!r} does not exist. Pass the path of "
+            "sherlock_pmc_movie.npz (this package does not download it)."
+        )
+    with np.load(path) as archive:
+        movie = archive["movie"]
+        scenes = archive["scenes"][0]
+        starts = [int(s) for s in archive["scan_starts"]] + [movie.shape[1]]
+        t_r, subjects = float(archive["t_r"]), archive["subjects"].copy()
+    scans, scan_scenes = [], []
+    for begin, end in zip(starts[:-1], starts[1:]):
+        scan = movie[:, begin:end].astype(np.float32)
+        scan -= scan.mean(axis=1, keepdims=True)
+        scan /= np.maximum(scan.std(axis=1, keepdims=True), 1e-8)
+        scans.append(scan)
+        inside = (scenes[:, 0] >= begin) & (scenes[:, 1] <= end)
+        scan_scenes.append(scenes[inside] - begin)
+    return Bunch(scans=scans, scenes=scan_scenes, t_r=t_r, subjects=subjects)

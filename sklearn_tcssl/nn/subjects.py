@@ -1,0 +1,135 @@
+"""Per-subject input maps into a shared space, and the subject-aligned encoder.
+
+Each subject ``s`` has its own linear map ``W_s`` (``n_features_s x n_components``) from its
+voxels to a space shared by everyone; the temporal part of the encoder (residual temporal
+convolutions, mean over time, projection head) is shared. With ``orthonormal=True`` the maps
+are kept orthonormal (a QR parametrisation), as in the shared response model: a map can
+rotate a subject's data into the shared space but not inflate noise directions.
+"""
+
+import torch
+from torch import nn
+
+from sklearn_tcssl.nn.encoders import SegmentEncoder
+
+
+def _orthonormalized(p):
+    # (V, k) -> (V, k) with orthonormal columns; the signs make the map continuous
+    q, r = torch.linalg.qr(p)
+    return q * torch.sign(torch.diagonal(r)).unsqueeze(0)
+
+
+class SubjectMaps(nn.Module):
+    """One linear map per subject into a shared ``n_components``-dimensional space.
+
+    Parameters
+    ----------
+    n_features : list of int
+        Features (voxels) of each subject; they may differ.
+    n_components : int
+        Width of the shared space.
+    orthonormal : bool, default=True
+        Keep each map's columns orthonormal (QR parametrisation).
+    """
+
+    def __init__(self, n_features, n_components, orthonormal=True):
+        super().__init__()
+        self.n_features = [int(v) for v in n_features]
+        self.n_components = int(n_components)
+        self.orthonormal = bool(orthonormal)
+        self.maps = nn.ParameterList(
+            [nn.Parameter(torch.empty(v, self.n_components)) for v in self.n_features]
+        )
+        for p in self.maps:
+            nn.init.orthogonal_(p)
+
+    @torch.no_grad()
+    def set_weights(self, weights):
+        """Replace the maps by given ``(n_features_s, n_components)`` tensors."""
+        for p, w in zip(self.maps, weights):
+            p.copy_(torch.as_tensor(w, dtype=p.dtype))
+
+    def weight(self, subject):
+        """Return the map of ``subject`` (an index), ``(n_features_s, n_components)``."""
+        p = self.maps[subject]
+        return _orthonormalized(p) if self.orthonormal else p
+
+    def forward(self, x, subject):
+        """Map ``(..., n_features_s)`` data of one subject to ``(..., n_components)``."""
+        return x @ self.weight(subject)
+
+
+class SubjectAlignedEncoder(SegmentEncoder):
+    """Per-subject maps into a shared space, then the shared temporal encoder.
+
+    ``subject map -> residual temporal convolutions -> mean over time`` is the embedding;
+    :meth:`forward` adds the projection head used by the contrastive loss. The temporal
+    blocks start as the identity, so before training the embedding of a sequence is its
+    mean pattern in the shared space (the shared response model's block feature when the
+    maps are initialised from an SRM).
+
+    Parameters
+    ----------
+    n_features : list of int
+        Features of each subject.
+    n_components : int, default=50
+        Width of the shared space and of the embedding.
+    orthonormal : bool, default=True
+        Orthonormal subject maps.
+    kernel_size : int, default=3
+        Temporal kernel width.
+    n_blocks : int, default=1
+        Residual temporal convolution blocks.
+    projection_dim : int, default=64
+        Output width of the projection head.
+    """
+
+    def __init__(
+        self,
+        n_features,
+        n_components=50,
+        orthonormal=True,
+        kernel_size=3,
+        n_blocks=1,
+        projection_dim=64,
+    ):
+        super().__init__()
+        self.subject_maps = SubjectMaps(n_features, n_components, orthonormal)
+        self._build_temporal(n_components, kernel_size, n_blocks, projection_dim)
+
+    def shared(self, x, subject):
+        """Map one subject's ``(batch, time, n_features_s)`` data into the shared space."""
+        return self.subject_maps(x, subject)
+
+    def embed_shared(self, h):
+        """Embed shared-space sequences ``(batch, time, n_components)``."""
+        return self.temporal(h).mean(dim=1)  # (B, C)
+
+    def embed(self, x, subject):
+        """Embed one subject's ``(batch, time, n_features_s)`` sequences."""
+        return self.embed_shared(self.shared(x, subject))
+
+    def forward(self, segments, subjects):
+        """Project the segments of a batch of windows to ``(batch, 3, projection_dim)``.
+
+        Parameters
+        ----------
+        segments : torch.Tensor of shape (batch, 3, segment_length, max_features)
+            Beginning, middle and end of each window, zero-padded to the largest subject.
+        subjects : torch.Tensor of shape (batch, 3)
+            Subject index of each segment.
+
+        Returns
+        -------
+        projections : torch.Tensor of shape (batch, 3, projection_dim)
+        """
+        n, n_segments, length, _ = segments.shape
+        flat = segments.reshape(n * n_segments, length, -1)  # (3B, L, Vmax)
+        owners = subjects.reshape(-1)  # (3B,)
+        shared = flat.new_zeros((len(owners), length, self.subject_maps.n_components))
+        for subject in torch.unique(owners).tolist():  # one matmul per subject in the batch
+            rows = owners == subject
+            width = self.subject_maps.n_features[subject]
+            shared = shared.index_put((rows,), self.shared(flat[rows, :, :width], subject))
+        z = self.embed_shared(shared)  # (3B, C)
+        return self.head(z).reshape(n, n_segments, -1)  # (B, 3, P)

@@ -1,0 +1,164 @@
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+
+from sklearn_tcssl import SharedResponseAligner, TemporalContrastiveAligner
+from sklearn_tcssl._srm import fit_srm, procrustes_map
+from sklearn_tcssl.baselines import BlockMeanPattern
+from sklearn_tcssl.datasets import make_time_locked_fmri
+
+FAST = dict(n_components=6, segment_length=4, max_epochs=3, batch_size=16, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_time_locked_fmri(
+        6, n_timepoints=240, n_features=40, n_components=6, n_scenes=8, noise=1.5, random_state=0
+    )
+
+
+def _decode(blocks, data):
+    clf = make_pipeline(BlockMeanPattern(), LogisticRegression(max_iter=2000))
+    return cross_val_score(clf, blocks, data.y, groups=data.groups, cv=GroupKFold(3)).mean()
+
+
+def _aligned_blocks(aligner, data):
+    return aligner.transform(data.blocks, subjects=data.groups)
+
+
+def test_procrustes_recovers_a_rotation():
+    rng = np.random.default_rng(0)
+    shared = rng.normal(size=(100, 5))
+    w = np.linalg.qr(rng.normal(size=(20, 5)))[0]
+    estimate = procrustes_map(shared @ w.T, shared)
+    np.testing.assert_allclose(estimate, w, atol=1e-5)
+    np.testing.assert_allclose(estimate.T @ estimate, np.eye(5), atol=1e-5)
+
+
+def test_srm_maps_are_orthonormal_and_shared_response_is_their_mean(data):
+    weights, shared = fit_srm(data.runs, 6, n_iter=5, random_state=0)
+    for w in weights:
+        np.testing.assert_allclose(w.T @ w, np.eye(6), atol=1e-4)
+    mean = np.mean([r @ w for r, w in zip(data.runs, weights)], axis=0)
+    np.testing.assert_allclose(shared, mean, atol=1e-4)
+
+
+def test_srm_alignment_beats_unaligned_voxels(data):
+    raw = _decode(data.blocks, data)
+    aligner = SharedResponseAligner(6, random_state=0).fit(data.runs)
+    aligned = _decode(_aligned_blocks(aligner, data), data)
+    assert aligned > raw + 0.2, (raw, aligned)
+
+
+def test_add_subjects_aligns_a_person_unseen_in_fit(data):
+    fitted = SharedResponseAligner(6, random_state=0).fit(data.runs[:5], subjects=range(5))
+    fitted.add_subjects(data.runs[5:], subjects=[5])
+    assert set(fitted.weights_) == set(range(6))
+    train = data.groups < 5
+    features = BlockMeanPattern().fit_transform(_aligned_blocks(fitted, data))
+    pattern = BlockMeanPattern().fit(data.blocks)
+    clf = LogisticRegression(max_iter=2000).fit(features[train], data.y[train])
+    accuracy = clf.score(features[~train], data.y[~train])
+    unaligned = (
+        LogisticRegression(max_iter=2000)
+        .fit(pattern.transform(data.blocks)[train], data.y[train])
+        .score(pattern.transform(data.blocks)[~train], data.y[~train])
+    )
+    assert accuracy > unaligned + 0.2, (accuracy, unaligned)
+
+
+def test_untrained_contrastive_aligner_is_the_srm(data):
+    srm = SharedResponseAligner(6, random_state=3).fit(data.runs)
+    tc = TemporalContrastiveAligner(**{**FAST, "max_epochs": 0, "random_state": 3}).fit(data.runs)
+    for s in srm.subjects_:
+        np.testing.assert_allclose(tc.weights_[s], srm.weights_[s], atol=1e-4)
+    blocks = data.blocks[:4]
+    np.testing.assert_allclose(
+        tc.embed(blocks, subjects=data.groups[:4]),
+        np.stack([b.mean(0) for b in srm.transform(blocks, subjects=data.groups[:4])]),
+        atol=1e-4,
+    )
+
+
+def test_contrastive_aligner_trains_and_records_steps(data):
+    tc = TemporalContrastiveAligner(**{**FAST, "init": "random", "max_epochs": 6}).fit(data.runs)
+    # 6 runs x (240 // 12) = 120 windows an epoch -> 7 full batches of 16
+    assert tc.history_[:, "n_steps"] == [7, 14, 21, 28, 35, 42]
+    assert np.mean(tc.history_[-2:, "train_loss"]) < np.mean(tc.history_[:2, "train_loss"])
+    for w in tc.weights_.values():
+        np.testing.assert_allclose(w.T @ w, np.eye(6), atol=1e-4)
+    embeddings = tc.embed(data.blocks, subjects=data.groups)
+    assert embeddings.shape == (len(data.blocks), 6)
+    assert _decode(_aligned_blocks(tc, data), data) > _decode(data.blocks, data)
+
+
+@pytest.mark.parametrize("cross_subject", [True, False])
+def test_contrastive_aligner_is_reproducible(data, cross_subject):
+    params = {**FAST, "cross_subject": cross_subject, "max_epochs": 2}
+    a = TemporalContrastiveAligner(**params).fit(data.runs)
+    b = TemporalContrastiveAligner(**params).fit(data.runs)
+    np.testing.assert_allclose(a.weights_[0], b.weights_[0], atol=1e-6)
+
+
+def test_subjects_with_different_voxel_counts():
+    rng = np.random.default_rng(0)
+    runs = [rng.normal(size=(60, v)).astype("float32") for v in (10, 14, 12)]
+    tc = TemporalContrastiveAligner(
+        n_components=3, segment_length=4, max_epochs=1, random_state=0
+    ).fit(runs, subjects=["a", "b", "c"])
+    out = tc.transform([runs[1][:9]], subjects=["b"])
+    assert out[0].shape == (9, 3)
+
+
+def test_aligned_features_in_subject_wise_cross_validation(data):
+    # documented protocol: the aligner sees unlabeled runs only, outside the decoder's CV
+    aligner = TemporalContrastiveAligner(**FAST).fit(data.runs)
+    X = aligner.embed(data.blocks, subjects=data.groups)
+    scores = cross_val_score(
+        LogisticRegression(max_iter=2000), X, data.y, groups=data.groups, cv=GroupKFold(3)
+    )
+    assert scores.mean() > 1.5 / 8
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda a, d: a.transform(d.blocks[:1], subjects=[99]), "subject 99 has no map"),
+        (lambda a, d: a.transform(d.blocks[:1]), "needs subjects="),
+        (lambda a, d: a.transform(d.blocks[:2], subjects=[0]), "1 entries for 2 sequences"),
+        (lambda a, d: a.add_subjects(d.runs[:1], subjects=[0]), "already known"),
+        (lambda a, d: a.add_subjects([d.runs[0][:50]], subjects=[9]), "same stimulus clock"),
+        (lambda a, d: a.transform([d.blocks[0][:, :5]], subjects=[0]), "has 5 features"),
+    ],
+)
+def test_clear_errors(data, call, match):
+    aligner = SharedResponseAligner(6, random_state=0).fit(data.runs)
+    with pytest.raises(ValueError, match=match):
+        call(aligner, data)
+
+
+@pytest.mark.parametrize(
+    "runs, params, match",
+    [
+        (lambda d: [d.runs[0], d.runs[1][:100]], {}, "time-locked"),
+        (lambda d: d.runs, {"n_components": 80}, "n_components=80"),
+        (lambda d: d.runs, {"segment_length": 100}, "segment_length=100"),
+        (lambda d: d.runs, {"temperature": 0.0}, "temperature"),
+    ],
+)
+def test_fit_errors(data, runs, params, match):
+    with pytest.raises(ValueError, match=match):
+        TemporalContrastiveAligner(**{**FAST, **params}).fit(runs(data))
+
+
+def test_numpy_scalars_are_accepted(data):
+    TemporalContrastiveAligner(
+        n_components=np.int64(6),
+        segment_length=np.int64(4),
+        max_epochs=np.int64(1),
+        lr=np.float64(1e-3),
+        temperature=np.float32(0.1),
+        random_state=0,
+    ).fit(data.runs)
