@@ -3,13 +3,14 @@
 import contextlib
 import math
 
+import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.dataset import ValidSplit
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from sklearn_tcssl._exceptions import TrainingDivergedError
 from sklearn_tcssl.nn.losses import pretext_accuracy
+from sklearn_tcssl.nn.windows import windows_per_sequence
 
 
 class TemporalContrastiveNet(NeuralNet):
@@ -75,30 +76,49 @@ class TemporalContrastiveNet(NeuralNet):
         )
 
 
-class FixedWindowsValidSplit(ValidSplit):
-    """skorch ``ValidSplit`` whose validation windows are drawn once, not every epoch.
+class FixedWindowsValidSplit:
+    """skorch ``train_split`` holding out whole sequences, their windows drawn once.
 
-    Training windows are drawn afresh at each access (the pretext task sees new windows every
-    epoch); validation windows come from a generator seeded per sequence
-    (``seed + index``), so every epoch scores the *same* windows and ``valid_loss`` changes
-    only when the model does (a steady signal for ``EarlyStopping``).
+    A window dataset gives each sequence several items (windows in proportion to its
+    length, :func:`~sklearn_tcssl.nn.windows.windows_per_sequence`); splitting the items
+    would put windows of one sequence on both sides. Here a seeded permutation holds out
+    ``ceil(cv * n_sequences)`` sequences with all their items. Training windows are drawn
+    afresh at each access (the pretext task sees new windows every epoch); validation windows
+    come from a generator seeded per item (``seed + index``), so every epoch scores the *same*
+    windows and ``valid_loss`` changes only when the model does (a steady signal for
+    ``EarlyStopping``).
 
     Parameters
     ----------
     cv : float
-        Fraction of the sequences held out.
+        Fraction of the sequences held out, in (0, 1).
     seed : int
         Seed of the split and of the validation windows.
     """
 
     def __init__(self, cv, *, seed):
-        super().__init__(cv, random_state=seed)
-        self.seed = seed
+        self.cv = cv
+        self.seed = int(seed)
 
     def __call__(self, dataset, y=None, groups=None):
-        """Split ``dataset``; return ``(train, valid)`` with fixed validation windows."""
-        train, valid = super().__call__(dataset, y=y, groups=groups)
+        """Split ``dataset``; return ``(train, valid)`` subsets, fixed validation windows."""
+        owner = item_sequences(dataset)
+        n_sequences = int(owner.max()) + 1
+        n_valid = int(np.ceil(self.cv * n_sequences))
+        held = np.random.RandomState(self.seed).permutation(n_sequences)[:n_valid]
+        in_valid = np.isin(owner, held)
+        train = Subset(dataset, np.flatnonzero(~in_valid).tolist())
+        valid = Subset(dataset, np.flatnonzero(in_valid).tolist())
         return train, FixedWindows(valid, self.seed)
+
+
+def item_sequences(dataset):
+    """Sequence of each item of a window dataset (items of a sequence are consecutive)."""
+    lengths = [len(s) for s in dataset.sequences]
+    counts = windows_per_sequence(lengths, 3 * dataset.segment_length)
+    if int(counts.sum()) != len(dataset):  # one item per sequence
+        counts = np.ones(len(lengths), dtype=np.int64)
+    return np.repeat(np.arange(len(lengths)), counts)
 
 
 class FixedWindows(Dataset):

@@ -7,7 +7,7 @@ from conftest import smooth_sequences
 
 from sklearn_tcssl import TemporalContrastiveEmbedder
 from sklearn_tcssl._accelerate import AcceleratorGather, gather_with_local_grad
-from sklearn_tcssl._net import FixedWindows, FixedWindowsValidSplit
+from sklearn_tcssl._net import FixedWindows, FixedWindowsValidSplit, item_sequences
 from sklearn_tcssl.nn.losses import temporal_contrastive_logits, temporal_contrastive_loss
 from sklearn_tcssl.nn.windows import TripletWindowDataset
 
@@ -79,6 +79,10 @@ def test_validation_windows_are_fixed():
     dataset = TripletWindowDataset(tensors, 3)
     train, valid = FixedWindowsValidSplit(0.3, seed=1)(dataset)
     assert isinstance(valid, FixedWindows) and len(valid) + len(train) == len(dataset)
+    owners = item_sequences(dataset)
+    held = {int(owners[i]) for i in valid.subset.indices}
+    assert len(held) == 3  # ceil(0.3 * 10) whole sequences, none on both sides
+    assert not held & {int(owners[i]) for i in train.indices}
     first = [valid[i][0] for i in range(len(valid))]
     again = [valid[i][0] for i in range(len(valid))]
     assert all(torch.equal(a, b) for a, b in zip(first, again))
