@@ -125,8 +125,8 @@ def check_input(estimator, X=None, *, mask=None):
     estimator : fitted TemporalContrastiveEmbedder or TemporalContrastiveClassifier
         Typically the result of :func:`load` (its card is in ``model_card_``).
     X : list of arrays or ndarray or None, default=None
-        Sequences to check: their features per time point must equal the model's. (4D
-        images given to a whole-brain model are resampled onto its grid: any grid fits.)
+        Sequences to check: their features per time point must equal the model's. 4D
+        images given to a whole-brain model are resampled onto its grid, so any grid fits.
     mask : Niimg-like, path, fitted masker or None, default=None
         The mask (or fitted masker) that produced X; compared with the recorded mask.
 
