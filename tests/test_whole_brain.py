@@ -182,3 +182,14 @@ def test_network_masker_never_writes_the_images():
     before = np.array(image.dataobj)
     NetworkMasker("visual", atlas=atlas).fit_transform([image])
     np.testing.assert_array_equal(np.asarray(image.dataobj), before)
+
+
+def test_embedder_continues_pretraining_on_images(images, pretrained, tmp_path):
+    path = pretrained.save(tmp_path / "brain.safetensors")
+    continued = TemporalContrastiveEmbedder(
+        **{**FAST, "max_epochs": 1}, init_from=path, standardize="pretrained"
+    ).fit(images[:3])
+    np.testing.assert_array_equal(continued.mean_, pretrained.mean_)
+    assert continued.grid_shape_ == pretrained.grid_shape_
+    assert continued.init_card_["file"] == str(path)
+    assert continued.transform(images[:2]).shape == (2, 8)
