@@ -156,9 +156,12 @@ class EncoderEstimator(io.SaveMixin, BaseEstimator):
         config = source["config"]
         for key, value in wanted.items():
             if value is not None and value != config.get(key, value):
+                or_none = " (or None to take the pretrained value)"
+                if None not in self._parameter_constraints[key]:
+                    or_none = ""
                 raise ValueError(
                     f"{self._name}: {key}={value} but init_from has {key}={config[key]}. "
-                    f"Set {key}={config[key]} (or None to take the pretrained value)."
+                    f"Set {key}={config[key]}{or_none}."
                 )
         return {k: config.get(k, ARCHITECTURE.get(k)) for k in wanted}
 
