@@ -7,12 +7,16 @@ from sklearn_tcssl.nn.losses import (
     temporal_contrastive_logits,
     temporal_contrastive_loss,
 )
-from sklearn_tcssl.nn.windows import TripletWindowDataset
+from sklearn_tcssl.nn.subjects import SubjectAlignedEncoder, SubjectMaps
+from sklearn_tcssl.nn.windows import TimeLockedWindowDataset, TripletWindowDataset
 
 __all__ = [
     "ProjectionHead",
+    "SubjectAlignedEncoder",
+    "SubjectMaps",
     "TemporalConvBlock",
     "TemporalContrastiveLoss",
+    "TimeLockedWindowDataset",
     "TimeSeriesEncoder",
     "TripletWindowDataset",
     "pretext_accuracy",
