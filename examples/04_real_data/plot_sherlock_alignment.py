@@ -10,9 +10,10 @@ brains.
 
 This example has two parts:
 
-1. a live run on simulated time-locked data (:func:`~sklearn_tcssl.datasets.make_time_locked_fmri`):
-   the shared response model (:class:`~sklearn_tcssl.SharedResponseAligner`, the classical
-   reference) and subject-aligned temporal contrast
+1. a live run on simulated time-locked data
+   (:func:`~sklearn_tcssl.datasets.make_time_locked_fmri`): the shared response model
+   (:class:`~sklearn_tcssl.SharedResponseAligner`, the classical reference) and
+   subject-aligned temporal contrast
    (:class:`~sklearn_tcssl.TemporalContrastiveAligner`) fitted on an unlabeled first scan,
    then scenes of a second scan decoded across people;
 2. the measured results on the real Sherlock data (17 people, 481 voxels of posterior medial
@@ -28,7 +29,6 @@ This example has two parts:
 # label, so fitting them on every person's *unlabeled* scan 1 leaks no label into the
 # decoder; for the strict protocol (aligner refitted on the training people of each fold,
 # the test person mapped from their own scan 1 with ``add_subjects``), see the user guide.
-import numpy as np
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.model_selection import GroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -105,8 +105,9 @@ else:
     for method in shown:
         part = rows[rows["method"] == method].sort_values("k")
         if len(part):
-            ax.errorbar(part["k"], part["mean"], yerr=part["sd"], marker="o", capsize=3,
-                        label=method)
+            ax.errorbar(
+                part["k"], part["mean"], yerr=part["sd"], marker="o", capsize=3, label=method
+            )
     ax.axhline(1 / 23, color="gray", linestyle="--", linewidth=1, label="chance")
     ax.set_xscale("log", base=2)
     ax.set_xticks([1, 2, 4, 16], labels=["1", "2", "4", "16 (LOO)"])
