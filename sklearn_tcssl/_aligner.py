@@ -65,13 +65,17 @@ class TemporalContrastiveAligner(_BaseAligner):
         Keep the maps at their initial value and train only the shared temporal encoder.
     orthonormal : bool, default=True
         Keep each map's columns orthonormal during training.
-    max_epochs : int, default=20
+    max_epochs : int, default=50
         Passes over the runs; an epoch has ``n_subjects * (n_timepoints // (3 *
-        segment_length))`` windows (17 runs of 946 time points: 527 windows, 8 steps of 64).
+        segment_length))`` windows (17 runs of 946 time points: 527 windows, 8 steps of 64;
+        50 epochs: 400 steps, 26,000 windows).
     batch_size : int, default=64
         Windows per optimizer step.
-    lr : float, default=1e-3
-        Adam learning rate.
+    lr : float, default=1e-4
+        Adam learning rate. Chosen on held-out scenes of the Sherlock scan 1 (never on the
+        scan used for the reported benchmark): 1e-3 moved the maps away from the SRM
+        optimum and lowered cross-subject decoding by 0.01-0.04; 1e-4 stays within
+        0.02 of the SRM.
     kernel_size, n_blocks, projection_dim : int, default=3, 1, 64
         Temporal encoder and projection head sizes.
     standardize : bool, default=True
@@ -133,9 +137,9 @@ class TemporalContrastiveAligner(_BaseAligner):
         init="srm",
         freeze_maps=False,
         orthonormal=True,
-        max_epochs=20,
+        max_epochs=50,
         batch_size=64,
-        lr=1e-3,
+        lr=1e-4,
         kernel_size=3,
         n_blocks=1,
         projection_dim=64,

@@ -26,6 +26,7 @@ from sklearn_tcssl._registry import build_encoder, register_estimator
 from sklearn_tcssl._sequences import check_segment_length, check_y_length
 from sklearn_tcssl._validation import check_fitted
 from sklearn_tcssl.nn.losses import NEGATIVES, TemporalContrastiveLoss, pretext_accuracy
+from sklearn_tcssl.nn.windows import windows_per_sequence
 
 
 @register_estimator
@@ -260,12 +261,14 @@ class TemporalContrastiveEmbedder(
         start = time.perf_counter()
         with seeded_torch(seed):
             module = self._new_encoder(data, source, seed)
-            self.net_ = self._build_net(module, device, len(data), seed)
+            segment_length = self._param("segment_length")
+            windows = windows_per_sequence(data.lengths, 3 * segment_length)
+            self.net_ = self._build_net(module, device, len(data), seed, windows=windows)
             dataset = data.window_dataset(self._param("segment_length"))
             fit_or_resume(self.net_, dataset, owner=self._name)
         return self._finish_fit(data, device, source, start)
 
-    def _build_net(self, module, device, n_sequences, seed):
+    def _build_net(self, module, device, n_sequences, seed, windows=None):
         n_train = n_sequences
         if self.validation_fraction is not None:
             n_train -= int(np.ceil(self.validation_fraction * n_sequences))
@@ -274,6 +277,8 @@ class TemporalContrastiveEmbedder(
                     f"{self._name}: validation_fraction={self.validation_fraction} leaves no "
                     f"training sequence out of {n_sequences}; lower it or pass more sequences."
                 )
+        # windows of the training sequences in an epoch (a lower bound with validation)
+        n_train = n_train if windows is None else int(np.sort(windows)[:n_train].sum())
         batch_size = min(self._param("batch_size"), n_train)
         callbacks = [
             ("train_pretext_acc", _pretext_scoring(on_train=True)),

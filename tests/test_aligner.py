@@ -162,3 +162,33 @@ def test_numpy_scalars_are_accepted(data):
         temperature=np.float32(0.1),
         random_state=0,
     ).fit(data.runs)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: SharedResponseAligner(6, random_state=0), lambda: TemporalContrastiveAligner(**FAST)],
+)
+def test_clone_pickle_and_params(data, make):
+    import pickle
+
+    from sklearn.base import clone
+
+    aligner = make()
+    assert clone(aligner).get_params() == aligner.get_params()
+    fitted = aligner.fit(data.runs)
+    restored = pickle.loads(pickle.dumps(fitted))
+    a = fitted.transform(data.blocks[:3], subjects=data.groups[:3])
+    b = restored.transform(data.blocks[:3], subjects=data.groups[:3])
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    assert fitted.fit_transform(data.runs)[0].shape == (240, 6)
+
+
+def test_inputs_are_not_modified(data):
+    runs = [r.copy() for r in data.runs]
+    for r in runs:
+        r.setflags(write=False)
+    aligner = TemporalContrastiveAligner(**{**FAST, "max_epochs": 1}).fit(runs)
+    aligner.transform(runs[:1], subjects=[0])
+    for r, original in zip(runs, data.runs):
+        np.testing.assert_array_equal(r, original)

@@ -58,3 +58,7 @@ def test_sklearn_compatible_estimator(estimator, check):
 
 # NetworkMasker is not listed: like nilearn's maskers its X is a list of 4D images, which the
 # checks cannot generate; tests/test_networks.py covers clone, pickle and Pipeline/CV use.
+# The aligners (SharedResponseAligner, TemporalContrastiveAligner) are not listed either:
+# their X is a list of time-locked runs, one per subject, with subject identifiers, and
+# transform returns one array per sequence; tests/test_aligner.py covers clone, pickle,
+# get_params, reproducibility, read-only input and the errors.

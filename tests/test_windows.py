@@ -68,3 +68,17 @@ def test_embedder_history_counts_steps():
     ).fit(X)
     # 8 runs x (60 // 15) = 32 windows an epoch, 4 steps of 8
     assert embedder.history_[:, "n_steps"] == [4, 8, 12]
+
+
+def test_batches_are_not_capped_by_the_number_of_long_runs():
+    import numpy as np
+
+    from sklearn_tcssl import TemporalContrastiveEmbedder
+
+    X = np.random.default_rng(0).normal(size=(2, 300, 6)).astype("float32")
+    embedder = TemporalContrastiveEmbedder(
+        n_components=4, segment_length=5, max_epochs=1, batch_size=16, random_state=0
+    ).fit(X)
+    # 2 runs x (300 // 15) = 40 windows -> 2 full batches of 16 (not 20 batches of 2 runs)
+    assert embedder.net_.batch_size == 16
+    assert embedder.history_[:, "n_steps"] == [2]
