@@ -261,12 +261,6 @@ class TemporalContrastiveAligner(_BaseAligner):
             verbose=int(self.verbose),
         )
 
-    def _map(self, subject):
-        return self.weights_[subject]
-
-    def _store_map(self, subject, weights):
-        self.weights_[subject] = weights
-
     def embed(self, X, subjects=None):
         """One embedding per sequence: shared space, then the trained temporal encoder.
 

@@ -113,6 +113,12 @@ class _BaseAligner(TransformerMixin, BaseEstimator):
             return x
         return (x - stats[0]) / stats[1]
 
+    def _map(self, subject):
+        return self.weights_[subject]
+
+    def _store_map(self, subject, weights):
+        self.weights_[subject] = weights
+
     def _scaled_runs(self, runs, subjects):
         return [self._scaled(r, s) for r, s in zip(runs, subjects)]
 

@@ -95,9 +95,3 @@ class SharedResponseAligner(_BaseAligner):
         )
         self.weights_ = dict(zip(subjects, weights))
         return self
-
-    def _map(self, subject):
-        return self.weights_[subject]
-
-    def _store_map(self, subject, weights):
-        self.weights_[subject] = weights
