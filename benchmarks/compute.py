@@ -3,6 +3,7 @@
     python benchmarks/compute.py            # default sizes (a few minutes on 2 CPU cores)
     python benchmarks/compute.py --quick    # smaller sizes, for a smoke test
     python benchmarks/compute.py --json     # the same measurements as JSON
+    python benchmarks/compute.py --contended  # only the contended-CPU measurement
 
 Every ratio compares measurements taken in the same run, on the same device:
 
@@ -14,12 +15,17 @@ Every ratio compares measurements taken in the same run, on the same device:
   measured just before the data was built, divided by the data's float32 size (target <= 2;
   the data itself counts as 1).
 * scaling: seconds per training epoch as n_samples, time points and features grow.
+* contended: the same fit quiet, then with one CPU-bound process beside it (the thread
+  policy of ``sklearn_tcssl._threads`` at work; target slowdown <= 2.2 on 2 cores), and, for
+  reference, with torch using every CPU regardless of load (``n_threads=-1``, torch's
+  default behaviour before the policy).
 * data loading share: fraction of a training step spent waiting for the DataLoader, for
   in-memory sequences and for 4D volumes read lazily (with and without ``cache_dir``).
 """
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -31,7 +37,9 @@ import nibabel as nib
 import numpy as np
 import torch
 
-from sklearn_tcssl import TemporalContrastiveEmbedder
+import sklearn_tcssl
+from sklearn_tcssl import TemporalContrastiveEmbedder, config_context
+from sklearn_tcssl._threads import resolve_n_threads
 from sklearn_tcssl.nn.encoders import TimeSeriesEncoder
 from sklearn_tcssl.nn.losses import TemporalContrastiveLoss
 from sklearn_tcssl.nn.windows import TripletWindowDataset
@@ -236,22 +244,107 @@ def loading_shares(sequences, steps):
     return shares
 
 
+# ------------------------------------------------------------------ contended
+BUSY_LOOP = "while True: pass"
+
+
+def _timed_fit(sequences, epochs, cpu=None):
+    """Wall seconds of one fit; appends its CPU seconds (all threads) to ``cpu``."""
+    start, start_cpu = time.perf_counter(), time.process_time()
+    TemporalContrastiveEmbedder(**embedder_params(epochs)).fit(sequences)
+    if cpu is not None:
+        cpu.append(time.process_time() - start_cpu)
+    return time.perf_counter() - start
+
+
+def _beside_busy_process(function):
+    """Run ``function()`` with one CPU-bound process beside it; return its result."""
+    busy = subprocess.Popen([sys.executable, "-c", BUSY_LOOP])
+    try:
+        time.sleep(1.0)
+        return function()
+    finally:
+        busy.kill()
+        busy.wait()
+
+
+def contended(sequences, epochs, repeats):
+    """Fit wall time quiet and beside one CPU-bound process; medians over ``repeats``.
+
+    Quiet and contended fits alternate, so that a change in the machine's other load
+    affects both alike.
+    """
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    _timed_fit(sequences[:32], 1)  # warm-up (imports, first allocations)
+    cpu = {"quiet": [], "contended": [], "all_cpus": []}
+    quiet, loaded, threads = [], [], {"quiet": [], "contended": []}
+    for _ in range(repeats):
+        threads["quiet"].append(resolve_n_threads())
+        quiet.append(_timed_fit(sequences, epochs, cpu["quiet"]))
+        n_threads, seconds = _beside_busy_process(
+            lambda: (resolve_n_threads(), _timed_fit(sequences, epochs, cpu["contended"]))
+        )
+        threads["contended"].append(n_threads)
+        loaded.append(seconds)
+    with config_context(n_threads=-1):  # every CPU, busy or not (torch's default)
+        greedy = _beside_busy_process(lambda: _timed_fit(sequences, epochs, cpu["all_cpus"]))
+    quiet_s, loaded_s = statistics.median(quiet), statistics.median(loaded)
+    return {
+        "quiet_s": quiet_s,
+        "quiet_threads": statistics.median(threads["quiet"]),
+        "contended_s": loaded_s,
+        "contended_threads": statistics.median(threads["contended"]),
+        "slowdown": loaded_s / quiet_s,
+        "contended_all_cpus_s": greedy,
+        "slowdown_all_cpus": greedy / quiet_s,
+        "cpu_s": {key: statistics.median(values) for key, values in cpu.items()},
+        "load_before": load_before,
+        "cpus": os.cpu_count(),
+    }
+
+
+def contended_table(c):
+    return "\n".join(
+        [
+            f"| fit, quiet (s; {c['quiet_threads']} torch threads) | {c['quiet_s']:.2f} | |",
+            f"| fit, one busy process beside it (s; {c['contended_threads']} threads) | "
+            f"{c['contended_s']:.2f} | |",
+            f"| contended slowdown (thread policy) | {c['slowdown']:.2f}x | <= 2.2x on 2 cores |",
+            f"| contended slowdown, every CPU regardless of load | "
+            f"{c['slowdown_all_cpus']:.2f}x | (reference) |",
+            f"| CPU seconds of a fit: quiet / contended / every CPU | "
+            f"{c['cpu_s']['quiet']:.1f} / {c['cpu_s']['contended']:.1f} / "
+            f"{c['cpu_s']['all_cpus']:.1f} | (spinning shows as extra CPU) |",
+            f"| 1-min load average before (other jobs) | {c['load_before']:.1f} | |",
+        ]
+    )
+
+
 # ------------------------------------------------------------------ main
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="sklearn_tcssl.set_config(n_threads=...)"
+    )
+    parser.add_argument(
+        "--contended", action="store_true", help="only the quiet vs. contended measurement"
+    )
     args = parser.parse_args()
     if args.threads:
-        torch.set_num_threads(args.threads)
+        sklearn_tcssl.set_config(n_threads=args.threads)
     n, t, v = (128, 40, 1000) if args.quick else (256, 60, 2000)
     epochs = 2 if args.quick else 3
     sequences = make_sequences(n, t, v)
+    if args.contended:
+        result = contended(sequences, epochs, args.repeats)
+        print(json.dumps(result, indent=2) if args.json else contended_table(result))
+        return
     result = {
         "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": resolve_n_threads(),
         "data": {"n_samples": n, "n_timepoints": t, "n_features": v},
         "throughput": overhead(sequences, epochs, args.repeats),
         "memory": peak_rss(*((200, 50, 2500) if args.quick else (400, 100, 2500))),
@@ -266,6 +359,7 @@ def main():
             },
         ),
         "data_loading_share": loading_shares(sequences, 12 if args.quick else 24),
+        "contended": contended(sequences, epochs, args.repeats),
     }
     print(json.dumps(result, indent=2) if args.json else table(result))
 
@@ -293,7 +387,8 @@ def table(result):
     for key, value in load.items():
         if key != "volume_grid":
             lines.append(f"| data-loading share of a step, {key} | {value:.0%} | |")
-    lines += [f"| volume grid (4 mm) | {load['volume_grid']} | |", ""]
+    lines += [f"| volume grid (4 mm) | {load['volume_grid']} | |"]
+    lines += [contended_table(result["contended"]), ""]
     lines += ["| n_samples | n_timepoints | n_features | s / epoch |", "|---|---|---|---|"]
     lines += [
         f"| {r['n_samples']} | {r['n_timepoints']} | {r['n_features']} | {r['s_per_epoch']:.3f} |"

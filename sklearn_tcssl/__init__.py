@@ -1,43 +1,51 @@
-"""Temporal-contrastive self-supervised pretraining for fMRI decoding, the scikit-learn way."""
+"""Temporal-contrastive self-supervised pretraining for fMRI decoding, the scikit-learn way.
 
-from sklearn_tcssl._aligner import TemporalContrastiveAligner
-from sklearn_tcssl._classifier import TemporalContrastiveClassifier
-from sklearn_tcssl._embedder import TemporalContrastiveEmbedder
-from sklearn_tcssl._exceptions import (
-    IncompatibleModelError,
-    NotFittedError,
-    TCSSLError,
-    TrainingDivergedError,
-)
-from sklearn_tcssl._shared_response import SharedResponseAligner
-from sklearn_tcssl._version import __version__
-from sklearn_tcssl.io import load, save
-from sklearn_tcssl.networks import YEO7_NETWORKS, NetworkMasker, network_mask, network_names
-from sklearn_tcssl.report import (
-    compare_decoders,
-    network_decoding_report,
-    plot_network_report,
-    summarize,
-)
+Public names are imported on first use (PEP 562), so that ``tcssl --help`` and
+``import sklearn_tcssl`` answer without loading torch.
+"""
 
-__all__ = [
-    "IncompatibleModelError",
-    "NetworkMasker",
-    "NotFittedError",
-    "SharedResponseAligner",
-    "TCSSLError",
-    "TemporalContrastiveAligner",
-    "TemporalContrastiveClassifier",
-    "TemporalContrastiveEmbedder",
-    "TrainingDivergedError",
-    "YEO7_NETWORKS",
-    "__version__",
-    "compare_decoders",
-    "load",
-    "network_decoding_report",
-    "network_mask",
-    "network_names",
-    "plot_network_report",
-    "save",
-    "summarize",
-]
+import importlib
+
+from sklearn_tcssl._version import __version__  # noqa: F401 (public)
+
+_LOCATIONS = {
+    "TemporalContrastiveAligner": "sklearn_tcssl._aligner",
+    "SharedResponseAligner": "sklearn_tcssl._shared_response",
+    "TemporalContrastiveClassifier": "sklearn_tcssl._classifier",
+    "TemporalContrastiveEmbedder": "sklearn_tcssl._embedder",
+    "IncompatibleModelError": "sklearn_tcssl._exceptions",
+    "NotFittedError": "sklearn_tcssl._exceptions",
+    "TCSSLError": "sklearn_tcssl._exceptions",
+    "TrainingDivergedError": "sklearn_tcssl._exceptions",
+    "config_context": "sklearn_tcssl._threads",
+    "get_config": "sklearn_tcssl._threads",
+    "set_config": "sklearn_tcssl._threads",
+    "load": "sklearn_tcssl.io",
+    "save": "sklearn_tcssl.io",
+    "YEO7_NETWORKS": "sklearn_tcssl.networks",
+    "NetworkMasker": "sklearn_tcssl.networks",
+    "network_mask": "sklearn_tcssl.networks",
+    "network_names": "sklearn_tcssl.networks",
+    "compare_decoders": "sklearn_tcssl.report",
+    "network_decoding_report": "sklearn_tcssl.report",
+    "plot_network_report": "sklearn_tcssl.report",
+    "summarize": "sklearn_tcssl.report",
+}
+
+_SUBMODULES = ("baselines", "cli", "datasets", "io", "networks", "nn", "plotting", "report")
+
+__all__ = sorted([*_LOCATIONS, "__version__"], key=str.lower)
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:  # ``import sklearn_tcssl; sklearn_tcssl.io.load(...)`` works
+        return importlib.import_module(f"sklearn_tcssl.{name}")
+    if name not in _LOCATIONS:
+        raise AttributeError(f"module 'sklearn_tcssl' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LOCATIONS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *_LOCATIONS])

@@ -21,6 +21,7 @@ from sklearn_tcssl._checkpoint import fit_or_resume
 from sklearn_tcssl._net import TemporalContrastiveNet
 from sklearn_tcssl._random import seeded_torch
 from sklearn_tcssl._srm import fit_srm, random_orthonormal, shared_response
+from sklearn_tcssl._threads import with_thread_budget
 from sklearn_tcssl._validation import check_fitted, resolve_device
 from sklearn_tcssl.nn.losses import NEGATIVES, TemporalContrastiveLoss
 from sklearn_tcssl.nn.subjects import SubjectAlignedEncoder
@@ -169,6 +170,7 @@ class TemporalContrastiveAligner(_BaseAligner):
         self.random_state = random_state
         self.verbose = verbose
 
+    @with_thread_budget
     def fit(self, X, y=None, *, subjects=None):
         """Pretrain the maps and the shared temporal encoder; ``y`` is ignored.
 
@@ -261,6 +263,7 @@ class TemporalContrastiveAligner(_BaseAligner):
             verbose=int(self.verbose),
         )
 
+    @with_thread_budget
     def embed(self, X, subjects=None):
         """One embedding per sequence: shared space, then the trained temporal encoder.
 

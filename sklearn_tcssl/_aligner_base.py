@@ -23,6 +23,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval
 
 from sklearn_tcssl._srm import procrustes_map
+from sklearn_tcssl._threads import with_thread_budget
 from sklearn_tcssl._validation import check_fitted, check_sequences
 
 
@@ -122,6 +123,7 @@ class _BaseAligner(TransformerMixin, BaseEstimator):
     def _scaled_runs(self, runs, subjects):
         return [self._scaled(r, s) for r, s in zip(runs, subjects)]
 
+    @with_thread_budget
     def add_subjects(self, X, subjects):
         """Give subjects unseen in ``fit`` a map from their own unlabeled time-locked runs.
 
@@ -185,6 +187,7 @@ class _BaseAligner(TransformerMixin, BaseEstimator):
                 )
         return sequences, subjects
 
+    @with_thread_budget
     def transform(self, X, subjects=None):
         """Map each sequence into the shared space with its subject's map.
 

@@ -17,8 +17,10 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from sklearn_tcssl._base import PARAMETER_CONSTRAINTS, EncoderEstimator
 from sklearn_tcssl._docs import fill_doc
 from sklearn_tcssl._exceptions import IncompatibleModelError, TrainingDivergedError
+from sklearn_tcssl._net import check_monitored_scores
 from sklearn_tcssl._random import seeded_torch
 from sklearn_tcssl._registry import build_encoder, register_estimator
+from sklearn_tcssl._threads import with_thread_budget
 
 
 @register_estimator
@@ -165,6 +167,7 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
     }
 
     # ------------------------------------------------------------------ fit
+    @with_thread_budget
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Train the encoder and the head on labelled sequences.
@@ -217,6 +220,8 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
         return EncoderClassifierModule(encoder, len(self.classes_))
 
     def _build_net(self, module, device, seed):
+        has_validation = self.validation_fraction is not None
+        check_monitored_scores(self.callbacks, has_validation=has_validation, owner=self._name)
         train_split = None
         if self.validation_fraction is not None:
             fraction = self._param("validation_fraction")
@@ -260,6 +265,7 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
         self.init_card_ = card.get("training", {}).get("init_from")
 
     # -------------------------------------------------------------- predict
+    @with_thread_budget
     def predict_proba(self, X):
         """Class probabilities of each sequence.
 
@@ -275,6 +281,7 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
         """
         return self._forward(X, lambda module, batch: torch.softmax(module(batch), dim=1))
 
+    @with_thread_budget
     def predict(self, X):
         """Predict the class of each sequence.
 
@@ -291,6 +298,7 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(axis=1)]
 
+    @with_thread_budget
     def embed(self, X):
         """Embed each sequence with the (fine-tuned) encoder, before the head.
 

@@ -19,11 +19,13 @@ from sklearn_tcssl._net import (
     PRECISIONS,
     FixedWindowsValidSplit,
     TemporalContrastiveNet,
+    check_monitored_scores,
     compute_options,
 )
 from sklearn_tcssl._random import seeded_torch
 from sklearn_tcssl._registry import build_encoder, register_estimator
 from sklearn_tcssl._sequences import check_segment_length, check_y_length
+from sklearn_tcssl._threads import with_thread_budget
 from sklearn_tcssl._validation import check_fitted
 from sklearn_tcssl.nn.losses import NEGATIVES, TemporalContrastiveLoss, pretext_accuracy
 from sklearn_tcssl.nn.windows import windows_per_sequence
@@ -239,6 +241,7 @@ class TemporalContrastiveEmbedder(
     }
 
     # ------------------------------------------------------------------ fit
+    @with_thread_budget
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Pretrain the encoder on the sequences in X; ``y`` is ignored.
@@ -280,6 +283,8 @@ class TemporalContrastiveEmbedder(
         # windows of the training sequences in an epoch (a lower bound with validation)
         n_train = n_train if windows is None else int(np.sort(windows)[:n_train].sum())
         batch_size = min(self._param("batch_size"), n_train)
+        has_validation = self.validation_fraction is not None
+        check_monitored_scores(self.callbacks, has_validation=has_validation, owner=self._name)
         callbacks = [
             ("train_pretext_acc", _pretext_scoring(on_train=True)),
             ("valid_pretext_acc", _pretext_scoring(on_train=False)),
@@ -333,6 +338,7 @@ class TemporalContrastiveEmbedder(
         self.history_ = self.net_.history
 
     # ------------------------------------------------------------ transform
+    @with_thread_budget
     def transform(self, X):
         """Embed each sequence of X.
 
@@ -358,6 +364,7 @@ class TemporalContrastiveEmbedder(
         has_pattern = INPUT_KINDS[getattr(self, "_input_kind_", "sequences")].has_mean_pattern
         return self.keep_mean_pattern in ("auto", True) and has_pattern
 
+    @with_thread_budget
     def score(self, X, y=None, *, n_draws=5):
         """Held-out pretext accuracy: how often the end is closer to the middle than the start.
 

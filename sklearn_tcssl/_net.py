@@ -224,3 +224,37 @@ def inner_module(module):
     Save this one's ``state_dict``: a compiled module prefixes its keys with ``_orig_mod.``.
     """
     return getattr(module, "_orig_mod", module)
+
+
+def check_monitored_scores(callbacks, *, has_validation, owner):
+    """Refuse callbacks that monitor a validation score no fit without validation writes.
+
+    skorch's ``EarlyStopping()`` monitors ``valid_loss`` by default; without a validation
+    split that key never exists and skorch fails with a bare ``KeyError: 'valid_loss'``.
+
+    Parameters
+    ----------
+    callbacks : list of skorch callbacks or (name, callback) tuples, or None
+        The estimator's ``callbacks``.
+    has_validation : bool
+        Whether ``validation_fraction`` is set.
+    owner : str
+        Estimator name for the message.
+
+    Raises
+    ------
+    ValueError
+        If a callback monitors a ``valid_*`` score and there is no validation split.
+    """
+    if has_validation:
+        return
+    for item in callbacks or []:
+        callback = item[1] if isinstance(item, (tuple, list)) else item
+        monitor = getattr(callback, "monitor", None)
+        if isinstance(monitor, str) and monitor.startswith("valid_"):
+            raise ValueError(
+                f"{owner}: callback {type(callback).__name__} monitors {monitor!r}, which "
+                "only a validation split writes, but validation_fraction=None. Set "
+                "validation_fraction (e.g. 0.2), or monitor 'train_loss' "
+                f"({type(callback).__name__}(monitor='train_loss'))."
+            )

@@ -7,9 +7,11 @@ registries here, so that it never imports the estimator modules (which import it
 * :data:`ENCODERS` maps an encoder class name to the class (every encoder of
   :mod:`sklearn_tcssl.nn`); each encoder describes itself with ``get_config()``.
 * :data:`ESTIMATORS` is filled by :func:`register_estimator`, applied to each public
-  estimator class where it is defined.
+  estimator class where it is defined; :func:`estimator_class` finds a class by name,
+  importing its module on first use (the package imports its estimators lazily).
 """
 
+import importlib
 import math
 
 from sklearn_tcssl._exceptions import IncompatibleModelError
@@ -18,12 +20,24 @@ from sklearn_tcssl.nn.volume import VolumeEncoder
 
 ENCODERS = {cls.__name__: cls for cls in (TimeSeriesEncoder, VolumeEncoder)}
 ESTIMATORS = {}
+# where each saveable estimator is defined (imported by name on first use, not at import)
+ESTIMATOR_MODULES = {
+    "TemporalContrastiveEmbedder": "sklearn_tcssl._embedder",
+    "TemporalContrastiveClassifier": "sklearn_tcssl._classifier",
+}
 
 
 def register_estimator(cls):
     """Class decorator: make ``cls`` loadable from model files by its name."""
     ESTIMATORS[cls.__name__] = cls
     return cls
+
+
+def estimator_class(name):
+    """Return the registered estimator class called ``name`` (None if there is none)."""
+    if name not in ESTIMATORS and name in ESTIMATOR_MODULES:
+        importlib.import_module(ESTIMATOR_MODULES[name])  # registers the class
+    return ESTIMATORS.get(name)
 
 
 def is_tcssl_estimator(obj):

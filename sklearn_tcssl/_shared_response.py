@@ -8,6 +8,7 @@ from sklearn.utils._param_validation import Interval
 
 from sklearn_tcssl._aligner_base import _BaseAligner
 from sklearn_tcssl._srm import fit_srm
+from sklearn_tcssl._threads import with_thread_budget
 
 
 class SharedResponseAligner(_BaseAligner):
@@ -65,6 +66,7 @@ class SharedResponseAligner(_BaseAligner):
         self.standardize = standardize
         self.random_state = random_state
 
+    @with_thread_budget
     def fit(self, X, y=None, *, subjects=None):
         """Fit the maps and the shared response; ``y`` is ignored.
 

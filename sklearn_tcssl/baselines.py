@@ -1,26 +1,33 @@
-"""Decoders to compare: the classical block-mean decoder, nilearn's Decoder, and ours.
+"""Decoders to compare: the classical block-mean decoders, nilearn's Decoder, and ours.
 
-Every comparison in this package puts our pipeline beside the classical decoder (each
-block's mean pattern + a linear classifier), cross-validated on the same folds.
+Every comparison in this package puts our pipeline beside the classical decoders (each
+block's mean pattern + a linear classifier), cross-validated on the same folds. The
+strongest of them on small real datasets is shrinkage LDA (:func:`shrinkage_lda`): on real
+8-way single-subject data it scored 0.84 where logistic regression and a linear SVM scored
+0.69-0.73 and nilearn's ``Decoder`` 0.78. It leads every report.
 """
 
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_context, clone
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import Interval
 
 from sklearn_tcssl._embedder import TemporalContrastiveEmbedder
+from sklearn_tcssl._threads import with_thread_budget
 
 __all__ = [
     "BlockMeanPattern",
     "NilearnDecoderBaseline",
+    "ShrinkageLDA",
     "default_classifier",
     "make_classical_decoder",
     "make_tcssl_decoder",
+    "shrinkage_lda",
 ]
 from sklearn_tcssl._validation import check_fitted, check_sequences
 
@@ -98,10 +105,241 @@ def default_classifier():
     return Pipeline([("scale", StandardScaler()), ("logreg", LogisticRegression(max_iter=2000))])
 
 
-def _steps(masker, *steps):
+class ShrinkageLDA(LinearDiscriminantAnalysis):
+    """Linear discriminant analysis with Ledoit-Wolf shrinkage, refusing too few samples.
+
+    ``LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")`` (the defaults here),
+    whose ``fit`` first checks that every class has at least 2 training samples: with one,
+    the class covariance is undefined and scikit-learn fits silently on a degenerate
+    estimate. The parameters are those of
+    :class:`sklearn.discriminant_analysis.LinearDiscriminantAnalysis`.
+
+    With more features than samples (voxels of block means, the usual case), the same
+    Ledoit-Wolf estimate and the same weights are computed through the ``n_samples x
+    n_samples`` Gram matrices (Woodbury identity) instead of the ``n_features x
+    n_features`` covariance: 40,000 voxels need no 13 GB matrix. ``covariance_`` is then
+    not stored.
+
+    Parameters
+    ----------
+    solver : {"lsqr", "eigen"}, default="lsqr"
+        Solver (both support shrinkage).
+    shrinkage : "auto", float or None, default="auto"
+        ``"auto"``: Ledoit-Wolf shrinkage of the within-class covariance.
+    priors : array-like of shape (n_classes,) or None, default=None
+        Class priors; ``None``: the class frequencies.
+    n_components : int or None, default=None
+        Unused by these solvers for prediction (kept for API compatibility).
+    store_covariance : bool, default=False
+        Store the within-class covariance as ``covariance_``.
+    tol : float, default=1e-4
+        Threshold of the SVD solver (unused here).
+    covariance_estimator : estimator or None, default=None
+        A covariance estimator instead of ``shrinkage``.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_classes, n_features) or (1, n_features)
+        Weights (one map per class; see :func:`sklearn_tcssl.plotting.coef_img`).
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_tcssl.baselines import ShrinkageLDA
+    >>> X = np.r_[np.zeros((3, 4)), np.ones((3, 4))] + np.arange(24).reshape(6, 4) % 5 / 10
+    >>> ShrinkageLDA().fit(X, [0, 0, 0, 1, 1, 1]).predict(X[:1])
+    array([0])
+    """
+
+    def __init__(
+        self,
+        solver="lsqr",
+        shrinkage="auto",
+        priors=None,
+        n_components=None,
+        store_covariance=False,
+        tol=1e-4,
+        covariance_estimator=None,
+    ):
+        super().__init__(
+            solver=solver,
+            shrinkage=shrinkage,
+            priors=priors,
+            n_components=n_components,
+            store_covariance=store_covariance,
+            tol=tol,
+            covariance_estimator=covariance_estimator,
+        )
+
+    @with_thread_budget
+    def fit(self, X, y):
+        """Check there are at least 2 samples per class, then fit the LDA.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training patterns (e.g. block means).
+        y : array-like of shape (n_samples,)
+            Class labels.
+
+        Returns
+        -------
+        self : ShrinkageLDA
+            The fitted classifier.
+        """
+        labels, counts = np.unique(np.asarray(y), return_counts=True)
+        if len(labels) > 1 and counts.min() < 2:
+            few = [str(label) for label, count in zip(labels, counts) if count < 2]
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 training samples per class; "
+                f"class(es) {', '.join(few)} have 1 in this training set. Use folds that "
+                "leave more blocks of each class for training, or the logistic-regression "
+                "decoder (make_classical_decoder(classifier=None))."
+            )
+        if self._dual_applies(X):
+            return _fit_dual_lda(self, X, y)
+        return super().fit(X, y)
+
+    def _dual_applies(self, X):
+        shape = getattr(X, "shape", None)
+        return (
+            self.solver == "lsqr"
+            and isinstance(self.shrinkage, str)
+            and self.shrinkage == "auto"
+            and self.covariance_estimator is None
+            and not self.store_covariance
+            and shape is not None
+            and len(shape) == 2
+            and shape[1] > shape[0]
+        )
+
+
+def _ledoit_wolf_dual(Z):
+    """Ledoit-Wolf shrinkage and ``mu`` of centred ``Z`` (n, p) from n x n quantities.
+
+    The same numbers as ``sklearn.covariance.ledoit_wolf_shrinkage``: ``beta_`` (sum of
+    ``X2.T @ X2``) is the sum of squared row norms squared, ``delta_`` (sum of squared
+    entries of ``Z.T @ Z``) the squared Frobenius norm of the Gram matrix ``Z @ Z.T``.
+    """
+    n, p = Z.shape
+    row_sq = np.einsum("ij,ij->i", Z, Z)
+    trace = row_sq.sum() / n
+    mu = trace / p
+    delta_ = np.sum((Z @ Z.T) ** 2) / n**2
+    beta = (np.sum(row_sq**2) / n - delta_) / (p * n)
+    delta = (delta_ - 2.0 * mu * trace + p * mu**2) / p
+    beta = min(beta, delta)
+    return (0.0 if beta == 0 else beta / delta), mu
+
+
+def _fit_dual_lda(lda, X, y):
+    """Shrinkage LDA (lsqr, auto) for n_features > n_samples, as scikit-learn computes it.
+
+    Within-class covariance: sum over classes of prior * D (1 - s) Z.T Z / n D + diagonal,
+    i.e. ``U.T @ U + diag(lam)``; its inverse applied to the class means by Woodbury.
+    """
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import validate_data
+
+    X, y = validate_data(lda, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)
+    check_classification_targets(y)
+    lda.classes_, counts = np.unique(y, return_counts=True)
+    n_samples, n_features = X.shape
+    priors = counts / n_samples if lda.priors is None else np.asarray(lda.priors, float)
+    lda.priors_ = priors / priors.sum()
+    rows, lam, means = [], np.zeros(n_features), []
+    for k, label in enumerate(lda.classes_):
+        Xg = X[y == label].astype(np.float64)
+        mean, scale = Xg.mean(axis=0), Xg.std(axis=0)
+        scale[scale < 10 * np.finfo(np.float64).eps] = 1.0  # as StandardScaler
+        Z = (Xg - mean) / scale
+        shrink, mu = _ledoit_wolf_dual(Z)
+        rows.append(np.sqrt(lda.priors_[k] * (1 - shrink) / len(Xg)) * Z * scale)
+        lam += lda.priors_[k] * shrink * mu * scale**2
+        means.append(mean)
+    if np.any(lam <= 0):  # no shrinkage at all: the primal solver handles the singular case
+        return LinearDiscriminantAnalysis.fit(lda, X, y)
+    U, M = np.vstack(rows), np.asarray(means)
+    A = U / lam  # U @ diag(1 / lam)
+    inner = np.eye(len(U)) + A @ U.T
+    weights = M.T / lam[:, None] - A.T @ np.linalg.solve(inner, A @ M.T)  # (p, K)
+    coef = weights.T
+    intercept = -0.5 * np.sum(M * coef, axis=1) + np.log(lda.priors_)
+    if len(lda.classes_) == 2:
+        coef, intercept = (coef[1] - coef[0])[None, :], np.array([intercept[1] - intercept[0]])
+    lda.means_, lda.coef_ = M.astype(X.dtype), coef.astype(X.dtype)
+    lda.intercept_ = intercept.astype(X.dtype)
+    lda._max_components = min(len(lda.classes_) - 1, n_features)
+    lda._n_features_out = lda._max_components
+    return lda
+
+
+def shrinkage_lda():
+    """Shrinkage LDA, the strongest classical readout of block means measured here.
+
+    Returns
+    -------
+    classifier : ShrinkageLDA
+        ``LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")`` that refuses
+        classes with fewer than 2 training samples. It needs no scaling step: the
+        within-class covariance whitens the features.
+
+    Examples
+    --------
+    >>> from sklearn_tcssl.baselines import make_classical_decoder, shrinkage_lda
+    >>> make_classical_decoder(classifier=shrinkage_lda()).steps[-1][1]
+    ShrinkageLDA()
+    """
+    return ShrinkageLDA()
+
+
+class FitCache:
+    """In-memory Pipeline ``memory``: pipelines that share it fit a transformer once.
+
+    Two pipelines that differ only in their final classifier (our embedder followed by
+    shrinkage LDA or by logistic regression) and are fitted on the same training fold reuse
+    one fitted embedder. A fit is reused when the transformer's parameters are equal and
+    its inputs are the very same objects (the items of the list ``X``, as cross-validation
+    passes them) with equal labels; nothing is written to disk. ``clone`` (which
+    cross-validation applies to every decoder) keeps the cache shared.
+
+    Examples
+    --------
+    >>> from sklearn_tcssl.baselines import FitCache, make_tcssl_decoder, shrinkage_lda
+    >>> cache = FitCache()
+    >>> a = make_tcssl_decoder(classifier=shrinkage_lda(), memory=cache, max_epochs=1)
+    >>> b = make_tcssl_decoder(memory=cache, max_epochs=1)
+    """
+
+    def __init__(self):
+        self._fits = {}
+
+    def __deepcopy__(self, memo):
+        """Stay shared: ``clone`` deep-copies a pipeline's ``memory`` for every fold."""
+        return self
+
+    def cache(self, func, **kwargs):
+        """Wrap sklearn's ``_fit_transform_one`` so that equal fits are done once."""
+        from joblib import hash as joblib_hash
+
+        def cached(transformer, X, y, *args, **kw):
+            inputs = tuple(map(id, X)) if isinstance(X, list) else joblib_hash(X)
+            labels = None if y is None else joblib_hash(np.asarray(y))
+            key = (type(transformer).__name__, joblib_hash(transformer.get_params()), inputs)
+            key = (*key, labels)
+            if key not in self._fits:
+                self._fits[key] = func(transformer, X, y, *args, **kw)
+            return self._fits[key]
+
+        return cached
+
+
+def _steps(masker, *steps, memory=None):
     """Pipeline steps, starting with a clone of ``masker`` unless it is None (arrays in)."""
     head = [] if masker is None else [("masker", clone(masker))]
-    return Pipeline([*head, *steps])
+    return Pipeline([*head, *steps], memory=memory)
 
 
 def make_classical_decoder(masker=None, *, classifier=None):
@@ -115,18 +353,27 @@ def make_classical_decoder(masker=None, *, classifier=None):
         Do not let a masker compute its mask from z-scored blocks (nothing marks the
         brain's edge in them any more): compute it from the raw runs.
     classifier : estimator or None, default=None
-        Final step; ``None`` uses :func:`default_classifier`.
+        Final step; ``None`` uses :func:`default_classifier` (logistic regression). Pass
+        :func:`shrinkage_lda` for the strongest classical reference.
 
     Returns
     -------
     pipeline : sklearn.pipeline.Pipeline
         Steps ``masker`` (unless None), ``mean``, ``clf``.
+
+    Examples
+    --------
+    >>> from sklearn_tcssl.baselines import make_classical_decoder, shrinkage_lda
+    >>> [name for name, _ in make_classical_decoder(classifier=shrinkage_lda()).steps]
+    ['mean', 'clf']
     """
     clf = classifier if classifier is not None else default_classifier()
     return _steps(masker, ("mean", BlockMeanPattern()), ("clf", clf))
 
 
-def make_tcssl_decoder(masker=None, *, classifier=None, embedder=None, **embedder_params):
+def make_tcssl_decoder(
+    masker=None, *, classifier=None, embedder=None, memory=None, **embedder_params
+):
     """Build our decoder: masker -> TemporalContrastiveEmbedder -> linear classifier.
 
     Parameters
@@ -138,6 +385,9 @@ def make_tcssl_decoder(masker=None, *, classifier=None, embedder=None, **embedde
     embedder : estimator or None, default=None
         The embedding step (e.g. a ``FrozenEstimator`` of a pretrained embedder); ``None``
         builds a :class:`~sklearn_tcssl.TemporalContrastiveEmbedder`.
+    memory : FitCache, str, joblib.Memory or None, default=None
+        Pipeline cache: two decoders that differ only in ``classifier`` and share a
+        :class:`FitCache` fit the embedder once per training fold.
     **embedder_params
         Parameters of the new embedder when ``embedder`` is None.
 
@@ -154,7 +404,7 @@ def make_tcssl_decoder(masker=None, *, classifier=None, embedder=None, **embedde
             f"{sorted(embedder_params)}; set the parameters on the embedder you pass instead."
         )
     clf = classifier if classifier is not None else default_classifier()
-    return _steps(masker, ("embed", embedder), ("clf", clf))
+    return _steps(masker, ("embed", embedder), ("clf", clf), memory=memory)
 
 
 class NilearnDecoderBaseline(ClassifierMixin, BaseEstimator):

@@ -1,7 +1,10 @@
 """The ``tcssl`` command: decode task fMRI with and without temporal-contrastive pretraining.
 
 Exit codes: 0 success, 1 unexpected failure (a bug: please report it, with ``--debug``
-output), 2 a usage or data problem explained in the message.
+output), 2 a usage or data problem explained in the message, 130 interrupted (Ctrl-C).
+
+Heavy libraries (torch, nilearn, matplotlib) are imported inside the commands, so that
+``tcssl --help`` answers at once.
 """
 
 import argparse
@@ -11,21 +14,23 @@ import time
 from pathlib import Path
 
 from sklearn_tcssl._exceptions import TCSSLError
+from sklearn_tcssl._progress import NORMAL, QUIET, VERBOSE, Reporter
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 DESCRIPTION = """\
 Decode which task a block of fMRI belongs to, with an encoder pretrained without labels
 (temporal contrast: the end of a sequence should look more like its middle than its
-beginning; Shi et al. 2023), next to the classical decoder (mean pattern of each block +
-logistic regression). Every accuracy is cross-validated across subjects (or runs), with
-everything fitted on the training folds only.
+beginning; Shi et al. 2023), next to the classical decoders (mean pattern of each block +
+shrinkage LDA, the strongest reference, or logistic regression). Every accuracy is
+cross-validated across subjects (or runs), with everything fitted on the training folds only.
 """
 
 DEMO_HELP = """\
 Simulate a small block-design task-fMRI study (12 subjects, 4 tasks, offline) and compare
-the classical decoder with the TCSSL pipeline on the same subject-wise folds. Prints a
-table and saves scores.csv, summary.json and accuracy.png in --out.
+the classical decoders (block mean + shrinkage LDA or logistic regression) with the TCSSL
+pipeline (same two readouts) on the same subject-wise folds. Prints a table and saves
+scores.csv, summary.json and accuracy.png in --out.
 """
 
 DECODE_HELP = """\
@@ -47,19 +52,26 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="tcssl", description=DESCRIPTION, formatter_class=raw)
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    common = {"formatter_class": raw, "parents": [_verbosity_parser()]}
 
     demo = commands.add_parser(
-        "demo", help="run the offline demo", description=DEMO_HELP, formatter_class=raw
+        "demo", help="run the offline demo", description=DEMO_HELP, **common
     )
     demo.add_argument("--out", type=Path, default=Path("tcssl_demo_out"), help="output folder")
     demo.add_argument("--seed", type=int, default=0, help="simulation and training seed")
     demo.add_argument("--n-subjects", type=int, default=12, help="simulated subjects")
     demo.add_argument("--folds", type=int, default=5, help="subject-wise folds")
-    demo.add_argument("--max-epochs", type=int, default=None, help="pretraining epochs")
+    demo.add_argument(
+        "--max-epochs",
+        type=int,
+        default=25,
+        help="pretraining epochs (default 25 here, to stay under a minute on 2 cores; the "
+        "embedder's own default is 50)",
+    )
     demo.set_defaults(func=run_demo)
 
     decode = commands.add_parser(
-        "decode", help="decode a BIDS dataset", description=DECODE_HELP, formatter_class=raw
+        "decode", help="decode a BIDS dataset", description=DECODE_HELP, **common
     )
     decode.add_argument("bids_root", type=Path, help="BIDS dataset folder")
     decode.add_argument("--task", required=True, help="BIDS task label (task-<TASK>)")
@@ -76,8 +88,8 @@ def build_parser():
     decode.add_argument(
         "--mask",
         type=Path,
-        help="brain mask image on the BOLD grid (default: computed from the raw runs with "
-        "nilearn's compute_multi_epi_mask)",
+        help="brain mask image on the BOLD grid (default: nilearn's compute_epi_mask on the "
+        "mean image of the raw runs)",
     )
     decode.add_argument(
         "--pretrained",
@@ -106,7 +118,7 @@ def build_parser():
         "pretrain",
         help="pretrain an encoder on unlabeled runs",
         description=PRETRAIN_HELP,
-        formatter_class=raw,
+        **common,
     )
     pretrain.add_argument("bids_root", type=Path, help="BIDS dataset folder")
     pretrain.add_argument("--task", required=True, help="BIDS task label of the runs to use")
@@ -119,6 +131,24 @@ def build_parser():
     pretrain.add_argument("--seed", type=int, default=0, help="training seed")
     pretrain.set_defaults(func=run_pretrain)
     return parser
+
+
+def _verbosity_parser():
+    options = argparse.ArgumentParser(add_help=False)
+    group = options.add_mutually_exclusive_group()
+    group.add_argument(
+        "-v", "--verbose", action="store_true", help="one progress line per training epoch"
+    )
+    group.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress lines, only the results"
+    )
+    return options
+
+
+def _level(args):
+    if getattr(args, "quiet", False):
+        return QUIET
+    return VERBOSE if getattr(args, "verbose", False) else NORMAL
 
 
 PRETRAIN_HELP = """\
@@ -158,54 +188,85 @@ def _check_args(args):
         )
 
 
-def _say(message):
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+_say = Reporter()  # replaced in main() by one at the level of --verbose/--quiet
 
 
 def _embedder_params(args):
+    from sklearn_tcssl._progress import EpochProgress
+
     params = {"random_state": args.seed}
     if args.max_epochs is not None:
         params["max_epochs"] = args.max_epochs
+    if _say.level >= NORMAL:
+        params["callbacks"] = [EpochProgress(_say)]
     return params
 
 
+def _cross_validate(X, y, groups, cv, embedding):
+    """Score the references and our pipeline (both readouts) on the same folds."""
+    from sklearn_tcssl.baselines import FitCache
+    from sklearn_tcssl.report import compare_decoders, reference_decoders, tcssl_decoders
+
+    folds = list(cv.split(X, y, groups))
+    decoders = {**reference_decoders(), **tcssl_decoders(memory=FitCache(), **embedding)}
+    decoders = _drop_lda_if_too_few(decoders, y, folds)
+    return compare_decoders(X, y, groups, decoders=decoders, cv=folds, progress=_say)
+
+
+def _drop_lda_if_too_few(decoders, y, folds):
+    """Shrinkage LDA needs 2 training samples per class in every fold; else leave it out."""
+    import numpy as np
+
+    from sklearn_tcssl.report import LDA, TCSSL_LDA
+
+    y = np.asarray(y)
+    fewest = min(np.unique(y[train], return_counts=True)[1].min() for train, _ in folds)
+    if fewest >= 2 and all(len(np.unique(y[train])) == len(np.unique(y)) for train, _ in folds):
+        return decoders
+    _say(
+        "shrinkage LDA left out: a training fold has a class with fewer than 2 blocks "
+        "(use fewer folds to include it)"
+    )
+    return {k: v for k, v in decoders.items() if k not in (LDA, TCSSL_LDA)}
+
+
 def run_demo(args):
-    """Run ``tcssl demo``: simulate, cross-validate both decoders, write the results."""
+    """Run ``tcssl demo``: simulate, cross-validate the decoders, write the results."""
     from nilearn.maskers import MultiNiftiMasker
+    from sklearn.model_selection import GroupKFold
 
-    from sklearn_tcssl.baselines import make_classical_decoder, make_tcssl_decoder
+    from sklearn_tcssl._cli_checks import check_output_folder
     from sklearn_tcssl.datasets import make_task_fmri
-    from sklearn_tcssl.report import CLASSICAL, TCSSL, compare_decoders
 
+    check_output_folder("--out", args.out)
     _say(f"simulating {args.n_subjects} subjects (seed {args.seed})")
     data = make_task_fmri(args.n_subjects, random_state=args.seed)
     n_tasks = len(set(data.y))
-    _say(f"{len(data.imgs)} blocks, {n_tasks} tasks; cross-validating ({args.folds} folds)")
+    # the mask is given: the masker learns nothing from the blocks, so mask each block once
     masker = MultiNiftiMasker(mask_img=data.mask_img, standardize=None, reports=False)
-    decoders = {
-        CLASSICAL: make_classical_decoder(masker),
-        TCSSL: make_tcssl_decoder(masker, **_embedder_params(args)),
-    }
-    from sklearn.model_selection import GroupKFold
-
-    scores = compare_decoders(
-        data.imgs,
-        data.y,
-        data.groups,
-        decoders=decoders,
-        cv=GroupKFold(args.folds),
-        progress=_say,
-    )
+    X = masker.fit_transform(list(data.imgs))
+    _say(f"{len(X)} blocks, {n_tasks} tasks; cross-validating ({args.folds} folds)")
+    cv = GroupKFold(args.folds)
+    scores = _cross_validate(X, data.y, data.groups, cv, _embedder_params(args))
     _write_results(scores, args.out, chance=1 / n_tasks, title="Simulated task fMRI")
     return EXIT_OK
 
 
 def run_decode(args):
-    """Run ``tcssl decode``: load BIDS blocks, cross-validate per network, write results."""
+    """Run ``tcssl decode``: check every input, load BIDS blocks, cross-validate, write."""
+    from sklearn_tcssl._cli_checks import check_output_folder
     from sklearn_tcssl.datasets import load_bids_blocks
-    from sklearn_tcssl.report import network_decoding_report
 
-    _say(f"reading task '{args.task}' from {args.bids_root}")
+    check_output_folder("--out", args.out)
+    networks = _decode_networks(args.network)
+    runs = _bold_runs(args)
+    if networks is not None:
+        from sklearn_tcssl._cli_checks import check_atlas_available
+
+        check_atlas_available(args.atlas)
+    mask_img = _brain_mask(args.mask, runs) if networks is None or args.mask else None
+    model = _pretrained_model(args, networks, mask_img, runs[0])
+    _say(f"inputs checked; reading task '{args.task}' from {args.bids_root}")
     data = load_bids_blocks(
         args.bids_root,
         args.task,
@@ -216,18 +277,19 @@ def run_decode(args):
     n_tasks = len(set(data.y))
     _say(f"{len(data.imgs)} blocks, {n_tasks} block types, {len(set(data.groups))} subjects")
     cv, groups = _decode_cv(args, data)
-    networks = _decode_networks(args.network)
+    embedding = _tcssl_embedding(args, model)
     if networks is None:
-        scores = _decode_whole_brain(data, groups, cv, args)
+        scores = _decode_whole_brain(data, groups, cv, mask_img, embedding)
     else:
-        embedding = _tcssl_embedding(args)
+        from sklearn_tcssl.report import network_decoding_report
+
         scores = network_decoding_report(
             data.imgs,
             data.y,
             groups,
             networks=networks,
             atlas=args.atlas,
-            mask_img=args.mask,
+            mask_img=mask_img,
             cv=cv,
             progress=_say,
             estimator=embedding.pop("embedder"),
@@ -235,6 +297,78 @@ def run_decode(args):
         )
     _write_results(scores, args.out, chance=1 / n_tasks, title=f"task-{args.task}")
     return EXIT_OK
+
+
+def _bold_runs(args):
+    """Paths of the task's BOLD runs (no data read)."""
+    from sklearn_tcssl.datasets._bids import _bold_files, _find_derivatives_root
+
+    root = Path(args.bids_root)
+    if not root.is_dir():  # the same message as load_bids_blocks
+        raise FileNotFoundError(
+            f"bids_root={str(args.bids_root)!r} is not a folder. Pass the root of a BIDS dataset."
+        )
+    if args.space is not None and not args.derivatives:
+        raise ValueError(
+            f"--space {args.space} only applies to --derivatives (raw BOLD files have no "
+            "space); add --derivatives or leave --space out."
+        )
+    task = str(args.task).removeprefix("task-")
+    search_root = _find_derivatives_root(root, args.derivatives)
+    refs = _bold_files(search_root, task, None, args.derivatives, args.space, "preproc")
+    if args.command == "decode":
+        _check_events(root, refs, task)
+    runs = [r["file_path"] for r in refs]
+    if not runs:
+        raise FileNotFoundError(
+            f"no BOLD run of task '{args.task}' in {search_root}. Check --task "
+            "(the label after 'task-' in the file names) and --derivatives/--space."
+        )
+    return runs
+
+
+def _check_events(root, refs, task):
+    """Every run needs its events file (as load_bids_blocks will require), checked first."""
+    from sklearn_tcssl.datasets._bids import (
+        _expected_events_path,
+        _inherited,
+        _raw_entities,
+        _sidecar_files,
+    )
+
+    for ref in refs:
+        entities = _raw_entities(ref["entities"])
+        if not _inherited(_sidecar_files(root, "events.tsv", entities["sub"]), entities):
+            raise FileNotFoundError(
+                f"No events file for {ref['file_basename']}: expected "
+                f"{str(_expected_events_path(root, ref))!r} (or an inherited "
+                f"task-{task}_events.tsv at the dataset root)."
+            )
+
+
+def _pretrained_model(args, networks, mask_img, first_run):
+    """Load ``--pretrained`` after checking its grid and feature count (None without it)."""
+    if args.pretrained is None:
+        return None
+    import numpy as np
+
+    from sklearn_tcssl._cli_checks import check_pretrained
+
+    if networks is None:
+        n_features = int(np.count_nonzero(np.asarray(mask_img.dataobj)))
+    else:
+        from sklearn_tcssl.networks import network_mask, network_names
+
+        names = network_names() + ["whole_brain"] if networks == "all" else list(networks)
+        if len(names) > 1:
+            raise ValueError(
+                f"--pretrained with --network {' '.join(args.network)}: a pretrained model "
+                "expects the voxels of one mask; pass a single --network (the one it was "
+                "pretrained on)."
+            )
+        target = network_mask(names[0], args.atlas, target_img=first_run, mask_img=mask_img)
+        n_features = int(np.count_nonzero(np.asarray(target.dataobj)))
+    return check_pretrained(args.pretrained, n_features, first_run)
 
 
 def _decode_networks(names):
@@ -261,54 +395,34 @@ def _decode_cv(args, data):
     return LeaveOneGroupOut(), runs
 
 
-def _brain_mask(mask, run_imgs):
-    """Return the given mask, or one computed from the raw runs (never z-scored blocks)."""
-    import numpy as np
-    from nilearn.image import load_img
-    from nilearn.masking import compute_multi_epi_mask
+def _brain_mask(mask, run_paths):
+    """Return ``--mask`` checked against the runs' grid, or one computed from the raw runs."""
+    from sklearn_tcssl._cli_checks import compute_brain_mask, load_mask
 
-    if mask is not None:
-        if not Path(mask).is_file():
-            raise FileNotFoundError(f"--mask {mask} does not exist.")
-        mask_img = load_img(mask)
-    else:
-        _say(f"computing a brain mask from {len(run_imgs)} raw run(s)")
-        mask_img = compute_multi_epi_mask(list(run_imgs))
-    n_voxels = int(np.count_nonzero(np.asarray(mask_img.dataobj)))
-    if n_voxels < 50:
-        raise ValueError(
-            f"the brain mask has {n_voxels} voxels: the runs are probably already z-scored or "
-            "masked, so the EPI mask fails. Pass --mask with a brain mask on the BOLD grid."
-        )
-    _say(f"brain mask: {n_voxels} voxels")
+    if mask is None:
+        return compute_brain_mask(list(run_paths), say=_say)
+    mask_img = load_mask(mask, run_paths[0])
+    _say(f"brain mask {mask}: {int(mask_img.get_fdata().sum())} voxels")
     return mask_img
 
 
-def _tcssl_embedding(args):
+def _tcssl_embedding(args, model):
     """Embedder parameters for a fresh embedder, or a frozen pretrained one."""
-    if args.pretrained is None:
+    if model is None:
         return {"embedder": None, **_embedder_params(args)}
     from sklearn.frozen import FrozenEstimator
 
-    from sklearn_tcssl.io import load
-
     _say(f"using the frozen pretrained encoder in {args.pretrained}")
-    return {"embedder": FrozenEstimator(load(args.pretrained))}
+    return {"embedder": FrozenEstimator(model)}
 
 
-def _decode_whole_brain(data, groups, cv, args):
+def _decode_whole_brain(data, groups, cv, mask_img, embedding):
     from nilearn.maskers import MultiNiftiMasker
 
-    from sklearn_tcssl.baselines import make_classical_decoder, make_tcssl_decoder
-    from sklearn_tcssl.report import CLASSICAL, TCSSL, compare_decoders
-
-    mask_img = _brain_mask(args.mask, data.run_imgs)
+    # the mask is fixed: the masker learns nothing from the blocks, so mask them once
     masker = MultiNiftiMasker(mask_img=mask_img, standardize=None, reports=False)
-    decoders = {
-        CLASSICAL: make_classical_decoder(masker),
-        TCSSL: make_tcssl_decoder(masker, **_tcssl_embedding(args)),
-    }
-    scores = compare_decoders(data.imgs, data.y, groups, decoders=decoders, cv=cv, progress=_say)
+    X = masker.fit_transform(list(data.imgs))
+    scores = _cross_validate(X, data.y, groups, cv, embedding)
     return scores.assign(network="whole_brain (brain mask)")
 
 
@@ -316,24 +430,18 @@ def run_pretrain(args):
     """Run ``tcssl pretrain``: z-score whole runs, pretrain the embedder, save a model file."""
     from nilearn.maskers import MultiNiftiMasker
 
+    from sklearn_tcssl._cli_checks import check_output_file
     from sklearn_tcssl._embedder import TemporalContrastiveEmbedder
-    from sklearn_tcssl.datasets._bids import _bold_files, _find_derivatives_root
 
-    root = Path(args.bids_root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root} is not a folder. Pass the root of a BIDS dataset.")
-    search_root = _find_derivatives_root(root, args.derivatives)
-    runs = [
-        r["file_path"]
-        for r in _bold_files(search_root, args.task, None, args.derivatives, args.space, "preproc")
-    ]
-    _say(f"{len(runs)} run(s) of task '{args.task}' in {search_root}")
+    check_output_file("--out", args.out)
+    runs = _bold_runs(args)
+    _say(f"{len(runs)} run(s) of task '{args.task}'")
     mask_img = _brain_mask(args.mask, runs)
     masker = MultiNiftiMasker(
         mask_img=mask_img, detrend=True, standardize="zscore_sample", reports=False
     )
     sequences = masker.fit_transform(runs)
-    params = {**_embedder_params(args), "segment_length": args.segment_length, "verbose": 1}
+    params = {**_embedder_params(args), "segment_length": args.segment_length}
     _say(f"pretraining on {len(sequences)} runs x {sequences[0].shape[1]} voxels")
     embedder = TemporalContrastiveEmbedder(**params).fit(sequences)
     path = embedder.save(args.out, mask=mask_img, input_info={"bids_task": args.task})
@@ -357,7 +465,7 @@ def _write_results(scores, out, *, chance, title):
     (out / "summary.json").write_text(json.dumps({"chance": chance, "results": records}, indent=2))
     ax = plot_network_report(scores, chance=chance, title=title)
     ax.figure.tight_layout()
-    ax.figure.savefig(out / "accuracy.png", dpi=120)
+    ax.figure.savefig(out / "accuracy.png", dpi=120, bbox_inches="tight")
     plt.close(ax.figure)
     print()
     print(_format_table(summary))
@@ -385,6 +493,19 @@ def _format_table(summary):
     return "\n".join(lines)
 
 
+def _run_within_thread_budget(args):
+    """Run the command with torch and BLAS threads set once from the free CPUs.
+
+    The scikit-learn parts (masking, LDA, logistic regression) then follow the same budget
+    as the estimators; the budget is decided when the command starts.
+    """
+    from sklearn_tcssl._threads import thread_budget
+
+    with thread_budget() as n_threads:
+        _say(f"using {n_threads} CPU thread(s) (sklearn_tcssl thread policy)")
+        return args.func(args)
+
+
 def main(argv=None):
     """Entry point of the ``tcssl`` console script.
 
@@ -400,17 +521,22 @@ def main(argv=None):
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    global _say
+    _say = Reporter(_level(args))
+    start = time.perf_counter()
     try:
         _check_args(args)
-        return args.func(args)
+        code = _run_within_thread_budget(args)
+        _say(f"tcssl {args.command} done in {time.perf_counter() - start:.0f} s")
+        return code
+    except KeyboardInterrupt:
+        print(f"\ntcssl {args.command}: interrupted (Ctrl-C)", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except (TCSSLError, ValueError, FileNotFoundError, NotADirectoryError, OSError) as exc:
         if args.debug:
             raise
         print(f"tcssl {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"tcssl {args.command}: interrupted", file=sys.stderr)
-        return 130
     except Exception as exc:  # noqa: BLE001 - last resort: a clear line, details on --debug
         if args.debug:
             raise

@@ -52,9 +52,10 @@ import torch
 
 from sklearn_tcssl._exceptions import IncompatibleModelError
 from sklearn_tcssl._registry import (
-    ESTIMATORS,
+    ESTIMATOR_MODULES,
     encoder_config,
     encoder_of,
+    estimator_class,
     is_tcssl_estimator,
     uncompiled,
 )
@@ -486,11 +487,12 @@ def load(path, *, mask=None):
         If the file is not a model file, has a newer format, or does not match ``mask``.
     """
     card, tensors = read_model(path)
-    cls = ESTIMATORS.get(card.get("estimator"))
+    name = card.get("estimator")
+    cls = estimator_class(name) if isinstance(name, str) else None
     if cls is None:
         raise IncompatibleModelError(
-            f"{str(path)!r} holds a {card.get('estimator')!r}; this sklearn-tcssl loads "
-            f"{sorted(ESTIMATORS)}."
+            f"{str(path)!r} holds a {name!r}; this sklearn-tcssl loads "
+            f"{sorted(ESTIMATOR_MODULES)}."
         )
     known = cls().get_params(deep=False)
     params = {k: v for k, v in card["params"].items() if k in known}

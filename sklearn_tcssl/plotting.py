@@ -1,4 +1,4 @@
-"""Plots users expect: training history, 2D embeddings, network masks, accuracy vs subjects.
+"""Plots users expect: history, embeddings, network masks, accuracy, weights as brain maps.
 
 Every function draws on matplotlib axes (created when none are given) and returns them, so
 figures can be composed and saved by the caller. matplotlib and nilearn's plotting are
@@ -12,6 +12,7 @@ import pandas as pd
 from sklearn_tcssl.report import plot_network_report
 
 __all__ = [
+    "coef_img",
     "embed_2d",
     "plot_accuracy_vs_subjects",
     "plot_embeddings",
@@ -398,3 +399,69 @@ def plot_accuracy_vs_subjects(
     if title:
         ax.set_title(title)
     return ax
+
+
+# ------------------------------------------------------------------ weights as brain maps
+def _final_linear(pipeline):
+    """Return the last step's linear weights ``(n_maps, n_inputs)`` on its raw input."""
+    clf = pipeline.steps[-1][1]
+    scale = 1.0
+    if hasattr(clf, "steps"):  # e.g. StandardScaler -> LogisticRegression
+        for _, step in clf.steps[:-1]:
+            scale = scale * getattr(step, "scale_", 1.0)
+        clf = clf.steps[-1][1]
+    if not hasattr(clf, "coef_"):
+        raise ValueError(
+            f"the final step {type(clf).__name__} has no coef_: coef_img needs a linear "
+            "classifier (shrinkage LDA, logistic regression, linear SVM)."
+        )
+    return np.atleast_2d(clf.coef_) / scale
+
+
+def coef_img(pipeline, masker=None):
+    """Return a fitted decoder's weights as a brain map: one volume per class (1 if binary).
+
+    Works for the classical decoders (masker -> block mean -> linear classifier) and for
+    ours where the weights live on voxels: the embedding's mean-pattern part
+    (``keep_mean_pattern``), whose weights are divided by the embedder's feature scale.
+    The learned temporal-contrastive features have no single voxel map and are left out.
+
+    Parameters
+    ----------
+    pipeline : sklearn.pipeline.Pipeline
+        Fitted, from :func:`~sklearn_tcssl.baselines.make_classical_decoder` or
+        :func:`~sklearn_tcssl.baselines.make_tcssl_decoder`.
+    masker : fitted nilearn masker or None, default=None
+        Maps voxels back to images; ``None`` uses the pipeline's first step.
+
+    Returns
+    -------
+    img : nibabel.Nifti1Image
+        4D image of shape ``(*grid, n_maps)``, weights in the units of the input voxels.
+        Plot one volume with ``nilearn.plotting.plot_stat_map(index_img(img, 0))``.
+
+    Raises
+    ------
+    ValueError
+        If the pipeline has no masker and none is given, or its readout is not linear.
+    """
+    from nilearn.image import new_img_like
+
+    masker = masker if masker is not None else pipeline.steps[0][1]
+    if not hasattr(masker, "inverse_transform"):
+        raise ValueError("coef_img needs the masker: pass masker= (fitted) for array pipelines.")
+    weights = _final_linear(pipeline)
+    features = pipeline.steps[-2][1]
+    if type(features).__name__ == "FrozenEstimator":
+        features = features.estimator
+    if hasattr(features, "net_"):  # TemporalContrastiveEmbedder: the mean-pattern part
+        if not features._keeps_mean_pattern:
+            raise ValueError(
+                "this embedder has keep_mean_pattern=False: its features have no voxel map."
+            )
+        weights = weights[:, features.n_components :]
+        if features.standardize:
+            weights = weights / features.scale_
+    img = masker.inverse_transform(weights.astype(np.float32))
+    data = np.asarray(img.dataobj)
+    return new_img_like(img, data if data.ndim == 4 else data[..., None], copy_header=True)

@@ -8,20 +8,78 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupKFold, check_cv, cross_validate
 
-from sklearn_tcssl.baselines import make_classical_decoder, make_tcssl_decoder
+from sklearn_tcssl.baselines import (
+    FitCache,
+    make_classical_decoder,
+    make_tcssl_decoder,
+    shrinkage_lda,
+)
 from sklearn_tcssl.networks import WHOLE_BRAIN, NetworkMasker, network_names
 
 __all__ = [
     "CLASSICAL",
+    "LDA",
     "TCSSL",
+    "TCSSL_LDA",
     "compare_decoders",
     "network_decoding_report",
     "plot_network_report",
+    "reference_decoders",
     "summarize",
+    "tcssl_decoders",
 ]
 
+LDA = "classical (block mean + shrinkage LDA)"
 CLASSICAL = "classical (block mean + logistic)"
+TCSSL_LDA = "TCSSL embedder + shrinkage LDA"
 TCSSL = "TCSSL embedder + logistic"
+
+
+def reference_decoders(masker=None):
+    """Return the classical references, strongest first: shrinkage LDA, then logistic.
+
+    Parameters
+    ----------
+    masker : nilearn masker, NetworkMasker or None, default=None
+        First step of each pipeline; ``None`` for array input.
+
+    Returns
+    -------
+    decoders : dict of str -> sklearn.pipeline.Pipeline
+        ``{LDA: ..., CLASSICAL: ...}``.
+    """
+    return {
+        LDA: make_classical_decoder(masker, classifier=shrinkage_lda()),
+        CLASSICAL: make_classical_decoder(masker),
+    }
+
+
+def tcssl_decoders(masker=None, *, embedder=None, memory=None, **embedder_params):
+    """Return our pipeline with the same two readouts as :func:`reference_decoders`.
+
+    Parameters
+    ----------
+    masker : nilearn masker, NetworkMasker or None, default=None
+        First step of each pipeline; ``None`` for array input.
+    embedder : estimator or None, default=None
+        Embedding step (e.g. a frozen pretrained embedder); ``None`` builds a new
+        :class:`~sklearn_tcssl.TemporalContrastiveEmbedder` from ``embedder_params``.
+    memory : FitCache, str, joblib.Memory or None, default=None
+        Shared pipeline cache, so that the embedder is fitted once per training fold for
+        both readouts: pass a :class:`~sklearn_tcssl.baselines.FitCache`.
+    **embedder_params
+        Parameters of the new embedder.
+
+    Returns
+    -------
+    decoders : dict of str -> sklearn.pipeline.Pipeline
+        ``{TCSSL_LDA: ..., TCSSL: ...}``.
+    """
+    common = {"embedder": embedder, "memory": memory, **embedder_params}
+    return {
+        TCSSL_LDA: make_tcssl_decoder(masker, classifier=shrinkage_lda(), **common),
+        TCSSL: make_tcssl_decoder(masker, **common),
+    }
 
 
 def _resolve_cv(cv, y, groups):
@@ -166,9 +224,11 @@ def network_decoding_report(
 ):
     """Cross-validated accuracy per Yeo network and for the whole brain, ours and classical.
 
-    For each network a :class:`~sklearn_tcssl.NetworkMasker` restricts the data; our
-    pipeline (masker -> embedder -> linear classifier) and the classical decoder (masker ->
-    block mean -> linear classifier) are scored on the same folds.
+    For each network a :class:`~sklearn_tcssl.NetworkMasker` restricts the data (once: it
+    learns nothing from the blocks); the classical references (block mean + shrinkage LDA,
+    block mean + logistic regression, :func:`reference_decoders`) and our pipeline with the
+    same two readouts (:func:`tcssl_decoders`; the embedder is fitted once per fold for
+    both) are scored on the same folds.
 
     Parameters
     ----------
@@ -188,7 +248,7 @@ def network_decoding_report(
         Our decoder's embedding step; ``None`` builds a
         :class:`~sklearn_tcssl.TemporalContrastiveEmbedder` with ``embedder_params``.
     include_classical : bool, default=True
-        Also score the classical decoder.
+        Also score the classical references.
     cv : int, cross-validation generator or None, default=None
         Folds shared by every network and decoder.
     progress : callable or None, default=None
@@ -210,13 +270,15 @@ def network_decoding_report(
     names = [names] if isinstance(names, str) else list(names)
     frames = []
     for network in names:
+        # the network masker learns nothing from the data: mask every block once
         masker = NetworkMasker(network, atlas=atlas, mask_img=mask_img)
-        decoders = {TCSSL: make_tcssl_decoder(masker, embedder=estimator, **embedder_params)}
+        features = masker.fit_transform(list(imgs))
+        decoders = tcssl_decoders(embedder=estimator, memory=FitCache(), **embedder_params)
         if include_classical:
-            decoders = {CLASSICAL: make_classical_decoder(masker), **decoders}
+            decoders = {**reference_decoders(), **decoders}
         say = None if progress is None else (lambda m, n=network: progress(f"[{n}] {m}"))
         frame = compare_decoders(
-            imgs, y, groups, decoders=decoders, cv=cv, progress=say, n_jobs=n_jobs
+            features, y, groups, decoders=decoders, cv=cv, progress=say, n_jobs=n_jobs
         )
         frames.append(frame.assign(network=network))
     scores = pd.concat(frames, ignore_index=True)
@@ -251,7 +313,8 @@ def plot_network_report(scores, *, ax=None, chance=None, title=None):
     networks = list(dict.fromkeys(summary["network"]))
     decoders = list(dict.fromkeys(summary["decoder"]))
     if ax is None:
-        _, ax = plt.subplots(figsize=(max(5, 1.2 * len(networks) * len(decoders)), 4))
+        # legible when a page shrinks it: at most 10 x 4.8 in, whatever the bar count
+        _, ax = plt.subplots(figsize=(min(10, max(5, 1.5 + 1.05 * len(networks))), 4.8))
     width = 0.8 / len(decoders)
     x = np.arange(len(networks))
     for k, decoder in enumerate(decoders):
@@ -263,7 +326,13 @@ def plot_network_report(scores, *, ax=None, chance=None, title=None):
     ax.set_ylim(0, 1)
     if chance is not None:
         ax.axhline(chance, color="gray", linestyle="--", linewidth=1, label="chance")
-    ax.legend(loc="upper right", fontsize="small")
+    ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.16 if len(networks) > 1 else -0.06),
+        ncol=min(3, len(decoders) + (chance is not None)),
+        fontsize="small",
+        frameon=False,
+    )
     if title:
         ax.set_title(title)
     return ax

@@ -20,6 +20,19 @@ def _fixed_seeds():
     torch.manual_seed(0)
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Fits use one thread, so refits are identical whatever else runs on the machine.
+
+    The automatic policy (tests/test_threads.py) leaves out CPUs that other processes keep
+    busy, which can change the thread count, and so the last digits, between two fits.
+    """
+    from sklearn_tcssl import config_context  # here: helper scripts import this module too
+
+    with config_context(n_threads=1):
+        yield
+
+
 def smooth_sequences(n_sequences, n_timepoints, n_features, *, seed=0, n_latent=6, noise=1.0):
     """Sequences driven by slow latent random walks (neighbouring time points are alike).
 

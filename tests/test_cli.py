@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -43,8 +44,14 @@ def test_demo_small_run(tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "classical" in out and "TCSSL" in out and "±" in out
+    assert "tcssl demo done in" in out and "pretraining: epoch 2/2" in out
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert len(summary["results"]) == 2
+    assert [r["decoder"] for r in summary["results"]] == [
+        "classical (block mean + shrinkage LDA)",
+        "classical (block mean + logistic)",
+        "TCSSL embedder + shrinkage LDA",
+        "TCSSL embedder + logistic",
+    ]
     assert (tmp_path / "accuracy.png").stat().st_size > 0
     assert (tmp_path / "scores.csv").exists()
 
@@ -108,7 +115,9 @@ def test_pretrain_then_decode_with_the_frozen_model(bids_tree, tmp_path, capsys)
     assert code == 0, capsys.readouterr().err
     summary = json.loads((out / "summary.json").read_text())
     assert {r["decoder"] for r in summary["results"]} == {
+        "classical (block mean + shrinkage LDA)",
         "classical (block mean + logistic)",
+        "TCSSL embedder + shrinkage LDA",
         "TCSSL embedder + logistic",
     }
     assert "frozen pretrained encoder" in capsys.readouterr().out
@@ -159,3 +168,149 @@ def test_decode_pretrained_with_another_mask_is_a_clean_error(bids_tree, tmp_pat
     )
     assert code == 2
     assert "feature" in capsys.readouterr().err
+
+
+# ------------------------------------------------ newcomer's path: fast answers, checks first
+def test_help_does_not_import_torch():
+    code = (
+        "import sys\n"
+        "from sklearn_tcssl.cli import main\n"
+        "try:\n    main(['decode', '--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('torch', 'skorch', 'nilearn', 'matplotlib') if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY []" in result.stdout
+
+
+def test_ctrl_c_exits_130(monkeypatch, tmp_path, capsys):
+    import sklearn_tcssl.cli as cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "run_demo", interrupted)
+    assert main(["demo", "--out", str(tmp_path)]) == 130
+    assert "interrupted" in capsys.readouterr().err
+
+
+def test_out_that_is_a_file_is_refused_before_any_work(tmp_path, capsys):
+    existing = tmp_path / "results.txt"
+    existing.write_text("keep me")
+    assert main(["demo", "--out", str(existing)]) == 2
+    captured = capsys.readouterr()
+    assert "existing file" in captured.err and "simulating" not in captured.out
+    assert existing.read_text() == "keep me"
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs /proc (Linux)")
+def test_out_in_a_read_only_place_is_refused(capsys):
+    assert main(["demo", "--out", "/proc/tcssl_demo_out"]) == 2
+    assert "cannot write there" in capsys.readouterr().err
+
+
+def test_pretrain_out_folder_is_refused(bids_tree, tmp_path, capsys):
+    root, mask = bids_tree
+    code = main(["pretrain", str(root), "--task", "blocks", "--out", str(tmp_path)])
+    assert code == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_mask_on_another_grid_is_refused_in_seconds(bids_tree, tmp_path, capsys):
+    import time
+
+    import nibabel as nib
+    import numpy as np
+
+    root, mask = bids_tree
+    img = nib.load(mask)
+    other = tmp_path / "mask_2mm.nii.gz"
+    data = np.ones((30, 36, 30), dtype=np.uint8)
+    nib.save(nib.Nifti1Image(data, np.diag([2.0, 2.0, 2.0, 1.0])), other)
+    assert img.shape != data.shape
+    start = time.perf_counter()
+    args = ["decode", str(root), "--task", "blocks", "--mask", str(other)]
+    code = main([*args, "--out", str(tmp_path)])
+    assert code == 2
+    captured = capsys.readouterr()
+    assert "another grid" in captured.err and "resample" in captured.err
+    assert "reading task" not in captured.out  # refused before the blocks are read
+    assert time.perf_counter() - start < 10
+
+
+def test_missing_atlas_is_refused_before_reading(bids_tree, tmp_path, monkeypatch, capsys):
+    from sklearn_tcssl import networks
+
+    def offline(data_dir, verbose):
+        raise networks.AtlasUnavailableError("no network here")
+
+    monkeypatch.setattr(networks, "_fetch_atlas", offline)
+    root, _ = bids_tree
+    args = ["decode", str(root), "--task", "blocks", "--network", "visual"]
+    code = main([*args, "--out", str(tmp_path)])
+    assert code == 2
+    captured = capsys.readouterr()
+    assert "--atlas" in captured.err and "reading task" not in captured.out
+
+
+@pytest.fixture(scope="module")
+def raw_int16_bids(tmp_path_factory):
+    """The same tiny dataset, with int16 scanner-like runs and no mask file."""
+    import nibabel as nib
+    import numpy as np
+
+    from sklearn_tcssl.datasets import make_task_fmri
+
+    sim = make_task_fmri(
+        4, n_runs=1, n_tasks=2, n_blocks=3, voxel_size=10.0, preprocessed=False, random_state=0
+    )
+    root = tmp_path_factory.mktemp("raw") / "ds"
+    root.mkdir()
+    (root / "dataset_description.json").write_text(
+        json.dumps({"Name": "raw", "BIDSVersion": "1.8.0"})
+    )
+    (root / "task-blocks_bold.json").write_text(json.dumps({"RepetitionTime": sim.t_r}))
+    for run_img, events, subject in zip(sim.runs, sim.events, sim.run_groups):
+        func = root / f"sub-{subject + 1:02d}" / "func"
+        func.mkdir(parents=True, exist_ok=True)
+        stem = f"sub-{subject + 1:02d}_task-blocks"
+        data = np.round(np.asarray(run_img.dataobj)).astype(np.int16)
+        nib.save(nib.Nifti1Image(data, run_img.affine), func / f"{stem}_bold.nii.gz")
+        events.to_csv(func / f"{stem}_events.tsv", sep="\t", index=False)
+    return root, sim.mask_img
+
+
+def test_decode_raw_int16_runs_without_mask(raw_int16_bids, tmp_path, capsys):
+    root, _ = raw_int16_bids
+    out = tmp_path / "out"
+    args = ["decode", str(root), "--task", "blocks", "--folds", "2", "--max-epochs", "1"]
+    code = main([*args, "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert "brain mask: " in printed and "\x1b" not in printed  # no ANSI codes off a terminal
+    assert json.loads((out / "summary.json").read_text())["results"]
+
+
+def test_brain_mask_of_raw_runs_and_its_error(raw_int16_bids, tmp_path):
+    import nibabel as nib
+    import numpy as np
+
+    from sklearn_tcssl._cli_checks import compute_brain_mask
+
+    root, truth = raw_int16_bids
+    runs = sorted(str(p) for p in root.glob("sub-*/func/*_bold.nii.gz"))
+    mask = np.asarray(compute_brain_mask(runs).dataobj) > 0
+    np.testing.assert_array_equal(mask, np.asarray(truth.dataobj) > 0)
+    flat = tmp_path / "flat_bold.nii.gz"
+    nib.save(nib.Nifti1Image(np.full((6, 6, 6, 5), 7.0, np.float32), np.eye(4)), flat)
+    with pytest.raises(ValueError, match="could not compute a brain mask") as info:
+        compute_brain_mask([flat])
+    assert "z-scored" not in str(info.value) and "--mask" in str(info.value)
+
+
+def test_quiet_prints_only_the_results(tmp_path, capsys):
+    args = ["demo", "--out", str(tmp_path), "--n-subjects", "4", "--folds", "2"]
+    assert main([*args, "--max-epochs", "1", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "fold 1/2" not in out and "epoch" not in out and "±" in out

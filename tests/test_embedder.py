@@ -258,3 +258,15 @@ def test_mean_pattern_is_appended_by_default(sequences):
     assert list(frame.columns) == list(names)
     with pytest.raises(ValueError, match="keep_mean_pattern='yes' is not allowed"):
         TemporalContrastiveEmbedder(keep_mean_pattern="yes").fit(sequences)
+
+
+def test_early_stopping_without_validation_names_the_fix(sequences):
+    from skorch.callbacks import EarlyStopping
+
+    embedder = TemporalContrastiveEmbedder(max_epochs=2, callbacks=[EarlyStopping()])
+    with pytest.raises(ValueError, match="valid_loss.*validation_fraction"):
+        embedder.fit(sequences)
+    monitored = TemporalContrastiveEmbedder(
+        max_epochs=2, callbacks=[EarlyStopping(monitor="train_loss")]
+    )
+    assert len(monitored.fit(sequences).history_) >= 1

@@ -71,7 +71,7 @@ def _cycles():
 
 
 def test_graph_is_read():
-    assert f"{PACKAGE}._embedder" in GRAPH[PACKAGE]
+    assert f"{PACKAGE}._base" in GRAPH[f"{PACKAGE}._embedder"]
     assert f"{PACKAGE}.io" in GRAPH[f"{PACKAGE}._base"]
 
 

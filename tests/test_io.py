@@ -197,3 +197,18 @@ def test_loads_on_a_cpu_only_process(tmp_path, data, embedder):
     )
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
+
+
+def test_load_in_a_fresh_process_imports_the_estimator_by_name(tmp_path, embedder):
+    """The package imports its estimators lazily: io.load must find them by name."""
+    path = embedder.save(tmp_path / "model.safetensors")
+    code = (
+        "import sys; from sklearn_tcssl.io import load; m = load(sys.argv[1]); "
+        "print(type(m).__name__)"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root}
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=env
+    )
+    assert result.stdout.strip() == "TemporalContrastiveEmbedder", result.stderr[-2000:]

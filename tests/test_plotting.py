@@ -149,3 +149,66 @@ def test_plot_network_report_reexported():
     from sklearn_tcssl import report
 
     assert plot_network_report is report.plot_network_report
+
+
+@pytest.mark.parametrize("readout", ["lda", "logistic"])
+def test_coef_img_maps_the_classical_weights_to_the_brain(readout):
+    from nilearn.maskers import MultiNiftiMasker
+
+    from sklearn_tcssl.baselines import make_classical_decoder, shrinkage_lda
+    from sklearn_tcssl.datasets import make_task_fmri
+    from sklearn_tcssl.plotting import coef_img
+
+    data = make_task_fmri(3, n_runs=1, n_tasks=3, n_blocks=3, voxel_size=10.0, random_state=0)
+    masker = MultiNiftiMasker(mask_img=data.mask_img, standardize=None, reports=False)
+    classifier = shrinkage_lda() if readout == "lda" else None
+    decoder = make_classical_decoder(masker, classifier=classifier).fit(data.imgs, data.y)
+    img = coef_img(decoder)
+    assert img.shape == (*data.mask_img.shape, 3)
+    inside = np.asarray(data.mask_img.dataobj) > 0
+    values = np.asarray(img.dataobj)
+    assert np.all(values[~inside] == 0) and np.any(values[inside] != 0)
+    # the map reproduces the decision function on block means
+    means = np.stack([m.mean(axis=0) for m in decoder[0].transform(data.imgs)])
+    weights = decoder[0].transform(img)[:, :]  # (3 maps, voxels)
+    scores = decoder.decision_function(data.imgs)
+    centred = scores - scores.mean(axis=0)
+    np.testing.assert_allclose(
+        means @ weights.T - (means @ weights.T).mean(axis=0), centred, rtol=1e-3, atol=1e-3
+    )
+
+
+def test_coef_img_of_our_pipeline_uses_the_mean_pattern_part():
+    from nilearn.maskers import MultiNiftiMasker
+
+    from sklearn_tcssl.baselines import make_tcssl_decoder, shrinkage_lda
+    from sklearn_tcssl.datasets import make_task_fmri
+    from sklearn_tcssl.plotting import coef_img
+
+    data = make_task_fmri(3, n_runs=1, n_tasks=2, n_blocks=3, voxel_size=10.0, random_state=0)
+    masker = MultiNiftiMasker(mask_img=data.mask_img, standardize=None, reports=False)
+    decoder = make_tcssl_decoder(
+        masker, classifier=shrinkage_lda(), n_components=4, max_epochs=1, random_state=0
+    ).fit(data.imgs, data.y)
+    img = coef_img(decoder)
+    assert img.shape == (*data.mask_img.shape, 1)
+
+
+def test_epoch_progress_writes_control_codes_only_on_a_terminal():
+    import io
+
+    from sklearn_tcssl._progress import NORMAL, EpochProgress, Reporter
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    X = smooth_sequences(8, 12, 5)
+    for stream, has_codes in [(io.StringIO(), False), (Terminal(), True)]:
+        progress = EpochProgress(Reporter(NORMAL, stream=stream))
+        TemporalContrastiveEmbedder(
+            n_components=4, segment_length=3, max_epochs=5, callbacks=[progress]
+        ).fit(X)
+        text = stream.getvalue()
+        assert "epoch 5/5" in text and "ETA" in text
+        assert ("\x1b" in text) == has_codes

@@ -13,10 +13,12 @@ from sklearn_tcssl.datasets import make_task_fmri
 from sklearn_tcssl.report import (
     CLASSICAL,
     TCSSL,
+    TCSSL_LDA,
     compare_decoders,
     network_decoding_report,
     plot_network_report,
     summarize,
+    tcssl_decoders,
 )
 
 FAST_EMBEDDER = {"n_components": 8, "max_epochs": 2, "random_state": 0}
@@ -96,11 +98,11 @@ def test_network_report_and_plot(small_data):
         **FAST_EMBEDDER,
     )
     assert set(scores["network"]) == {"visual", "limbic"}
-    assert len(scores) == 2 * 2 * 2
+    assert len(scores) == 2 * 4 * 2  # networks x decoders (2 references, 2 ours) x folds
     summary = summarize(scores, by=("network", "decoder"))
     assert summary.index.nlevels == 2
     ax = plot_network_report(scores, chance=0.5)
-    assert len(ax.patches) == 4
+    assert len(ax.patches) == 8
     import matplotlib.pyplot as plt
 
     plt.close("all")
@@ -114,3 +116,69 @@ def test_nilearn_decoder_baseline(small_data):
     assert pred.shape == ((~train).sum(),)
     assert isinstance(scores_frame := pd.DataFrame({"p": pred}), pd.DataFrame)
     assert set(scores_frame["p"]) <= set(small_data.y)
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+@pytest.mark.parametrize("n_features", [12, 300])
+def test_shrinkage_lda_matches_scikit_learn(n_classes, n_features):
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    from sklearn_tcssl.baselines import shrinkage_lda
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(n_classes), 40 // n_classes)
+    X = rng.normal(size=(40, n_features)) + rng.normal(size=(n_classes, n_features))[y] * 0.3
+    X[:, 3] = 1.0  # a constant voxel
+    ours = shrinkage_lda().fit(X, y)
+    reference = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto").fit(X, y)
+    np.testing.assert_allclose(ours.coef_, reference.coef_, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(ours.intercept_, reference.intercept_, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(ours.predict_proba(X), reference.predict_proba(X), atol=1e-10)
+
+
+def test_shrinkage_lda_needs_two_samples_per_class():
+    from sklearn_tcssl.baselines import shrinkage_lda
+
+    X = np.random.default_rng(0).normal(size=(5, 8))
+    with pytest.raises(ValueError, match="at least 2 training samples per class.*class"):
+        shrinkage_lda().fit(X, [0, 0, 1, 1, 2])
+
+
+def test_reference_decoders_lead_with_lda():
+    from sklearn_tcssl.report import LDA, reference_decoders
+
+    assert list(reference_decoders())[0] == LDA
+    assert list(tcssl_decoders(max_epochs=1))[0] == TCSSL_LDA
+
+
+def test_fit_cache_fits_the_embedder_once_for_both_readouts():
+    from conftest import smooth_sequences
+
+    from sklearn_tcssl.baselines import FitCache
+
+    X, y = smooth_sequences(12, 10, 6), np.arange(12) % 2
+    decoders = tcssl_decoders(memory=FitCache(), n_components=4, max_epochs=1, random_state=0)
+    lda, logistic = (decoder.fit(list(X), y) for decoder in decoders.values())
+    assert lda.named_steps["embed"] is logistic.named_steps["embed"]
+    other = make_tcssl_decoder(memory=FitCache(), n_components=4, max_epochs=1, random_state=0)
+    assert other.fit(list(X), y).named_steps["embed"] is not lda.named_steps["embed"]
+
+
+def test_fit_cache_survives_the_clones_of_cross_validation(monkeypatch):
+    from conftest import smooth_sequences
+
+    from sklearn_tcssl import TemporalContrastiveEmbedder
+    from sklearn_tcssl.baselines import FitCache
+
+    fits = []
+    original = TemporalContrastiveEmbedder.fit
+
+    def counted(self, X, y=None):
+        fits.append(len(X))
+        return original(self, X, y)
+
+    monkeypatch.setattr(TemporalContrastiveEmbedder, "fit", counted)
+    X, y = smooth_sequences(12, 10, 6), np.arange(12) % 2
+    decoders = tcssl_decoders(memory=FitCache(), n_components=4, max_epochs=1, random_state=0)
+    compare_decoders(X, y, np.arange(12) // 3, decoders=decoders, cv=GroupKFold(2))
+    assert len(fits) == 2  # one embedder fit per fold, shared by both readouts

@@ -80,14 +80,17 @@ plot_embeddings(Z_test, y_test, groups_test, method="tsne", random_state=0)
 plt.tight_layout()
 
 # %%
-# Does it help decoding? Both representations, same classifier, same folds
-# ------------------------------------------------------------------------
+# Does it help decoding? Both representations, the same two readouts, same folds
+# ------------------------------------------------------------------------------
 # Cross-validated over all 9 subjects; the embedder is part of the pipeline, so it is
-# refitted on the training subjects of each fold and never sees the test subjects.
+# refitted on the training subjects of each fold and never sees the test subjects. Each
+# representation is read out by shrinkage LDA (the strongest classical readout) and by
+# standardised logistic regression.
+from sklearn.base import clone
 from sklearn.model_selection import GroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 
-from sklearn_tcssl.baselines import default_classifier
+from sklearn_tcssl.baselines import default_classifier, shrinkage_lda
 
 cv = GroupKFold(n_splits=3)
 for name, step in [
@@ -97,13 +100,16 @@ for name, step in [
         TemporalContrastiveEmbedder(n_components=32, max_epochs=10, random_state=0),
     ),
 ]:
-    scores = cross_val_score(
-        make_pipeline(step, default_classifier()), X, data.y, groups=data.groups, cv=cv
-    )
-    print(f"{name:>22}: {scores.mean():.2f} +- {scores.std():.2f}")
+    for readout, classifier in [("LDA", shrinkage_lda()), ("logistic", default_classifier())]:
+        pipeline = make_pipeline(clone(step), classifier)
+        scores = cross_val_score(pipeline, X, data.y, groups=data.groups, cv=cv)
+        print(f"{name:>22} + {readout:<8}: {scores.mean():.2f} +- {scores.std():.2f}")
 print("chance: 0.25")
 
 # %%
-# The pretext task is learnt (accuracy above 0.5), but on this simulator the embedding
-# decodes the tasks less well than the block means: the pretext task rewards what varies
-# slowly within a block, while the tasks differ in each block's mean pattern.
+# The pretext task is learnt (0.67 on held-out subjects, chance 0.5), but the embedding
+# decodes no better than the block means: when we ran it, 0.58 ± 0.02 for both with
+# shrinkage LDA, 0.56 ± 0.05 (ours) and 0.55 ± 0.03 (block means) with logistic
+# regression. The pretext task rewards what varies slowly within a block, while the tasks
+# differ in each block's mean pattern, which the default embedding keeps
+# (``keep_mean_pattern``).

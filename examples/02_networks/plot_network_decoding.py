@@ -5,9 +5,9 @@ Decoding per brain network
 Which brain networks carry the task? The paper's central figure is decoding accuracy within
 each of the Yeo et al. (2011) 7 networks. :func:`~sklearn_tcssl.report.network_decoding_report`
 computes it in one call: for each network a :class:`~sklearn_tcssl.NetworkMasker` restricts
-the data, and our pipeline (masker -> embedder -> linear classifier) and the classical
-decoder (masker -> block mean -> the same classifier) are cross-validated on the same
-subject-wise folds.
+the data, and the classical decoders (block mean -> shrinkage LDA, the strongest classical
+reference, or logistic regression) and our pipeline (embedder -> the same two readouts)
+are cross-validated on the same subject-wise folds.
 
 The simulator places the task information by design: the visual network carries every
 task strongly, the limbic network none, and each other network two tasks in three, more
@@ -25,7 +25,7 @@ from sklearn_tcssl.plotting import plot_network_masks
 
 data = make_task_fmri(n_subjects=8, n_runs=1, random_state=0)
 print(data.task_networks)
-plot_network_masks(
+_ = plot_network_masks(
     data.networks_img, title="simulated 7-network layout", display_mode="z", cut_coords=5
 )
 
@@ -39,11 +39,11 @@ from sklearn_tcssl import NetworkMasker
 visual = NetworkMasker("visual", atlas=data.networks_img, mask_img=data.mask_img)
 visual.fit(data.imgs[:1])
 print(visual.n_voxels_)
-plot_network_masks(visual, display_mode="z", cut_coords=5)
+_ = plot_network_masks(visual, display_mode="z", cut_coords=5)
 
 # %%
-# The report: every network, both decoders, the same folds
-# --------------------------------------------------------
+# The report: every network, all four decoders, the same folds
+# ------------------------------------------------------------
 # The embedder settings are small for speed (the defaults are ``n_components=128``,
 # ``max_epochs=50``); everything is fitted on the training subjects of each fold.
 from sklearn.model_selection import GroupKFold

@@ -1,0 +1,212 @@
+"""Checks of the ``tcssl`` inputs and outputs, run before the first fold, and the brain mask.
+
+Each check reads headers or small files only, so a wrong path, a mask on another grid, a
+model for other features or an unwritable output fails in seconds, not after an hour of
+training.
+"""
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+MIN_MASK_VOXELS = 50
+
+
+# ------------------------------------------------------------------ outputs
+def check_output_folder(option, folder):
+    """Create ``folder`` (if needed) and check that files can be written in it."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(
+            f"{option} {folder} is an existing file; the results are several files. "
+            "Pass a folder path (it is created if needed)."
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".tcssl_write_test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise PermissionError(
+            f"{option} {folder}: cannot write there ({exc.strerror or exc}). "
+            "Pass a folder you can write to."
+        ) from None
+    return folder
+
+
+def check_output_file(option, path):
+    """Check that a model file can be written at ``path`` (its folder must exist)."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"{option} {path} is a folder; pass the model file to write, e.g. "
+            f"{path / 'encoder.safetensors'}."
+        )
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise FileNotFoundError(
+            f"{option} {path}: the folder {parent} does not exist. Create it first."
+        )
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise PermissionError(f"{option} {path}: cannot write there. Pass a writable place.")
+    return path
+
+
+# ------------------------------------------------------------------ grids
+def _grid(img):
+    return tuple(int(n) for n in img.shape[:3]), np.asarray(img.affine)
+
+
+def _grid_text(shape, affine):
+    zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+    return f"shape {shape}, voxel size {tuple(round(float(z), 2) for z in zooms)} mm"
+
+
+def check_same_grid(option, img, reference, reference_name):
+    """Refuse an image whose grid (shape and affine) differs from the runs' grid."""
+    shape, affine = _grid(img)
+    ref_shape, ref_affine = _grid(reference)
+    if shape != ref_shape or not np.allclose(affine, ref_affine, atol=1e-3):
+        raise ValueError(
+            f"{option} is on another grid ({_grid_text(shape, affine)}) than the runs "
+            f"({reference_name}: {_grid_text(ref_shape, ref_affine)}). Resampling every run "
+            "silently would give wrong voxels; resample the mask to the BOLD grid yourself "
+            "(nilearn.image.resample_to_img(mask, bold, interpolation='nearest')) or pass "
+            "a mask made on these runs."
+        )
+
+
+def load_mask(path, first_run):
+    """Load ``--mask``, check it is a 3D image on the grid of ``first_run``."""
+    import nibabel as nib
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--mask {path} does not exist.")
+    img = nib.load(str(path))
+    if len(img.shape) == 4 and img.shape[3] == 1:
+        img = img.slicer[..., 0]
+    if len(img.shape) != 3:
+        raise ValueError(f"--mask {path} has shape {img.shape}; pass a 3D mask image.")
+    check_same_grid(f"--mask {path}", img, nib.load(str(first_run)), Path(first_run).name)
+    n_voxels = int(np.count_nonzero(np.asarray(img.dataobj)))
+    if n_voxels < MIN_MASK_VOXELS:
+        raise ValueError(f"--mask {path} has {n_voxels} voxels; pass a brain mask.")
+    return nib.Nifti1Image((np.asarray(img.dataobj) != 0).astype(np.uint8), img.affine)
+
+
+# ------------------------------------------------------------------ brain mask
+def _mean_and_std(run_paths):
+    """Voxel-wise mean and temporal standard deviation over all runs (one read each)."""
+    import nibabel as nib
+
+    first = nib.load(str(run_paths[0]))
+    total = sq = None
+    n_frames = 0
+    for path in run_paths:
+        img = nib.load(str(path))
+        check_same_grid(Path(path).name, img, first, Path(run_paths[0]).name)
+        data = np.asarray(img.dataobj, dtype=np.float64)
+        data = data.reshape(*data.shape[:3], -1)
+        sums, squares = data.sum(axis=-1), (data**2).sum(axis=-1)
+        total = sums if total is None else total + sums
+        sq = squares if sq is None else sq + squares
+        n_frames += data.shape[-1]
+    mean = total / n_frames
+    std = np.sqrt(np.maximum(sq / n_frames - mean**2, 0))
+    return first.affine, mean, std
+
+
+def compute_brain_mask(run_paths, say=None):
+    """Brain mask of raw runs: nilearn's EPI mask of their mean image.
+
+    Raw scanner runs (for example int16) have a dark background, which
+    ``nilearn.masking.compute_epi_mask`` finds on the mean image. Runs without one (already
+    masked or z-scored by another tool) fall back to the voxels whose signal varies in time.
+
+    Parameters
+    ----------
+    run_paths : list of path
+        The BOLD runs, all on one grid.
+    say : callable or None, default=None
+        Progress messages.
+
+    Returns
+    -------
+    mask_img : nibabel.Nifti1Image
+        uint8 mask on the runs' grid.
+    """
+    import nibabel as nib
+    from nilearn.masking import compute_epi_mask
+
+    if say is not None:
+        say(f"computing a brain mask from the mean image of {len(run_paths)} run(s)")
+    affine, mean, std = _mean_and_std(run_paths)
+    # zeros excluded from the histogram: resliced or defaced runs pad the brain with zeros
+    with warnings.catch_warnings():  # an empty EPI mask is handled below
+        warnings.simplefilter("ignore")
+        epi = compute_epi_mask(nib.Nifti1Image(mean, affine), exclude_zeros=True)
+    mask = np.asarray(epi.dataobj) != 0
+    how = "EPI mask of the mean image"
+    if not MIN_MASK_VOXELS <= mask.sum() < 0.9 * mask.size:
+        mask, how = std > 1e-6 * max(float(std.max()), 1e-30), "voxels that vary in time"
+    n_voxels = int(mask.sum())
+    if not MIN_MASK_VOXELS <= n_voxels < mask.size:
+        raise ValueError(
+            f"could not compute a brain mask from the runs: the mean image ranges "
+            f"{mean.min():.3g} to {mean.max():.3g} with {int(np.count_nonzero(std))} of "
+            f"{mask.size} voxels varying in time, which leaves {n_voxels} voxels. Pass "
+            "--mask with a brain mask on the BOLD grid."
+        )
+    if say is not None:
+        say(f"brain mask: {n_voxels} voxels ({how})")
+    return nib.Nifti1Image(mask.astype(np.uint8), affine)
+
+
+# ------------------------------------------------------------------ inputs
+def check_pretrained(path, n_features, first_run):
+    """Check the ``--pretrained`` model's card against the runs' grid and ``n_features``.
+
+    Reads the JSON card only (no weights), then loads the model.
+    """
+    import nibabel as nib
+
+    from sklearn_tcssl.io import load, read_card
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--pretrained {path} does not exist.")
+    recorded = read_card(path).get("input", {})
+    if "mask_shape" in recorded and "affine" in recorded:
+        shape, affine = _grid(nib.load(str(first_run)))
+        if tuple(recorded["mask_shape"][:3]) != shape or not np.allclose(
+            np.asarray(recorded["affine"]), affine, atol=1e-3
+        ):
+            raise ValueError(
+                f"--pretrained {path} was pretrained on another grid "
+                f"({_grid_text(tuple(recorded['mask_shape'][:3]), np.asarray(recorded['affine']))}"
+                f") than the runs ({Path(first_run).name}: {_grid_text(shape, affine)}). "
+                "Pretrain on runs of this grid, or resample the runs to the model's grid."
+            )
+    expected = recorded.get("n_features")
+    if n_features is not None and expected is not None and int(expected) != int(n_features):
+        raise ValueError(
+            f"--pretrained {path} expects {expected} features (voxels) per time point, but "
+            f"the mask gives {n_features}. Use the --mask/--network the model was pretrained "
+            "with (see its card), or pretrain on this mask."
+        )
+    return load(path)
+
+
+def check_atlas_available(atlas):
+    """Refuse ``--network`` without a reachable Yeo atlas before any data is read."""
+    from sklearn_tcssl.networks import AtlasUnavailableError, _load_atlas
+
+    try:
+        _load_atlas(atlas)
+    except AtlasUnavailableError as exc:
+        raise AtlasUnavailableError(
+            f"--network needs the Yeo 2011 7-network atlas, which could not be fetched "
+            f"({exc}). Pass --atlas with a local copy, or leave out --network to decode "
+            "from a whole-brain mask computed from the runs."
+        ) from None
