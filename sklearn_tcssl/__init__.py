@@ -6,7 +6,7 @@ Public names are imported on first use (PEP 562), so that ``tcssl --help`` and
 
 import importlib
 
-__version__ = "0.1.0.dev0"
+from sklearn_tcssl._version import __version__  # noqa: F401 (public)
 
 _LOCATIONS = {
     "TemporalContrastiveAligner": "sklearn_tcssl._aligner",

@@ -14,11 +14,18 @@ issue #944). Recent accelerate releases make ``copy.deepcopy(accelerator)`` retu
 object; :func:`shared_accelerator` enforces that behaviour whatever the installed version, so
 every clone of the embedder shares one accelerator.
 
+In-batch negatives: with several processes each one holds only its share of a batch, so
+the ``"batch"`` loss gathers the middles and beginnings of every process
+(:class:`AcceleratorGather`, passed to the loss as ``criterion__gather``): the candidates are
+those of the whole batch, as on one device, and gradients flow through each process's own
+rows.
+
 Install with ``pip install "sklearn-tcssl[accelerate]"``.
 """
 
 import copy
 
+import torch
 from skorch.hf import AccelerateMixin
 
 from sklearn_tcssl._net import TemporalContrastiveNet
@@ -35,6 +42,51 @@ class AcceleratedTemporalContrastiveNet(AccelerateMixin, TemporalContrastiveNet)
         As for :class:`~sklearn_tcssl._net.TemporalContrastiveNet`; ``device`` must be
         ``None`` when the accelerator places devices.
     """
+
+
+def gather_with_local_grad(z, all_gather, rank):
+    """Stack every process's ``z``, keeping this process's rows differentiable.
+
+    Parameters
+    ----------
+    z : torch.Tensor of shape (batch, dim)
+        This process's rows (the same ``batch`` on every process).
+    all_gather : callable
+        Maps a tensor to the concatenation, along dimension 0 and in process order, of that
+        tensor on every process (e.g. ``accelerator.gather``); it needs no gradient.
+    rank : int
+        Index of this process.
+
+    Returns
+    -------
+    z_all : torch.Tensor of shape (world_size * batch, dim)
+        Every process's rows; rows ``offset:offset + batch`` are ``z`` itself.
+    offset : int
+        ``rank * batch``.
+    """
+    gathered = all_gather(z.detach().contiguous())  # (W * B, D), no gradient
+    n = z.shape[0]
+    offset = rank * n
+    return torch.cat([gathered[:offset], z, gathered[offset + n :]]), offset
+
+
+class AcceleratorGather:
+    """The ``gather`` of :class:`~sklearn_tcssl.nn.losses.TemporalContrastiveLoss` for Accelerate.
+
+    Parameters
+    ----------
+    accelerator : accelerate.Accelerator
+        Provides ``gather``, ``process_index`` and ``num_processes``.
+    """
+
+    def __init__(self, accelerator):
+        self.accelerator = accelerator
+
+    def __call__(self, z):
+        """Gather ``z`` of every process; return ``(z_all, offset)``."""
+        if self.accelerator.num_processes == 1:
+            return z, 0
+        return gather_with_local_grad(z, self.accelerator.gather, self.accelerator.process_index)
 
 
 def _import_accelerate():
@@ -92,7 +144,8 @@ def accelerated_net_kwargs(accelerator, compute_kwargs):
         The accelerator given to the estimator.
     compute_kwargs : dict
         Output of :func:`sklearn_tcssl._net.compute_options`; its precision and pinned-memory
-        settings are dropped (the accelerator handles both).
+        settings are dropped (the accelerator handles both), and the loss is given an
+        :class:`AcceleratorGather` so that in-batch negatives span every process.
 
     Returns
     -------
@@ -102,4 +155,5 @@ def accelerated_net_kwargs(accelerator, compute_kwargs):
     _import_accelerate()
     kwargs = {k: v for k, v in compute_kwargs.items() if "pin_memory" not in k}
     kwargs.update(precision="32", accelerator=accelerator, device=None)
+    kwargs["criterion__gather"] = AcceleratorGather(accelerator)  # in-batch negatives
     return AcceleratedTemporalContrastiveNet, kwargs

@@ -186,6 +186,7 @@ class TemporalContrastiveAligner(_BaseAligner):
         Returns
         -------
         self : TemporalContrastiveAligner
+            The fitted aligner.
         """
         self._validate_params()
         device = resolve_device(self.device, estimator_name=self._name)
@@ -276,6 +277,7 @@ class TemporalContrastiveAligner(_BaseAligner):
         Returns
         -------
         embeddings : ndarray of shape (n_sequences, n_components), float32
+            One row per sequence.
         """
         check_fitted(self, "net_")
         shared = self.transform(X, subjects=subjects)

@@ -225,6 +225,7 @@ class _BaseAligner(TransformerMixin, BaseEstimator):
         Returns
         -------
         shared : list of ndarray of shape (n_timepoints, n_components)
+            The runs in the shared space.
         """
         self.fit(X, y, subjects=subjects)
         return self.transform(X, subjects=self.subjects_)

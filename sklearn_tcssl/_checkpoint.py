@@ -191,6 +191,36 @@ def data_digest(sequences):
     return digest.hexdigest()
 
 
+def run_fingerprint(params, seed):
+    """JSON description of a training run, from the estimator's parameters and seed.
+
+    Numbers, strings, booleans and None are recorded as values (numpy scalars as the Python
+    number they hold, so ``temperature=np.float32(0.1)`` and ``np.float32(5.0)`` differ);
+    other objects by their type.
+
+    Parameters
+    ----------
+    params : dict
+        Parameters of the estimator (``get_params()``), minus those that do not change
+        the result.
+    seed : int
+        The seed drawn from ``random_state``.
+
+    Returns
+    -------
+    fingerprint : dict
+    """
+    fingerprint = {}
+    for key, value in params.items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        if not isinstance(value, (str, int, float, bool, type(None))):
+            value = repr(type(value))
+        fingerprint[key] = value
+    fingerprint["seed"] = int(seed)
+    return fingerprint
+
+
 def _find_callback(net):
     for item in net.callbacks or []:
         callback = item[1] if isinstance(item, tuple) else item

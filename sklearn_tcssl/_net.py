@@ -3,12 +3,15 @@
 import contextlib
 import math
 
+import numpy as np
 import torch
 from skorch import NeuralNet
+from torch.utils.data import Dataset, Subset
 
 from sklearn_tcssl._exceptions import TrainingDivergedError
 from sklearn_tcssl._interrupt import InterruptibleMixin
 from sklearn_tcssl.nn.losses import pretext_accuracy
+from sklearn_tcssl.nn.windows import windows_per_sequence
 
 
 class TemporalContrastiveNet(InterruptibleMixin, NeuralNet):
@@ -75,6 +78,80 @@ class TemporalContrastiveNet(InterruptibleMixin, NeuralNet):
         )
 
 
+class FixedWindowsValidSplit:
+    """skorch ``train_split`` holding out whole sequences, their windows drawn once.
+
+    A window dataset gives each sequence several items (windows in proportion to its
+    length, :func:`~sklearn_tcssl.nn.windows.windows_per_sequence`); splitting the items
+    would put windows of one sequence on both sides. Here a seeded permutation holds out
+    ``ceil(cv * n_sequences)`` sequences with all their items. Training windows are drawn
+    afresh at each access (the pretext task sees new windows every epoch); validation windows
+    come from a generator seeded per item (``seed + index``), so every epoch scores the *same*
+    windows and ``valid_loss`` changes only when the model does (a steady signal for
+    ``EarlyStopping``).
+
+    Parameters
+    ----------
+    cv : float
+        Fraction of the sequences held out, in (0, 1).
+    seed : int
+        Seed of the split and of the validation windows.
+    """
+
+    def __init__(self, cv, *, seed):
+        self.cv = cv
+        self.seed = int(seed)
+
+    def __call__(self, dataset, y=None, groups=None):
+        """Split ``dataset``; return ``(train, valid)`` subsets, fixed validation windows."""
+        owner = item_sequences(dataset)
+        n_sequences = int(owner.max()) + 1
+        n_valid = int(np.ceil(self.cv * n_sequences))
+        held = np.random.RandomState(self.seed).permutation(n_sequences)[:n_valid]
+        in_valid = np.isin(owner, held)
+        train = Subset(dataset, np.flatnonzero(~in_valid).tolist())
+        valid = Subset(dataset, np.flatnonzero(in_valid).tolist())
+        return train, FixedWindows(valid, self.seed)
+
+
+def item_sequences(dataset):
+    """Sequence of each item of a window dataset (items of a sequence are consecutive)."""
+    lengths = [len(s) for s in dataset.sequences]
+    counts = windows_per_sequence(lengths, 3 * dataset.segment_length)
+    if int(counts.sum()) != len(dataset):  # one item per sequence
+        counts = np.ones(len(lengths), dtype=np.int64)
+    return np.repeat(np.arange(len(lengths)), counts)
+
+
+class FixedWindows(Dataset):
+    """Items of a ``Subset`` of window datasets, drawn with a generator seeded per item.
+
+    Parameters
+    ----------
+    subset : torch.utils.data.Subset
+        Subset of a dataset that draws with its ``generator`` attribute (e.g.
+        :class:`~sklearn_tcssl.nn.windows.TripletWindowDataset`).
+    seed : int
+        Base seed; item ``i`` of the underlying dataset uses ``seed + i``.
+    """
+
+    def __init__(self, subset, seed):
+        self.subset = subset
+        self.seed = int(seed)
+
+    def __len__(self):
+        return len(self.subset)
+
+    def __getitem__(self, i):
+        base, index = self.subset.dataset, int(self.subset.indices[i])
+        saved = base.generator
+        base.generator = torch.Generator().manual_seed(self.seed + index)
+        try:
+            return base[index]
+        finally:
+            base.generator = saved
+
+
 PRECISIONS = ("auto", "32", "bf16")
 
 
@@ -136,38 +213,6 @@ def compute_options(*, device, precision, num_workers, compile):
         "iterator_train__pin_memory": pin,
         "iterator_valid__pin_memory": pin,
     }
-
-
-def net_class_and_options(estimator, device):
-    """Net class and its compute keyword arguments for an estimator's parameters.
-
-    Parameters
-    ----------
-    estimator : estimator
-        Reads ``precision``, ``num_workers``, ``compile`` and ``accelerator``.
-    device : torch.device
-        The resolved training device.
-
-    Returns
-    -------
-    net_class : type
-        :class:`TemporalContrastiveNet`, or its Accelerate subclass with an accelerator.
-    kwargs : dict
-    """
-    kwargs = {"device": str(device)}
-    kwargs.update(
-        compute_options(
-            device=device,
-            precision=estimator.precision,
-            num_workers=estimator.num_workers,
-            compile=estimator.compile,
-        )
-    )
-    if estimator.accelerator is None:
-        return TemporalContrastiveNet, kwargs
-    from sklearn_tcssl._accelerate import accelerated_net_kwargs  # optional extra
-
-    return accelerated_net_kwargs(estimator.accelerator, kwargs)
 
 
 def autocast_of(net):

@@ -1,83 +1,70 @@
 """Start a model from a pretrained encoder: the ``init_from`` parameter of the estimators.
 
-Turns a fitted estimator or a model file into the encoder's architecture, weights and
-standardisation statistics, and rebuilds encoders from them. Model files themselves are read
-by :mod:`sklearn_tcssl.io`.
+Turns a fitted estimator or a model file into the encoder's architecture, weights,
+standardisation statistics and input kind (with the grid of a volume model). Model files are
+read by :mod:`sklearn_tcssl.io`, encoders rebuilt through :mod:`sklearn_tcssl._registry`;
+this module imports both, neither imports it.
 """
 
 import os
 
 import numpy as np
 
+from sklearn_tcssl import io
 from sklearn_tcssl._exceptions import IncompatibleModelError
+from sklearn_tcssl._registry import config_n_features, encoder_config, encoder_of
+from sklearn_tcssl._registry import is_tcssl_estimator as _is_tcssl_estimator
 
 
-def encoder_config(module):
-    """Return the constructor arguments of a :class:`~sklearn_tcssl.nn.encoders.TimeSeriesEncoder`.
-
-    Parameters
-    ----------
-    module : TimeSeriesEncoder
-
-    Returns
-    -------
-    config : dict
-        ``name`` plus the constructor arguments that rebuild the same architecture.
-    """
-    block = module.temporal[0] if len(module.temporal) else None
+def _from_file(path):
+    card, tensors = io.read_model(path)
+    prefix = "encoder."
+    state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+    info = card.get("input") or {}
+    grid = None
+    if info.get("form") == "volumes":
+        grid = (np.asarray(info["grid_affine"], dtype=float), tuple(info["grid_shape"]))
+    summary = {"file": str(path), "estimator": card["estimator"]}
+    summary.update({k: card[k] for k in ("created", "training", "input") if k in card})
     return {
-        "name": type(module).__name__,
-        "n_features": module.spatial.in_features,
-        "n_components": module.spatial.out_features,
-        "kernel_size": block.conv_in.kernel_size[0] if block is not None else 3,
-        "n_blocks": len(module.temporal),
-        "projection_dim": module.head.layers[-1].out_features,
+        "config": card["architecture"],
+        "state": state,
+        "mean": tensors["standardization.mean"].numpy(),
+        "scale": tensors["standardization.scale"].numpy(),
+        "kind": info.get("form", "sequences"),
+        "grid": grid,
+        "card": summary,
     }
 
 
-def build_encoder(config, state=None):
-    """Rebuild a :class:`~sklearn_tcssl.nn.encoders.TimeSeriesEncoder` from its config.
-
-    Parameters
-    ----------
-    config : dict
-        As returned by :func:`encoder_config`.
-    state : dict of str to torch.Tensor or None, default=None
-        Weights to load (strictly).
-
-    Returns
-    -------
-    module : TimeSeriesEncoder
-    """
-    from sklearn_tcssl.nn.encoders import TimeSeriesEncoder
-
-    if config.get("name") != "TimeSeriesEncoder":
-        raise IncompatibleModelError(
-            f"The model's encoder is {config.get('name')!r}; this sklearn-tcssl can only "
-            "rebuild a TimeSeriesEncoder. Upgrade sklearn-tcssl."
+def _from_estimator(estimator, owner):
+    if not hasattr(estimator, "net_"):
+        raise ValueError(
+            f"{owner}: init_from={type(estimator).__name__}(...) is not fitted. Fit it "
+            "first. Note that clone() (used by cross_val_score, GridSearchCV...) copies "
+            "an estimator parameter unfitted: pass FrozenEstimator(pretrained) or the "
+            "path of a saved model file to keep the pretrained weights."
         )
-    kwargs = {k: v for k, v in config.items() if k != "name"}
-    module = TimeSeriesEncoder(**kwargs)
-    if state is not None:
-        try:
-            module.load_state_dict(state, strict=True)
-        except RuntimeError as exc:  # missing, unexpected or mis-shaped tensors
-            raise IncompatibleModelError(
-                f"The model file's encoder tensors do not match its card ({exc}). The file "
-                "is damaged or was edited; save the model again with sklearn_tcssl.io.save."
-            ) from exc
-    return module
-
-
-def uncompiled(module):
-    """Return the module that ``torch.compile`` wrapped (or the module itself)."""
-    return getattr(module, "_orig_mod", module)  # torch.compile wraps the module
-
-
-def encoder_of(estimator):
-    """Return the fitted estimator's TimeSeriesEncoder (an embedder's or a classifier's)."""
-    module = uncompiled(estimator.net_.module_)
-    return uncompiled(getattr(module, "encoder", module))
+    encoder = encoder_of(estimator)
+    state = {k: v.detach().to("cpu", copy=True) for k, v in encoder.state_dict().items()}
+    kind = getattr(estimator, "_input_kind_", "sequences")
+    grid = None
+    if kind == "volumes":
+        grid = (np.asarray(estimator.grid_affine_), tuple(estimator.grid_shape_))
+    summary = {"estimator": type(estimator).__name__}
+    if hasattr(estimator, "model_card_"):
+        summary["training"] = estimator.model_card_.get("training")
+    else:
+        summary["training"] = io._training_summary(estimator)
+    return {
+        "config": encoder_config(encoder),
+        "state": state,
+        "mean": np.asarray(estimator.mean_),
+        "scale": np.asarray(estimator.scale_),
+        "kind": kind,
+        "grid": grid,
+        "card": summary,
+    }
 
 
 def pretrained_encoder(init_from, *, owner):
@@ -85,8 +72,9 @@ def pretrained_encoder(init_from, *, owner):
 
     Parameters
     ----------
-    init_from : fitted estimator, str or pathlib.Path
-        A fitted TemporalContrastiveEmbedder / TemporalContrastiveClassifier or a model file.
+    init_from : fitted estimator, FrozenEstimator, str or pathlib.Path
+        A fitted TemporalContrastiveEmbedder / TemporalContrastiveClassifier (possibly
+        wrapped in :class:`sklearn.frozen.FrozenEstimator`) or a model file.
     owner : str
         Name of the estimator, for error messages.
 
@@ -94,61 +82,30 @@ def pretrained_encoder(init_from, *, owner):
     -------
     source : dict
         ``config`` (encoder architecture), ``state`` (encoder weights, CPU copies), ``mean``,
-        ``scale`` (standardisation) and ``card`` (a short description of the source).
+        ``scale`` (standardisation), ``kind`` (``"sequences"`` or ``"volumes"``), ``grid``
+        (``(affine, shape)`` of a volume model, else None) and ``card`` (a short description
+        of the source).
     """
     if type(init_from).__name__ == "FrozenEstimator":  # survives clone() as it is
         init_from = init_from.estimator
-    from sklearn_tcssl.io import _is_tcssl_estimator, _training_summary, read_model
-
     if isinstance(init_from, (str, os.PathLike)):
-        card, tensors = read_model(init_from)
-        prefix = "encoder."
-        state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-        mean = tensors["standardization.mean"].numpy()
-        scale = tensors["standardization.scale"].numpy()
-        config = card["architecture"]
-        summary = {"file": str(init_from), "estimator": card["estimator"]}
-        summary.update({k: card[k] for k in ("created", "training", "input") if k in card})
-    elif _is_tcssl_estimator(init_from):
-        if not hasattr(init_from, "net_"):
-            raise ValueError(
-                f"{owner}: init_from={type(init_from).__name__}(...) is not fitted. Fit it "
-                "first. Note that clone() (used by cross_val_score, GridSearchCV...) copies "
-                "an estimator parameter unfitted: pass FrozenEstimator(pretrained) or the "
-                "path of a saved model file to keep the pretrained weights."
-            )
-        if getattr(init_from, "_volumes_", False):
-            raise ValueError(
-                f"{owner}: init_from was fitted on 4D images; only encoders of masked time "
-                "series can start another model for now."
-            )
-        encoder = encoder_of(init_from)
-        state = {k: v.detach().to("cpu", copy=True) for k, v in encoder.state_dict().items()}
-        mean, scale = np.asarray(init_from.mean_), np.asarray(init_from.scale_)
-        config = encoder_config(encoder)
-        summary = {"estimator": type(init_from).__name__}
-        if hasattr(init_from, "model_card_"):
-            summary["training"] = init_from.model_card_.get("training")
-        else:
-            summary["training"] = _training_summary(init_from)
-    else:
-        raise TypeError(
-            f"{owner}: init_from={init_from!r} is not allowed; pass a fitted "
-            "TemporalContrastiveEmbedder or TemporalContrastiveClassifier, a path to a model "
-            "file saved with sklearn_tcssl.io.save, or None (random/PCA initialisation)."
-        )
-    return {"config": config, "state": state, "mean": mean, "scale": scale, "card": summary}
+        return _from_file(init_from)
+    if _is_tcssl_estimator(init_from):
+        return _from_estimator(init_from, owner)
+    raise TypeError(
+        f"{owner}: init_from={init_from!r} is not allowed; pass a fitted "
+        "TemporalContrastiveEmbedder or TemporalContrastiveClassifier, a path to a model "
+        "file saved with sklearn_tcssl.io.save, or None (random/PCA initialisation)."
+    )
 
 
 def check_pretrained_features(source, n_features, *, owner):
     """Raise IncompatibleModelError if the data's features differ from the source's."""
-    from sklearn_tcssl.io import _mask_text
-
-    expected = source["config"]["n_features"]
+    expected = config_n_features(source["config"])
     if n_features != expected:
         recorded = (source["card"].get("input") or {}) if source["card"] else {}
         raise IncompatibleModelError(
             f"{owner}: init_from expects {expected} features per time point "
-            f"({_mask_text(recorded)}), but X has {n_features}. Mask your images with the "
+            f"({io._mask_text(recorded)}), but X has {n_features}. Mask your images with the "
             "pretrained model's mask, or use init_from=None to train from scratch."
         )

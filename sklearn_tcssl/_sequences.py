@@ -120,11 +120,6 @@ def principal_axes(sequences, n_components, seed, *, mean=None, scale=None):
     return components.astype(np.float32)
 
 
-def as_tensor(sequence):
-    """Wrap a float32 array as a tensor (no copy); lazily read volume runs pass through."""
-    return torch.from_numpy(sequence) if isinstance(sequence, np.ndarray) else sequence
-
-
 def batches_of_equal_length(sequences, batch_size):
     """Yield index arrays of sequences that share a length, at most ``batch_size`` each."""
     lengths = np.array([len(s) for s in sequences])
@@ -157,25 +152,3 @@ def check_segment_length(sequences, segment_length, *, owner):
             f"{max(shortest // 3, 1)} or less, or pass longer sequences (whole runs or "
             "longer blocks)."
         )
-
-
-def check_n_draws(n_draws, *, owner):
-    """Return ``n_draws`` (windows drawn per sequence by ``score``) as an int >= 1.
-
-    Parameters
-    ----------
-    n_draws : int
-        The value given.
-    owner : str
-        Name used in error messages, e.g. ``"TemporalContrastiveEmbedder.score"``.
-
-    Returns
-    -------
-    n_draws : int
-    """
-    if isinstance(n_draws, bool) or not isinstance(n_draws, numbers.Integral) or n_draws < 1:
-        raise ValueError(
-            f"{owner}: n_draws={n_draws!r} is not valid; it must be an integer >= 1 (windows "
-            "drawn per sequence, e.g. the default 5)."
-        )
-    return int(n_draws)

@@ -82,6 +82,7 @@ class SharedResponseAligner(_BaseAligner):
         Returns
         -------
         self : SharedResponseAligner
+            The fitted aligner.
         """
         self._validate_params()
         runs, subjects = self._check_runs(X, subjects, what="fit")

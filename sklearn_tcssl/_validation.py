@@ -10,6 +10,7 @@ Accepted forms:
 """
 
 import numbers
+import os
 
 import numpy as np
 import scipy.sparse as sp
@@ -187,8 +188,15 @@ def _check_lengths(sequences, estimator_name, min_length):
         )
 
 
+_DEVICE_TYPES = ("cpu", "cuda", "mps")
+_DEVICE_HELP = "use 'auto' (CUDA when available, else CPU), 'cpu', 'cuda' or 'cuda:N'"
+
+
 def resolve_device(device, *, estimator_name):
     """Return a ``torch.device`` for ``device`` ("auto", "cpu", "cuda", "cuda:1", ...).
+
+    Checked up front, so that a device that cannot train (``"meta"``, a missing GPU, an
+    unavailable ``"mps"``) is a clear error before any work.
 
     Parameters
     ----------
@@ -201,15 +209,24 @@ def resolve_device(device, *, estimator_name):
     -------
     device : torch.device
     """
-    if device == "auto":
+    if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ValueError(
-            f"{estimator_name}: device={device!r} is not a device torch knows; use 'auto' "
-            "(CUDA when available, else CPU), 'cpu', 'cuda' or 'cuda:N'."
+            f"{estimator_name}: device={device!r} is not a device torch knows; {_DEVICE_HELP}."
         ) from exc
+    if resolved.type not in _DEVICE_TYPES:
+        raise ValueError(
+            f"{estimator_name}: device={device!r} cannot train a model (allowed device types: "
+            f"{', '.join(_DEVICE_TYPES)}); {_DEVICE_HELP}."
+        )
+    if resolved.type == "mps" and not _mps_available():
+        raise ValueError(
+            f"{estimator_name}: device={device!r} was requested but torch's MPS backend "
+            "(Apple GPUs) is not available here. Use device='auto' or 'cpu'."
+        )
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             f"{estimator_name}: device={device!r} was requested but torch sees no CUDA GPU "
@@ -223,6 +240,41 @@ def resolve_device(device, *, estimator_name):
                 "GPU(s) are visible. Use 'cuda' or an index below that count."
             )
     return resolved
+
+
+def _mps_available():
+    backend = getattr(torch.backends, "mps", None)
+    return backend is not None and backend.is_available()
+
+
+def memory_limit():
+    """Bytes of physical memory of this machine (64 GiB when it cannot be read)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):
+        return 64 * 2**30
+
+
+def check_fits_in_memory(n_bytes, *, owner, what, fix):
+    """Raise a ValueError, with the estimate, if ``n_bytes`` exceed the machine's memory.
+
+    Parameters
+    ----------
+    n_bytes : int
+        Estimated bytes.
+    owner : str
+        Name of the estimator, for the message.
+    what : str
+        What needs the memory (starts the sentence after ``owner``).
+    fix : str
+        How to reduce it.
+    """
+    limit = memory_limit()
+    if n_bytes > limit:
+        raise ValueError(
+            f"{owner}: {what} needs about {n_bytes:.3g} bytes ({n_bytes / 2**30:,.1f} GiB), "
+            f"more than this machine's {limit / 2**30:,.1f} GiB of memory. {fix}"
+        )
 
 
 def check_fitted(estimator, attributes):

@@ -27,7 +27,12 @@ Design, in short:
 * **Damaged or non-finite data** is an error naming the image: files are verified (gzip CRC,
   length) before use, and every frame read is checked for NaN and infinity.
 * **Standardisation** mirrors the masked-sequence case: one mean and standard deviation per
-  grid voxel over all training frames, computed in one streaming pass over the runs.
+  grid voxel over all training frames, computed in one streaming pass over the runs
+  (:func:`streaming_statistics`). A run applies it to new arrays as it reads, never to the
+  image's own data.
+
+The estimators reach these runs through :class:`sklearn_tcssl._inputs.VolumeInput`; this
+module only reads images (no torch model, no inference).
 """
 
 import math
@@ -49,9 +54,7 @@ from sklearn_tcssl._files import (
     load_image_file,
     open_cached_array,
 )
-from sklearn_tcssl._net import autocast_of
 
-INPUTS = ("auto", "sequences", "volumes")
 _CHUNK = 32  # frames resampled at once by the statistics pass and the cache writer
 _CACHE_VERSION = 2
 
@@ -219,9 +222,8 @@ class VolumeRun:
             frames = np.array(self._cache()[start:stop], dtype=np.float32)
         else:
             frames = self._resample(start, stop)
-        if self.mean is not None:
-            frames -= self.mean
-            frames /= self.scale
+        if self.mean is not None:  # new arrays: frames may be a view of the user's image
+            frames = (frames - self.mean) / self.scale
         return frames
 
     def _resample(self, start, stop):
@@ -298,92 +300,3 @@ def streaming_statistics(runs):
     mean = total / count
     std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
     return mean.astype(np.float32), std.astype(np.float32)
-
-
-def fit_volumes(estimator, X):
-    """Validate training images, fix the grid and standardisation; return lazy runs.
-
-    Sets ``grid_affine_``, ``grid_shape_``, ``mean_``, ``scale_`` and
-    ``n_features_per_timepoint_`` (voxels of the grid) on ``estimator``.
-
-    Parameters
-    ----------
-    estimator : TemporalContrastiveEmbedder
-        The estimator being fitted (reads ``target_voxel_size``, ``standardize``,
-        ``cache_dir``).
-    X : list of Nifti1Image or path-like
-        Training images.
-
-    Returns
-    -------
-    runs : list of VolumeRun
-        Standardised runs on the grid.
-    """
-    images = check_images(X, estimator_name=type(estimator).__name__)
-    affine, shape = bounding_grid(images, float(estimator.target_voxel_size))
-    estimator.grid_affine_, estimator.grid_shape_ = affine, shape
-    estimator.n_features_per_timepoint_ = math.prod(shape)
-    raw = [VolumeRun(img, affine, shape, cache_dir=estimator.cache_dir) for img in images]
-    if estimator.standardize:
-        mean, scale = streaming_statistics(raw)
-        scale[scale < 1e-8 * max(float(scale.max(initial=0.0)), 1.0)] = 1.0
-    else:
-        mean = np.zeros(math.prod(shape), dtype=np.float32)
-        scale = np.ones(math.prod(shape), dtype=np.float32)
-    estimator.mean_, estimator.scale_ = mean, scale
-    return volume_runs(estimator, images)
-
-
-def volume_runs(estimator, X):
-    """Lazy standardised runs of images X on the grid fixed in ``fit``.
-
-    Parameters
-    ----------
-    estimator : TemporalContrastiveEmbedder
-        A fitted embedder (``grid_affine_``, ``grid_shape_``, ``mean_``, ``scale_``).
-    X : list of Nifti1Image or path-like
-        4D images.
-
-    Returns
-    -------
-    runs : list of VolumeRun
-    """
-    images = check_images(X, estimator_name=type(estimator).__name__)
-    return [
-        VolumeRun(
-            img,
-            estimator.grid_affine_,
-            estimator.grid_shape_,
-            mean=estimator.mean_,
-            scale=estimator.scale_,
-            cache_dir=estimator.cache_dir,
-        )
-        for img in images
-    ]
-
-
-def embed_runs(net, runs, n_components):
-    """Embed each run (read whole, one at a time) with the encoder of a fitted net.
-
-    Parameters
-    ----------
-    net : TemporalContrastiveNet
-        Fitted net whose ``module_`` is a :class:`~sklearn_tcssl.nn.volume.VolumeEncoder`.
-    runs : list of VolumeRun
-        Standardised runs.
-    n_components : int
-        Embedding width.
-
-    Returns
-    -------
-    embeddings : ndarray of shape (n_runs, n_components), dtype float32
-    """
-    module = net.module_
-    device = next(module.parameters()).device
-    out = np.empty((len(runs), n_components), dtype=np.float32)
-    module.eval()
-    with torch.no_grad(), autocast_of(net):
-        for i, run in enumerate(runs):
-            frames = run[0 : len(run)][None].to(device)  # (1, T, V)
-            out[i] = module.embed(frames).float().cpu().numpy()[0]
-    return out

@@ -7,12 +7,15 @@ strongest of them on small real datasets is shrinkage LDA (:func:`shrinkage_lda`
 0.69-0.73 and nilearn's ``Decoder`` 0.78. It leads every report.
 """
 
+from numbers import Integral, Real
+
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_context, clone
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import Interval
 
 from sklearn_tcssl._embedder import TemporalContrastiveEmbedder
 from sklearn_tcssl._threads import with_thread_budget
@@ -49,6 +52,9 @@ class BlockMeanPattern(TransformerMixin, BaseEstimator):
            [0., 0., 0.]], dtype=float32)
     """
 
+    _parameter_constraints = {}
+
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Record the number of features; ``y`` is ignored.
 
@@ -344,8 +350,8 @@ def make_classical_decoder(masker=None, *, classifier=None):
     masker : nilearn masker, NetworkMasker or None, default=None
         First step (cloned), e.g. ``MultiNiftiMasker(mask_img=brain_mask, standardize=None)``.
         ``None``: no masker, X is already a list of ``(n_timepoints, n_features)`` arrays.
-        (Do not let a masker compute its mask from z-scored blocks: nothing marks the
-        brain's edge in them any more; compute it from the raw runs.)
+        Do not let a masker compute its mask from z-scored blocks (nothing marks the
+        brain's edge in them any more): compute it from the raw runs.
     classifier : estimator or None, default=None
         Final step; ``None`` uses :func:`default_classifier` (logistic regression). Pass
         :func:`shrinkage_lda` for the strongest classical reference.
@@ -402,7 +408,7 @@ def make_tcssl_decoder(
 
 
 class NilearnDecoderBaseline(ClassifierMixin, BaseEstimator):
-    """nilearn's ``Decoder`` on block-mean images, refit with its own inner CV in ``fit``.
+    """Run nilearn's ``Decoder`` on block-mean images, refit with its own inner CV in ``fit``.
 
     Each 4D block image is averaged over time; ``nilearn.decoding.Decoder`` (linear SVC
     with an inner cross-validation of its regularisation) is fitted on those 3D images.
@@ -414,7 +420,7 @@ class NilearnDecoderBaseline(ClassifierMixin, BaseEstimator):
     mask_img : Niimg-like or None, default=None
         Brain mask; ``None`` lets the Decoder compute one from the training images.
     estimator : str, default="svc"
-        nilearn Decoder estimator name.
+        Name of the nilearn Decoder's estimator.
     cv : int, default=5
         Inner cross-validation folds (stratified, not grouped: inner folds only select
         the regularisation; the outer folds are what is reported).
@@ -429,12 +435,20 @@ class NilearnDecoderBaseline(ClassifierMixin, BaseEstimator):
         Class labels.
     """
 
+    _parameter_constraints = {
+        "mask_img": "no_validation",  # Niimg-like or None: nilearn checks it
+        "estimator": [str],
+        "cv": [Interval(Integral, 2, None, closed="left"), "cv_object"],
+        "screening_percentile": [Interval(Real, 0, 100, closed="right")],
+    }
+
     def __init__(self, mask_img=None, *, estimator="svc", cv=5, screening_percentile=100):
         self.mask_img = mask_img
         self.estimator = estimator
         self.cv = cv
         self.screening_percentile = screening_percentile
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, imgs, y):
         """Fit the Decoder on the block-mean images of ``imgs``.
 

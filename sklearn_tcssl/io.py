@@ -9,8 +9,10 @@ and raw tensor bytes): nothing in the file is ever unpickled or executed, and
 
 Tensors:
 
-* ``encoder.<name>``: the :class:`~sklearn_tcssl.nn.encoders.TimeSeriesEncoder` state dict
-  (spatial projection, temporal blocks, projection head);
+* ``encoder.<name>``: the encoder's state dict (a
+  :class:`~sklearn_tcssl.nn.encoders.TimeSeriesEncoder` or, for whole-brain models, a
+  :class:`~sklearn_tcssl.nn.volume.VolumeEncoder`: spatial part, temporal blocks, projection
+  head);
 * ``head.weight``, ``head.bias``: the classification head (classifier only);
 * ``standardization.mean``, ``standardization.scale``: ``mean_`` and ``scale_``.
 
@@ -20,10 +22,13 @@ Card (JSON object):
   (class name), ``created`` (UTC ISO time), ``versions`` (sklearn-tcssl, torch, scikit-learn,
   skorch, safetensors, numpy, python);
 * ``params``: the constructor parameters (callbacks dropped; ``init_from`` kept only as a
-  path string); ``architecture``: the encoder's name and sizes;
+  path string; paths of this machine dropped); ``architecture``: the encoder's name and
+  constructor arguments, from which :mod:`sklearn_tcssl._registry` rebuilds it;
 * ``n_features_in``, ``univariate``, ``feature_names_in`` and, for classifiers, ``classes``
   with their ``classes_dtype``;
-* ``input``: what the input must be: ``n_features``, and when known the mask identity
+* ``input``: what the input must be: ``form`` (``"sequences"`` or ``"volumes"``; a volume
+  model also records its ``grid_affine`` and ``grid_shape``, checked on load),
+  ``n_features``, and when known the mask identity
   (``mask_sha256`` of the boolean mask, ``mask_shape``, ``affine``, ``voxel_size``,
   ``n_voxels``), ``t_r`` and any user-supplied ``input_info``;
 * ``training``: ``n_sequences``, ``n_timepoints``, ``epochs``, ``final_train_loss``,
@@ -57,12 +62,12 @@ from sklearn_tcssl._card import (
     validate_card,
 )
 from sklearn_tcssl._exceptions import IncompatibleModelError
-from sklearn_tcssl._pretrained import (  # noqa: F401 (pretrained_encoder etc.: used as io.*)
-    build_encoder,
-    check_pretrained_features,
+from sklearn_tcssl._registry import (
+    ESTIMATOR_MODULES,
     encoder_config,
     encoder_of,
-    pretrained_encoder,
+    estimator_class,
+    is_tcssl_estimator,
     uncompiled,
 )
 
@@ -132,7 +137,8 @@ def check_input(estimator, X=None, *, mask=None):
     estimator : fitted TemporalContrastiveEmbedder or TemporalContrastiveClassifier
         Typically the result of :func:`load` (its card is in ``model_card_``).
     X : list of arrays or ndarray or None, default=None
-        Sequences to check: their features per time point must equal the model's.
+        Sequences to check: their features per time point must equal the model's. 4D
+        images given to a whole-brain model are resampled onto its grid, so any grid fits.
     mask : Niimg-like, path, fitted masker or None, default=None
         The mask (or fitted masker) that produced X; compared with the recorded mask.
 
@@ -145,7 +151,7 @@ def check_input(estimator, X=None, *, mask=None):
     card = getattr(estimator, "model_card_", None) or {}
     recorded = card.get("input", {})
     expected = estimator.n_features_per_timepoint_
-    if X is not None:
+    if X is not None and getattr(estimator, "_input_kind_", "sequences") == "sequences":
         first = X[0] if isinstance(X, (list, tuple)) else np.asarray(X)[0]
         n_features = np.shape(first)[-1] if np.ndim(first) == 2 else 1
         if n_features != expected:
@@ -237,18 +243,12 @@ def save(estimator, path, *, mask=None, t_r=None, input_info=None):
 
     from sklearn_tcssl._validation import check_fitted
 
-    if not _is_tcssl_estimator(estimator):
+    if not is_tcssl_estimator(estimator):
         raise TypeError(
             f"save() got a {type(estimator).__name__}; only sklearn-tcssl estimators can be "
             "saved (TemporalContrastiveEmbedder, TemporalContrastiveClassifier)."
         )
     check_fitted(estimator, "net_")
-    if getattr(estimator, "_volumes_", False):
-        raise ValueError(
-            f"save() got a {type(estimator).__name__} fitted on 4D images; model files hold "
-            "encoders of masked time series for now. Fit on masked arrays (a masker, then "
-            "the estimator) to save a shareable model."
-        )
     card = _make_card(estimator, mask=mask, t_r=t_r, input_info=input_info)
     module = uncompiled(estimator.net_.module_)
     prefix = "" if hasattr(module, "encoder") else "encoder."  # classifier: encoder + head
@@ -284,9 +284,9 @@ def _make_card(estimator, *, mask, t_r, input_info):
     import sklearn
     import skorch
 
-    from sklearn_tcssl import __version__
+    from sklearn_tcssl._version import __version__
 
-    info = {"n_features": int(estimator.n_features_per_timepoint_)}
+    info = {**estimator._card_input(), "n_features": int(estimator.n_features_per_timepoint_)}
     if mask is not None:
         info.update(describe_mask(mask))
     if t_r is not None:
@@ -326,8 +326,9 @@ def _make_card(estimator, *, mask, t_r, input_info):
 def _params_for_card(estimator):
     params = {}
     for key, value in estimator.get_params(deep=False).items():
-        if key in ("callbacks", "checkpoint_dir"):  # objects or paths of this machine
-            value = None
+        value = value.item() if isinstance(value, np.generic) else value  # numpy scalars
+        if key in ("callbacks", "checkpoint_dir", "cache_dir", "accelerator"):
+            value = None  # objects or paths of this machine
         elif key == "init_from" and value is not None:
             value = str(value) if isinstance(value, (str, os.PathLike)) else None
         elif key == "random_state" and not isinstance(value, (int, type(None))):
@@ -509,57 +510,17 @@ def load(path, *, mask=None):
     IncompatibleModelError
         If the file is not a model file, has a newer format, or does not match ``mask``.
     """
-    from sklearn_tcssl._classifier import TemporalContrastiveClassifier
-    from sklearn_tcssl._embedder import TemporalContrastiveEmbedder
-
-    classes = {c.__name__: c for c in (TemporalContrastiveEmbedder, TemporalContrastiveClassifier)}
     card, tensors = read_model(path)
-    cls = classes.get(card.get("estimator"))
+    name = card.get("estimator")
+    cls = estimator_class(name) if isinstance(name, str) else None
     if cls is None:
         raise IncompatibleModelError(
-            f"{str(path)!r} holds a {card.get('estimator')!r}; this sklearn-tcssl loads "
-            f"{sorted(classes)}."
+            f"{str(path)!r} holds a {name!r}; this sklearn-tcssl loads "
+            f"{sorted(ESTIMATOR_MODULES)}."
         )
     # model-describing parameters only: never paths, devices or callbacks of the saver
     estimator = cls(**model_params(card, cls, where=repr(str(path))))
-    _restore_common(estimator, card, tensors)
-    if hasattr(estimator, "_restore_from_model"):
-        estimator._restore_from_model(card, tensors)
-    else:
-        _restore_embedder(estimator, card, tensors)
+    estimator._restore_from_model(card, tensors)  # the estimator's own hook
     if mask is not None:
         check_input(estimator, mask=mask)
     return estimator
-
-
-def _restore_common(estimator, card, tensors):
-    estimator.model_card_ = card
-    estimator.mean_ = tensors["standardization.mean"].numpy()
-    estimator.scale_ = tensors["standardization.scale"].numpy()
-    estimator.n_features_per_timepoint_ = int(card["n_features_in"])
-    estimator._univariate_ = bool(card["univariate"])
-    estimator._volumes_ = False
-    if not estimator._univariate_:
-        estimator.n_features_in_ = estimator.n_features_per_timepoint_
-    if "feature_names_in" in card:
-        estimator.feature_names_in_ = np.asarray(card["feature_names_in"], dtype=object)
-    training = card.get("training", {})
-    estimator.n_sequences_ = int(training.get("n_sequences", 0))
-    estimator.n_timepoints_ = int(training.get("n_timepoints", 0))
-    estimator.device_ = torch.device("cpu")
-
-
-def _restore_embedder(estimator, card, tensors):
-    prefix = "encoder."
-    state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-    module = build_encoder(card["architecture"], state)
-    net = estimator._build_net(module, torch.device("cpu"), max(estimator.n_sequences_, 2), 0)
-    estimator.net_ = net.initialize()
-    estimator.history_ = estimator.net_.history
-
-
-def _is_tcssl_estimator(obj):
-    from sklearn_tcssl._classifier import TemporalContrastiveClassifier
-    from sklearn_tcssl._embedder import TemporalContrastiveEmbedder
-
-    return isinstance(obj, (TemporalContrastiveEmbedder, TemporalContrastiveClassifier))

@@ -6,7 +6,9 @@ neighbour) to the grid of the data, never the data to the atlas grid, which woul
 memory (nilearn issue #1883).
 """
 
+import os
 from collections.abc import Iterable
+from numbers import Integral, Real
 from pathlib import Path
 
 import nibabel as nib
@@ -15,7 +17,8 @@ from nibabel.filebasedimages import ImageFileError
 from nilearn import datasets
 from nilearn.image import load_img, resample_img
 from nilearn.maskers import MultiNiftiMasker
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_memory
 
 from sklearn_tcssl._exceptions import NotFittedError, TCSSLError
@@ -446,6 +449,21 @@ class NetworkMasker(TransformerMixin, BaseEstimator):
     {'visual': 32, 'total': 32}
     """
 
+    _parameter_constraints = {
+        "networks": "no_validation",  # names are checked by _validate_networks (its message)
+        "atlas": "no_validation",  # path, image or None: read by nilearn/nibabel
+        "data_dir": [str, os.PathLike, None],
+        "mask_img": "no_validation",
+        "standardize": [None, StrOptions({"zscore_sample", "psc"})],
+        "detrend": ["boolean"],
+        "smoothing_fwhm": [Interval(Real, 0, None, closed="left"), None],
+        "t_r": [Interval(Real, 0, None, closed="neither"), None],
+        "memory": [None, str, os.PathLike, HasMethods(["cache"])],
+        "memory_level": [Interval(Integral, 0, None, closed="left")],
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
+    }
+
     def __init__(
         self,
         networks=WHOLE_BRAIN,
@@ -475,6 +493,7 @@ class NetworkMasker(TransformerMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.verbose = verbose
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, imgs, y=None):
         """Build the network mask on the grid of ``imgs[0]`` and fit the inner masker.
 
@@ -534,7 +553,7 @@ class NetworkMasker(TransformerMixin, BaseEstimator):
         Returns
         -------
         signals : list of ndarray of shape (n_timepoints, n_voxels), or one such array
-            float32 time series, one array per run (a single array for a single image, like
+            Float32 time series, one array per run (a single array for a single image, like
             ``MultiNiftiMasker``).
         """
         self._check_fitted()

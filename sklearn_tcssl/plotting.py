@@ -136,7 +136,7 @@ def embed_2d(embeddings, *, method="pca", random_state=None, perplexity=None):
     random_state : int or None, default=None
         Seed of the projection.
     perplexity : float or None, default=None
-        t-SNE perplexity; ``None`` uses ``min(30, (n_samples - 1) / 3)``.
+        Perplexity of t-SNE; ``None`` uses ``min(30, (n_samples - 1) / 3)``.
 
     Returns
     -------
@@ -286,7 +286,7 @@ def plot_network_masks(masker, *, bg_img=None, axes=None, title=None, **kwargs):
     Returns
     -------
     display : nilearn.plotting.displays.OrthoSlicer
-        nilearn's display object (``display.frame_axes.figure`` is the figure).
+        The nilearn display object (``display.frame_axes.figure`` is the figure).
 
     Raises
     ------

@@ -4,12 +4,9 @@ Every decoder of a report is scored on the *same* folds, so the classical decode
 pipeline are compared fold by fold.
 """
 
-import time
-
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
-from sklearn.model_selection import GroupKFold, check_cv
+from sklearn.model_selection import GroupKFold, check_cv, cross_validate
 
 from sklearn_tcssl.baselines import (
     FitCache,
@@ -120,8 +117,11 @@ def _check_inputs(imgs, y, groups):
     return y, None if groups is None else np.asarray(groups)
 
 
-def compare_decoders(imgs, y, groups=None, *, decoders, cv=None, progress=None):
+def compare_decoders(imgs, y, groups=None, *, decoders, cv=None, progress=None, n_jobs=None):
     """Cross-validate several decoders on the same folds.
+
+    Each decoder goes through :func:`sklearn.model_selection.cross_validate` on the folds
+    drawn once for all decoders.
 
     Parameters
     ----------
@@ -136,7 +136,10 @@ def compare_decoders(imgs, y, groups=None, *, decoders, cv=None, progress=None):
     cv : int, cross-validation generator or None, default=None
         Folds; ``None`` is ``GroupKFold(min(5, n_subjects))``.
     progress : callable or None, default=None
-        Called with a message before each fold (e.g. ``print``).
+        Called with a message before each decoder is cross-validated (e.g. ``print``).
+    n_jobs : int or None, default=None
+        Folds fitted in parallel (``cross_validate``'s ``n_jobs``; ``None`` is 1 unless in
+        a ``joblib.parallel_backend`` context, ``-1`` uses every core).
 
     Returns
     -------
@@ -148,26 +151,34 @@ def compare_decoders(imgs, y, groups=None, *, decoders, cv=None, progress=None):
     folds = _folds(_resolve_cv(cv, y, groups), imgs, y, groups)
     rows = []
     for name, decoder in decoders.items():
-        for fold, (train, test) in enumerate(folds):
-            if progress is not None:
-                progress(f"{name}: fold {fold + 1}/{len(folds)}")
-            rows.append(_score_fold(name, decoder, imgs, y, groups, train, test, fold))
+        if progress is not None:
+            progress(f"{name}: {len(folds)} folds")
+        rows += _score_decoder(name, decoder, list(imgs), y, groups, folds, n_jobs)
     return pd.DataFrame(rows)
 
 
-def _score_fold(name, decoder, imgs, y, groups, train, test, fold):
-    estimator = clone(decoder)
-    start = time.perf_counter()
-    estimator.fit([imgs[i] for i in train], y[train])
-    accuracy = float(np.mean(estimator.predict([imgs[i] for i in test]) == y[test]))
-    return {
-        "decoder": name,
-        "fold": fold,
-        "accuracy": accuracy,
-        "fit_time": time.perf_counter() - start,
-        "n_train": len(train),
-        "n_test": len(test),
-    }
+def _score_decoder(name, decoder, imgs, y, groups, folds, n_jobs):
+    result = cross_validate(
+        decoder,
+        imgs,
+        y,
+        groups=groups,
+        cv=folds,
+        scoring="accuracy",
+        n_jobs=n_jobs,
+        error_score="raise",
+    )
+    return [
+        {
+            "decoder": name,
+            "fold": fold,
+            "accuracy": float(result["test_score"][fold]),
+            "fit_time": float(result["fit_time"][fold] + result["score_time"][fold]),
+            "n_train": len(train),
+            "n_test": len(test),
+        }
+        for fold, (train, test) in enumerate(folds)
+    ]
 
 
 def summarize(scores, by=("decoder",)):
@@ -208,6 +219,7 @@ def network_decoding_report(
     include_classical=True,
     cv=None,
     progress=None,
+    n_jobs=None,
     **embedder_params,
 ):
     """Cross-validated accuracy per Yeo network and for the whole brain, ours and classical.
@@ -240,7 +252,9 @@ def network_decoding_report(
     cv : int, cross-validation generator or None, default=None
         Folds shared by every network and decoder.
     progress : callable or None, default=None
-        Called with a message before each fold.
+        Called with a message before each network and decoder.
+    n_jobs : int or None, default=None
+        Folds fitted in parallel (see :func:`compare_decoders`).
     **embedder_params
         Parameters of the default embedder.
 
@@ -263,7 +277,9 @@ def network_decoding_report(
         if include_classical:
             decoders = {**reference_decoders(), **decoders}
         say = None if progress is None else (lambda m, n=network: progress(f"[{n}] {m}"))
-        frame = compare_decoders(features, y, groups, decoders=decoders, cv=cv, progress=say)
+        frame = compare_decoders(
+            features, y, groups, decoders=decoders, cv=cv, progress=say, n_jobs=n_jobs
+        )
         frames.append(frame.assign(network=network))
     scores = pd.concat(frames, ignore_index=True)
     return scores[["network", *[c for c in scores.columns if c != "network"]]]

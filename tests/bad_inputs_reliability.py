@@ -651,13 +651,6 @@ ROWS = [
         ValueError,
         r"hrf_delay=inf is not valid: load_bids_blocks needs a float in the range \[0\.0, 60\.0\]",
     ),
-    (
-        "embedder-score-zero-draws",
-        lambda tmp: _fit().score(_X(), n_draws=0),
-        ValueError,
-        r"TemporalContrastiveEmbedder\.score: n_draws=0 is not valid; it must be an integer >= 1",
-        "score(n_draws=0) (was a division by zero)",
-    ),
     # -- dataset parameters (scikit-learn's validate_params)
     (
         "simulate-nan-effect-size",

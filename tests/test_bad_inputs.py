@@ -389,25 +389,116 @@ CASES = [
         "embedder-unknown-negatives",
         lambda tmp: _fit(_X(), negatives="all"),
         ValueError,
-        r"negatives='all' is not allowed; use one of 'pair', 'batch'",
+        r"negatives='all' is not allowed\. The 'negatives' parameter .* must be a str among "
+        r"\{'(pair|batch)', '(pair|batch)'\}",
     ),
     Case(
         "embedder-zero-components",
         lambda tmp: _fit(_X(), n_components=0),
         ValueError,
-        r"n_components=0 is not allowed; it must be an integer >= 1",
+        r"n_components=0 is not allowed\. .* must be an int in the range \[1, inf\)",
     ),
     Case(
         "embedder-negative-lr",
         lambda tmp: _fit(_X(), lr=-1.0),
         ValueError,
-        r"lr=-1\.0 is not allowed; it must be a number > 0",
+        r"lr=-1\.0 is not allowed\. .* range \(0\.0, 10\.0\]\. Got -1\.0 instead\. Fix: pass a "
+        r"finite learning rate",
     ),
     Case(
         "embedder-checkpoint-every-0",
         lambda tmp: _fit(_X(), checkpoint_dir=tmp, checkpoint_every=0),
         ValueError,
-        r"checkpoint_every=0 is not allowed; it must be an integer >= 1",
+        r"checkpoint_every=0 is not allowed\. .* must be an int in the range \[1, inf\)",
+    ),
+    Case(
+        "embedder-standardize-string",
+        lambda tmp: _fit(_X(), standardize="no"),
+        ValueError,
+        r"standardize='no' is not allowed\. .*'bool'.*'pretrained'.*Fix: pass True",
+        "standardize='no' (a string, not False)",
+    ),
+    Case(
+        "embedder-verbose-string",
+        lambda tmp: _fit(_X(), verbose="x"),
+        ValueError,
+        r"verbose='x' is not allowed\. .*Fix: pass 0 \(silent\) or 1",
+    ),
+    Case(
+        "embedder-temperature-inf",
+        lambda tmp: _fit(_X(), temperature=float("inf")),
+        ValueError,
+        r"temperature=inf is not allowed\. .*\[0\.001, 100\.0\].*Fix: pass 0\.1",
+    ),
+    Case(
+        "embedder-temperature-tiny",
+        lambda tmp: _fit(_X(), temperature=1e-30),
+        ValueError,
+        r"temperature=1e-30 is not allowed\. .*\[0\.001, 100\.0\]",
+    ),
+    Case(
+        "embedder-lr-inf",
+        lambda tmp: _fit(_X(), lr=float("inf")),
+        ValueError,
+        r"lr=inf is not allowed\. .*Fix: pass a finite learning rate",
+    ),
+    Case(
+        "embedder-lr-nan",
+        lambda tmp: _fit(_X(), lr=float("nan")),
+        ValueError,
+        r"lr=nan is not allowed",
+    ),
+    Case(
+        "embedder-even-kernel-size",
+        lambda tmp: _fit(_X(), kernel_size=4),
+        ValueError,
+        r"kernel_size=4 must be odd .*use 5",
+    ),
+    Case(
+        "embedder-meta-device",
+        lambda tmp: _fit(_X(), device="meta"),
+        ValueError,
+        r"device='meta' cannot train a model \(allowed device types: cpu, cuda, mps\)",
+    ),
+    Case(
+        "embedder-mps-unavailable",
+        lambda tmp: _fit(_X(), device="mps"),
+        ValueError,
+        r"device='mps' was requested but torch's MPS backend .* Use device='auto' or 'cpu'",
+    ),
+    Case(
+        "embedder-huge-n-components",
+        lambda tmp: _fit(_X(), n_components=10**7),
+        ValueError,
+        r"n_components=10000000 \(.* encoder parameters\) for training needs about .* bytes "
+        r"\(.* GiB\), more than this machine's .* GiB of memory\. Lower n_components",
+    ),
+    Case(
+        "embedder-tiny-target-voxel-size",
+        lambda tmp: _fit([_run()], input="volumes", target_voxel_size=1e-4),
+        ValueError,
+        r"target_voxel_size=0\.0001 gives a grid of .* voxels; a training batch needs about "
+        r".* bytes .*Raise target_voxel_size",
+    ),
+    Case(
+        "embedder-score-zero-draws",
+        lambda tmp: _fitted().score(_X(), n_draws=0),
+        ValueError,
+        r"score: n_draws=0 is not allowed; pass an integer >= 1",
+    ),
+    Case(
+        "classifier-standardize-string",
+        lambda tmp: TemporalContrastiveClassifier(standardize="yes", **FAST).fit(_X(), [0, 1] * 3),
+        ValueError,
+        r"TemporalContrastiveClassifier: standardize='yes' is not allowed",
+    ),
+    Case(
+        "classifier-freeze-encoder-string",
+        lambda tmp: TemporalContrastiveClassifier(freeze_encoder="no", **FAST).fit(
+            _X(), [0, 1] * 3
+        ),
+        ValueError,
+        r"freeze_encoder='no' is not allowed\. .* must be an instance of 'bool'",
     ),
     Case(
         "embedder-unknown-device",

@@ -242,10 +242,25 @@ def test_card_parameters_are_checked_against_parameter_constraints(
         path, tmp_path / "bad.safetensors", params={**read_card(path)["params"], "lr": -1.0}
     )
     with pytest.raises(IncompatibleModelError, match=r"'params\.lr' is invalid: The 'lr'"):
-        load(bad)  # the numeric bounds used until the class declares its constraints
+        load(bad)  # the class's constraints (numeric bounds for a class without them)
     constraints = {"lr": [Interval(Real, 0, None, closed="neither")]}
     monkeypatch.setattr(
         TemporalContrastiveEmbedder, "_parameter_constraints", constraints, raising=False
     )
     with pytest.raises(IncompatibleModelError, match=r"'params\.lr' is invalid: The 'lr'"):
         load(bad)
+
+
+def test_load_in_a_fresh_process_imports_the_estimator_by_name(tmp_path, embedder):
+    """The package imports its estimators lazily: io.load must find them by name."""
+    path = embedder.save(tmp_path / "model.safetensors")
+    code = (
+        "import sys; from sklearn_tcssl.io import load; m = load(sys.argv[1]); "
+        "print(type(m).__name__)"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root}
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=env
+    )
+    assert result.stdout.strip() == "TemporalContrastiveEmbedder", result.stderr[-2000:]

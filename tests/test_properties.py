@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from sklearn_tcssl._validation import check_sequences
-from sklearn_tcssl.nn.windows import TripletWindowDataset
+from sklearn_tcssl.nn.windows import TripletWindowDataset, windows_per_sequence
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NAME = "Estimator"
@@ -184,9 +184,12 @@ def test_windows_have_the_right_shape_and_are_contiguous(problem, seed):
     sequences = [_time_coded(t, n_features, dtype, 100 * i) for i, t in enumerate(lengths)]
     generator = torch.Generator().manual_seed(seed)
     dataset = TripletWindowDataset(sequences, segment_length, generator=generator)
-    assert len(dataset) == len(sequences)
-    for i, length in enumerate(lengths):
-        window, target = dataset[i]
+    counts = windows_per_sequence(lengths, 3 * segment_length)  # items of each sequence
+    assert len(dataset) == counts.sum()
+    owners = np.repeat(np.arange(len(lengths)), counts)
+    for item, i in enumerate(owners):
+        length = lengths[i]
+        window, target = dataset[item]
         assert target == 0
         assert window.shape == (3, segment_length, n_features)
         assert window.dtype == dtype

@@ -66,6 +66,19 @@ def test_compare_decoders_same_folds(small_data):
     assert ((summary["mean"] >= 0) & (summary["mean"] <= 1)).all()
 
 
+def test_compare_decoders_runs_folds_in_parallel(small_data):
+    from nilearn.maskers import MultiNiftiMasker
+
+    masker = MultiNiftiMasker(mask_img=small_data.mask_img, standardize=None, reports=False)
+    decoders = {CLASSICAL: make_classical_decoder(masker)}
+    args = (small_data.imgs, small_data.y, small_data.groups)
+    messages = []
+    serial = compare_decoders(*args, decoders=decoders, cv=GroupKFold(2), progress=messages.append)
+    parallel = compare_decoders(*args, decoders=decoders, cv=GroupKFold(2), n_jobs=2)
+    np.testing.assert_allclose(parallel["accuracy"], serial["accuracy"])
+    assert messages == [f"{CLASSICAL}: 2 folds"]
+
+
 def test_compare_decoders_needs_groups(small_data):
     with pytest.raises(ValueError, match="groups=None"):
         compare_decoders(small_data.imgs, small_data.y, decoders={})

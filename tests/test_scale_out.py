@@ -1,6 +1,10 @@
 """Scale-out on existing engines: HF Accelerate (one CPU process) and joblib's dask backend."""
 
 import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -60,3 +64,37 @@ def test_cross_validation_folds_on_a_dask_cluster():
     ):
         scores = cross_val_score(TemporalContrastiveEmbedder(**FAST), sequences, cv=cv, n_jobs=-1)
     np.testing.assert_allclose(scores, expected)
+
+
+_GATHER_SCRIPT = """
+import sys
+import torch
+from accelerate import Accelerator
+from sklearn_tcssl._accelerate import AcceleratorGather
+from sklearn_tcssl.nn.losses import temporal_contrastive_logits, temporal_contrastive_loss
+
+acc = Accelerator(cpu=True)
+rank, world, B = acc.process_index, acc.num_processes, 4
+g = torch.Generator().manual_seed(0)
+zb, zm, ze = (torch.randn(world * B, 6, generator=g) for _ in range(3))
+rows = slice(rank * B, (rank + 1) * B)
+full = temporal_contrastive_logits(zb, zm, ze, temperature=0.2)
+expected = torch.nn.functional.cross_entropy(full[rows], torch.arange(world * B)[rows])
+local = [z[rows].clone().requires_grad_(True) for z in (zb, zm, ze)]
+loss = temporal_contrastive_loss(*local, temperature=0.2, gather=AcceleratorGather(acc))
+loss.backward()
+sys.exit(0 if torch.allclose(loss, expected) and world == 2 else 1)
+"""
+
+
+@pytest.mark.slow
+def test_gathered_negatives_on_two_cpu_processes(tmp_path):
+    """Two real processes (gloo): each one's loss equals the one-device loss of its rows."""
+    pytest.importorskip("accelerate")
+    script = tmp_path / "check_gather.py"
+    script.write_text(_GATHER_SCRIPT)
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    result = subprocess.run([*command, str(script)], env=env, capture_output=True, timeout=300)
+    assert result.returncode == 0, result.stderr.decode()[-2000:]

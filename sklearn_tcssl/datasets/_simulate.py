@@ -390,9 +390,9 @@ def make_task_fmri(
         Isotropic voxel size in mm of the MNI-space grid. The default grid is
         25 x 31 x 24 with about 2.9k cortical voxels (in ``mask_img``) for the synthetic
         layout, 4.8k with the real Yeo atlas.
-    effect_size : float, default=0.35
+    effect_size : float, default=0.25
         Amplitude (percent signal change, noise sd = 1) of the task-specific patterns in
-        the visual network; other carrying networks get 0.6 times it.
+        the visual network; other carrying networks get 0.45 times it.
     noise_ar : float, default=0.5
         AR(1) coefficient of the noise, in [0, 1).
     noise_fwhm : float, default=8.0

@@ -8,6 +8,7 @@ from sklearn_tcssl.nn.losses import (
     temporal_contrastive_loss,
 )
 from sklearn_tcssl.nn.subjects import SubjectAlignedEncoder, SubjectMaps
+from sklearn_tcssl.nn.volume import VolumeEncoder
 from sklearn_tcssl.nn.windows import TimeLockedWindowDataset, TripletWindowDataset
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "TimeLockedWindowDataset",
     "TimeSeriesEncoder",
     "TripletWindowDataset",
+    "VolumeEncoder",
     "pretext_accuracy",
     "temporal_contrastive_logits",
     "temporal_contrastive_loss",

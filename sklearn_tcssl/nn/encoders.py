@@ -32,7 +32,18 @@ class TemporalConvBlock(nn.Module):
         nn.init.zeros_(self.conv_out.bias)
 
     def forward(self, h):
-        """Map ``(batch, time, channels)`` to the same shape."""
+        """Apply the residual block along time.
+
+        Parameters
+        ----------
+        h : torch.Tensor of shape (batch, time, channels)
+            Input sequence of features.
+
+        Returns
+        -------
+        out : torch.Tensor of shape (batch, time, channels)
+            ``h`` plus the block's output.
+        """
         x = h.transpose(1, 2)  # (B, C, T)
         x = self.conv_out(self.activation(self.conv_in(x)))  # (B, C, T)
         return h + x.transpose(1, 2)  # (B, T, C)
@@ -58,7 +69,18 @@ class ProjectionHead(nn.Module):
         )
 
     def forward(self, z):
-        """Map ``(batch, n_components)`` to ``(batch, projection_dim)``."""
+        """Project embeddings for the loss.
+
+        Parameters
+        ----------
+        z : torch.Tensor of shape (batch, n_components)
+            Embeddings.
+
+        Returns
+        -------
+        projections : torch.Tensor of shape (batch, projection_dim)
+            Inputs of the contrastive loss.
+        """
         return self.layers(z)
 
 
@@ -72,10 +94,21 @@ class SegmentEncoder(nn.Module):
     """
 
     def _build_temporal(self, n_components, kernel_size, n_blocks, projection_dim):
+        self._config = {  # subclasses put their own arguments in _config first
+            **getattr(self, "_config", {}),
+            "n_components": int(n_components),
+            "kernel_size": int(kernel_size),
+            "n_blocks": int(n_blocks),
+            "projection_dim": int(projection_dim),
+        }
         self.temporal = nn.Sequential(
             *[TemporalConvBlock(n_components, kernel_size) for _ in range(n_blocks)]
         )
         self.head = ProjectionHead(n_components, projection_dim)
+
+    def get_config(self):
+        """Return the constructor arguments that rebuild this architecture (JSON types)."""
+        return dict(self._config)
 
     def embed(self, x):
         """Embed ``(batch, time, features)`` sequences into ``(batch, n_components)``."""
@@ -113,6 +146,7 @@ class TimeSeriesEncoder(SegmentEncoder):
 
     def __init__(self, n_features, n_components=128, kernel_size=3, n_blocks=1, projection_dim=64):
         super().__init__()
+        self._config = {"n_features": int(n_features)}
         self.spatial = nn.Linear(n_features, n_components)
         self._build_temporal(n_components, kernel_size, n_blocks, projection_dim)
 

@@ -13,6 +13,13 @@ Two forms are offered:
     InfoNCE over the batch: the anchor's own middle is the positive, every other middle in
     the batch and every beginning (its own included) are negatives. This also teaches the
     encoder to tell sequences apart, which keeps the information a downstream decoder needs.
+
+With data-parallel training (several processes, each with its own part of the batch), a
+``gather`` function makes the ``"batch"`` candidates those of the *whole* batch, gathered
+from every process, as on one device: ``gather(z)`` returns every process's ``z`` stacked
+along the batch (this process's rows being ``z`` itself, so that gradients flow through
+them) and the offset of this process's rows (see
+:func:`sklearn_tcssl._accelerate.AcceleratorGather`).
 """
 
 import torch
@@ -27,7 +34,9 @@ def _normalized(z):
     return F.normalize(z, dim=-1, eps=1e-8)
 
 
-def temporal_contrastive_logits(z_begin, z_middle, z_end, *, temperature=0.1, negatives="batch"):
+def temporal_contrastive_logits(
+    z_begin, z_middle, z_end, *, temperature=0.1, negatives="batch", gather=None
+):
     """Compute the logits of the contrastive task; the target of row ``i`` is column ``i``.
 
     Parameters
@@ -38,25 +47,39 @@ def temporal_contrastive_logits(z_begin, z_middle, z_end, *, temperature=0.1, ne
         Softmax temperature applied to cosine similarities.
     negatives : {"batch", "pair"}, default="batch"
         Which negatives to use (see the module docstring).
+    gather : callable or None, default=None
+        ``"batch"`` only: ``gather(z) -> (z_all, offset)`` collects the candidates of every
+        process (see the module docstring); the target of row ``i`` is then column
+        ``offset + i``.
 
     Returns
     -------
     logits : torch.Tensor
         ``(batch, 2)`` for ``"pair"`` (column 0 is the positive, so the target is 0) and
-        ``(batch, 2 * batch)`` for ``"batch"`` (columns ``[middles, beginnings]``, target ``i``).
+        ``(batch, 2 * n)`` for ``"batch"`` (columns ``[middles, beginnings]`` of the ``n``
+        windows of the whole batch, target ``i``, or ``offset + i`` with ``gather``).
     """
+    return _logits_and_offset(z_begin, z_middle, z_end, temperature, negatives, gather)[0]
+
+
+def _logits_and_offset(z_begin, z_middle, z_end, temperature, negatives, gather):
     zb, zm, ze = _normalized(z_begin), _normalized(z_middle), _normalized(z_end)
     if negatives == "pair":
         positive = (ze * zm).sum(-1)  # (B,)
         negative = (ze * zb).sum(-1)  # (B,)
-        return torch.stack([positive, negative], dim=1) / temperature  # (B, 2)
+        return torch.stack([positive, negative], dim=1) / temperature, 0  # (B, 2)
     if negatives == "batch":
-        candidates = torch.cat([zm, zb], dim=0)  # (2B, D)
-        return ze @ candidates.T / temperature  # (B, 2B)
+        offset = 0
+        if gather is not None:  # candidates of every process: (N, D), N = world * B
+            (zm, offset), (zb, _) = gather(zm), gather(zb)
+        candidates = torch.cat([zm, zb], dim=0)  # (2N, D)
+        return ze @ candidates.T / temperature, offset  # (B, 2N)
     raise ValueError(f"negatives={negatives!r} is not supported; use one of {NEGATIVES}.")
 
 
-def temporal_contrastive_loss(z_begin, z_middle, z_end, *, temperature=0.1, negatives="batch"):
+def temporal_contrastive_loss(
+    z_begin, z_middle, z_end, *, temperature=0.1, negatives="batch", gather=None
+):
     """Mean temporal-contrastive loss of a batch of windows.
 
     Parameters
@@ -67,20 +90,21 @@ def temporal_contrastive_loss(z_begin, z_middle, z_end, *, temperature=0.1, nega
         Softmax temperature applied to cosine similarities.
     negatives : {"batch", "pair"}, default="batch"
         Which negatives to use (see the module docstring).
+    gather : callable or None, default=None
+        ``"batch"`` only: gathers the candidates of every process (see the module
+        docstring).
 
     Returns
     -------
     loss : torch.Tensor
         Scalar cross-entropy of the positive among the candidates.
     """
-    logits = temporal_contrastive_logits(
-        z_begin, z_middle, z_end, temperature=temperature, negatives=negatives
-    )
+    logits, offset = _logits_and_offset(z_begin, z_middle, z_end, temperature, negatives, gather)
     n = logits.shape[0]
     if negatives == "pair":
         target = torch.zeros(n, dtype=torch.long, device=logits.device)
     else:
-        target = torch.arange(n, device=logits.device)
+        target = torch.arange(offset, offset + n, device=logits.device)
     return F.cross_entropy(logits, target)
 
 
@@ -110,15 +134,34 @@ class TemporalContrastiveLoss(nn.Module):
         Softmax temperature applied to cosine similarities.
     negatives : {"batch", "pair"}, default="batch"
         Which negatives to use.
+    gather : callable or None, default=None
+        Gathers ``"batch"`` candidates across processes (see the module docstring).
     """
 
-    def __init__(self, temperature=0.1, negatives="batch"):
+    def __init__(self, temperature=0.1, negatives="batch", gather=None):
         super().__init__()
         self.temperature = temperature
         self.negatives = negatives
+        self.gather = gather
 
     def forward(self, z_begin, z_middle, z_end):
-        """Return the scalar loss of a batch of ``(batch, dim)`` projections."""
+        """Return the loss of a batch of windows.
+
+        Parameters
+        ----------
+        z_begin, z_middle, z_end : torch.Tensor of shape (batch, dim)
+            Projections of the three segments of each window.
+
+        Returns
+        -------
+        loss : torch.Tensor
+            Scalar loss.
+        """
         return temporal_contrastive_loss(
-            z_begin, z_middle, z_end, temperature=self.temperature, negatives=self.negatives
+            z_begin,
+            z_middle,
+            z_end,
+            temperature=self.temperature,
+            negatives=self.negatives,
+            gather=self.gather,
         )

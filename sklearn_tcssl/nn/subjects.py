@@ -45,17 +45,47 @@ class SubjectMaps(nn.Module):
 
     @torch.no_grad()
     def set_weights(self, weights):
-        """Replace the maps by given ``(n_features_s, n_components)`` tensors."""
+        """Replace the maps by given tensors.
+
+        Parameters
+        ----------
+        weights : list of torch.Tensor of shape (n_features_s, n_components)
+            One map per subject, in the order of ``n_features``.
+        """
         for p, w in zip(self.maps, weights):
             p.copy_(torch.as_tensor(w, dtype=p.dtype))
 
     def weight(self, subject):
-        """Return the map of ``subject`` (an index), ``(n_features_s, n_components)``."""
+        """Return the map of one subject.
+
+        Parameters
+        ----------
+        subject : int
+            Index of the subject.
+
+        Returns
+        -------
+        weight : torch.Tensor of shape (n_features_s, n_components)
+            Orthonormal columns when ``orthonormal=True``.
+        """
         p = self.maps[subject]
         return _orthonormalized(p) if self.orthonormal else p
 
     def forward(self, x, subject):
-        """Map ``(..., n_features_s)`` data of one subject to ``(..., n_components)``."""
+        """Map one subject's data into the shared space.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (..., n_features_s)
+            Data of the subject.
+        subject : int
+            Index of the subject.
+
+        Returns
+        -------
+        shared : torch.Tensor of shape (..., n_components)
+            ``x @ W_s``.
+        """
         return x @ self.weight(subject)
 
 
@@ -98,15 +128,52 @@ class SubjectAlignedEncoder(SegmentEncoder):
         self._build_temporal(n_components, kernel_size, n_blocks, projection_dim)
 
     def shared(self, x, subject):
-        """Map one subject's ``(batch, time, n_features_s)`` data into the shared space."""
+        """Map one subject's sequences into the shared space.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (batch, time, n_features_s)
+            Sequences of the subject.
+        subject : int
+            Index of the subject.
+
+        Returns
+        -------
+        shared : torch.Tensor of shape (batch, time, n_components)
+            The sequences in the shared space.
+        """
         return self.subject_maps(x, subject)
 
     def embed_shared(self, h):
-        """Embed shared-space sequences ``(batch, time, n_components)``."""
+        """Embed sequences that are already in the shared space.
+
+        Parameters
+        ----------
+        h : torch.Tensor of shape (batch, time, n_components)
+            Shared-space sequences.
+
+        Returns
+        -------
+        embeddings : torch.Tensor of shape (batch, n_components)
+            Temporal blocks, then the mean over time.
+        """
         return self.temporal(h).mean(dim=1)  # (B, C)
 
     def embed(self, x, subject):
-        """Embed one subject's ``(batch, time, n_features_s)`` sequences."""
+        """Embed one subject's sequences: the subject's map, then the temporal encoder.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (batch, time, n_features_s)
+            Sequences of the subject.
+        subject : int
+            Index of the subject.
+
+        Returns
+        -------
+        embeddings : torch.Tensor of shape (batch, n_components)
+            One embedding per sequence.
+        """
         return self.embed_shared(self.shared(x, subject))
 
     def forward(self, segments, subjects):
@@ -122,6 +189,7 @@ class SubjectAlignedEncoder(SegmentEncoder):
         Returns
         -------
         projections : torch.Tensor of shape (batch, 3, projection_dim)
+            Projection-head outputs of the beginning, middle and end of each window.
         """
         n, n_segments, length, _ = segments.shape
         flat = segments.reshape(n * n_segments, length, -1)  # (3B, L, Vmax)

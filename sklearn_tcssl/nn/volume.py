@@ -108,5 +108,10 @@ class VolumeEncoder(SegmentEncoder):
         projection_dim=64,
     ):
         super().__init__()
+        self._config = {
+            "grid_shape": [int(n) for n in grid_shape],
+            "channels": int(channels),
+            "pool_size": int(pool_size),
+        }
         self.spatial = FrameEncoder3d(grid_shape, n_components, channels, pool_size=pool_size)
         self._build_temporal(n_components, kernel_size, n_blocks, projection_dim)

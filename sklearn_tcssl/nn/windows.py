@@ -27,6 +27,7 @@ def windows_per_sequence(lengths, window):
     Returns
     -------
     counts : ndarray of int64, shape (n_sequences,)
+        Windows of each sequence in one epoch.
     """
     return np.maximum(1, np.asarray(lengths, dtype=np.int64) // int(window))
 

@@ -1,0 +1,248 @@
+"""Private base class of the estimators: what the embedder and the classifier share.
+
+:class:`EncoderEstimator` holds the parameter constraints both estimators have, the
+pretrained source (``init_from``), the choice of input adapter (:mod:`sklearn_tcssl._inputs`),
+the encoder's architecture parameters, evaluation batching, the end of ``fit``, and the hooks
+:mod:`sklearn_tcssl.io` calls to save and restore a model. Subclasses build their skorch
+net and define ``fit``.
+"""
+
+import os
+import time
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+    validate_parameter_constraints,
+)
+
+from sklearn_tcssl import io
+from sklearn_tcssl._inputs import INPUT_KINDS, INPUTS, fit_input, fitted_input
+from sklearn_tcssl._net import autocast_of
+from sklearn_tcssl._pretrained import check_pretrained_features, pretrained_encoder
+from sklearn_tcssl._registry import build_encoder
+from sklearn_tcssl._sequences import check_finite_embeddings
+from sklearn_tcssl._validation import check_fits_in_memory, check_fitted, resolve_device
+
+INITS = ("pca", "random")
+ARCHITECTURE = {"kernel_size": 3, "n_blocks": 1, "projection_dim": 64}  # encoder defaults
+_EVAL_BATCH = 256
+_PATH = [str, os.PathLike, None]
+_SIZE = Interval(Integral, 1, None, closed="left")
+
+PARAMETER_CONSTRAINTS = {
+    "n_components": [_SIZE],
+    "max_epochs": [Interval(Integral, 0, None, closed="left")],
+    "batch_size": [_SIZE],
+    "lr": [Interval(Real, 0.0, 10.0, closed="right")],
+    "weight_decay": [Interval(Real, 0.0, 100.0, closed="both")],
+    "init": [StrOptions(set(INITS))],
+    "standardize": ["boolean", StrOptions({"pretrained"})],
+    "validation_fraction": [Interval(Real, 0.0, 0.5, closed="right"), None],
+    "device": [str, torch.device],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+    "callbacks": [list, tuple, None],
+    "init_from": [str, os.PathLike, HasMethods(["fit"]), None],
+    "input": [StrOptions(set(INPUTS))],
+    "target_voxel_size": [Interval(Real, 0.0, 100.0, closed="right")],
+    "cache_dir": _PATH,
+    "kernel_size": [_SIZE, None],
+    "n_blocks": [Interval(Integral, 0, None, closed="left"), None],
+    "projection_dim": [_SIZE, None],
+}
+
+# How to fix a value outside its constraint, appended to scikit-learn's message.
+FIX_HINTS = {
+    "n_components": "an integer >= 1 such as 128 (None, in the classifier, takes the pretrained "
+    "width).",
+    "max_epochs": "an integer >= 0 such as 50.",
+    "batch_size": "an integer >= 1 such as 32.",
+    "segment_length": "an integer >= 1 such as 3 (time points per segment).",
+    "temperature": "0.1 is the usual InfoNCE value; stay within [0.001, 100].",
+    "lr": "a finite learning rate such as 1e-3 (embedder) or 1e-2 (classifier head).",
+    "weight_decay": "a number in [0, 100] such as 1e-4.",
+    "standardize": "True (z-score with training statistics), False, or 'pretrained'.",
+    "validation_fraction": "a fraction in (0, 0.5] such as 0.2, or None.",
+    "verbose": "0 (silent) or 1 (the skorch training log).",
+    "device": "'auto', 'cpu', 'cuda' or 'cuda:N'.",
+    "callbacks": "a list of skorch callbacks, or None.",
+    "init_from": "a fitted estimator, FrozenEstimator(fitted), the path of a model file, or None.",
+    "target_voxel_size": "a voxel edge in mm such as 4.0.",
+    "keep_mean_pattern": "'auto', True or False.",
+    "encoder_lr_scale": "a positive factor such as 0.1.",
+}
+
+
+def python_scalar(value):
+    """``value`` with numpy scalars turned into Python numbers (``np.int64(4)`` -> ``4``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+class EncoderEstimator(io.SaveMixin, BaseEstimator):
+    """Shared machinery of the estimators that train an encoder (see the module docstring)."""
+
+    _parameter_constraints = PARAMETER_CONSTRAINTS
+
+    @property
+    def _name(self):
+        return type(self).__name__
+
+    # ------------------------------------------------------------ parameters
+    def _validate_params(self):
+        """Check every parameter against ``_parameter_constraints``, naming value and fix."""
+        params = self.get_params(deep=False)
+        for key, constraints in self._parameter_constraints.items():
+            try:
+                validate_parameter_constraints(
+                    {key: constraints}, {key: params[key]}, caller_name=self._name
+                )
+            except InvalidParameterError as exc:
+                hint = FIX_HINTS.get(key)
+                raise InvalidParameterError(
+                    f"{self._name}: {key}={params[key]!r} is not allowed. {exc}"
+                    + (f" Fix: pass {hint}" if hint else "")
+                ) from None
+        self._check_param_combinations()
+
+    def _check_param_combinations(self):
+        if self.standardize == "pretrained" and self.init_from is None:
+            raise ValueError(
+                f"{self._name}: standardize='pretrained' needs init_from (a pretrained "
+                "model); pass init_from or use standardize=True."
+            )
+        if self.kernel_size is not None and self.kernel_size % 2 == 0:
+            raise ValueError(
+                f"{self._name}: kernel_size={self.kernel_size} must be odd (so that the "
+                f"temporal convolution keeps the length); use {self.kernel_size + 1}."
+            )
+
+    def _param(self, name):
+        """Return a parameter's value as a Python number (torch and JSON reject numpy scalars)."""
+        return python_scalar(getattr(self, name))
+
+    # ------------------------------------------------------------------ fit
+    def _begin_fit(self, X):
+        """Validate X and the pretrained source; return ``(device, data, source, seed)``."""
+        device = resolve_device(self.device, estimator_name=self._name)
+        source = None
+        if self.init_from is not None:
+            source = pretrained_encoder(self.init_from, owner=self._name)
+        data = fit_input(self, X, source)
+        if source is not None:
+            check_pretrained_features(source, self.n_features_per_timepoint_, owner=self._name)
+        self._architecture_ = self._encoder_arguments(source)
+        self._check_model_fits(data)
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        return device, data, source, seed
+
+    def _default_width(self):
+        return 128
+
+    def _encoder_arguments(self, source):
+        """``n_components`` and the architecture parameters, checked against the source."""
+        wanted = {"n_components": self._param("n_components")}
+        wanted.update({key: self._param(key) for key in ARCHITECTURE})
+        if source is None:
+            defaults = {"n_components": self._default_width(), **ARCHITECTURE}
+            return {k: defaults[k] if v is None else v for k, v in wanted.items()}
+        config = source["config"]
+        for key, value in wanted.items():
+            if value is not None and value != config.get(key, value):
+                or_none = " (or None to take the pretrained value)"
+                if None not in self._parameter_constraints[key]:
+                    or_none = ""
+                raise ValueError(
+                    f"{self._name}: {key}={value} but init_from has {key}={config[key]}. "
+                    f"Set {key}={config[key]}{or_none}."
+                )
+        return {k: config.get(k, ARCHITECTURE.get(k)) for k in wanted}
+
+    def _check_model_fits(self, data):
+        """Refuse, before allocating, an encoder whose training state exceeds memory."""
+        args = self._architecture_
+        width, n_inputs = args["n_components"], data.spatial_inputs
+        temporal = args["n_blocks"] * 2 * (width * width * args["kernel_size"] + width)
+        head = width * width + width + width * args["projection_dim"]
+        n_parameters = n_inputs * width + width + temporal + head
+        check_fits_in_memory(
+            n_parameters * 4 * 4,  # float32 weights, gradients and two AdamW moments
+            owner=self._name,
+            what=f"n_components={width} ({n_parameters:.3g} encoder parameters) for training",
+            fix="Lower n_components (128 is the default) or n_blocks.",
+        )
+
+    def _new_encoder(self, data, source, seed):
+        if source is not None:
+            return build_encoder(source["config"], source["state"])
+        return data.new_encoder(self._architecture_, init=self.init, seed=seed)
+
+    def _finish_fit(self, data, device, source, start):
+        """Finish fit: record history, device, training sizes, source card and time."""
+        self.history_ = self.net_.history
+        self.device_ = device
+        self.n_sequences_ = len(data)
+        self.n_timepoints_ = data.n_timepoints
+        self.init_card_ = None if source is None else source["card"]
+        self.fit_time_ = time.perf_counter() - start
+        return self
+
+    # ------------------------------------------------------------ inference
+    def _input(self, X):
+        """Return the validated input adapter for X, in the form seen in ``fit``."""
+        return fitted_input(self, X)
+
+    def _infer(self, X, function, *, dtype=np.float32, what="transform"):
+        """Apply ``function(module, batch)`` to X in evaluation batches; stack the rows."""
+        check_fitted(self, "net_")
+        data = self._input(X)
+        module = self.net_.module_
+        device = next(module.parameters()).device
+        out = None
+        module.eval()
+        with torch.no_grad(), autocast_of(self.net_):
+            for indices, batch in data.batches(_EVAL_BATCH):
+                values = function(module, torch.from_numpy(batch).to(device))
+                values = values.float().cpu().numpy().astype(dtype)
+                if out is None:
+                    out = np.empty((len(data), values.shape[1]), dtype=dtype)
+                out[indices] = values
+        check_finite_embeddings(out, module, self._name, what=what)
+        return out, data
+
+    # ------------------------------------------------------ model files (io)
+    def _card_input(self):
+        """Describe the input kind for the model card (e.g. a volume model's grid)."""
+        return INPUT_KINDS[self._input_kind_].card_entries(self)
+
+    def _restore_common(self, card, tensors):
+        """Set the fitted attributes every loaded estimator has (called by ``io.load``)."""
+        self.model_card_ = card
+        self.mean_ = tensors["standardization.mean"].numpy()
+        self.scale_ = tensors["standardization.scale"].numpy()
+        self.n_features_per_timepoint_ = int(card["n_features_in"])
+        self._univariate_ = bool(card["univariate"])
+        self._input_kind_ = (card.get("input") or {}).get("form", "sequences")
+        if self._input_kind_ not in INPUT_KINDS:
+            raise io.IncompatibleModelError(
+                f"The model's input kind {self._input_kind_!r} is not one of "
+                f"{sorted(INPUT_KINDS)}; upgrade sklearn-tcssl."
+            )
+        INPUT_KINDS[self._input_kind_].restore(self, card, tensors)
+        if "feature_names_in" in card:
+            self.feature_names_in_ = np.asarray(card["feature_names_in"], dtype=object)
+        training = card.get("training", {})
+        self.n_sequences_ = int(training.get("n_sequences", 0))
+        self.n_timepoints_ = int(training.get("n_timepoints", 0))
+        self.device_ = torch.device("cpu")
+
+    def _restore_from_model(self, card, tensors):
+        """Rebuild the fitted estimator from a model file's card and tensors."""
+        raise NotImplementedError

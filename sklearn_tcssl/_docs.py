@@ -1,0 +1,122 @@
+"""Shared parameter and attribute docs of the estimators (a small ``docdict``, as nilearn's).
+
+A docstring names an entry as ``%(name)s`` on a line of its own, indented like the other
+parameters; :func:`fill_doc` replaces it with the entry, re-indented. Each entry is written
+once here, so the embedder's and the classifier's docs of a shared parameter cannot drift.
+"""
+
+import textwrap
+
+docdict = {}
+
+docdict["weight_decay"] = """
+weight_decay : float, default=1e-4
+    AdamW weight decay."""
+
+docdict["architecture"] = """
+kernel_size : int or None, default=None
+    Width (time points, odd) of the temporal convolutions; ``None`` is 3, or the
+    pretrained encoder's value with ``init_from``.
+n_blocks : int or None, default=None
+    Residual temporal convolution blocks; ``None`` is 1 (or the pretrained value).
+projection_dim : int or None, default=None
+    Output width of the projection head used by the contrastive loss (kept, unused, by
+    the classifier); ``None`` is 64 (or the pretrained value)."""
+
+docdict["init"] = """
+init : {"pca", "random"}, default="pca"
+    Initialisation of the spatial projection when ``init_from=None`` (arrays of sequences;
+    not used for 4D images). ``"pca"`` uses the leading principal axes of the
+    (standardised) training time points, so that before any training the embedding is the
+    PCA projection of each sequence's mean pattern, the input of the classical block-mean
+    decoder; training then adds temporal structure. ``"random"`` keeps torch's default
+    initialisation."""
+
+docdict["standardize"] = """
+standardize : bool or "pretrained", default=True
+    ``True`` z-scores each feature with the mean and standard deviation of all training
+    time points (one value per feature, learnt in ``fit``, kept in ``mean_`` and
+    ``scale_``; a feature with zero variance is only centred). Sequences are never z-scored
+    one by one: that would erase each block's mean pattern. ``"pretrained"`` keeps the
+    statistics of ``init_from`` (which it needs), the right choice when the new data are few
+    or come from the same scanner and preprocessing. ``False`` leaves the data as they are."""
+
+docdict["device"] = """
+device : str or torch.device, default="auto"
+    ``"auto"`` trains on CUDA when available and on the CPU otherwise; or ``"cpu"``,
+    ``"cuda"``, ``"cuda:N"`` (``"mps"`` where available). Checked at the start of ``fit``."""
+
+docdict["random_state"] = """
+random_state : int, RandomState instance or None, default=None
+    Seeds weights, PCA sampling, windows and batch order. The same integer on the CPU gives
+    identical results."""
+
+docdict["verbose"] = """
+verbose : int, default=0
+    1 prints the skorch training log."""
+
+docdict["callbacks"] = """
+callbacks : list of skorch callbacks or None, default=None
+    Extra callbacks (e.g. ``skorch.callbacks.EarlyStopping``)."""
+
+docdict["volumes"] = """
+input : {"auto", "sequences", "volumes"}, default="auto"
+    ``"volumes"``: X is a list of 4D images (``Nifti1Image`` or paths), used without a
+    masker, read lazily and encoded by a small 3D CNN per frame
+    (:class:`~sklearn_tcssl.nn.volume.VolumeEncoder`) with the same temporal part;
+    ``standardize`` is then per grid voxel and ``init`` unused. ``"auto"``: volumes when
+    every item of a list is an image or an existing file, else sequences.
+target_voxel_size : float, default=4.0
+    Volumes without ``init_from``: voxel edge (mm) of the common grid laid over the
+    bounding box of the training images; every image is resampled onto it (linear), so
+    shapes, voxel sizes and orientations may differ. With ``init_from`` the pretrained
+    model's grid is used. A grid too large for memory is refused in ``fit``.
+cache_dir : str, pathlib.Path or None, default=None
+    Volumes: if set, each run is resampled once into a float32 ``.npy`` memory map there
+    (keyed by content and grid; rebuilt if damaged); otherwise every read is resampled."""
+
+docdict["fitted_attributes"] = """
+mean_, scale_ : ndarray of shape (n_features_in_,)
+    Standardisation statistics (zeros and ones when ``standardize=False``).
+n_features_in_ : int
+    Features per time point seen in ``fit`` (arrays of sequences only).
+n_sequences_, n_timepoints_ : int
+    Training sequences and their total time points.
+device_ : torch.device
+    Device used for training.
+init_card_ : dict or None
+    Description of the model given as ``init_from`` (None without it).
+grid_affine_, grid_shape_ : ndarray of shape (4, 4), tuple of 3 int
+    Volumes only: the common grid (``mean_``, ``scale_`` then have one value per grid
+    voxel, in C order). Saved in model files and checked when they are loaded.
+fit_time_ : float
+    Seconds spent training in the last ``fit``."""
+
+docdict = {key: text.strip("\n") for key, text in docdict.items()}
+
+
+def fill_doc(obj):
+    """Fill the ``%(name)s`` entries of ``obj``'s docstring from :data:`docdict`.
+
+    Parameters
+    ----------
+    obj : class or function
+        Its docstring holds ``%(name)s`` lines, indented like the parameters around them.
+
+    Returns
+    -------
+    obj : class or function
+        The same object, its ``__doc__`` filled.
+    """
+    docstring = obj.__doc__
+    lines = docstring.splitlines()
+    body = [line for line in lines[1:] if line.strip()]
+    indent = min((len(line) - len(line.lstrip()) for line in body), default=0)
+    filled = {
+        key: textwrap.indent(text, " " * indent).lstrip(" ") for key, text in docdict.items()
+    }
+    try:
+        obj.__doc__ = docstring % filled
+    except (KeyError, ValueError) as exc:
+        raise RuntimeError(f"Bad docdict entry in the docstring of {obj!r}: {exc}") from exc
+    return obj

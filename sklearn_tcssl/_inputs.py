@@ -1,0 +1,356 @@
+"""One input layer: an adapter per input kind, between X and the torch layer.
+
+Each adapter owns, for its kind of X, the validation (and the input sizes it sets on the
+estimator), the standardisation statistics and their application, the windows drawn for
+training and the batches read for inference, so that the estimators never branch on the
+kind of input:
+
+* :class:`SequenceInput`: arrays of ``(n_timepoints, n_features)`` sequences (after a
+  masker), validated by :mod:`sklearn_tcssl._validation`;
+* :class:`VolumeInput`: 4D images read lazily on a common grid
+  (:class:`~sklearn_tcssl._volumes.VolumeRun`), encoded by a 3D CNN per frame.
+
+The data path reads one way: X -> adapter (validated, standardised as read) -> window
+dataset (:mod:`sklearn_tcssl.nn.windows`) -> encoder -> loss. Adapters never write to the
+user's data: standardisation always produces new arrays.
+"""
+
+import math
+import os
+import warnings
+
+import numpy as np
+import torch
+
+from sklearn_tcssl._exceptions import IncompatibleModelError
+from sklearn_tcssl._sequences import (
+    batches_of_equal_length,
+    mean_patterns,
+    principal_axes,
+    standardization_stats,
+)
+from sklearn_tcssl._validation import check_estimator_input, check_fits_in_memory
+from sklearn_tcssl._volumes import (
+    VolumeRun,
+    bounding_grid,
+    check_images,
+    reads_volumes,
+    streaming_statistics,
+)
+from sklearn_tcssl.nn.encoders import TimeSeriesEncoder
+from sklearn_tcssl.nn.volume import VolumeEncoder
+from sklearn_tcssl.nn.windows import TripletWindowDataset
+
+INPUTS = ("auto", "sequences", "volumes")
+_BYTES = 4  # float32
+
+
+def _statistics(estimator, compute, n_features, source):
+    """``(mean, scale)`` for ``estimator.standardize`` (the source's with "pretrained")."""
+    if estimator.standardize == "pretrained":
+        return np.array(source["mean"], dtype=np.float32), np.array(source["scale"], np.float32)
+    if not estimator.standardize:
+        return np.zeros(n_features, dtype=np.float32), np.ones(n_features, dtype=np.float32)
+    return compute()
+
+
+class SequenceInput:
+    """Arrays of sequences: validated float32 ``(n_timepoints_i, n_features)`` arrays.
+
+    Parameters
+    ----------
+    sequences : list of ndarray
+        Validated float32 sequences (possibly views of the user's arrays: never written).
+    mean, scale : ndarray of shape (n_features,) or None
+        Standardisation applied when data are read (none when ``None``).
+    """
+
+    kind = "sequences"
+    has_mean_pattern = True
+
+    def __init__(self, sequences, mean=None, scale=None):
+        self.sequences = sequences
+        self.mean, self.scale = mean, scale
+
+    @classmethod
+    def fit(cls, estimator, X, source=None):
+        """Validate training X, set the input sizes and ``mean_``/``scale_``; return the input."""
+        sequences = check_estimator_input(estimator, X, reset=True)
+        n_features = estimator.n_features_per_timepoint_
+        estimator.mean_, estimator.scale_ = _statistics(
+            estimator, lambda: standardization_stats(sequences, True), n_features, source
+        )
+        return cls._wrap(estimator, sequences)
+
+    @classmethod
+    def apply(cls, estimator, X):
+        """Validate X against the fitted sizes; return the input, standardised as read."""
+        return cls._wrap(estimator, check_estimator_input(estimator, X, reset=False))
+
+    @classmethod
+    def _wrap(cls, estimator, sequences):
+        if not estimator.standardize:
+            return cls(sequences)
+        return cls(sequences, estimator.mean_, estimator.scale_)
+
+    def __len__(self):
+        return len(self.sequences)
+
+    @property
+    def n_timepoints(self):
+        """Total time points."""
+        return int(sum(len(s) for s in self.sequences))
+
+    @property
+    def lengths(self):
+        """Time points of each sequence."""
+        return np.array([len(s) for s in self.sequences])
+
+    def _scaled(self, array):
+        if self.mean is None:
+            return array
+        return (array - self.mean) / self.scale  # a new array: X is never written
+
+    def window_dataset(self, segment_length, generator=None):
+        """Triplet windows of the raw sequences, standardised as they are drawn."""
+        stats = {}
+        if self.mean is not None:
+            stats = {"mean": torch.from_numpy(self.mean), "scale": torch.from_numpy(self.scale)}
+        tensors = [_shared_tensor(s) for s in self.sequences]
+        return TripletWindowDataset(tensors, segment_length, generator=generator, **stats)
+
+    def tensor(self, i):
+        """Sequence ``i``, standardised, as a float32 tensor ``(T, V)`` (read-only use)."""
+        return _shared_tensor(np.ascontiguousarray(self._scaled(self.sequences[i])))
+
+    def batches(self, batch_size):
+        """Yield ``(indices, batch)``: standardised ``(B, T, V)`` arrays of equal length."""
+        for indices in batches_of_equal_length(self.sequences, batch_size):
+            batch = np.stack([self.sequences[i] for i in indices])  # a copy
+            yield indices, np.ascontiguousarray(self._scaled(batch), dtype=np.float32)
+
+    def mean_patterns(self):
+        """Standardised mean pattern of each sequence, ``(n_sequences, n_features)``."""
+        return self._scaled(mean_patterns(self.sequences)).astype(np.float32)
+
+    def new_encoder(self, arguments, *, init, seed):
+        """Build a :class:`TimeSeriesEncoder` for these features, PCA-initialised if asked."""
+        n_features = self.sequences[0].shape[1]
+        module = TimeSeriesEncoder(n_features, **arguments)
+        if init == "pca":
+            stats = {} if self.mean is None else {"mean": self.mean, "scale": self.scale}
+            components = principal_axes(self.sequences, arguments["n_components"], seed, **stats)
+            module.initialize_spatial(torch.from_numpy(components))
+        return module
+
+    @staticmethod
+    def card_entries(estimator):
+        """Describe this input kind for the model card (nothing beyond the sizes)."""
+        return {"form": "sequences"}
+
+    @staticmethod
+    def restore(estimator, card, tensors):
+        """Set the input sizes of a loaded estimator."""
+        if not estimator._univariate_:
+            estimator.n_features_in_ = estimator.n_features_per_timepoint_
+
+    @property
+    def spatial_inputs(self):
+        """Inputs of the encoder's per-frame linear layer (for the memory estimate)."""
+        return int(self.sequences[0].shape[1])
+
+
+class VolumeInput(SequenceInput):
+    """4D images read lazily on a common grid, one :class:`VolumeRun` per image.
+
+    Parameters
+    ----------
+    runs : list of VolumeRun
+        Runs on the grid, standardised as they are read.
+    """
+
+    kind = "volumes"
+    has_mean_pattern = False
+
+    def __init__(self, runs):
+        super().__init__(runs)
+
+    @classmethod
+    def fit(cls, estimator, X, source=None):
+        """Validate images, fix the grid (the source's, if any) and the statistics."""
+        images = check_images(X, estimator_name=type(estimator).__name__)
+        grid = None if source is None else source.get("grid")
+        if grid is None:
+            grid = bounding_grid(images, float(estimator.target_voxel_size))
+            _check_grid_fits(estimator, grid[1])
+        affine, shape = np.asarray(grid[0], dtype=float), tuple(int(n) for n in grid[1])
+        estimator.grid_affine_, estimator.grid_shape_ = affine, shape
+        estimator.n_features_per_timepoint_ = math.prod(shape)
+        estimator._univariate_ = False
+        for stale in ("n_features_in_", "feature_names_in_"):  # from a fit on arrays
+            if hasattr(estimator, stale):
+                delattr(estimator, stale)
+        raw = [VolumeRun(img, affine, shape, cache_dir=estimator.cache_dir) for img in images]
+        estimator.mean_, estimator.scale_ = _statistics(
+            estimator, lambda: _volume_statistics(raw), math.prod(shape), source
+        )
+        return cls.apply(estimator, images)
+
+    @classmethod
+    def apply(cls, estimator, X):
+        """Lazy standardised runs of images X on the grid fixed in ``fit``."""
+        images = check_images(X, estimator_name=type(estimator).__name__)
+        stats = {"mean": estimator.mean_, "scale": estimator.scale_}
+        if not estimator.standardize:
+            stats = {}
+        runs = [
+            VolumeRun(
+                img,
+                estimator.grid_affine_,
+                estimator.grid_shape_,
+                cache_dir=estimator.cache_dir,
+                **stats,
+            )
+            for img in images
+        ]
+        return cls(runs)
+
+    @property
+    def spatial_inputs(self):
+        """Inputs of the per-frame linear layer after the 3D CNN (32 channels x 4**3)."""
+        return 32 * 4**3
+
+    def window_dataset(self, segment_length, generator=None):
+        """Triplet windows read from the runs (only the window's frames are read)."""
+        return TripletWindowDataset(self.sequences, segment_length, generator=generator)
+
+    def tensor(self, i):
+        """Run ``i``, read whole and standardised, as a float32 tensor ``(T, V)``."""
+        run = self.sequences[i]
+        return run[0 : len(run)]
+
+    def batches(self, batch_size):
+        """Yield ``([i], run)`` one run at a time (a whole run is a large read)."""
+        for i, run in enumerate(self.sequences):
+            yield np.array([i]), run.read()[None]  # (1, T, V)
+
+    def mean_patterns(self):
+        """Not available: a grid has too many voxels to append them to an embedding."""
+        raise NotImplementedError("4D images have no mean pattern output.")
+
+    def new_encoder(self, arguments, *, init, seed):
+        """Build a :class:`VolumeEncoder` for the grid (``init`` does not apply)."""
+        return VolumeEncoder(self.sequences[0].grid_shape, **arguments)
+
+    @staticmethod
+    def card_entries(estimator):
+        """Describe the grid: ``grid_affine`` (4 x 4 list) and ``grid_shape``."""
+        return {
+            "form": "volumes",
+            "grid_affine": np.asarray(estimator.grid_affine_, dtype=float).tolist(),
+            "grid_shape": [int(n) for n in estimator.grid_shape_],
+        }
+
+    @staticmethod
+    def restore(estimator, card, tensors):
+        """Set the grid of a loaded estimator, checked against the encoder and tensors."""
+        info = card.get("input", {})
+        shape = tuple(int(n) for n in info.get("grid_shape", ()))
+        affine = np.asarray(info.get("grid_affine", np.eye(4)), dtype=float)
+        encoder_grid = tuple(card["architecture"].get("grid_shape", ()))
+        n_mean = int(tensors["standardization.mean"].numel())
+        if len(shape) != 3 or shape != encoder_grid or math.prod(shape) != n_mean:
+            raise IncompatibleModelError(
+                f"The model's grid {shape} disagrees with its encoder's grid {encoder_grid} "
+                f"or its {n_mean} standardisation values. The file is damaged or was edited; "
+                "save the model again with sklearn_tcssl.io.save."
+            )
+        if affine.shape != (4, 4) or not np.isfinite(affine).all():
+            raise IncompatibleModelError("The model's grid_affine is not a finite 4 x 4 matrix.")
+        estimator.grid_affine_, estimator.grid_shape_ = affine, shape
+
+
+def _shared_tensor(array):
+    """Wrap ``array`` in a tensor sharing its memory, which is only ever read.
+
+    torch warns on read-only arrays (e.g. memory maps) because a tensor could write to them;
+    these tensors are only sliced and standardised into new tensors, so the warning is noise.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(array)
+
+
+def _volume_statistics(raw_runs):
+    mean, scale = streaming_statistics(raw_runs)
+    scale[scale < 1e-8 * max(float(scale.max(initial=0.0)), 1.0)] = 1.0
+    return mean, scale
+
+
+def _check_grid_fits(estimator, shape):
+    """Refuse a grid whose training batch cannot fit in memory (before any allocation)."""
+    n_voxels = math.prod(shape)
+    frames = int(estimator.batch_size) * 3 * int(getattr(estimator, "segment_length", 3))
+    n_bytes = n_voxels * _BYTES * (2 * frames + 8)  # windows, activations, statistics
+    check_fits_in_memory(
+        n_bytes,
+        owner=type(estimator).__name__,
+        what=(
+            f"target_voxel_size={estimator.target_voxel_size!r} gives a grid of "
+            f"{' x '.join(map(str, shape))} = {n_voxels:.3g} voxels; a training batch"
+        ),
+        fix="Raise target_voxel_size (4.0 mm suits whole-brain fMRI) or lower batch_size.",
+    )
+
+
+INPUT_KINDS = {cls.kind: cls for cls in (SequenceInput, VolumeInput)}
+
+
+def fit_input(estimator, X, source=None):
+    """Pick the adapter for training X (``estimator.input``), validate and standardise.
+
+    Sets ``_input_kind_`` and the input sizes on ``estimator``.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Being fitted (reads ``input``, ``standardize``, ``target_voxel_size``...).
+    X : object
+        Training input.
+    source : dict or None, default=None
+        The pretrained source (:func:`sklearn_tcssl._pretrained.pretrained_encoder`): its
+        input kind must match X's, its grid and, with ``standardize="pretrained"``, its
+        statistics are used.
+
+    Returns
+    -------
+    data : SequenceInput or VolumeInput
+    """
+    kind = "volumes" if reads_volumes(X, estimator.input) else "sequences"
+    if source is not None and source["kind"] != kind:
+        raise IncompatibleModelError(
+            f"{type(estimator).__name__}: init_from is an encoder of {_FORMS[source['kind']]}, "
+            f"but X is {_FORMS[kind]}. Pass the same kind of input as the pretrained model, "
+            "or use init_from=None."
+        )
+    estimator._input_kind_ = kind
+    return INPUT_KINDS[kind].fit(estimator, X, source)
+
+
+def fitted_input(estimator, X):
+    """Return the adapter of a fitted estimator for X, which must be the form seen in ``fit``."""
+    kind = estimator._input_kind_
+    given = "volumes" if reads_volumes(X, estimator.input) else "sequences"
+    if given != kind and not (kind == "volumes" and _names_files(X)):  # missing files: say so
+        raise ValueError(
+            f"{type(estimator).__name__} was fitted on {_FORMS[kind]} and must be given the "
+            "same form of X."
+        )
+    return INPUT_KINDS[kind].apply(estimator, X)
+
+
+def _names_files(X):
+    return isinstance(X, (list, tuple)) and any(isinstance(i, (str, os.PathLike)) for i in X)
+
+
+_FORMS = {"volumes": "4D images", "sequences": "arrays of sequences"}

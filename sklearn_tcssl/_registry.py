@@ -1,0 +1,122 @@
+"""Registries of encoders and estimators: how a model file names what it holds.
+
+A model file's card names its encoder (``architecture["name"]``) and its estimator
+(``estimator``); :mod:`sklearn_tcssl.io` rebuilds both from these names through the two
+registries here, so that it never imports the estimator modules (which import it).
+
+* :data:`ENCODERS` maps an encoder class name to the class (every encoder of
+  :mod:`sklearn_tcssl.nn`); each encoder describes itself with ``get_config()``.
+* :data:`ESTIMATORS` is filled by :func:`register_estimator`, applied to each public
+  estimator class where it is defined; :func:`estimator_class` finds a class by name,
+  importing its module on first use (the package imports its estimators lazily).
+"""
+
+import importlib
+import math
+
+from sklearn_tcssl._exceptions import IncompatibleModelError
+from sklearn_tcssl.nn.encoders import TimeSeriesEncoder
+from sklearn_tcssl.nn.volume import VolumeEncoder
+
+ENCODERS = {cls.__name__: cls for cls in (TimeSeriesEncoder, VolumeEncoder)}
+ESTIMATORS = {}
+# where each saveable estimator is defined (imported by name on first use, not at import)
+ESTIMATOR_MODULES = {
+    "TemporalContrastiveEmbedder": "sklearn_tcssl._embedder",
+    "TemporalContrastiveClassifier": "sklearn_tcssl._classifier",
+}
+
+
+def register_estimator(cls):
+    """Class decorator: make ``cls`` loadable from model files by its name."""
+    ESTIMATORS[cls.__name__] = cls
+    return cls
+
+
+def estimator_class(name):
+    """Return the registered estimator class called ``name`` (None if there is none)."""
+    if name not in ESTIMATORS and name in ESTIMATOR_MODULES:
+        importlib.import_module(ESTIMATOR_MODULES[name])  # registers the class
+    return ESTIMATORS.get(name)
+
+
+def is_tcssl_estimator(obj):
+    """Whether ``obj`` is an instance of a registered (saveable) estimator."""
+    return isinstance(obj, tuple(ESTIMATORS.values()))
+
+
+def uncompiled(module):
+    """Return the module that ``torch.compile`` wrapped (or the module itself)."""
+    return getattr(module, "_orig_mod", module)
+
+
+def encoder_of(estimator):
+    """Return the fitted estimator's encoder (an embedder's or a classifier's)."""
+    module = uncompiled(estimator.net_.module_)
+    return uncompiled(getattr(module, "encoder", module))
+
+
+def encoder_config(module):
+    """Return the name and constructor arguments that rebuild an encoder.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        An encoder registered in :data:`ENCODERS`.
+
+    Returns
+    -------
+    config : dict
+        ``name`` plus the encoder's ``get_config()``, JSON-serialisable.
+    """
+    return {"name": type(module).__name__, **module.get_config()}
+
+
+def config_n_features(config):
+    """Features per time point an encoder config expects (grid voxels for volumes)."""
+    if "n_features" in config:
+        return int(config["n_features"])
+    return math.prod(int(s) for s in config["grid_shape"])
+
+
+def build_encoder(config, state=None):
+    """Rebuild an encoder from its config (and load its weights strictly).
+
+    Parameters
+    ----------
+    config : dict
+        As returned by :func:`encoder_config`.
+    state : dict of str to torch.Tensor or None, default=None
+        Weights to load.
+
+    Returns
+    -------
+    module : torch.nn.Module
+
+    Raises
+    ------
+    IncompatibleModelError
+        For an unknown encoder name, bad arguments or tensors that do not fit.
+    """
+    cls = ENCODERS.get(config.get("name"))
+    if cls is None:
+        raise IncompatibleModelError(
+            f"The model's encoder is {config.get('name')!r}; this sklearn-tcssl rebuilds "
+            f"{sorted(ENCODERS)}. Upgrade sklearn-tcssl."
+        )
+    kwargs = {k: v for k, v in config.items() if k != "name"}
+    try:
+        module = cls(**kwargs)
+    except TypeError as exc:
+        raise IncompatibleModelError(
+            f"The model's {cls.__name__} arguments {sorted(kwargs)} do not build one ({exc})."
+        ) from exc
+    if state is not None:
+        try:
+            module.load_state_dict(state, strict=True)
+        except RuntimeError as exc:  # missing, unexpected or mis-shaped tensors
+            raise IncompatibleModelError(
+                f"The model file's encoder tensors do not match its card ({exc}). The file "
+                "is damaged or was edited; save the model again with sklearn_tcssl.io.save."
+            ) from exc
+    return module
