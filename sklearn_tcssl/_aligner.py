@@ -198,19 +198,22 @@ class TemporalContrastiveAligner(_BaseAligner):
                 f"{3 * self.segment_length} time points (3 segments); the runs have "
                 f"{len(runs[0])}. Lower segment_length."
             )
+        for fitted in ("net_", "history_", "weights_", "shared_response_"):
+            self.__dict__.pop(fitted, None)  # an interrupted refit must not look fitted
         self._set_subjects(runs, subjects)
         scaled = self._scaled_runs(runs, subjects)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         start = time.perf_counter()
         with seeded_torch(seed):
             module = self._build_module(scaled, seed)
-            self.net_ = self._build_net(module, device, len(runs))
+            net = self._build_net(module, device, len(runs))
             dataset = TimeLockedWindowDataset(
                 [torch.from_numpy(r) for r in scaled],
                 int(self.segment_length),
                 cross_subject=bool(self.cross_subject),
             )
-            fit_or_resume(self.net_, dataset, owner=self._name)
+            fit_or_resume(net, dataset, owner=self._name)
+        self.net_ = net  # only once training completed (Ctrl-C leaves the aligner unfitted)
         self.history_ = self.net_.history
         self.device_ = device
         maps = self.net_.module_.subject_maps

@@ -132,6 +132,7 @@ def test_aligner_ctrl_c_propagates():
     with mock.patch.object(StepCounter, "on_batch_end", _InterruptAt(2).on_batch_end):
         with pytest.raises(KeyboardInterrupt):
             aligner.fit(data.runs)
+    assert not hasattr(aligner, "net_") and not hasattr(aligner, "shared_response_")
 
 
 _TRAINER = """

@@ -44,7 +44,7 @@ def _zscore(run):
         "n_features": [Interval(numbers.Integral, 2, None, closed="left")],
         "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_scenes": [Interval(numbers.Integral, 2, None, closed="left")],
-        "noise": [Interval(numbers.Real, 0, None, closed="left")],
+        "noise": [Interval(numbers.Real, 0, 1e6, closed="both")],
         "smoothness": [Interval(numbers.Real, 0, 1, closed="left")],
         "random_state": ["random_state"],
     },
