@@ -63,6 +63,10 @@ for name, accuracy in results.items():
 print(f"TC aligner: {tc.history_[-1, 'n_steps']} optimizer steps in {tc.fit_time_:.1f} s")
 
 # %%
+# The contrastive aligner starts from the SRM's maps (``init="srm"``), so it begins exactly
+# where the SRM ends; the question is whether the temporal-contrastive training then adds
+# anything. Part 2 answers it on real data.
+#
 # Part 2: measured on the real Sherlock data
 # ------------------------------------------
 # ``python benchmarks/sherlock.py --out benchmarks/results/sherlock.json`` regenerates the
@@ -95,8 +99,8 @@ else:
         "block mean + shrinkage LDA",
         "SRM (k=50) + LR",
         "SRM (k=50) + LDA",
-        "TC aligner, SRM init, pretrained + LR",
-        "TC aligner, SRM init, pretrained + LDA",
+        "TC aligner, SRM maps frozen, pretrained + LR",
+        "TC aligner, SRM maps frozen, pretrained + LDA",
         "TC aligner, random init, pretrained + LR",
         "embedder pretrained on scan 1 (within-subject), frozen + LR",
     ]
