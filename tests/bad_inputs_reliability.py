@@ -766,7 +766,7 @@ ACCEPTED = [
     (
         "every-checkpoint-damaged",
         "every checkpoint in checkpoint_dir damaged",
-        "a warning per checkpoint (renamed *.damaged), then training from epoch 0",
+        "a warning per checkpoint (renamed epoch-N.damaged), then training from epoch 0",
         _accept_all_checkpoints_damaged,
     ),
     (
