@@ -12,12 +12,12 @@ import time
 
 import numpy as np
 import torch
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from sklearn_tcssl._aligner_base import _BaseAligner
 from sklearn_tcssl._callbacks import StepCounter
 from sklearn_tcssl._checkpoint import fit_or_resume
+from sklearn_tcssl._docs import fill_doc
 from sklearn_tcssl._net import TemporalContrastiveNet
 from sklearn_tcssl._random import seeded_torch
 from sklearn_tcssl._srm import fit_srm, random_orthonormal, shared_response
@@ -171,42 +171,25 @@ class TemporalContrastiveAligner(_BaseAligner):
         self.verbose = verbose
 
     @with_thread_budget
+    @fill_doc
     def fit(self, X, y=None, *, subjects=None):
         """Pretrain the maps and the shared temporal encoder; ``y`` is ignored.
 
         Parameters
         ----------
-        X : list of array-like of shape (n_timepoints, n_features_s)
-            One unlabeled run per subject, all on the same stimulus clock.
-        y : None
-            Ignored.
-        subjects : array-like or None, default=None
-            Subject identifiers (default ``0 .. n_runs - 1``).
+        %(aligner_fit)s
 
         Returns
         -------
         self : TemporalContrastiveAligner
             The fitted aligner.
         """
-        self._validate_params()
+        scaled, subjects, seed = self._start_fit(X, subjects)
         device = resolve_device(self.device, estimator_name=self._name)
-        runs, subjects = self._check_runs(X, subjects, what="fit")
-        self._check_minimum(runs)
-        if 3 * self.segment_length > len(runs[0]):
-            raise ValueError(
-                f"{self._name}: segment_length={self.segment_length} needs runs of at least "
-                f"{3 * self.segment_length} time points (3 segments); the runs have "
-                f"{len(runs[0])}. Lower segment_length."
-            )
-        for fitted in ("net_", "history_", "weights_", "shared_response_"):
-            self.__dict__.pop(fitted, None)  # an interrupted refit must not look fitted
-        self._set_subjects(runs, subjects)
-        scaled = self._scaled_runs(runs, subjects)
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         start = time.perf_counter()
         with seeded_torch(seed):
             module = self._build_module(scaled, seed)
-            net = self._build_net(module, device, len(runs))
+            net = self._build_net(module, device, len(scaled))
             dataset = TimeLockedWindowDataset(
                 [torch.from_numpy(r) for r in scaled],
                 int(self.segment_length),
@@ -223,6 +206,14 @@ class TemporalContrastiveAligner(_BaseAligner):
         self.shared_response_ = shared_response(scaled, weights)
         self.fit_time_ = time.perf_counter() - start
         return self
+
+    def _check_run_length(self, n_timepoints):
+        if 3 * self.segment_length > n_timepoints:
+            raise ValueError(
+                f"{self._name}: segment_length={self.segment_length} needs runs of at least "
+                f"{3 * self.segment_length} time points (3 segments); the runs have "
+                f"{n_timepoints}. Lower segment_length."
+            )
 
     def _build_module(self, scaled, seed):
         n_features = [r.shape[1] for r in scaled]

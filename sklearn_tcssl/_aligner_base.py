@@ -20,6 +20,7 @@ import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 
 from sklearn_tcssl._srm import procrustes_map
@@ -101,6 +102,24 @@ class _BaseAligner(TransformerMixin, BaseEstimator):
             )
 
     # ------------------------------------------------------------- fitting
+    def _start_fit(self, X, subjects):
+        """Validate parameters and runs, forget an earlier fit, learn the statistics.
+
+        Returns the standardised runs, the subjects and the seed of this fit.
+        """
+        self._validate_params()
+        runs, subjects = self._check_runs(X, subjects, what="fit")
+        self._check_minimum(runs)
+        self._check_run_length(len(runs[0]))
+        for fitted in ("net_", "history_", "weights_", "shared_response_"):
+            self.__dict__.pop(fitted, None)  # an interrupted refit must not look fitted
+        self._set_subjects(runs, subjects)
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        return self._scaled_runs(runs, subjects), subjects, seed
+
+    def _check_run_length(self, n_timepoints):
+        """Refuse runs too short for the estimator (none are, by default)."""
+
     def _set_subjects(self, runs, subjects):
         self.subjects_ = list(subjects)
         stats = [_standardize_run(r) if self.standardize else None for r in runs]

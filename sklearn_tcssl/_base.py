@@ -242,7 +242,3 @@ class EncoderEstimator(io.SaveMixin, BaseEstimator):
         self.n_sequences_ = int(training.get("n_sequences", 0))
         self.n_timepoints_ = int(training.get("n_timepoints", 0))
         self.device_ = torch.device("cpu")
-
-    def _restore_from_model(self, card, tensors):
-        """Rebuild the fitted estimator from a model file's card and tensors."""
-        raise NotImplementedError

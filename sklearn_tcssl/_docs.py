@@ -9,6 +9,14 @@ import textwrap
 
 docdict = {}
 
+docdict["aligner_fit"] = """
+X : list of array-like of shape (n_timepoints, n_features_s)
+    One unlabeled run per subject, all on the same stimulus clock.
+y : None
+    Ignored.
+subjects : array-like or None, default=None
+    Subject identifiers (default ``0 .. n_runs - 1``)."""
+
 docdict["weight_decay"] = """
 weight_decay : float, default=1e-4
     AdamW weight decay."""

@@ -236,7 +236,11 @@ class VolumeInput(SequenceInput):
 
     def mean_patterns(self):
         """Not available: a grid has too many voxels to append them to an embedding."""
-        raise NotImplementedError("4D images have no mean pattern output.")
+        raise ValueError(
+            "keep_mean_pattern=True is not available with 4D images (input='volumes'): a "
+            "grid has too many voxels to append them to the embedding. Use "
+            "keep_mean_pattern='auto' or False, or mask the images into arrays first."
+        )
 
     def new_encoder(self, arguments, *, init, seed):
         """Build a :class:`VolumeEncoder` for the grid (``init`` does not apply)."""

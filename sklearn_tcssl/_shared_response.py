@@ -2,11 +2,10 @@
 
 import numbers
 
-import numpy as np
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 
 from sklearn_tcssl._aligner_base import _BaseAligner
+from sklearn_tcssl._docs import fill_doc
 from sklearn_tcssl._srm import fit_srm
 from sklearn_tcssl._threads import with_thread_budget
 
@@ -67,33 +66,22 @@ class SharedResponseAligner(_BaseAligner):
         self.random_state = random_state
 
     @with_thread_budget
+    @fill_doc
     def fit(self, X, y=None, *, subjects=None):
         """Fit the maps and the shared response; ``y`` is ignored.
 
         Parameters
         ----------
-        X : list of array-like of shape (n_timepoints, n_features_s)
-            One unlabeled run per subject, all on the same stimulus clock.
-        y : None
-            Ignored.
-        subjects : array-like or None, default=None
-            Subject identifiers (default ``0 .. n_runs - 1``).
+        %(aligner_fit)s
 
         Returns
         -------
         self : SharedResponseAligner
             The fitted aligner.
         """
-        self._validate_params()
-        runs, subjects = self._check_runs(X, subjects, what="fit")
-        self._check_minimum(runs)
-        self._set_subjects(runs, subjects)
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        scaled, subjects, seed = self._start_fit(X, subjects)
         weights, self.shared_response_ = fit_srm(
-            self._scaled_runs(runs, subjects),
-            self.n_components,
-            n_iter=self.n_iter,
-            random_state=seed,
+            scaled, self.n_components, n_iter=self.n_iter, random_state=seed
         )
         self.weights_ = dict(zip(subjects, weights))
         return self
