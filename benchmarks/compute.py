@@ -16,7 +16,7 @@ Every ratio compares measurements taken in the same run, on the same device:
   the data itself counts as 1).
 * scaling: seconds per training epoch as n_samples, time points and features grow.
 * contended: the same fit quiet, then with one CPU-bound process beside it (the thread
-  policy of ``sklearn_tcssl._threads`` at work; target slowdown <= 2.2 on 2 cores), and, for
+  policy of ``sklearn_tcssl._utils.threads`` at work; target slowdown <= 2.2 on 2 cores), and, for
   reference, with torch using every CPU regardless of load (``n_threads=-1``, torch's
   default behaviour before the policy).
 * data loading share: fraction of a training step spent waiting for the DataLoader, for
@@ -39,7 +39,7 @@ import torch
 
 import sklearn_tcssl
 from sklearn_tcssl import TemporalContrastiveEmbedder, config_context
-from sklearn_tcssl._threads import resolve_n_threads
+from sklearn_tcssl._utils.threads import resolve_n_threads
 from sklearn_tcssl.nn.encoders import TimeSeriesEncoder
 from sklearn_tcssl.nn.losses import TemporalContrastiveLoss
 from sklearn_tcssl.nn.windows import TripletWindowDataset
@@ -217,7 +217,7 @@ def volume_images(folder, n_runs, n_frames):
 
 
 def loading_shares(sequences, steps):
-    from sklearn_tcssl._volumes import VolumeRun, bounding_grid, check_images
+    from sklearn_tcssl._input.volumes import VolumeRun, bounding_grid, check_images
     from sklearn_tcssl.nn.volume import VolumeEncoder
 
     device = torch.device(embedder_params(1)["device"])

@@ -29,7 +29,7 @@ def load_runs():
 def pretrain():
     # The accelerator places devices, shards batches across processes and applies mixed
     # precision; the embedder then ignores its own device and precision parameters.
-    from sklearn_tcssl._accelerate import shared_accelerator
+    from sklearn_tcssl._training.accelerate import shared_accelerator
 
     accelerator = shared_accelerator()  # settings come from `accelerate launch` / config
     embedder = TemporalContrastiveEmbedder(

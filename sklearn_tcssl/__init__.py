@@ -9,18 +9,18 @@ import importlib
 from sklearn_tcssl._version import __version__  # noqa: F401 (public)
 
 _LOCATIONS = {
-    "TemporalContrastiveAligner": "sklearn_tcssl._aligner",
-    "SharedResponseAligner": "sklearn_tcssl._shared_response",
-    "TemporalContrastiveClassifier": "sklearn_tcssl._classifier",
-    "TemporalContrastiveEmbedder": "sklearn_tcssl._embedder",
-    "DamagedFileError": "sklearn_tcssl._exceptions",
-    "IncompatibleModelError": "sklearn_tcssl._exceptions",
-    "NotFittedError": "sklearn_tcssl._exceptions",
-    "TCSSLError": "sklearn_tcssl._exceptions",
-    "TrainingDivergedError": "sklearn_tcssl._exceptions",
-    "config_context": "sklearn_tcssl._threads",
-    "get_config": "sklearn_tcssl._threads",
-    "set_config": "sklearn_tcssl._threads",
+    "TemporalContrastiveAligner": "sklearn_tcssl.alignment._contrastive",
+    "SharedResponseAligner": "sklearn_tcssl.alignment._shared_response",
+    "TemporalContrastiveClassifier": "sklearn_tcssl.embedding._classifier",
+    "TemporalContrastiveEmbedder": "sklearn_tcssl.embedding._embedder",
+    "DamagedFileError": "sklearn_tcssl._utils.exceptions",
+    "IncompatibleModelError": "sklearn_tcssl._utils.exceptions",
+    "NotFittedError": "sklearn_tcssl._utils.exceptions",
+    "TCSSLError": "sklearn_tcssl._utils.exceptions",
+    "TrainingDivergedError": "sklearn_tcssl._utils.exceptions",
+    "config_context": "sklearn_tcssl._utils.threads",
+    "get_config": "sklearn_tcssl._utils.threads",
+    "set_config": "sklearn_tcssl._utils.threads",
     "load": "sklearn_tcssl.io",
     "save": "sklearn_tcssl.io",
     "YEO7_NETWORKS": "sklearn_tcssl.networks",
@@ -33,7 +33,18 @@ _LOCATIONS = {
     "summarize": "sklearn_tcssl.report",
 }
 
-_SUBMODULES = ("baselines", "cli", "datasets", "io", "networks", "nn", "plotting", "report")
+_SUBMODULES = (
+    "alignment",
+    "baselines",
+    "cli",
+    "datasets",
+    "embedding",
+    "io",
+    "networks",
+    "nn",
+    "plotting",
+    "report",
+)
 
 __all__ = sorted([*_LOCATIONS, "__version__"], key=str.lower)
 

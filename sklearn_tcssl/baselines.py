@@ -17,8 +17,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import Interval
 
-from sklearn_tcssl._embedder import TemporalContrastiveEmbedder
-from sklearn_tcssl._threads import with_thread_budget
+from sklearn_tcssl._utils.threads import with_thread_budget
+from sklearn_tcssl.embedding._embedder import TemporalContrastiveEmbedder
 
 __all__ = [
     "BlockMeanPattern",
@@ -29,7 +29,7 @@ __all__ = [
     "make_tcssl_decoder",
     "shrinkage_lda",
 ]
-from sklearn_tcssl._validation import check_fitted, check_sequences
+from sklearn_tcssl._input.validation import check_fitted, check_sequences
 
 
 class BlockMeanPattern(TransformerMixin, BaseEstimator):

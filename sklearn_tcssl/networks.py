@@ -21,13 +21,13 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_memory
 
-from sklearn_tcssl._exceptions import NotFittedError, TCSSLError
-from sklearn_tcssl._files import (
+from sklearn_tcssl._input.files import (
     check_finite_image,
     check_image_file,
     image_name,
     load_image_file,
 )
+from sklearn_tcssl._utils.exceptions import NotFittedError, TCSSLError
 
 __all__ = [
     "YEO7_NETWORKS",

@@ -5,7 +5,7 @@ from sklearn.model_selection import GroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 
 from sklearn_tcssl import SharedResponseAligner, TemporalContrastiveAligner
-from sklearn_tcssl._srm import fit_srm, procrustes_map
+from sklearn_tcssl.alignment._srm import fit_srm, procrustes_map
 from sklearn_tcssl.baselines import BlockMeanPattern
 from sklearn_tcssl.datasets import make_time_locked_fmri
 

@@ -3,7 +3,7 @@
 import pytest
 
 from sklearn_tcssl import IncompatibleModelError
-from sklearn_tcssl._card import ENCODER_FIELDS, derive_architecture, validate_card
+from sklearn_tcssl.io._card import ENCODER_FIELDS, derive_architecture, validate_card
 from sklearn_tcssl.nn.encoders import TimeSeriesEncoder
 from sklearn_tcssl.nn.volume import VolumeEncoder
 

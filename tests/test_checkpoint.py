@@ -16,7 +16,7 @@ from conftest import smooth_sequences
 from skorch.callbacks import Callback
 
 from sklearn_tcssl import IncompatibleModelError, TemporalContrastiveEmbedder
-from sklearn_tcssl._checkpoint import list_checkpoints
+from sklearn_tcssl._training.checkpoint import list_checkpoints
 
 TESTS_DIR = Path(__file__).resolve().parent
 PARAMS = {"n_components": 8, "batch_size": 8, "random_state": 0, "max_epochs": 12}

@@ -185,7 +185,7 @@ def test_help_does_not_import_torch():
 
 
 def test_ctrl_c_exits_130(monkeypatch, tmp_path, capsys):
-    import sklearn_tcssl.cli as cli
+    import sklearn_tcssl.cli._main as cli
 
     def interrupted(args):
         raise KeyboardInterrupt
@@ -296,7 +296,7 @@ def test_brain_mask_of_raw_runs_and_its_error(raw_int16_bids, tmp_path):
     import nibabel as nib
     import numpy as np
 
-    from sklearn_tcssl._cli_checks import compute_brain_mask
+    from sklearn_tcssl.cli._checks import compute_brain_mask
 
     root, truth = raw_int16_bids
     runs = sorted(str(p) for p in root.glob("sub-*/func/*_bold.nii.gz"))

@@ -1,4 +1,4 @@
-"""Damaged image files and the volume cache (sklearn_tcssl._files)."""
+"""Damaged image files and the volume cache (sklearn_tcssl._input.files)."""
 
 import os
 import shutil
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from sklearn_tcssl import DamagedFileError, TemporalContrastiveEmbedder
-from sklearn_tcssl._files import check_image_file, file_identity
+from sklearn_tcssl._input.files import check_image_file, file_identity
 from sklearn_tcssl.datasets import extract_blocks
 
 AFFINE = np.diag([2.0, 2.0, 2.0, 1.0])
@@ -44,7 +44,7 @@ def test_intact_files_pass_and_are_verified_once(tmp_path, monkeypatch):
     img = nib.load(path)
     check_image_file(img)
     calls = []
-    monkeypatch.setattr("sklearn_tcssl._files._verify_gzip", lambda p: calls.append(p))
+    monkeypatch.setattr("sklearn_tcssl._input.files._verify_gzip", lambda p: calls.append(p))
     check_image_file(img)
     assert calls == []  # remembered for this file identity
     blocks, labels = extract_blocks(path, _events(), 2.0)

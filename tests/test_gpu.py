@@ -11,7 +11,7 @@ from conftest import smooth_sequences
 from torch.utils.data import DataLoader
 
 from sklearn_tcssl import TemporalContrastiveEmbedder
-from sklearn_tcssl._net import compute_options, inner_module, resolve_precision
+from sklearn_tcssl._training.net import compute_options, inner_module, resolve_precision
 from sklearn_tcssl.nn.windows import TripletWindowDataset
 
 FAST = {"n_components": 8, "max_epochs": 2, "batch_size": 8, "random_state": 0}

@@ -15,7 +15,7 @@ from conftest import smooth_sequences
 from skorch.callbacks import Callback, EarlyStopping
 
 from sklearn_tcssl import TemporalContrastiveClassifier, TemporalContrastiveEmbedder
-from sklearn_tcssl._checkpoint import list_checkpoints
+from sklearn_tcssl._training.checkpoint import list_checkpoints
 
 PARAMS = {"n_components": 8, "batch_size": 8, "random_state": 0, "max_epochs": 8}
 
@@ -123,7 +123,7 @@ def test_classifier_ctrl_c_propagates(how):
 
 def test_aligner_ctrl_c_propagates():
     from sklearn_tcssl import TemporalContrastiveAligner
-    from sklearn_tcssl._callbacks import StepCounter
+    from sklearn_tcssl._training.callbacks import StepCounter
     from sklearn_tcssl.datasets import make_time_locked_fmri
 
     data = make_time_locked_fmri(3, n_timepoints=60, n_features=10, n_components=3, random_state=0)

@@ -6,8 +6,8 @@ import torch
 from conftest import smooth_sequences
 
 from sklearn_tcssl import TemporalContrastiveEmbedder
-from sklearn_tcssl._accelerate import AcceleratorGather, gather_with_local_grad
-from sklearn_tcssl._net import FixedWindows, FixedWindowsValidSplit, item_sequences
+from sklearn_tcssl._training.accelerate import AcceleratorGather, gather_with_local_grad
+from sklearn_tcssl._training.net import FixedWindows, FixedWindowsValidSplit, item_sequences
 from sklearn_tcssl.nn.losses import temporal_contrastive_logits, temporal_contrastive_loss
 from sklearn_tcssl.nn.windows import TripletWindowDataset
 

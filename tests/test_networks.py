@@ -13,7 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils import Bunch
 
-from sklearn_tcssl._exceptions import NotFittedError, TCSSLError
+from sklearn_tcssl._utils.exceptions import NotFittedError, TCSSLError
 from sklearn_tcssl.networks import (
     YEO7_NETWORKS,
     AtlasUnavailableError,

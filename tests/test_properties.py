@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from sklearn_tcssl._validation import check_sequences
+from sklearn_tcssl._input.validation import check_sequences
 from sklearn_tcssl.nn.windows import TripletWindowDataset, windows_per_sequence
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -19,7 +19,10 @@ FAST = {"n_components": 8, "max_epochs": 2, "batch_size": 8, "random_state": 0}
 
 def test_accelerated_fit_transform_and_clone():
     pytest.importorskip("accelerate")
-    from sklearn_tcssl._accelerate import AcceleratedTemporalContrastiveNet, shared_accelerator
+    from sklearn_tcssl._training.accelerate import (
+        AcceleratedTemporalContrastiveNet,
+        shared_accelerator,
+    )
 
     accelerator = shared_accelerator(cpu=True)
     assert copy.deepcopy(accelerator) is accelerator
@@ -40,7 +43,7 @@ def test_accelerated_fit_transform_and_clone():
 
 def test_shared_accelerator_argument_errors():
     pytest.importorskip("accelerate")
-    from sklearn_tcssl._accelerate import shared_accelerator
+    from sklearn_tcssl._training.accelerate import shared_accelerator
 
     accelerator = shared_accelerator(cpu=True)
     assert shared_accelerator(accelerator) is accelerator
@@ -70,7 +73,7 @@ _GATHER_SCRIPT = """
 import sys
 import torch
 from accelerate import Accelerator
-from sklearn_tcssl._accelerate import AcceleratorGather
+from sklearn_tcssl._training.accelerate import AcceleratorGather
 from sklearn_tcssl.nn.losses import temporal_contrastive_logits, temporal_contrastive_loss
 
 acc = Accelerator(cpu=True)

@@ -14,10 +14,10 @@ import sklearn_tcssl
 from sklearn_tcssl import (
     TemporalContrastiveClassifier,
     TemporalContrastiveEmbedder,
-    _threads,
     config_context,
 )
-from sklearn_tcssl._threads import resolve_n_threads, thread_budget
+from sklearn_tcssl._utils import threads as _threads
+from sklearn_tcssl._utils.threads import resolve_n_threads, thread_budget
 
 FAST = {"n_components": 4, "segment_length": 3, "max_epochs": 1, "random_state": 0}
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sklearn_tcssl import TemporalContrastiveEmbedder
-from sklearn_tcssl._volumes import VolumeRun, bounding_grid, reads_volumes
+from sklearn_tcssl._input.volumes import VolumeRun, bounding_grid, reads_volumes
 from sklearn_tcssl.nn.volume import VolumeEncoder
 
 FAST = {

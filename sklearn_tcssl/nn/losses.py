@@ -19,7 +19,7 @@ With data-parallel training (several processes, each with its own part of the ba
 from every process, as on one device: ``gather(z)`` returns every process's ``z`` stacked
 along the batch (this process's rows being ``z`` itself, so that gradients flow through
 them) and the offset of this process's rows (see
-:func:`sklearn_tcssl._accelerate.AcceleratorGather`).
+:func:`sklearn_tcssl._training.accelerate.AcceleratorGather`).
 """
 
 import torch

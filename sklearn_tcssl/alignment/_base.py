@@ -23,9 +23,9 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 
-from sklearn_tcssl._srm import procrustes_map
-from sklearn_tcssl._threads import with_thread_budget
-from sklearn_tcssl._validation import check_fitted, check_sequences
+from sklearn_tcssl._input.validation import check_fitted, check_sequences
+from sklearn_tcssl._utils.threads import with_thread_budget
+from sklearn_tcssl.alignment._srm import procrustes_map
 
 
 def _standardize_run(run):

@@ -18,7 +18,7 @@ of writers that no longer run are deleted.
 When resuming, every file of the newest checkpoint is read and checked before anything is
 loaded; a damaged one (truncated or missing file, inconsistent history) is renamed
 ``epoch-NNNNNN.damaged`` with a warning, and the previous checkpoint is used. After a Ctrl-C
-(see :mod:`sklearn_tcssl._interrupt`) the half-trained epoch is never saved.
+(see :mod:`sklearn_tcssl._training.interrupt`) the half-trained epoch is never saved.
 
 Resuming restores all five files, so that, on the CPU, the resumed run continues with the
 same weights, optimizer moments, windows and batch order as an uninterrupted run and ends
@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-from sklearn_tcssl._exceptions import IncompatibleModelError
+from sklearn_tcssl._utils.exceptions import IncompatibleModelError
 
 FORMAT_VERSION = 1
 _PREFIX = "epoch-"

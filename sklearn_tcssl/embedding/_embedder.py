@@ -10,28 +10,28 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit
 from sklearn.utils._param_validation import Interval, StrOptions
 from skorch.callbacks import PassthroughScoring
 
-from sklearn_tcssl._base import PARAMETER_CONSTRAINTS, EncoderEstimator
-from sklearn_tcssl._callbacks import StepCounter
-from sklearn_tcssl._checkpoint import (
+from sklearn_tcssl._input.adapters import INPUT_KINDS
+from sklearn_tcssl._input.sequences import check_segment_length, check_y_length
+from sklearn_tcssl._input.validation import check_fitted
+from sklearn_tcssl._training.callbacks import StepCounter
+from sklearn_tcssl._training.checkpoint import (
     TrainingCheckpoint,
     check_checkpoint_dir,
     fit_or_resume,
     run_fingerprint,
 )
-from sklearn_tcssl._docs import fill_doc
-from sklearn_tcssl._inputs import INPUT_KINDS
-from sklearn_tcssl._net import (
+from sklearn_tcssl._training.net import (
     PRECISIONS,
     FixedWindowsValidSplit,
     TemporalContrastiveNet,
     check_monitored_scores,
     compute_options,
 )
-from sklearn_tcssl._random import seeded_torch
-from sklearn_tcssl._registry import build_encoder, register_estimator
-from sklearn_tcssl._sequences import check_segment_length, check_y_length
-from sklearn_tcssl._threads import with_thread_budget
-from sklearn_tcssl._validation import check_fitted
+from sklearn_tcssl._training.seeding import seeded_torch
+from sklearn_tcssl._utils.docs import fill_doc
+from sklearn_tcssl._utils.threads import with_thread_budget
+from sklearn_tcssl.embedding._base import PARAMETER_CONSTRAINTS, EncoderEstimator
+from sklearn_tcssl.io._registry import build_encoder, register_estimator
 from sklearn_tcssl.nn.losses import NEGATIVES, TemporalContrastiveLoss, pretext_accuracy
 from sklearn_tcssl.nn.windows import windows_per_sequence
 
@@ -476,7 +476,7 @@ def net_class_and_options(estimator, device):
     )
     if estimator.accelerator is None:
         return TemporalContrastiveNet, kwargs
-    from sklearn_tcssl._accelerate import accelerated_net_kwargs  # optional extra
+    from sklearn_tcssl._training.accelerate import accelerated_net_kwargs  # optional extra
 
     return accelerated_net_kwargs(estimator.accelerator, kwargs)
 

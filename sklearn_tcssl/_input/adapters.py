@@ -6,9 +6,9 @@ training and the batches read for inference, so that the estimators never branch
 kind of input:
 
 * :class:`SequenceInput`: arrays of ``(n_timepoints, n_features)`` sequences (after a
-  masker), validated by :mod:`sklearn_tcssl._validation`;
+  masker), validated by :mod:`sklearn_tcssl._input.validation`;
 * :class:`VolumeInput`: 4D images read lazily on a common grid
-  (:class:`~sklearn_tcssl._volumes.VolumeRun`), encoded by a 3D CNN per frame.
+  (:class:`~sklearn_tcssl._input.volumes.VolumeRun`), encoded by a 3D CNN per frame.
 
 The data path reads one way: X -> adapter (validated, standardised as read) -> window
 dataset (:mod:`sklearn_tcssl.nn.windows`) -> encoder -> loss. Adapters never write to the
@@ -22,21 +22,21 @@ import warnings
 import numpy as np
 import torch
 
-from sklearn_tcssl._exceptions import IncompatibleModelError
-from sklearn_tcssl._sequences import (
+from sklearn_tcssl._input.sequences import (
     batches_of_equal_length,
     mean_patterns,
     principal_axes,
     standardization_stats,
 )
-from sklearn_tcssl._validation import check_estimator_input, check_fits_in_memory
-from sklearn_tcssl._volumes import (
+from sklearn_tcssl._input.validation import check_estimator_input, check_fits_in_memory
+from sklearn_tcssl._input.volumes import (
     VolumeRun,
     bounding_grid,
     check_images,
     reads_volumes,
     streaming_statistics,
 )
+from sklearn_tcssl._utils.exceptions import IncompatibleModelError
 from sklearn_tcssl.nn.encoders import TimeSeriesEncoder
 from sklearn_tcssl.nn.volume import VolumeEncoder
 from sklearn_tcssl.nn.windows import TripletWindowDataset
@@ -322,7 +322,7 @@ def fit_input(estimator, X, source=None):
     X : object
         Training input.
     source : dict or None, default=None
-        The pretrained source (:func:`sklearn_tcssl._pretrained.pretrained_encoder`): its
+        The pretrained source (:func:`sklearn_tcssl.io._pretrained.pretrained_encoder`): its
         input kind must match X's, its grid and, with ``standardize="pretrained"``, its
         statistics are used.
 

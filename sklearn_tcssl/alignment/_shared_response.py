@@ -4,10 +4,10 @@ import numbers
 
 from sklearn.utils._param_validation import Interval
 
-from sklearn_tcssl._aligner_base import _BaseAligner
-from sklearn_tcssl._docs import fill_doc
-from sklearn_tcssl._srm import fit_srm
-from sklearn_tcssl._threads import with_thread_budget
+from sklearn_tcssl._utils.docs import fill_doc
+from sklearn_tcssl._utils.threads import with_thread_budget
+from sklearn_tcssl.alignment._base import _BaseAligner
+from sklearn_tcssl.alignment._srm import fit_srm
 
 
 class SharedResponseAligner(_BaseAligner):

@@ -18,8 +18,8 @@ import torch
 from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from sklearn_tcssl._exceptions import NotFittedError
-from sklearn_tcssl._sequences import is_2d_table
+from sklearn_tcssl._input.sequences import is_2d_table
+from sklearn_tcssl._utils.exceptions import NotFittedError
 
 SEQUENCE_FORMS = (
     "a list of 2D arrays (n_timepoints, n_features) such as MultiNiftiMasker returns, "

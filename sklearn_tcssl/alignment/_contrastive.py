@@ -2,7 +2,7 @@
 
 Per-subject maps into a shared space and a shared temporal encoder, pretrained without
 labels with the beginning/middle/end objective, the middle taken from another person at the
-same stimulus time. See :mod:`sklearn_tcssl._aligner_base` for the shared behaviour
+same stimulus time. See :mod:`sklearn_tcssl.alignment._base` for the shared behaviour
 (``transform``, ``add_subjects``) and :class:`~sklearn_tcssl.SharedResponseAligner` for the
 classical reference.
 """
@@ -14,15 +14,15 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from sklearn_tcssl._aligner_base import _BaseAligner
-from sklearn_tcssl._callbacks import StepCounter
-from sklearn_tcssl._checkpoint import fit_or_resume
-from sklearn_tcssl._docs import fill_doc
-from sklearn_tcssl._net import TemporalContrastiveNet
-from sklearn_tcssl._random import seeded_torch
-from sklearn_tcssl._srm import fit_srm, random_orthonormal, shared_response
-from sklearn_tcssl._threads import with_thread_budget
-from sklearn_tcssl._validation import check_fitted, resolve_device
+from sklearn_tcssl._input.validation import check_fitted, resolve_device
+from sklearn_tcssl._training.callbacks import StepCounter
+from sklearn_tcssl._training.checkpoint import fit_or_resume
+from sklearn_tcssl._training.net import TemporalContrastiveNet
+from sklearn_tcssl._training.seeding import seeded_torch
+from sklearn_tcssl._utils.docs import fill_doc
+from sklearn_tcssl._utils.threads import with_thread_budget
+from sklearn_tcssl.alignment._base import _BaseAligner
+from sklearn_tcssl.alignment._srm import fit_srm, random_orthonormal, shared_response
 from sklearn_tcssl.nn.losses import NEGATIVES, TemporalContrastiveLoss
 from sklearn_tcssl.nn.subjects import SubjectAlignedEncoder
 from sklearn_tcssl.nn.windows import TimeLockedWindowDataset, collate_time_locked

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from sklearn.utils.extmath import randomized_svd
 
-from sklearn_tcssl._exceptions import TrainingDivergedError
+from sklearn_tcssl._utils.exceptions import TrainingDivergedError
 
 PCA_MAX_ROWS = 20_000  # time points sampled to compute the PCA initialisation
 

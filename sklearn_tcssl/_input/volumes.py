@@ -20,7 +20,7 @@ Design, in short:
 * **Cache.** With ``cache_dir``, the first read of a run resamples the whole run once, in
   chunks, into ``cache_dir/<hash>.npy`` (float32, ``(n_frames, n_voxels)``); later windows are
   slices of a memory map of that file. The key hashes the file's content identity
-  (:func:`sklearn_tcssl._files.file_identity`: robust to ``cp -p``/``rsync -a``; or, for
+  (:func:`sklearn_tcssl._input.files.file_identity`: robust to ``cp -p``/``rsync -a``; or, for
   in-memory images, their data) with the grid, so a changed file or grid is never served
   stale; a damaged entry is rebuilt. This pays from the second epoch on and costs the disk
   space of the resampled data.
@@ -31,7 +31,7 @@ Design, in short:
   (:func:`streaming_statistics`). A run applies it to new arrays as it reads, never to the
   image's own data.
 
-The estimators reach these runs through :class:`sklearn_tcssl._inputs.VolumeInput`; this
+The estimators reach these runs through :class:`sklearn_tcssl._input.adapters.VolumeInput`; this
 module only reads images (no torch model, no inference).
 """
 
@@ -46,7 +46,7 @@ import torch
 from nibabel.spatialimages import SpatialImage
 from nilearn.image import resample_img
 
-from sklearn_tcssl._files import (
+from sklearn_tcssl._input.files import (
     check_finite_image_data,
     check_image_file,
     file_identity,

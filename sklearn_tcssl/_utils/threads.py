@@ -161,7 +161,7 @@ def available_cpus():
 
     Examples
     --------
-    >>> from sklearn_tcssl._threads import available_cpus
+    >>> from sklearn_tcssl._utils.threads import available_cpus
     >>> available_cpus() >= 1
     True
     """

@@ -14,14 +14,14 @@ from skorch.dataset import ValidSplit
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from sklearn_tcssl._base import PARAMETER_CONSTRAINTS, EncoderEstimator
-from sklearn_tcssl._docs import fill_doc
-from sklearn_tcssl._exceptions import IncompatibleModelError, TrainingDivergedError
-from sklearn_tcssl._interrupt import InterruptibleMixin
-from sklearn_tcssl._net import check_monitored_scores
-from sklearn_tcssl._random import seeded_torch
-from sklearn_tcssl._registry import build_encoder, register_estimator
-from sklearn_tcssl._threads import with_thread_budget
+from sklearn_tcssl._training.interrupt import InterruptibleMixin
+from sklearn_tcssl._training.net import check_monitored_scores
+from sklearn_tcssl._training.seeding import seeded_torch
+from sklearn_tcssl._utils.docs import fill_doc
+from sklearn_tcssl._utils.exceptions import IncompatibleModelError, TrainingDivergedError
+from sklearn_tcssl._utils.threads import with_thread_budget
+from sklearn_tcssl.embedding._base import PARAMETER_CONSTRAINTS, EncoderEstimator
+from sklearn_tcssl.io._registry import build_encoder, register_estimator
 
 
 @register_estimator

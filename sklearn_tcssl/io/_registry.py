@@ -14,7 +14,7 @@ registries here, so that it never imports the estimator modules (which import it
 import importlib
 import math
 
-from sklearn_tcssl._exceptions import IncompatibleModelError
+from sklearn_tcssl._utils.exceptions import IncompatibleModelError
 from sklearn_tcssl.nn.encoders import TimeSeriesEncoder
 from sklearn_tcssl.nn.volume import VolumeEncoder
 
@@ -22,8 +22,8 @@ ENCODERS = {cls.__name__: cls for cls in (TimeSeriesEncoder, VolumeEncoder)}
 ESTIMATORS = {}
 # where each saveable estimator is defined (imported by name on first use, not at import)
 ESTIMATOR_MODULES = {
-    "TemporalContrastiveEmbedder": "sklearn_tcssl._embedder",
-    "TemporalContrastiveClassifier": "sklearn_tcssl._classifier",
+    "TemporalContrastiveEmbedder": "sklearn_tcssl.embedding._embedder",
+    "TemporalContrastiveClassifier": "sklearn_tcssl.embedding._classifier",
 }
 
 

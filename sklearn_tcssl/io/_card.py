@@ -23,7 +23,7 @@ import re
 
 import numpy as np
 
-from sklearn_tcssl._exceptions import IncompatibleModelError
+from sklearn_tcssl._utils.exceptions import IncompatibleModelError
 
 #: Constructor parameters read back from a card; all others keep their defaults.
 MODEL_PARAMS = frozenset(

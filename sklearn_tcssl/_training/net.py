@@ -8,8 +8,8 @@ import torch
 from skorch import NeuralNet
 from torch.utils.data import Dataset, Subset
 
-from sklearn_tcssl._exceptions import TrainingDivergedError
-from sklearn_tcssl._interrupt import InterruptibleMixin
+from sklearn_tcssl._training.interrupt import InterruptibleMixin
+from sklearn_tcssl._utils.exceptions import TrainingDivergedError
 from sklearn_tcssl.nn.losses import pretext_accuracy
 from sklearn_tcssl.nn.windows import windows_per_sequence
 
@@ -22,7 +22,8 @@ class TemporalContrastiveNet(InterruptibleMixin, NeuralNet):
     records the batch's pretext accuracy in the history (``train_pretext_acc`` or
     ``valid_pretext_acc``; a ``PassthroughScoring`` callback averages it per epoch), and stops
     training with :class:`~sklearn_tcssl.TrainingDivergedError` on a non-finite loss. A
-    Ctrl-C propagates out of ``fit`` (:class:`~sklearn_tcssl._interrupt.InterruptibleMixin`).
+    Ctrl-C propagates out of ``fit``
+    (:class:`~sklearn_tcssl._training.interrupt.InterruptibleMixin`).
 
     For speed on GPUs, :meth:`infer` also copies CUDA batches with ``non_blocking=True`` (they
     come from pinned memory when ``iterator_train__pin_memory=True``) and runs the forward pass

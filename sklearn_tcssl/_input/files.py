@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sklearn_tcssl._exceptions import DamagedFileError
+from sklearn_tcssl._utils.exceptions import DamagedFileError
 
 __all__ = [
     "DamagedFileError",

@@ -28,18 +28,18 @@ import copy
 import torch
 from skorch.hf import AccelerateMixin
 
-from sklearn_tcssl._net import TemporalContrastiveNet
+from sklearn_tcssl._training.net import TemporalContrastiveNet
 
 
 class AcceleratedTemporalContrastiveNet(AccelerateMixin, TemporalContrastiveNet):
-    """:class:`~sklearn_tcssl._net.TemporalContrastiveNet` trained through HF Accelerate.
+    """:class:`~sklearn_tcssl._training.net.TemporalContrastiveNet` trained through HF Accelerate.
 
     Parameters
     ----------
     accelerator : accelerate.Accelerator
         The accelerator that places the module, optimizer and DataLoaders.
     **kwargs
-        As for :class:`~sklearn_tcssl._net.TemporalContrastiveNet`; ``device`` must be
+        As for :class:`~sklearn_tcssl._training.net.TemporalContrastiveNet`; ``device`` must be
         ``None`` when the accelerator places devices.
     """
 
@@ -143,8 +143,8 @@ def accelerated_net_kwargs(accelerator, compute_kwargs):
     accelerator : accelerate.Accelerator
         The accelerator given to the estimator.
     compute_kwargs : dict
-        Output of :func:`sklearn_tcssl._net.compute_options`; its precision and pinned-memory
-        settings are dropped (the accelerator handles both), and the loss is given an
+        Output of :func:`sklearn_tcssl._training.net.compute_options`; its precision and
+        pinned-memory settings are dropped (the accelerator handles both), and the loss is given an
         :class:`AcceleratorGather` so that in-batch negatives span every process.
 
     Returns

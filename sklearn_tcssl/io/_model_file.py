@@ -23,7 +23,7 @@ Card (JSON object):
   skorch, safetensors, numpy, python);
 * ``params``: the constructor parameters (callbacks dropped; ``init_from`` kept only as a
   path string; paths of this machine dropped); ``architecture``: the encoder's name and
-  constructor arguments, from which :mod:`sklearn_tcssl._registry` rebuilds it;
+  constructor arguments, from which :mod:`sklearn_tcssl.io._registry` rebuilds it;
 * ``n_features_in``, ``univariate``, ``feature_names_in`` and, for classifiers, ``classes``
   with their ``classes_dtype``;
 * ``input``: what the input must be: ``form`` (``"sequences"`` or ``"volumes"``; a volume
@@ -40,7 +40,7 @@ Files are written atomically (a temporary file in the same folder, then ``os.rep
 Reading never trusts the file: the card is checked against a schema, the sizes it gives against
 the tensor shapes in the file (themselves checked to lie in the file) before anything is
 built, and only model-describing constructor parameters are read back (see
-:mod:`sklearn_tcssl._card`).
+:mod:`sklearn_tcssl.io._card`).
 """
 
 import datetime
@@ -55,14 +55,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sklearn_tcssl._card import (
+from sklearn_tcssl._utils.exceptions import IncompatibleModelError
+from sklearn_tcssl.io._card import (
     check_architecture,
     check_tensor_index,
     model_params,
     validate_card,
 )
-from sklearn_tcssl._exceptions import IncompatibleModelError
-from sklearn_tcssl._registry import (
+from sklearn_tcssl.io._registry import (
     ESTIMATOR_MODULES,
     encoder_config,
     encoder_of,
@@ -241,7 +241,7 @@ def save(estimator, path, *, mask=None, t_r=None, input_info=None):
     """
     from safetensors.torch import save as save_bytes
 
-    from sklearn_tcssl._validation import check_fitted
+    from sklearn_tcssl._input.validation import check_fitted
 
     if not is_tcssl_estimator(estimator):
         raise TypeError(

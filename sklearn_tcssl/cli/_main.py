@@ -13,8 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from sklearn_tcssl._exceptions import TCSSLError
-from sklearn_tcssl._progress import NORMAL, QUIET, VERBOSE, Reporter
+from sklearn_tcssl._utils.exceptions import TCSSLError
+from sklearn_tcssl.cli._progress import NORMAL, QUIET, VERBOSE, Reporter
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -192,7 +192,7 @@ _say = Reporter()  # replaced in main() by one at the level of --verbose/--quiet
 
 
 def _embedder_params(args):
-    from sklearn_tcssl._progress import EpochProgress
+    from sklearn_tcssl.cli._progress import EpochProgress
 
     params = {"random_state": args.seed}
     if args.max_epochs is not None:
@@ -235,7 +235,7 @@ def run_demo(args):
     from nilearn.maskers import MultiNiftiMasker
     from sklearn.model_selection import GroupKFold
 
-    from sklearn_tcssl._cli_checks import check_output_folder
+    from sklearn_tcssl.cli._checks import check_output_folder
     from sklearn_tcssl.datasets import make_task_fmri
 
     check_output_folder("--out", args.out)
@@ -254,14 +254,14 @@ def run_demo(args):
 
 def run_decode(args):
     """Run ``tcssl decode``: check every input, load BIDS blocks, cross-validate, write."""
-    from sklearn_tcssl._cli_checks import check_output_folder
+    from sklearn_tcssl.cli._checks import check_output_folder
     from sklearn_tcssl.datasets import load_bids_blocks
 
     check_output_folder("--out", args.out)
     networks = _decode_networks(args.network)
     runs = _bold_runs(args)
     if networks is not None:
-        from sklearn_tcssl._cli_checks import check_atlas_available
+        from sklearn_tcssl.cli._checks import check_atlas_available
 
         check_atlas_available(args.atlas)
     mask_img = _brain_mask(args.mask, runs) if networks is None or args.mask else None
@@ -352,7 +352,7 @@ def _pretrained_model(args, networks, mask_img, first_run):
         return None
     import numpy as np
 
-    from sklearn_tcssl._cli_checks import check_pretrained
+    from sklearn_tcssl.cli._checks import check_pretrained
 
     if networks is None:
         n_features = int(np.count_nonzero(np.asarray(mask_img.dataobj)))
@@ -397,7 +397,7 @@ def _decode_cv(args, data):
 
 def _brain_mask(mask, run_paths):
     """Return ``--mask`` checked against the runs' grid, or one computed from the raw runs."""
-    from sklearn_tcssl._cli_checks import compute_brain_mask, load_mask
+    from sklearn_tcssl.cli._checks import compute_brain_mask, load_mask
 
     if mask is None:
         return compute_brain_mask(list(run_paths), say=_say)
@@ -430,8 +430,8 @@ def run_pretrain(args):
     """Run ``tcssl pretrain``: z-score whole runs, pretrain the embedder, save a model file."""
     from nilearn.maskers import MultiNiftiMasker
 
-    from sklearn_tcssl._cli_checks import check_output_file
-    from sklearn_tcssl._embedder import TemporalContrastiveEmbedder
+    from sklearn_tcssl.cli._checks import check_output_file
+    from sklearn_tcssl.embedding._embedder import TemporalContrastiveEmbedder
 
     check_output_file("--out", args.out)
     runs = _bold_runs(args)
@@ -499,7 +499,7 @@ def _run_within_thread_budget(args):
     The scikit-learn parts (masking, LDA, logistic regression) then follow the same budget
     as the estimators; the budget is decided when the command starts.
     """
-    from sklearn_tcssl._threads import thread_budget
+    from sklearn_tcssl._utils.threads import thread_budget
 
     with thread_budget() as n_threads:
         _say(f"using {n_threads} CPU thread(s) (sklearn_tcssl thread policy)")
@@ -546,7 +546,3 @@ def main(argv=None):
             file=sys.stderr,
         )
         return EXIT_FAILURE
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

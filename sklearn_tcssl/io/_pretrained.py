@@ -2,7 +2,7 @@
 
 Turns a fitted estimator or a model file into the encoder's architecture, weights,
 standardisation statistics and input kind (with the grid of a volume model). Model files are
-read by :mod:`sklearn_tcssl.io`, encoders rebuilt through :mod:`sklearn_tcssl._registry`;
+read by :mod:`sklearn_tcssl.io`, encoders rebuilt through :mod:`sklearn_tcssl.io._registry`;
 this module imports both, neither imports it.
 """
 
@@ -10,14 +10,14 @@ import os
 
 import numpy as np
 
-from sklearn_tcssl import io
-from sklearn_tcssl._exceptions import IncompatibleModelError
-from sklearn_tcssl._registry import config_n_features, encoder_config, encoder_of
-from sklearn_tcssl._registry import is_tcssl_estimator as _is_tcssl_estimator
+from sklearn_tcssl._utils.exceptions import IncompatibleModelError
+from sklearn_tcssl.io import _model_file
+from sklearn_tcssl.io._registry import config_n_features, encoder_config, encoder_of
+from sklearn_tcssl.io._registry import is_tcssl_estimator as _is_tcssl_estimator
 
 
 def _from_file(path):
-    card, tensors = io.read_model(path)
+    card, tensors = _model_file.read_model(path)
     prefix = "encoder."
     state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
     info = card.get("input") or {}
@@ -55,7 +55,7 @@ def _from_estimator(estimator, owner):
     if hasattr(estimator, "model_card_"):
         summary["training"] = estimator.model_card_.get("training")
     else:
-        summary["training"] = io._training_summary(estimator)
+        summary["training"] = _model_file._training_summary(estimator)
     return {
         "config": encoder_config(encoder),
         "state": state,
@@ -106,6 +106,6 @@ def check_pretrained_features(source, n_features, *, owner):
         recorded = (source["card"].get("input") or {}) if source["card"] else {}
         raise IncompatibleModelError(
             f"{owner}: init_from expects {expected} features per time point "
-            f"({io._mask_text(recorded)}), but X has {n_features}. Mask your images with the "
-            "pretrained model's mask, or use init_from=None to train from scratch."
+            f"({_model_file._mask_text(recorded)}), but X has {n_features}. Mask your images with "
+            "the pretrained model's mask, or use init_from=None to train from scratch."
         )

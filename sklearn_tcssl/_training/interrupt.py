@@ -7,7 +7,7 @@ it from ``on_epoch_end``). :class:`InterruptibleMixin` tells the two apart:
 * a ``KeyboardInterrupt`` raised while an epoch runs (a batch, the validation pass), or any
   one that follows a real SIGINT (Ctrl-C) received during training, is an **interrupt**:
   callbacks' ``on_train_end`` still run (with ``net.interrupted_`` set, so that
-  :class:`~sklearn_tcssl._checkpoint.TrainingCheckpoint` never saves the half epoch), then
+  :class:`~sklearn_tcssl._training.checkpoint.TrainingCheckpoint` never saves the half epoch), then
   the interrupt propagates out of ``fit``/``partial_fit``;
 * one raised by an ``on_epoch_end`` callback without a SIGINT (``EarlyStopping``) ends
   training normally, as in skorch: the epoch is complete.

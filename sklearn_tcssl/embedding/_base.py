@@ -1,7 +1,8 @@
 """Private base class of the estimators: what the embedder and the classifier share.
 
 :class:`EncoderEstimator` holds the parameter constraints both estimators have, the
-pretrained source (``init_from``), the choice of input adapter (:mod:`sklearn_tcssl._inputs`),
+pretrained source (``init_from``), the choice of input adapter
+(:mod:`sklearn_tcssl._input.adapters`),
 the encoder's architecture parameters, evaluation batching, the end of ``fit``, and the hooks
 :mod:`sklearn_tcssl.io` calls to save and restore a model. Subclasses build their skorch
 net and define ``fit``.
@@ -23,13 +24,14 @@ from sklearn.utils._param_validation import (
     validate_parameter_constraints,
 )
 
-from sklearn_tcssl import io
-from sklearn_tcssl._inputs import INPUT_KINDS, INPUTS, fit_input, fitted_input
-from sklearn_tcssl._net import autocast_of
-from sklearn_tcssl._pretrained import check_pretrained_features, pretrained_encoder
-from sklearn_tcssl._registry import build_encoder
-from sklearn_tcssl._sequences import check_finite_embeddings
-from sklearn_tcssl._validation import check_fits_in_memory, check_fitted, resolve_device
+from sklearn_tcssl._input.adapters import INPUT_KINDS, INPUTS, fit_input, fitted_input
+from sklearn_tcssl._input.sequences import check_finite_embeddings
+from sklearn_tcssl._input.validation import check_fits_in_memory, check_fitted, resolve_device
+from sklearn_tcssl._training.net import autocast_of
+from sklearn_tcssl._utils.exceptions import IncompatibleModelError
+from sklearn_tcssl.io._model_file import SaveMixin
+from sklearn_tcssl.io._pretrained import check_pretrained_features, pretrained_encoder
+from sklearn_tcssl.io._registry import build_encoder
 
 INITS = ("pca", "random")
 ARCHITECTURE = {"kernel_size": 3, "n_blocks": 1, "projection_dim": 64}  # encoder defaults
@@ -86,7 +88,7 @@ def python_scalar(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-class EncoderEstimator(io.SaveMixin, BaseEstimator):
+class EncoderEstimator(SaveMixin, BaseEstimator):
     """Shared machinery of the estimators that train an encoder (see the module docstring)."""
 
     _parameter_constraints = PARAMETER_CONSTRAINTS
@@ -231,7 +233,7 @@ class EncoderEstimator(io.SaveMixin, BaseEstimator):
         self._univariate_ = bool(card["univariate"])
         self._input_kind_ = (card.get("input") or {}).get("form", "sequences")
         if self._input_kind_ not in INPUT_KINDS:
-            raise io.IncompatibleModelError(
+            raise IncompatibleModelError(
                 f"The model's input kind {self._input_kind_!r} is not one of "
                 f"{sorted(INPUT_KINDS)}; upgrade sklearn-tcssl."
             )

@@ -1,0 +1,7 @@
+"""``python -m sklearn_tcssl.cli``."""
+
+import sys
+
+from sklearn_tcssl.cli._main import main
+
+sys.exit(main())
