@@ -1,13 +1,13 @@
 """Cross-subject scene decoding on real movie fMRI (Sherlock, 17 people, PMC, 481 voxels).
 
-Protocol (issue 10): scan 1 (946 TRs) of every person is unlabeled pretraining data; the 23
+Protocol: scan 1 (946 TRs) of every person is unlabeled pretraining data; the 23
 annotated scenes of scan 2 are labelled blocks (label = scene, chance 1/23 = 0.043). A
 decoder is trained on the blocks of k people and tested on the blocks of all the others:
 k = 1, 2, 4 with 8 random draws of people each, and leave-one-person-out (k = 16, 17 folds).
 Every scan is z-scored per voxel and person. All methods are scored on the same splits.
 
 Unsupervised steps (PCA, SRM, the aligners, the embedder) see scan 1 only, never a label and
-never scan 2; by default they are fitted on the scan 1 of all 17 people (the issue's
+never scan 2; by default they are fitted on the scan 1 of all 17 people (the usual SRM
 protocol: test people's *unlabeled* scan 1 is used, as SRM does for new subjects). The
 ``strict`` rows at k = 16 refit them in every fold on the 16 training people's scan 1 and
 give the held-out person a map from their own scan 1 only (``add_subjects``).

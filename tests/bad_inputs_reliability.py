@@ -1,4 +1,4 @@
-"""Rows of the bad-input table for issue 11 (Ctrl-C, checkpoints, damaged and hostile files).
+"""Rows of the bad-input table about reliability (Ctrl-C, checkpoints, damaged and hostile files).
 
 Imported by ``tests/test_bad_inputs.py``, which appends :data:`ROWS` to its ``CASES`` (and so
 to ``docs/bad_inputs.rst``). Each row is ``(id, call(tmp_path), error, regex, what)``. Rows
@@ -18,7 +18,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import torch
-from conftest import smooth_sequences
+from _helpers import smooth_sequences
 from skorch.callbacks import Callback
 
 from sklearn_tcssl import (

@@ -30,9 +30,9 @@ from sklearn.model_selection import GroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _helpers import smooth_sequences  # noqa: E402
 from bad_inputs_reliability import ACCEPTED as RELIABILITY_ACCEPTED  # noqa: E402
 from bad_inputs_reliability import ROWS as RELIABILITY_ROWS  # noqa: E402
-from conftest import smooth_sequences  # noqa: E402
 
 from sklearn_tcssl import (  # noqa: E402
     IncompatibleModelError,
@@ -868,7 +868,7 @@ CASES = [
     ),
 ]
 
-CASES += [Case(*row) for row in RELIABILITY_ROWS]  # issue 11: Ctrl-C, files, models
+CASES += [Case(*row) for row in RELIABILITY_ROWS]  # Ctrl-C, files, models
 
 ACCEPTED = [
     # id, input, documented behaviour checked below

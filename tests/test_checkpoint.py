@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import smooth_sequences
+from _helpers import smooth_sequences
 from skorch.callbacks import Callback
 
 from sklearn_tcssl import IncompatibleModelError, TemporalContrastiveEmbedder
@@ -51,7 +51,7 @@ _TRAINER = """
 import sys, time
 sys.path[:0] = [{tests!r}, {root!r}]  # this checkout's package, whatever is installed
 from skorch.callbacks import Callback
-from conftest import smooth_sequences
+from _helpers import smooth_sequences
 from sklearn_tcssl import TemporalContrastiveEmbedder
 
 class Slow(Callback):  # runs after the checkpoint callback: slows the run, draws no random numbers

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import fast_slow_sequences, smooth_sequences
+from _helpers import fast_slow_sequences, smooth_sequences
 from nilearn.maskers import MultiNiftiMasker
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression

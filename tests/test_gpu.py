@@ -7,7 +7,7 @@ that the same settings are harmless there.
 import numpy as np
 import pytest
 import torch
-from conftest import smooth_sequences
+from _helpers import smooth_sequences
 from torch.utils.data import DataLoader
 
 from sklearn_tcssl import TemporalContrastiveEmbedder

@@ -11,7 +11,7 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
-from conftest import smooth_sequences
+from _helpers import smooth_sequences
 from skorch.callbacks import Callback, EarlyStopping
 
 from sklearn_tcssl import TemporalContrastiveClassifier, TemporalContrastiveEmbedder
@@ -140,7 +140,7 @@ _TRAINER = """
 import sys, time
 sys.path[:0] = [{tests!r}, {root!r}]  # this checkout's package, whatever is installed
 from skorch.callbacks import Callback
-from conftest import smooth_sequences
+from _helpers import smooth_sequences
 from sklearn_tcssl import TemporalContrastiveEmbedder
 
 class Slow(Callback):

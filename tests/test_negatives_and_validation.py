@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import smooth_sequences
+from _helpers import smooth_sequences
 
 from sklearn_tcssl import TemporalContrastiveEmbedder
 from sklearn_tcssl._training.accelerate import AcceleratorGather, gather_with_local_grad

@@ -1,11 +1,11 @@
 import pickle
-from pathlib import Path
 from urllib.error import URLError
 
 import nibabel as nib
 import nilearn.datasets
 import numpy as np
 import pytest
+from _helpers import YEO_ATLAS
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold, cross_val_score
@@ -23,13 +23,7 @@ from sklearn_tcssl.networks import (
     network_names,
 )
 
-REAL_ATLAS = (
-    Path(__file__).parents[1].parent
-    / "shared"
-    / "data"
-    / "yeo2011"
-    / "Yeo2011_7Networks_MNI152_FreeSurferConformed1mm_LiberalMask.nii.gz"
-)
+REAL_ATLAS = YEO_ATLAS
 
 # Synthetic atlas: 20 x 24 x 20 voxels of 4 mm; 7 slabs along y (3 voxels each), a 2-voxel
 # background border in x and z and 3 background slices at the front.

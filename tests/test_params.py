@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import smooth_sequences
+from _helpers import smooth_sequences
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.utils._param_validation import InvalidParameterError

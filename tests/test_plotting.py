@@ -3,7 +3,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import smooth_sequences
+from _helpers import smooth_sequences
 
 from sklearn_tcssl import NetworkMasker, TemporalContrastiveEmbedder
 from sklearn_tcssl.datasets import make_network_atlas

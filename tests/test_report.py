@@ -152,7 +152,7 @@ def test_reference_decoders_lead_with_lda():
 
 
 def test_fit_cache_fits_the_embedder_once_for_both_readouts():
-    from conftest import smooth_sequences
+    from _helpers import smooth_sequences
 
     from sklearn_tcssl.baselines import FitCache
 
@@ -165,7 +165,7 @@ def test_fit_cache_fits_the_embedder_once_for_both_readouts():
 
 
 def test_fit_cache_survives_the_clones_of_cross_validation(monkeypatch):
-    from conftest import smooth_sequences
+    from _helpers import smooth_sequences
 
     from sklearn_tcssl import TemporalContrastiveEmbedder
     from sklearn_tcssl.baselines import FitCache

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import smooth_sequences
+from _helpers import smooth_sequences
 from sklearn.base import clone
 from sklearn.model_selection import KFold, cross_val_score
 

@@ -4,10 +4,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import SHERLOCK
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "sherlock.py"
-DATA = ROOT / ".." / "shared" / "data" / "sherlock" / "sherlock_pmc_movie.npz"
+DATA = SHERLOCK
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,10 @@
 import warnings
-from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+from _helpers import YEO_ATLAS
 from nilearn.maskers import MultiNiftiMasker
 from sklearn.model_selection import GroupKFold, cross_val_score
 from sklearn.svm import LinearSVC
@@ -12,14 +12,7 @@ from sklearn.svm import LinearSVC
 from sklearn_tcssl.datasets import make_network_atlas, make_task_fmri
 from sklearn_tcssl.networks import YEO7_NETWORKS
 
-# The repository's parent holds shared/ (the project's data, never committed).
-YEO_PATH = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "data"
-    / "yeo2011"
-    / "Yeo2011_7Networks_MNI152_FreeSurferConformed1mm_LiberalMask.nii.gz"
-)
+YEO_PATH = YEO_ATLAS
 
 SMALL = {"n_subjects": 3, "n_runs": 2, "n_tasks": 3, "n_blocks": 1, "block_duration": 6}
 

@@ -8,7 +8,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from conftest import smooth_sequences
+from _helpers import smooth_sequences
 
 import sklearn_tcssl
 from sklearn_tcssl import (
@@ -122,7 +122,7 @@ def test_affinity_mask_is_respected():
         torch.set_num_threads(4)
         from sklearn_tcssl import TemporalContrastiveEmbedder
         import sys; sys.path.insert(0, "tests")
-        from conftest import smooth_sequences
+        from _helpers import smooth_sequences
         seen = []
         original = TemporalContrastiveEmbedder._build_net
         def spy(self, *a, **k):

@@ -154,7 +154,7 @@ def test_writable_in_memory_image_is_not_standardised_in_place():
 
 
 def test_read_only_arrays_at_every_entry_point():
-    from conftest import smooth_sequences
+    from _helpers import smooth_sequences
 
     X = smooth_sequences(6, 12, 5)
     for x in X:
