@@ -240,12 +240,12 @@ def test_mask_on_another_grid_is_refused_in_seconds(bids_tree, tmp_path, capsys)
 
 
 def test_missing_atlas_is_refused_before_reading(bids_tree, tmp_path, monkeypatch, capsys):
-    from sklearn_tcssl import networks
+    from sklearn_tcssl.networks import AtlasUnavailableError, _atlas
 
     def offline(data_dir, verbose):
-        raise networks.AtlasUnavailableError("no network here")
+        raise AtlasUnavailableError("no network here")
 
-    monkeypatch.setattr(networks, "_fetch_atlas", offline)
+    monkeypatch.setattr(_atlas, "fetch_atlas", offline)
     root, _ = bids_tree
     args = ["decode", str(root), "--task", "blocks", "--network", "visual"]
     code = main([*args, "--out", str(tmp_path)])
@@ -307,6 +307,70 @@ def test_brain_mask_of_raw_runs_and_its_error(raw_int16_bids, tmp_path):
     with pytest.raises(ValueError, match="could not compute a brain mask") as info:
         compute_brain_mask([flat])
     assert "z-scored" not in str(info.value) and "--mask" in str(info.value)
+    coarse = tmp_path / "coarse_bold.nii.gz"  # every voxel varies: no background to find
+    noise = np.random.default_rng(0).normal(100, 1, size=(6, 6, 6, 5)).astype(np.float32)
+    nib.save(nib.Nifti1Image(noise, np.eye(4)), coarse)
+    with pytest.raises(ValueError, match="all 216 voxels of the grid vary in time, so brain"):
+        compute_brain_mask([coarse])
+
+
+def test_version_and_defaults_in_help(capsys):
+    from sklearn_tcssl import __version__
+
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"tcssl {__version__}"
+    with pytest.raises(SystemExit):
+        main(["decode", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for text in ["(default: 5.0)", "(default: subject)", "(default: 5,", "(default: 50)"]:
+        assert text in out
+
+
+def test_folds_with_leave_one_run_out_is_refused(tmp_path, capsys):
+    args = ["decode", str(tmp_path), "--task", "x", "--cv", "run", "--folds", "3"]
+    assert main([*args, "--out", str(tmp_path / "out")]) == 2
+    assert "--folds 3 applies to --cv subject only" in capsys.readouterr().err
+
+
+def test_small_mask_names_the_minimum_and_how_to_lower_it(bids_tree, tmp_path):
+    import nibabel as nib
+    import numpy as np
+
+    from sklearn_tcssl.cli._checks import load_mask
+
+    root, mask = bids_tree
+    run = next(root.glob("sub-01/func/*_bold.nii.gz"))
+    grid = nib.load(mask)
+    roi = np.zeros(grid.shape[:3], np.uint8)
+    roi.flat[:12] = 1
+    nib.save(nib.Nifti1Image(roi, grid.affine), tmp_path / "roi.nii.gz")
+    with pytest.raises(ValueError, match=r"12 voxels, fewer than the 50.*--min-mask-voxels 12"):
+        load_mask(tmp_path / "roi.nii.gz", run)
+    assert load_mask(tmp_path / "roi.nii.gz", run, min_voxels=12).get_fdata().sum() == 12
+
+
+def test_networks_outside_the_brain_are_refused_before_reading(bids_tree, tmp_path, capsys):
+    import shutil
+
+    import nibabel as nib
+    from _helpers import YEO_ATLAS
+
+    if not YEO_ATLAS.exists():
+        pytest.skip("the Yeo atlas of ../shared/data is absent")
+    root, _ = bids_tree
+    moved = tmp_path / "ds"
+    shutil.copytree(root, moved)
+    for path in moved.glob("sub-*/func/*_bold.nii.gz"):  # 30 mm off MNI152
+        img = nib.load(path)
+        affine = img.affine.copy()
+        affine[:3, 3] += 30
+        nib.save(nib.Nifti1Image(img.get_fdata(), affine, img.header), path)
+    args = ["decode", str(moved), "--task", "blocks", "--network", "visual"]
+    assert main([*args, "--atlas", str(YEO_ATLAS), "--out", str(tmp_path / "out")]) == 2
+    captured = capsys.readouterr()
+    assert "'visual': 6 of 110 voxels (5%)" in captured.err and "MNI152" in captured.err
+    assert "reading task" not in captured.out
 
 
 def test_quiet_prints_only_the_results(tmp_path, capsys):

@@ -1,4 +1,5 @@
 import pickle
+from pathlib import Path
 from urllib.error import URLError
 
 import nibabel as nib
@@ -316,7 +317,27 @@ def test_default_atlas_fetch_failure(monkeypatch, error):
         match=r"atlas=None.*could not be fetched.*fetch_atlas_yeo_2011.*pass atlas= a local file",
     ) as info:
         NetworkMasker("visual").fit([_run()])
-    assert info.value.__cause__ is error
+    # the cause's text is in the message; its traceback is not chained (it would bury it)
+    assert str(error) in str(info.value) and info.value.__cause__ is None
+
+
+def test_failed_fetch_leaves_no_empty_data_folder(monkeypatch, tmp_path):
+    data_dir = tmp_path / "nilearn_data"
+
+    def failing_fetch(data_dir, **kwargs):  # as nilearn: the folder first, then the download
+        (Path(data_dir) / "yeo_2011").mkdir(parents=True)
+        raise URLError("no route to host")
+
+    monkeypatch.setattr(nilearn.datasets, "fetch_atlas_yeo_2011", failing_fetch)
+    with pytest.raises(AtlasUnavailableError):
+        NetworkMasker("visual", data_dir=data_dir).fit([_run()])
+    assert not data_dir.exists()
+    kept = tmp_path / "kept"
+    (kept / "yeo_2011").mkdir(parents=True)
+    (kept / "yeo_2011" / "partial.zip").write_text("x")  # a partial download is kept
+    with pytest.raises(AtlasUnavailableError):
+        NetworkMasker("visual", data_dir=kept).fit([_run()])
+    assert (kept / "yeo_2011" / "partial.zip").is_file()
 
 
 # --------------------------------------------------------------------------- real atlas
@@ -347,3 +368,57 @@ def test_real_atlas_visual_is_posterior(real_masker):
     assert len(ijk) == masker.n_voxels_["visual"]
     out = masker.transform([run])[0]
     assert out.shape == (3, masker.n_voxels_["total"])
+
+
+# --------------------------------------------------------------------------- space check
+def _mni_brain_run(shift_mm=0.0, n_frames=3):
+    """Random 4D run, zero outside the MNI152 brain (as preprocessed runs), origin shifted."""
+    from nilearn.datasets import load_mni152_brain_mask
+
+    brain = load_mni152_brain_mask(resolution=4)
+    inside = np.asarray(brain.dataobj) != 0
+    data = np.random.default_rng(0).normal(size=(*inside.shape, n_frames)) * inside[..., None]
+    affine = brain.affine.copy()
+    affine[:3, 3] += shift_mm
+    return nib.Nifti1Image(data.astype(np.float32), affine)
+
+
+@pytest.fixture(scope="module")
+def _needs_real_atlas():
+    if not REAL_ATLAS.exists():
+        pytest.skip(f"real Yeo 2011 atlas not found at {REAL_ATLAS} (../shared/data is absent)")
+
+
+@pytest.mark.usefixtures("_needs_real_atlas")
+def test_mni_runs_have_their_networks_inside_the_brain():
+    masker = NetworkMasker("visual", atlas=REAL_ATLAS).fit([_mni_brain_run()])
+    assert masker.in_brain_["visual"] > 0.95
+    assert masker.in_brain_["total"] > 0.95
+
+
+@pytest.mark.usefixtures("_needs_real_atlas")
+def test_runs_in_another_space_are_refused():
+    # 80 mm off: the grid still overlaps the atlas, but the networks fall outside the brain
+    run = _mni_brain_run(shift_mm=80.0)
+    with pytest.raises(NetworkMaskError, match=r"'visual': \d+ of \d+ voxels.*MNI152"):
+        NetworkMasker("visual", atlas=REAL_ATLAS).fit([run])
+    for shift, message in [
+        (80.0, "none in the images' field of view intersected with mask_img"),
+        (40.0, r"inside the brain \(mask_img\): 'visual': \d+ of"),
+    ]:
+        run = _mni_brain_run(shift_mm=shift)
+        brain = nib.Nifti1Image((run.get_fdata()[..., 0] != 0).astype(np.int8), run.affine)
+        with pytest.raises(NetworkMaskError, match=message + ".*MNI152"):
+            network_mask("visual", REAL_ATLAS, target_img=run, mask_img=brain)
+
+
+@pytest.mark.usefixtures("_needs_real_atlas")
+def test_partly_misplaced_runs_warn():
+    with pytest.warns(UserWarning, match=r"all selected networks: \d+ of \d+ voxels \(\d+%\)"):
+        masker = NetworkMasker("whole_brain", atlas=REAL_ATLAS).fit([_mni_brain_run(40.0)])
+    assert 0.2 <= masker.in_brain_["total"] < 0.6
+
+
+def test_runs_without_background_are_not_judged(atlas_img):
+    masker = NetworkMasker("visual", atlas=atlas_img).fit([_run()])  # noise everywhere
+    assert masker.in_brain_ == {}

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+#: Default of ``--min-mask-voxels``: fewer voxels are taken for an ROI given by mistake.
 MIN_MASK_VOXELS = 50
 
 
@@ -78,7 +79,7 @@ def check_same_grid(option, img, reference, reference_name):
         )
 
 
-def load_mask(path, first_run):
+def load_mask(path, first_run, min_voxels=MIN_MASK_VOXELS):
     """Load ``--mask``, check it is a 3D image on the grid of ``first_run``."""
     import nibabel as nib
 
@@ -91,8 +92,12 @@ def load_mask(path, first_run):
         raise ValueError(f"--mask {path} has shape {img.shape}; pass a 3D mask image.")
     check_same_grid(f"--mask {path}", img, nib.load(str(first_run)), Path(first_run).name)
     n_voxels = int(np.count_nonzero(np.asarray(img.dataobj)))
-    if n_voxels < MIN_MASK_VOXELS:
-        raise ValueError(f"--mask {path} has {n_voxels} voxels; pass a brain mask.")
+    if n_voxels < min_voxels:
+        raise ValueError(
+            f"--mask {path} has {n_voxels} voxels, fewer than the {min_voxels} expected of a "
+            "brain mask (--min-mask-voxels). Pass a brain mask, or, to decode this small "
+            f"region on purpose, lower the minimum: --min-mask-voxels {max(n_voxels, 1)}."
+        )
     return nib.Nifti1Image((np.asarray(img.dataobj) != 0).astype(np.uint8), img.affine)
 
 
@@ -118,7 +123,7 @@ def _mean_and_std(run_paths):
     return first.affine, mean, std
 
 
-def compute_brain_mask(run_paths, say=None):
+def compute_brain_mask(run_paths, say=None, min_voxels=MIN_MASK_VOXELS):
     """Brain mask of raw runs: nilearn's EPI mask of their mean image.
 
     Raw scanner runs (for example int16) have a dark background, which
@@ -131,6 +136,8 @@ def compute_brain_mask(run_paths, say=None):
         The BOLD runs, all on one grid.
     say : callable or None, default=None
         Progress messages.
+    min_voxels : int, default=50
+        Fewest voxels of a usable mask.
 
     Returns
     -------
@@ -149,19 +156,37 @@ def compute_brain_mask(run_paths, say=None):
         epi = compute_epi_mask(nib.Nifti1Image(mean, affine), exclude_zeros=True)
     mask = np.asarray(epi.dataobj) != 0
     how = "EPI mask of the mean image"
-    if not MIN_MASK_VOXELS <= mask.sum() < 0.9 * mask.size:
+    if not min_voxels <= mask.sum() < 0.9 * mask.size:
         mask, how = std > 1e-6 * max(float(std.max()), 1e-30), "voxels that vary in time"
     n_voxels = int(mask.sum())
-    if not MIN_MASK_VOXELS <= n_voxels < mask.size:
+    if not min_voxels <= n_voxels < mask.size:
+        why = _why_no_mask(mean, n_voxels, mask.size, min_voxels)
         raise ValueError(
-            f"could not compute a brain mask from the runs: the mean image ranges "
-            f"{mean.min():.3g} to {mean.max():.3g} with {int(np.count_nonzero(std))} of "
-            f"{mask.size} voxels varying in time, which leaves {n_voxels} voxels. Pass "
-            "--mask with a brain mask on the BOLD grid."
+            f"could not compute a brain mask from the runs: {why} "
+            "Pass --mask with a brain mask on the BOLD grid (for example fMRIPrep's "
+            "desc-brain_mask file, or nilearn.masking.compute_epi_mask run on a mean image "
+            "you checked)."
         )
     if say is not None:
         say(f"brain mask: {n_voxels} voxels ({how})")
     return nib.Nifti1Image(mask.astype(np.uint8), affine)
+
+
+def _why_no_mask(mean, n_voxels, n_grid, min_voxels):
+    found = (
+        f"nilearn's compute_epi_mask found no dark background in the mean image (values "
+        f"{mean.min():.3g} to {mean.max():.3g}), and"
+    )
+    if n_voxels == n_grid:
+        return (
+            f"{found} all {n_grid} voxels of the grid vary in time, so brain cannot be told "
+            "from background (typical of coarse or cropped runs whose field of view is all "
+            "brain, or of runs already processed without zeros outside the brain)."
+        )
+    return (
+        f"{found} only {n_voxels} voxels vary in time, fewer than the {min_voxels} of a brain "
+        "mask (--min-mask-voxels)."
+    )
 
 
 # ------------------------------------------------------------------ inputs
@@ -198,12 +223,40 @@ def check_pretrained(path, n_features, first_run):
     return load(path)
 
 
+def check_networks_in_brain(networks, atlas, first_run, brain_img, source, say):
+    """Refuse networks that fall outside the brain of the runs (runs not in MNI152 space).
+
+    Reads the atlas and the header of ``first_run``; ``brain_img`` is ``--mask`` or the mask
+    computed from the runs. Prints the share of each network's voxels inside the brain.
+    """
+    import nibabel as nib
+
+    from sklearn_tcssl.networks import network_names
+    from sklearn_tcssl.networks._atlas import network_mask_data
+    from sklearn_tcssl.networks._yeo import validate_networks
+
+    names, required = validate_networks(network_names() if networks == "all" else networks)
+    run = nib.load(str(first_run))
+    grid = (run.affine, tuple(run.shape[:3]))
+    brain = np.asarray(brain_img.dataobj) != 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        *_, shares = network_mask_data(
+            names, required, atlas, grid, None, brain, None, 0, source=source
+        )
+    text = ", ".join(f"{n} {s:.0%}" for n, s in shares.items() if n != "total")
+    say(f"network voxels inside the brain ({source}): {text}")
+    for warning in caught:
+        say(f"warning: {warning.message}")
+
+
 def check_atlas_available(atlas):
     """Refuse ``--network`` without a reachable Yeo atlas before any data is read."""
-    from sklearn_tcssl.networks import AtlasUnavailableError, _load_atlas
+    from sklearn_tcssl.networks import AtlasUnavailableError
+    from sklearn_tcssl.networks._atlas import load_atlas
 
     try:
-        _load_atlas(atlas)
+        load_atlas(atlas)
     except AtlasUnavailableError as exc:
         raise AtlasUnavailableError(
             f"--network needs the Yeo 2011 7-network atlas, which could not be fetched "

@@ -40,6 +40,27 @@ shifted by --hrf-delay seconds, then decoded within the chosen networks.
 """
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Descriptions as written, and every option's default (None and flags say it in words)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or action.help is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
+#: Folds of ``--cv subject`` when ``--folds`` is not given.
+DEFAULT_FOLDS = 5
+MIN_MASK_OPTION = ("--min-mask-voxels",)
+MIN_MASK_ARGS = {
+    "type": int,
+    "default": 50,
+    "metavar": "N",
+    "help": "fewest voxels of --mask or of the computed brain mask (a guard against an ROI "
+    "passed by mistake; lower it to decode a small region on purpose)",
+}
+
+
 def build_parser():
     """Return the ``tcssl`` argument parser.
 
@@ -48,8 +69,11 @@ def build_parser():
     parser : argparse.ArgumentParser
         The parser with the ``demo``, ``decode`` and ``pretrain`` subcommands.
     """
-    raw = argparse.RawDescriptionHelpFormatter
+    from sklearn_tcssl._version import __version__
+
+    raw = _HelpFormatter
     parser = argparse.ArgumentParser(prog="tcssl", description=DESCRIPTION, formatter_class=raw)
+    parser.add_argument("--version", action="version", version=f"tcssl {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = {"formatter_class": raw, "parents": [_verbosity_parser()]}
@@ -65,8 +89,8 @@ def build_parser():
         "--max-epochs",
         type=int,
         default=25,
-        help="pretraining epochs (default 25 here, to stay under a minute on 2 cores; the "
-        "embedder's own default is 50)",
+        help="pretraining epochs (the embedder's own default is 50; fewer here, to stay "
+        "under a minute on 2 cores)",
     )
     demo.set_defaults(func=run_demo)
 
@@ -81,16 +105,24 @@ def build_parser():
         default=None,
         metavar="NAME",
         help="Yeo networks to decode from: visual somatomotor dorsal_attention "
-        "ventral_attention limbic frontoparietal default whole_brain, or 'all'. "
-        "Default: a whole-brain mask computed from the data (no atlas needed).",
+        "ventral_attention limbic frontoparietal default whole_brain, or 'all' (each "
+        "network and the whole brain). Default: a whole-brain mask computed from the data "
+        "(no atlas needed). The runs must be in MNI152 space, the atlas's: networks with "
+        "under 20%% of their voxels inside the brain are refused.",
     )
-    decode.add_argument("--atlas", type=Path, help="local Yeo 2011 7-network atlas file")
+    decode.add_argument(
+        "--atlas",
+        type=Path,
+        help="local Yeo 2011 7-network atlas file (default: fetched by nilearn, which needs "
+        "network access once)",
+    )
     decode.add_argument(
         "--mask",
         type=Path,
         help="brain mask image on the BOLD grid (default: nilearn's compute_epi_mask on the "
         "mean image of the raw runs)",
     )
+    decode.add_argument(*MIN_MASK_OPTION, **MIN_MASK_ARGS)
     decode.add_argument(
         "--pretrained",
         type=Path,
@@ -101,15 +133,25 @@ def build_parser():
         "--cv",
         choices=("subject", "run"),
         default="subject",
-        help="leave-subjects-out folds (default) or leave-one-run-out within subjects",
+        help="leave-subjects-out folds, or leave-one-run-out (as many folds as runs)",
     )
-    decode.add_argument("--folds", type=int, default=5, help="number of folds for --cv subject")
+    decode.add_argument(
+        "--folds",
+        type=int,
+        default=None,
+        help=f"subject-wise folds of --cv subject (default: {DEFAULT_FOLDS}, or the number "
+        "of subjects if fewer); not used by --cv run",
+    )
     decode.add_argument("--derivatives", action="store_true", help="use fMRIPrep derivatives")
     decode.add_argument(
         "--space", default=None, help="derivatives space, e.g. MNI152NLin2009cAsym"
     )
-    decode.add_argument("--hrf-delay", type=float, default=5.0, help="seconds (default 5)")
-    decode.add_argument("--max-epochs", type=int, default=None, help="pretraining epochs")
+    decode.add_argument(
+        "--hrf-delay", type=float, default=5.0, help="haemodynamic delay of block onsets (s)"
+    )
+    decode.add_argument(
+        "--max-epochs", type=int, default=None, help="pretraining epochs (default: 50)"
+    )
     decode.add_argument("--seed", type=int, default=0, help="training seed")
     decode.add_argument("--out", type=Path, default=Path("tcssl_decode_out"), help="output folder")
     decode.set_defaults(func=run_decode)
@@ -124,10 +166,13 @@ def build_parser():
     pretrain.add_argument("--task", required=True, help="BIDS task label of the runs to use")
     pretrain.add_argument("--out", type=Path, required=True, help="model file to write")
     pretrain.add_argument("--mask", type=Path, help="brain mask (default: from the runs)")
+    pretrain.add_argument(*MIN_MASK_OPTION, **MIN_MASK_ARGS)
     pretrain.add_argument("--derivatives", action="store_true", help="use fMRIPrep derivatives")
     pretrain.add_argument("--space", default=None, help="derivatives space")
     pretrain.add_argument("--segment-length", type=int, default=5, help="TRs per segment")
-    pretrain.add_argument("--max-epochs", type=int, default=None, help="pretraining epochs")
+    pretrain.add_argument(
+        "--max-epochs", type=int, default=None, help="pretraining epochs (default: 50)"
+    )
     pretrain.add_argument("--seed", type=int, default=0, help="training seed")
     pretrain.set_defaults(func=run_pretrain)
     return parser
@@ -162,6 +207,11 @@ you will NOT test on, then decode with 'tcssl decode ... --pretrained FILE'.
 def _check_args(args):
     """Check the options before any data is read, so a typo fails in a second, not an hour."""
     folds = getattr(args, "folds", None)
+    if folds is not None and getattr(args, "cv", None) == "run":
+        raise ValueError(
+            f"--folds {folds} applies to --cv subject only: --cv run leaves one run out per "
+            "fold (as many folds as runs). Leave out --folds, or use --cv subject."
+        )
     if folds is not None and folds < 2:
         raise ValueError(f"--folds {folds}: cross-validation needs at least 2 folds.")
     if getattr(args, "max_epochs", None) is not None and args.max_epochs < 0:
@@ -174,10 +224,10 @@ def _check_args(args):
         )
     network = getattr(args, "network", None)
     if network is not None and network != ["all"]:
-        from sklearn_tcssl.networks import _validate_networks
+        from sklearn_tcssl.networks._yeo import validate_networks
 
         try:
-            _validate_networks(network)
+            validate_networks(network)
         except ValueError as exc:
             raise ValueError(f"--network {' '.join(network)}: {exc}") from None
     atlas = getattr(args, "atlas", None)
@@ -260,11 +310,9 @@ def run_decode(args):
     check_output_folder("--out", args.out)
     networks = _decode_networks(args.network)
     runs = _bold_runs(args)
+    mask_img = _brain_mask(args, runs) if networks is None or args.mask else None
     if networks is not None:
-        from sklearn_tcssl.cli._checks import check_atlas_available
-
-        check_atlas_available(args.atlas)
-    mask_img = _brain_mask(args.mask, runs) if networks is None or args.mask else None
+        _check_networks(args, networks, mask_img, runs)
     model = _pretrained_model(args, networks, mask_img, runs[0])
     _say(f"inputs checked; reading task '{args.task}' from {args.bids_root}")
     data = load_bids_blocks(
@@ -388,22 +436,43 @@ def _decode_cv(args, data):
                 f"--cv subject needs at least 2 subjects; {args.bids_root} has {n_subjects}. "
                 "Use --cv run to cross-validate across runs."
             )
-        return GroupKFold(min(args.folds, n_subjects)), data.groups
+        folds = DEFAULT_FOLDS if args.folds is None else args.folds
+        return GroupKFold(min(folds, n_subjects)), data.groups
     runs = np.asarray(data.runs)
     if len(np.unique(runs)) < 2:
         raise ValueError("--cv run needs at least 2 runs; the dataset has 1. Use --cv subject.")
     return LeaveOneGroupOut(), runs
 
 
-def _brain_mask(mask, run_paths):
+def _brain_mask(args, run_paths):
     """Return ``--mask`` checked against the runs' grid, or one computed from the raw runs."""
     from sklearn_tcssl.cli._checks import compute_brain_mask, load_mask
 
-    if mask is None:
-        return compute_brain_mask(list(run_paths), say=_say)
-    mask_img = load_mask(mask, run_paths[0])
-    _say(f"brain mask {mask}: {int(mask_img.get_fdata().sum())} voxels")
+    if args.mask is None:
+        return compute_brain_mask(list(run_paths), say=_say, min_voxels=args.min_mask_voxels)
+    mask_img = load_mask(args.mask, run_paths[0], min_voxels=args.min_mask_voxels)
+    _say(f"brain mask {args.mask}: {int(mask_img.get_fdata().sum())} voxels")
     return mask_img
+
+
+def _check_networks(args, networks, mask_img, runs):
+    """Check that the atlas is there and its networks lie inside the runs' brain."""
+    from sklearn_tcssl.cli._checks import (
+        check_atlas_available,
+        check_networks_in_brain,
+        compute_brain_mask,
+    )
+
+    check_atlas_available(args.atlas)
+    source = f"--mask {args.mask}"
+    if mask_img is None:  # the brain of the first run, for the check only
+        try:
+            mask_img = compute_brain_mask(runs[:1], min_voxels=args.min_mask_voxels)
+        except ValueError as exc:
+            _say(f"space check skipped: no brain mask could be computed ({exc})")
+            return
+        source = f"brain mask computed from {Path(runs[0]).name}"
+    check_networks_in_brain(networks, args.atlas, runs[0], mask_img, source, _say)
 
 
 def _tcssl_embedding(args, model):
@@ -436,7 +505,7 @@ def run_pretrain(args):
     check_output_file("--out", args.out)
     runs = _bold_runs(args)
     _say(f"{len(runs)} run(s) of task '{args.task}'")
-    mask_img = _brain_mask(args.mask, runs)
+    mask_img = _brain_mask(args, runs)
     masker = MultiNiftiMasker(
         mask_img=mask_img, detrend=True, standardize="zscore_sample", reports=False
     )

@@ -1,0 +1,310 @@
+"""The network masker: 4D runs restricted to Yeo networks, for Pipelines."""
+
+import os
+from numbers import Integral, Real
+from pathlib import Path
+
+import numpy as np
+from nilearn.maskers import MultiNiftiMasker
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_memory
+
+from sklearn_tcssl._input.files import (
+    check_finite_image,
+    check_image_file,
+    image_name,
+    load_image_file,
+)
+from sklearn_tcssl._utils.exceptions import NotFittedError
+from sklearn_tcssl.networks._atlas import brain_of_image, image_grid, network_mask_data
+from sklearn_tcssl.networks._yeo import WHOLE_BRAIN, NetworkMaskError, validate_networks
+
+
+def _is_single_image(imgs):
+    return isinstance(imgs, str | Path) or hasattr(imgs, "affine")
+
+
+def _check_4d(imgs, owner, grid=None):
+    """Check that every image is 4D (and on ``grid`` = (affine, shape) if given).
+
+    Return the images as a list.
+    """
+    listed = [imgs] if _is_single_image(imgs) else list(imgs)
+    if not listed:
+        raise NetworkMaskError(f"{owner} got imgs=[]; pass a list of 4D images or paths.")
+    for i, img in enumerate(listed):
+        _, shape = image_grid(img, f"imgs[{i}]")
+        if len(shape) != 4:
+            raise NetworkMaskError(
+                f"imgs[{i}] has shape {shape} ({len(shape)}D); {owner} expects 4D images "
+                "(x, y, z, time), one per run. Pass 4D runs; a 3D volume can be made 4D with "
+                "nilearn.image.concat_imgs([img])."
+            )
+        if grid is not None:
+            _check_grid(f"imgs[{i}]", img, shape, grid, owner)
+    return listed
+
+
+def _check_grid(what, img, shape, grid, owner):
+    """Refuse an image whose grid differs from the fitted one (no silent resampling)."""
+    affine, mask_shape = grid
+    img_affine = image_grid(img, what)[0]
+    if tuple(shape[:3]) == tuple(mask_shape[:3]) and np.allclose(img_affine, affine, atol=1e-3):
+        return
+    raise NetworkMaskError(
+        f"{what} has grid shape {tuple(shape[:3])} and affine {np.round(img_affine, 2).tolist()}, "
+        f"but {owner} was fitted on grid shape {tuple(mask_shape[:3])} and affine "
+        f"{np.round(affine, 2).tolist()}. Images with different affines cannot be mixed: "
+        "resample them to one grid first (e.g. nilearn.image.resample_to_img(img, "
+        "reference_img)), or fit the masker on images of that grid."
+    )
+
+
+def _check_runs_readable(listed, mask):
+    """Refuse damaged files and NaN/inf in-mask voxels (nilearn would turn them into 0)."""
+    for i, img in enumerate(listed):
+        img = load_image_file(img, f"imgs[{i}]") if isinstance(img, str | Path) else img
+        check_image_file(img)
+        filename = image_name(img, "")
+        name = f"imgs[{i}]" + (f" ({filename})" if filename else "")
+        check_finite_image(img, name, mask=mask)
+
+
+# --------------------------------------------------------------------------- estimator
+class NetworkMasker(TransformerMixin, BaseEstimator):
+    """Mask 4D fMRI runs to one or more Yeo (2011) 7-network cortical networks.
+
+    A thin wrapper around :class:`nilearn.maskers.MultiNiftiMasker`: ``fit`` builds the mask
+    of the requested networks on the grid of the first image (the atlas mask is resampled
+    with nearest-neighbour interpolation; the data are never resampled to the 1 mm atlas
+    grid) and fits the inner masker with it. Usable as the first step of a
+    :class:`~sklearn.pipeline.Pipeline`, with X a Python list of 4D images or paths.
+
+    Parameters
+    ----------
+    networks : str or list of str, default="whole_brain"
+        Network name(s): ``"visual"``, ``"somatomotor"``, ``"dorsal_attention"``,
+        ``"ventral_attention"``, ``"limbic"``, ``"frontoparietal"``, ``"default"`` (case,
+        spaces and hyphens are ignored), or ``"whole_brain"``: the union of the 7 networks,
+        i.e. the cortex covered by the atlas, intersected with ``mask_img`` when one is given
+        (subcortex and cerebellum are not included; for them use a ``MultiNiftiMasker`` with
+        a brain mask directly).
+    atlas : str, pathlib.Path, Nifti image or None, default=None
+        Yeo-style 7-network label volume (integer labels 0..7, 3D or 4D with one volume), in
+        the same (MNI152) space as the images. ``None`` fetches it with
+        ``nilearn.datasets.fetch_atlas_yeo_2011(n_networks=7, thickness="thick",
+        data_dir=data_dir)``, which needs network access the first time.
+    data_dir : str, pathlib.Path or None, default=None
+        Passed to the fetcher when ``atlas`` is None.
+    mask_img : str, pathlib.Path, Nifti image or None, default=None
+        Optional brain mask intersected with the networks; resampled (nearest) to the data.
+    standardize : {None, "zscore_sample", "psc"}, default=None
+        Passed to ``MultiNiftiMasker``. None because runs are expected to be normalised
+        before blocks are cut; z-scoring each block would zero its mean pattern.
+    detrend : bool, default=False
+        Passed to ``MultiNiftiMasker``.
+    smoothing_fwhm : float or None, default=None
+        Passed to ``MultiNiftiMasker``.
+    t_r : float or None, default=None
+        Repetition time in seconds, passed to ``MultiNiftiMasker``.
+    memory : str, joblib.Memory or None, default=None
+        Cache. With ``memory_level >= 1`` the network mask computation is cached too.
+    memory_level : int, default=1
+        Passed to ``MultiNiftiMasker``.
+    n_jobs : int, default=1
+        Passed to ``MultiNiftiMasker``.
+    verbose : int, default=0
+        Passed to ``MultiNiftiMasker`` and to the atlas fetcher.
+
+    Attributes
+    ----------
+    networks_ : list of str
+        Validated network names in label order (``"whole_brain"`` expanded to the 7).
+    mask_img_ : nibabel.Nifti1Image
+        Binary (int8) network mask on the grid of the first image given to ``fit``.
+    masker_ : nilearn.maskers.MultiNiftiMasker
+        The fitted inner masker, built with ``mask_img=mask_img_`` and ``reports=False``.
+    n_voxels_ : dict of str to int
+        Voxels of each network in ``mask_img_``, and their sum under the key ``"total"``
+        (the number of output columns).
+    in_brain_ : dict of str to float
+        Share of each network's voxels on the images' grid that lie inside the brain
+        (``mask_img``, or the non-zero voxels of the first volume of ``imgs[0]``), and over
+        all selected networks (``"total"``): about 0.99 for images in MNI152 space. Below
+        0.2 ``fit`` refuses the images (they are not in the atlas's space), below 0.6 it
+        warns (without ``mask_img``, which may leave out cortex on purpose). Empty when the
+        brain cannot be told (raw runs with noise everywhere and no ``mask_img``).
+
+    See Also
+    --------
+    network_mask : The function that builds ``mask_img_``.
+    nilearn.maskers.MultiNiftiMasker : The masker doing the work.
+
+    Examples
+    --------
+    >>> import numpy as np, nibabel as nib
+    >>> from sklearn_tcssl import networks
+    >>> labels = np.zeros((8, 8, 8), dtype=np.int8)
+    >>> labels[:4] = 1
+    >>> labels[4:] = 7
+    >>> atlas = nib.Nifti1Image(labels, np.eye(4))
+    >>> run = np.random.rand(4, 4, 4, 10).astype("float32")
+    >>> runs = [nib.Nifti1Image(run, np.diag([2, 2, 2, 1]))]
+    >>> masker = networks.NetworkMasker("visual", atlas=atlas)
+    >>> [x.shape for x in masker.fit_transform(runs)]
+    [(10, 32)]
+    >>> masker.n_voxels_
+    {'visual': 32, 'total': 32}
+    """
+
+    _parameter_constraints = {
+        "networks": "no_validation",  # names are checked by validate_networks (its message)
+        "atlas": "no_validation",  # path, image or None: read by nilearn/nibabel
+        "data_dir": [str, os.PathLike, None],
+        "mask_img": "no_validation",
+        "standardize": [None, StrOptions({"zscore_sample", "psc"})],
+        "detrend": ["boolean"],
+        "smoothing_fwhm": [Interval(Real, 0, None, closed="left"), None],
+        "t_r": [Interval(Real, 0, None, closed="neither"), None],
+        "memory": [None, str, os.PathLike, HasMethods(["cache"])],
+        "memory_level": [Interval(Integral, 0, None, closed="left")],
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        networks=WHOLE_BRAIN,
+        *,
+        atlas=None,
+        data_dir=None,
+        mask_img=None,
+        standardize=None,
+        detrend=False,
+        smoothing_fwhm=None,
+        t_r=None,
+        memory=None,
+        memory_level=1,
+        n_jobs=1,
+        verbose=0,
+    ):
+        self.networks = networks
+        self.atlas = atlas
+        self.data_dir = data_dir
+        self.mask_img = mask_img
+        self.standardize = standardize
+        self.detrend = detrend
+        self.smoothing_fwhm = smoothing_fwhm
+        self.t_r = t_r
+        self.memory = memory
+        self.memory_level = memory_level
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, imgs, y=None):
+        """Build the network mask on the grid of ``imgs[0]`` and fit the inner masker.
+
+        Parameters
+        ----------
+        imgs : list of (str, pathlib.Path or Nifti image), or one 4D image
+            4D runs in MNI152 space, all on one grid (shape and affine); the first one's
+            header fixes the grid, and its first volume gives the brain of the space check
+            (see ``in_brain_``) when ``mask_img`` is None. Images on another grid raise a
+            ``NetworkMaskError`` rather than being resampled silently: resample them first
+            (``nilearn.image.resample_to_img``).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : NetworkMasker
+            The fitted masker.
+        """
+        names, required = validate_networks(self.networks)
+        listed = _check_4d(imgs, type(self).__name__)
+        compute = network_mask_data
+        if self.memory is not None and self.memory_level >= 1:
+            compute = check_memory(self.memory).cache(network_mask_data)
+        grid = image_grid(listed[0], "imgs[0]")
+        _check_4d(listed, type(self).__name__, grid=grid)  # one grid for all images
+        brain = None if self.mask_img is not None else brain_of_image(listed[0])
+        self.mask_img_, self.n_voxels_, self.in_brain_ = compute(
+            names, required, self.atlas, grid, self.mask_img, brain, self.data_dir, self.verbose
+        )
+        self.networks_ = names
+        self.masker_ = self._make_masker().fit()  # the mask is given: no image needed
+        if self.verbose:
+            print(
+                f"[{type(self).__name__}] networks {names}: {self.n_voxels_} voxels; share "
+                f"inside the brain: {self.in_brain_ or 'not measured (no background)'}"
+            )
+        return self
+
+    def _make_masker(self):
+        return MultiNiftiMasker(
+            mask_img=self.mask_img_,
+            standardize=self.standardize,
+            detrend=self.detrend,
+            smoothing_fwhm=self.smoothing_fwhm,
+            t_r=self.t_r,
+            memory=self.memory,
+            memory_level=self.memory_level,
+            n_jobs=self.n_jobs,
+            verbose=self.verbose,
+            reports=False,
+        )
+
+    def transform(self, imgs):
+        """Extract the network voxels' time series of each run.
+
+        Parameters
+        ----------
+        imgs : list of (str, pathlib.Path or Nifti image), or one 4D image
+            4D runs on the grid of the images given to ``fit``.
+
+        Returns
+        -------
+        signals : list of ndarray of shape (n_timepoints, n_voxels), or one such array
+            Float32 time series, one array per run (a single array for a single image, like
+            ``MultiNiftiMasker``).
+        """
+        self._check_fitted()
+        single = _is_single_image(imgs)
+        grid = (self.mask_img_.affine, self.mask_img_.shape)
+        listed = _check_4d(imgs, type(self).__name__, grid=grid)
+        _check_runs_readable(listed, np.asarray(self.mask_img_.dataobj) != 0)
+        signals = self.masker_.transform(listed)
+        signals = [np.asarray(s, dtype=np.float32) for s in signals]
+        return signals[0] if single else signals
+
+    def inverse_transform(self, signals):
+        """Turn voxel signals back into images on the mask's grid.
+
+        Parameters
+        ----------
+        signals : ndarray of shape (n_timepoints, n_voxels) or (n_voxels,)
+            Signals, e.g. one output of :meth:`transform` or a weight map.
+
+        Returns
+        -------
+        img : nibabel.Nifti1Image
+            4D (or 3D for a 1D input) image, zero outside the mask.
+        """
+        self._check_fitted()
+        return self.masker_.inverse_transform(signals)
+
+    def _check_fitted(self):
+        if not hasattr(self, "masker_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet; call fit(imgs) first."
+            )
+
+    def __sklearn_tags__(self):
+        """Declare that X is a list of images, not a 2D array."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.requires_fit = True
+        tags.transformer_tags.preserves_dtype = []
+        return tags
