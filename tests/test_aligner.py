@@ -125,7 +125,7 @@ def test_aligned_features_in_subject_wise_cross_validation(data):
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda a, d: a.transform(d.blocks[:1], subjects=[99]), "subject 99 has no map"),
+        (lambda a, d: a.transform(d.blocks[:1], subjects=[99]), r"subjects\[0\]=99 has no map"),
         (lambda a, d: a.transform(d.blocks[:1]), "needs subjects="),
         (lambda a, d: a.transform(d.blocks[:2], subjects=[0]), "1 entries for 2 sequences"),
         (lambda a, d: a.add_subjects(d.runs[:1], subjects=[0]), "already known"),

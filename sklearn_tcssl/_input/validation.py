@@ -110,25 +110,44 @@ def check_sequences(X, *, estimator_name, n_features=None, min_length=1):
 def _list_to_sequences(X, estimator_name):
     if len(X) == 0:
         raise ValueError(f"{estimator_name} got an empty list X; pass at least one sequence.")
-    sequences = []
-    for i, item in enumerate(X):
-        where = f"X[{i}]"
-        if isinstance(item, (str, bytes)) or not hasattr(item, "__len__"):
-            raise TypeError(
-                f"{where} is a {type(item).__name__}, not an array. {estimator_name} expects "
-                f"{SEQUENCE_FORMS}; to use images, put a masker (e.g. NetworkMasker or "
-                "MultiNiftiMasker) first in the pipeline."
-            )
-        array = _as_float_array(item, where)
-        if array.ndim != 2:
-            raise ValueError(
-                f"{where} has {array.ndim} dimension(s) (shape {array.shape}); each sequence "
-                f"must be 2D (n_timepoints, n_features). {estimator_name} expects "
-                f"{SEQUENCE_FORMS}."
-            )
-        _check_finite(array, where)
-        sequences.append(_to_float32(array, where))
-    return sequences
+    return [
+        check_sequence(item, where=f"X[{i}]", estimator_name=estimator_name)
+        for i, item in enumerate(X)
+    ]
+
+
+def check_sequence(item, *, where, estimator_name):
+    """Validate one ``(n_timepoints, n_features)`` sequence; errors name it as ``where``.
+
+    Parameters
+    ----------
+    item : array-like
+        One sequence (array, DataFrame, nested list).
+    where : str
+        How messages name it, e.g. ``"X[2]"``.
+    estimator_name : str
+        Name used in error messages.
+
+    Returns
+    -------
+    sequence : numpy.ndarray
+        Float32 C-contiguous array of shape ``(n_timepoints, n_features)``.
+    """
+    if isinstance(item, (str, bytes)) or not hasattr(item, "__len__"):
+        raise TypeError(
+            f"{where} is a {type(item).__name__}, not an array. {estimator_name} expects "
+            f"{SEQUENCE_FORMS}; to use images, put a masker (e.g. NetworkMasker or "
+            "MultiNiftiMasker) first in the pipeline."
+        )
+    array = _as_float_array(item, where)
+    if array.ndim != 2:
+        raise ValueError(
+            f"{where} has {array.ndim} dimension(s) (shape {array.shape}); each sequence "
+            f"must be 2D (n_timepoints, n_features). {estimator_name} expects "
+            f"{SEQUENCE_FORMS}."
+        )
+    _check_finite(array, where)
+    return _to_float32(array, where)
 
 
 def _array_to_sequences(X, estimator_name):

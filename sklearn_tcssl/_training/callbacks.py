@@ -1,6 +1,6 @@
 """skorch callbacks shared by the estimators."""
 
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, PassthroughScoring
 
 
 class StepCounter(Callback):
@@ -17,3 +17,19 @@ class StepCounter(Callback):
         steps = sum(1 for batch in batches if "train_batch_size" in batch)
         previous = history[-2].get("n_steps", 0) if len(history) > 1 else 0
         history.record("n_steps", int(previous) + steps)
+
+
+def pretext_scoring(*, on_train):
+    """Return the callback that averages the batches' pretext accuracy over an epoch.
+
+    Parameters
+    ----------
+    on_train : bool
+        ``train_pretext_acc`` (True) or ``valid_pretext_acc`` (False).
+
+    Returns
+    -------
+    callback : skorch.callbacks.PassthroughScoring
+    """
+    name = "train_pretext_acc" if on_train else "valid_pretext_acc"
+    return PassthroughScoring(name=name, lower_is_better=False, on_train=on_train)

@@ -17,6 +17,34 @@ y : None
 subjects : array-like or None, default=None
     Subject identifiers (default ``0 .. n_runs - 1``)."""
 
+docdict["aligner_validation"] = """
+validation_fraction : float in (0, 0.5) or None, default=None
+    If set, the last fraction of every run's time points is held out: the maps are fitted
+    on the rest, and time-segment matching (windows of 9 time points, fewer for short
+    held-out parts) is measured on the held-out part in the shared space and on the
+    unaligned runs (when every subject has the same features), kept in
+    ``validation_scores_``. ``fit`` warns (``AlignmentWarning``) when aligning does worse
+    than not aligning there: a label-free check that alignment pays on your data. The
+    shared response still covers the whole clock."""
+
+docdict["aligner_attributes"] = """
+subjects_ : list
+    Subjects of the runs given to ``fit``.
+weights_ : dict
+    ``{subject: ndarray of shape (n_features_s, n_components)}``, orthonormal maps
+    (including subjects added with ``add_subjects``).
+shared_response_ : ndarray of shape (n_timepoints_, n_components)
+    Mean over the fitted subjects of their whole runs in the shared space; new subjects
+    are aligned to it.
+n_timepoints_ : int
+    Time points of the stimulus clock.
+n_features_per_subject_ : dict
+    ``{subject: n_features_s}``.
+validation_scores_ : dict or None
+    With ``validation_fraction``: ``aligned`` and ``unaligned`` (None when subjects differ
+    in features) segment-matching accuracies on the held-out time points, the ``window``
+    and the ``chance`` level; None otherwise."""
+
 docdict["weight_decay"] = """
 weight_decay : float, default=1e-4
     AdamW weight decay."""

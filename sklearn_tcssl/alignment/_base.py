@@ -1,56 +1,62 @@
-"""Subject alignment from unlabeled time-locked runs: SRM and subject-aligned temporal contrast.
+"""Subject alignment from unlabeled time-locked runs: the base shared by both aligners.
 
 Two estimators learn one map per subject into a space shared by everyone, from runs that
 follow the same stimulus clock (a movie, a fixed-timing paradigm) and carry no labels:
 
-* :class:`SharedResponseAligner`: the deterministic shared response model (SRM, Chen et al.
-  2015), the classical reference for this kind of data;
-* :class:`TemporalContrastiveAligner`: per-subject maps and a shared temporal encoder trained
-  with the beginning/middle/end objective, the middle taken from another person at the
-  same stimulus time.
+* :class:`~sklearn_tcssl.SharedResponseAligner`: the deterministic shared response model
+  (SRM, Chen et al. 2015), the classical reference for this kind of data;
+* :class:`~sklearn_tcssl.TemporalContrastiveAligner`: per-subject maps and a shared temporal
+  encoder trained with the beginning/middle/end objective, the middle taken from another
+  person at the same stimulus time.
 
-Both then map any sequence of a known subject into the shared space (``transform``), and
-give a subject unseen in ``fit`` a map from that person's own unlabeled time-locked run
-(``add_subjects``, a Procrustes step against the learned shared response). They use no
-labels, so fitting them on unlabeled runs cannot leak labels into a decoder; see the user
-guide for the cross-validation protocols.
+Both build on :class:`~sklearn_tcssl.embedding._base.TrainedEstimator` (parameter checks
+with fixes, seed, device, checkpoint and compute options, model files), map any sequence
+of a known subject into the shared space (``transform``), give a subject unseen in ``fit``
+a map from that person's own unlabeled time-locked run (``add_subjects``, a Procrustes
+step against the learned shared response), and score an alignment without labels
+(``score``: time-segment matching, :mod:`sklearn_tcssl.alignment._scoring`). With
+``validation_fraction``, ``fit`` holds out the end of every run and warns when aligning
+does worse than not aligning there.
 """
 
-import numbers
+import warnings
+from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils import check_random_state
+from sklearn.base import TransformerMixin
 from sklearn.utils._param_validation import Interval
 
-from sklearn_tcssl._input.validation import check_fitted, check_sequences
+from sklearn_tcssl._input.sequences import standardization_stats
+from sklearn_tcssl._input.validation import check_fits_in_memory, check_fitted, check_sequence
 from sklearn_tcssl._utils.threads import with_thread_budget
-from sklearn_tcssl.alignment._srm import procrustes_map
+from sklearn_tcssl.alignment._scoring import compare_with_unaligned, segment_matching
+from sklearn_tcssl.alignment._srm import procrustes_map, shared_response
+from sklearn_tcssl.embedding._base import PARAMETER_CONSTRAINTS, TrainedEstimator, python_scalar
+
+_SUBJECT_TYPES = (str, int, float)  # what a model card can hold (bool is an int)
+WINDOW = 9  # time points per segment in the label-free score (Chen et al. 2015)
+
+ALIGNER_CONSTRAINTS = {
+    "n_components": PARAMETER_CONSTRAINTS["n_components"],
+    "standardize": ["boolean"],
+    "validation_fraction": [Interval(Real, 0.0, 0.5, closed="neither"), None],
+    "random_state": ["random_state"],
+}
 
 
-def _standardize_run(run):
-    """Per-feature mean and scale of one run (a constant feature gets scale 1)."""
-    mean = run.mean(axis=0, dtype=np.float64).astype(np.float32)
-    scale = run.std(axis=0, dtype=np.float64).astype(np.float32)
-    scale[scale < 1e-8] = 1.0
-    return mean, scale
+class AlignmentWarning(UserWarning):
+    """Aligning did worse than not aligning on held-out time points, or training failed."""
 
 
-class _BaseAligner(TransformerMixin, BaseEstimator):
-    """Shared machinery: run checks, subject bookkeeping, transform and add_subjects."""
+class _BaseAligner(TransformerMixin, TrainedEstimator):
+    """Shared machinery: run checks, subject bookkeeping, transform, add_subjects, score."""
 
-    _parameter_constraints = {
-        "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
-        "standardize": ["boolean"],
-    }
-
-    @property
-    def _name(self):
-        return type(self).__name__
+    _parameter_constraints = ALIGNER_CONSTRAINTS
+    _fitted_attribute = "shared_response_"
 
     # ------------------------------------------------------------ checking
     def _sequences(self, X, what):
-        """Each item of X as a float32 (T, V) array; subjects may differ in V."""
+        """Each item of X as a float32 (T, V) array (subjects may differ in V) + its columns."""
         if getattr(X, "ndim", None) == 3:
             X = list(X)
         if not isinstance(X, (list, tuple)) or len(X) == 0:
@@ -58,19 +64,28 @@ class _BaseAligner(TransformerMixin, BaseEstimator):
                 f"{self._name}.{what}: X must be a non-empty list of (n_timepoints, "
                 f"n_features) arrays (one per run or block); got {type(X).__name__}."
             )
-        return [check_sequences([x], estimator_name=self._name)[0] for x in X]
+        sequences = [
+            check_sequence(x, where=f"X[{i}]", estimator_name=f"{self._name}.{what}")
+            for i, x in enumerate(X)
+        ]
+        names = [_column_names(x) for x in X]
+        return sequences, names
 
     def _check_runs(self, X, subjects, *, what):
-        runs = self._sequences(X, what)
+        runs, names = self._sequences(X, what)
         subjects = self._check_subjects(subjects, len(runs), what=what)
-        lengths = sorted({len(r) for r in runs})
-        if len(lengths) != 1:
+        lengths = [len(r) for r in runs]
+        if len(set(lengths)) != 1:
+            odd = next(i for i, n in enumerate(lengths) if n != lengths[0])
             raise ValueError(
                 f"{self._name}.{what}: the runs must be time-locked (the same stimulus "
-                f"clock), hence of equal length; got lengths {lengths}. Cut every run to the "
-                "common stimulus time before fitting."
+                f"clock), hence of equal length; X[0] has {lengths[0]} time points but "
+                f"X[{odd}] (subjects[{odd}]={subjects[odd]!r}) has {lengths[odd]}. Cut every "
+                "run to the common stimulus time first."
             )
-        return runs, subjects
+        if what != "score":
+            _check_not_constant(runs, subjects, self._name, what)
+        return runs, names, subjects
 
     def _check_subjects(self, subjects, n, *, what):
         if subjects is None:
@@ -80,64 +95,130 @@ class _BaseAligner(TransformerMixin, BaseEstimator):
                 f"{self._name}.{what} needs subjects=: the subject of each sequence, so that "
                 "it gets its own map (e.g. subjects=groups)."
             )
-        subjects = list(np.asarray(subjects, dtype=object).ravel())
+        if isinstance(subjects, (str, bytes)) or not hasattr(subjects, "__len__"):
+            raise ValueError(
+                f"{self._name}.{what}: subjects={subjects!r} is not a list; pass one subject "
+                "identifier per sequence, e.g. subjects=[0, 0, 1]."
+            )
+        if np.ndim(subjects) > 1:
+            raise ValueError(
+                f"{self._name}.{what}: subjects has shape {np.shape(subjects)}; pass a 1D list "
+                "with one subject per sequence."
+            )
+        subjects = [_subject_id(s, i, self._name, what) for i, s in enumerate(list(subjects))]
         if len(subjects) != n:
             raise ValueError(
                 f"{self._name}.{what}: subjects has {len(subjects)} entries for {n} sequences; "
                 "pass one subject per sequence."
             )
-        if what in ("fit", "add_subjects") and len(set(subjects)) != n:
-            raise ValueError(
-                f"{self._name}.{what}: each subject must appear once (one time-locked run "
-                "per subject); concatenate a subject's runs in time first."
-            )
+        if what in ("fit", "add_subjects", "score"):
+            seen = {}
+            for i, s in enumerate(subjects):
+                if s in seen:
+                    raise ValueError(
+                        f"{self._name}.{what}: subjects[{i}]={s!r} repeats subjects[{seen[s]}]; "
+                        "each subject must appear once (one time-locked run per subject): "
+                        "concatenate a subject's runs in time first."
+                    )
+                seen[s] = i
         return subjects
 
-    def _check_minimum(self, runs):
+    def _check_sizes(self, runs, n_timepoints):
+        """Refuse ``n_components`` beyond the features, the time points or the memory."""
+        k = self._param("n_components")
         smallest = min(r.shape[1] for r in runs)
-        if self.n_components > smallest:
+        if k > smallest:
+            i = min(range(len(runs)), key=lambda j: runs[j].shape[1])
             raise ValueError(
-                f"{self._name}: n_components={self.n_components} is more than the "
-                f"{smallest} features of the smallest run; use n_components <= {smallest}."
+                f"{self._name}: n_components={k} is more than the {smallest} features of "
+                f"X[{i}]; use n_components <= {smallest}."
             )
+        if k > n_timepoints:
+            raise ValueError(
+                f"{self._name}: n_components={k} is more than the {n_timepoints} time points "
+                "the maps are fitted on: the extra components would be arbitrary. Use "
+                f"n_components <= {n_timepoints} or pass longer runs."
+            )
+        n_values = sum(r.shape[1] for r in runs) * k
+        check_fits_in_memory(
+            n_values * 8 * 4,  # float64 maps during the SVDs, a few copies
+            owner=self._name,
+            what=f"n_components={k} ({n_values:.3g} map values)",
+            fix="Lower n_components.",
+        )
 
     # ------------------------------------------------------------- fitting
     def _start_fit(self, X, subjects):
-        """Validate parameters and runs, forget an earlier fit, learn the statistics.
+        """Validate the runs, forget an earlier fit, learn the per-subject statistics.
 
-        Returns the standardised runs, the subjects and the seed of this fit.
+        Returns the standardised training part of the runs, the subjects and the seed.
         """
-        self._validate_params()
-        runs, subjects = self._check_runs(X, subjects, what="fit")
-        self._check_minimum(runs)
-        self._check_run_length(len(runs[0]))
-        for fitted in ("net_", "history_", "weights_", "shared_response_"):
+        runs, names, subjects = self._check_runs(X, subjects, what="fit")
+        n_train = self._n_train(len(runs[0]))
+        self._check_sizes(runs, n_train)
+        self._check_run_length(n_train)
+        for fitted in ("net_", "history_", "weights_", "shared_response_", "validation_scores_"):
             self.__dict__.pop(fitted, None)  # an interrupted refit must not look fitted
-        self._set_subjects(runs, subjects)
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        return self._scaled_runs(runs, subjects), subjects, seed
+        self.subjects_ = list(subjects)
+        self._stats_, self._feature_names_, self.n_features_per_subject_ = {}, {}, {}
+        for run, name, subject in zip(runs, names, subjects):
+            self._learn_subject(run[:n_train], name, subject)
+        self.n_timepoints_ = len(runs[0])
+        self._runs_ = runs  # for _finish_fit only
+        return self._scaled_runs([r[:n_train] for r in runs], subjects), subjects, self._seed()
+
+    def _n_train(self, n_timepoints):
+        """Time points the maps are fitted on (the rest is held out for the check)."""
+        if self.validation_fraction is None:
+            return n_timepoints
+        n_held = int(np.ceil(float(self.validation_fraction) * n_timepoints))
+        return n_timepoints - n_held
 
     def _check_run_length(self, n_timepoints):
         """Refuse runs too short for the estimator (none are, by default)."""
 
-    def _set_subjects(self, runs, subjects):
-        self.subjects_ = list(subjects)
-        stats = [_standardize_run(r) if self.standardize else None for r in runs]
-        self._stats_ = dict(zip(subjects, stats))
-        self.n_timepoints_ = len(runs[0])
-        self.n_features_per_subject_ = {s: r.shape[1] for s, r in zip(subjects, runs)}
+    def _learn_subject(self, run, names, subject):
+        stats = standardization_stats([run], True) if self.standardize else None
+        self._stats_[subject] = stats
+        self._feature_names_[subject] = names
+        self.n_features_per_subject_[subject] = run.shape[1]
+
+    def _finish_fit(self, subjects, weights):
+        """Store the maps, the shared response over the whole clock and the held-out check."""
+        runs = self._runs_
+        del self._runs_
+        self.weights_ = dict(zip(subjects, weights))
+        scaled = self._scaled_runs(runs, subjects)
+        self.shared_response_ = shared_response(scaled, weights)
+        self.validation_scores_ = self._held_out_check(scaled, subjects)
+        return self
+
+    def _held_out_check(self, scaled, subjects):
+        """Segment matching on the held-out end of the runs, aligned and unaligned."""
+        n_train = self._n_train(self.n_timepoints_)
+        held = [s[n_train:] for s in scaled]
+        window = min(WINDOW, len(held[0]) // 3)
+        if self.validation_fraction is None or len(held) < 2 or window < 2:
+            return None
+        aligned = [h @ self.weights_[s] for h, s in zip(held, subjects)]
+        scores = compare_with_unaligned(aligned, held, window)
+        if scores["unaligned"] is not None and scores["aligned"] < scores["unaligned"]:
+            warnings.warn(
+                f"{self._name}: on the held-out last {len(held[0])} time points of the runs, "
+                f"time-segment matching is {scores['aligned']:.3f} after alignment but "
+                f"{scores['unaligned']:.3f} without (chance {scores['chance']:.3f}): aligning "
+                "does not pay on these data. Compare decoders with and without the aligner, "
+                "try fewer n_components, or use more (longer) runs.",
+                AlignmentWarning,
+                stacklevel=6,
+            )
+        return scores
 
     def _scaled(self, x, subject):
         stats = self._stats_[subject]
         if stats is None:
             return x
         return (x - stats[0]) / stats[1]
-
-    def _map(self, subject):
-        return self.weights_[subject]
-
-    def _store_map(self, subject, weights):
-        self.weights_[subject] = weights
 
     def _scaled_runs(self, runs, subjects):
         return [self._scaled(r, s) for r, s in zip(runs, subjects)]
@@ -162,48 +243,48 @@ class _BaseAligner(TransformerMixin, BaseEstimator):
         self : estimator
             The aligner, now able to transform these subjects' data.
         """
-        check_fitted(self, "shared_response_")
-        runs, subjects = self._check_runs(X, subjects, what="add_subjects")
-        known = [s for s in subjects if s in self._stats_]
-        if known:
-            raise ValueError(
-                f"{self._name}.add_subjects: subject {known[0]!r} is already known; pass only "
-                "new subjects (refit to change a fitted subject's map)."
-            )
+        check_fitted(self, self._fitted_attribute)
+        runs, names, subjects = self._check_runs(X, subjects, what="add_subjects")
+        for i, s in enumerate(subjects):
+            if s in self._stats_:
+                raise ValueError(
+                    f"{self._name}.add_subjects: subjects[{i}]={s!r} is already known; pass "
+                    "only new subjects (refit to change a fitted subject's map)."
+                )
         if len(runs[0]) != self.n_timepoints_:
             raise ValueError(
                 f"{self._name}.add_subjects: the runs have {len(runs[0])} time points but the "
                 f"shared response has {self.n_timepoints_}; a new subject's run must follow the "
                 "same stimulus clock as the runs given to fit."
             )
-        self._check_minimum(runs)
-        for run, subject in zip(runs, subjects):
-            self._stats_[subject] = _standardize_run(run) if self.standardize else None
-            self.n_features_per_subject_[subject] = run.shape[1]
-            self._store_map(
-                subject, procrustes_map(self._scaled(run, subject), self.shared_response_)
+        self._check_sizes(runs, self.n_timepoints_)
+        for run, name, subject in zip(runs, names, subjects):
+            self._learn_subject(run, name, subject)
+            self.weights_[subject] = procrustes_map(
+                self._scaled(run, subject), self.shared_response_
             )
         return self
 
     # ----------------------------------------------------------- transform
     def _check_known(self, X, subjects, what):
-        check_fitted(self, "shared_response_")
-        sequences = self._sequences(X, what)
+        check_fitted(self, self._fitted_attribute)
+        sequences, names = self._sequences(X, what)
         subjects = self._check_subjects(subjects, len(sequences), what=what)
-        for seq, subject in zip(sequences, subjects):
+        for i, (seq, name, subject) in enumerate(zip(sequences, names, subjects)):
             if subject not in self._stats_:
                 raise ValueError(
-                    f"{self._name}.{what}: subject {subject!r} has no map. Fitted subjects: "
-                    f"{self.subjects_[:5]}{'...' if len(self.subjects_) > 5 else ''}; give a "
-                    "new subject a map with add_subjects(its unlabeled time-locked run, "
-                    "[subject]) first."
+                    f"{self._name}.{what}: subjects[{i}]={subject!r} has no map. Fitted "
+                    f"subjects: {self.subjects_[:5]}{'...' if len(self.subjects_) > 5 else ''}; "
+                    "give a new subject a map with add_subjects(its unlabeled time-locked "
+                    "run, [subject]) first."
                 )
             expected = self.n_features_per_subject_[subject]
             if seq.shape[1] != expected:
                 raise ValueError(
-                    f"{self._name}.{what}: a sequence of subject {subject!r} has "
+                    f"{self._name}.{what}: X[{i}] (subjects[{i}]={subject!r}) has "
                     f"{seq.shape[1]} features, but that subject's map has {expected}."
                 )
+            _check_column_order(self._feature_names_.get(subject), name, i, subject, self._name)
         return sequences, subjects
 
     @with_thread_budget
@@ -213,7 +294,8 @@ class _BaseAligner(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : list of array-like of shape (n_timepoints_i, n_features_s)
-            Sequences (blocks or runs) of known subjects; any lengths.
+            Sequences (blocks or runs) of known subjects; any lengths. DataFrames must have
+            the columns of that subject's run in ``fit``, in the same order.
         subjects : array-like of shape (n_sequences,)
             The subject of each sequence (required).
 
@@ -224,8 +306,11 @@ class _BaseAligner(TransformerMixin, BaseEstimator):
             e.g. with :class:`~sklearn_tcssl.baselines.BlockMeanPattern`).
         """
         sequences, subjects = self._check_known(X, subjects, "transform")
+        return self._shared(sequences, subjects)
+
+    def _shared(self, sequences, subjects):
         return [
-            (self._scaled(s, subject) @ self._map(subject)).astype(np.float32)
+            (self._scaled(s, subject) @ self.weights_[subject]).astype(np.float32)
             for s, subject in zip(sequences, subjects)
         ]
 
@@ -249,8 +334,136 @@ class _BaseAligner(TransformerMixin, BaseEstimator):
         self.fit(X, y, subjects=subjects)
         return self.transform(X, subjects=self.subjects_)
 
+    @with_thread_budget
+    def score(self, X, y=None, *, subjects=None, window=WINDOW):
+        """Time-segment matching accuracy of held-out time-locked runs in the shared space.
+
+        A label-free answer to "does this alignment line people up?": each person's
+        segments of ``window`` time points are matched, by correlation in the shared space,
+        against the average of the other people (Chen et al. 2015). Pass runs (or parts of
+        runs) *not* used in ``fit``, e.g. a second scan; compare with
+        :func:`~sklearn_tcssl.alignment.segment_matching` on the unaligned runs.
+
+        Parameters
+        ----------
+        X : list of array-like of shape (n_timepoints, n_features_s)
+            One time-locked run per known subject (at least 2 subjects, ``3 * window``
+            time points).
+        y : None
+            Ignored.
+        subjects : array-like of shape (n_runs,)
+            Their subjects (required; each once).
+        window : int, default=9
+            Time points per segment.
+
+        Returns
+        -------
+        accuracy : float
+            Mean fraction of segments matched to the right time (chance is about one over
+            the number of segments).
+        """
+        window = check_integer(window, "window", f"{self._name}.score", minimum=2)
+        runs, _, subjects = self._check_runs(X, subjects, what="score")
+        self._check_known(runs, subjects, "score")
+        return float(segment_matching(self._shared(runs, subjects), window).mean())
+
+    # ------------------------------------------------------ model files (io)
+    def _model_file_parts(self):
+        """Card entries and tensors every aligner's model file holds (see ``io.save``)."""
+        import torch
+
+        subjects = list(self.weights_)
+        card = {
+            "subjects": [python_scalar(s) for s in subjects],
+            "n_fitted_subjects": len(self.subjects_),
+            "n_components": self._param("n_components"),
+            "n_timepoints": int(self.n_timepoints_),
+            "n_features": [int(self.n_features_per_subject_[s]) for s in subjects],
+            "feature_names": [self._feature_names_.get(s) for s in subjects],
+            "standardized": bool(self.standardize),
+            "validation_scores": self.validation_scores_,
+        }
+        tensors = {"shared_response": torch.from_numpy(np.array(self.shared_response_))}
+        for i, s in enumerate(subjects):
+            tensors[f"maps.{i}"] = torch.from_numpy(np.array(self.weights_[s]))
+            if self._stats_[s] is not None:
+                tensors[f"mean.{i}"] = torch.from_numpy(np.array(self._stats_[s][0]))
+                tensors[f"scale.{i}"] = torch.from_numpy(np.array(self._stats_[s][1]))
+        return card, tensors
+
+    def _restore_from_model(self, card, tensors):
+        """Set every fitted attribute from a checked model file (called by ``io.load``)."""
+        self.model_card_ = card
+        subjects = list(card["subjects"])
+        self.subjects_ = subjects[: card["n_fitted_subjects"]]
+        self.n_timepoints_ = int(card["n_timepoints"])
+        self.shared_response_ = tensors["shared_response"].numpy()
+        self.weights_, self._stats_, self._feature_names_ = {}, {}, {}
+        self.n_features_per_subject_ = {}
+        for i, s in enumerate(subjects):
+            self.weights_[s] = tensors[f"maps.{i}"].numpy()
+            stats = None
+            if card["standardized"]:
+                stats = (tensors[f"mean.{i}"].numpy(), tensors[f"scale.{i}"].numpy())
+            self._stats_[s] = stats
+            self._feature_names_[s] = card["feature_names"][i]
+            self.n_features_per_subject_[s] = int(card["n_features"][i])
+        self.validation_scores_ = card.get("validation_scores")
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
+
+
+def _column_names(x):
+    columns = getattr(x, "columns", None)
+    if columns is None:
+        return None
+    return [str(c) for c in columns]
+
+
+def _check_column_order(fitted, given, i, subject, owner):
+    if fitted is None or given is None or fitted == given:
+        return
+    j = next((j for j, (a, b) in enumerate(zip(fitted, given)) if a != b), min(len(fitted), 3))
+    raise ValueError(
+        f"{owner}: X[{i}] (subjects[{i}]={subject!r}) has columns {given[:3]}... but that "
+        f"subject's run in fit had {fitted[:3]}...; column {j} is {given[j]!r}, not "
+        f"{fitted[j]!r}. Reorder it as in fit: X[{i}][fitted_columns]."
+    )
+
+
+def _subject_id(value, i, owner, what):
+    value = python_scalar(value)
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        raise ValueError(
+            f"{owner}.{what}: subjects[{i}] is {value!r}; every sequence needs a real subject "
+            "identifier (a string or an integer). Fill the missing subject ids first."
+        )
+    if not isinstance(value, _SUBJECT_TYPES):
+        raise TypeError(
+            f"{owner}.{what}: subjects[{i}] is a {type(value).__name__} ({value!r}); subject "
+            "identifiers must be strings or integers (e.g. 'sub-01' or 1)."
+        )
+    return value
+
+
+def _check_not_constant(runs, subjects, owner, what):
+    for i, run in enumerate(runs):
+        if len(run) > 1 and not np.ptp(run, axis=0).any():
+            raise ValueError(
+                f"{owner}.{what}: X[{i}] (subjects[{i}]={subjects[i]!r}) is constant over time "
+                "(every feature has zero variance): a failed or empty scan cannot be aligned "
+                "(its map would be arbitrary). Leave this run out, or check its preprocessing."
+            )
+
+
+def check_integer(value, name, owner, minimum=1):
+    """Refuse a non-integer or too small ``value`` for a method argument, naming the fix."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise ValueError(
+            f"{owner}: {name}={value!r} is not allowed; pass an integer >= {minimum}."
+        )
+    return int(value)

@@ -3,26 +3,33 @@
 Per-subject maps into a shared space and a shared temporal encoder, pretrained without
 labels with the beginning/middle/end objective, the middle taken from another person at the
 same stimulus time. See :mod:`sklearn_tcssl.alignment._base` for the shared behaviour
-(``transform``, ``add_subjects``) and :class:`~sklearn_tcssl.SharedResponseAligner` for the
-classical reference.
+(``transform``, ``add_subjects``, ``score``) and :class:`~sklearn_tcssl.SharedResponseAligner`
+for the classical reference.
 """
 
-import numbers
+import os
 import time
+import warnings
+from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from sklearn_tcssl._input.validation import check_fitted, resolve_device
-from sklearn_tcssl._training.callbacks import StepCounter
-from sklearn_tcssl._training.checkpoint import fit_or_resume
-from sklearn_tcssl._training.net import TemporalContrastiveNet
+from sklearn_tcssl._input.sequences import batches_of_equal_length, check_finite_embeddings
+from sklearn_tcssl._input.validation import check_fitted
+from sklearn_tcssl._training.callbacks import StepCounter, pretext_scoring
+from sklearn_tcssl._training.checkpoint import check_checkpoint_dir, data_digest, fit_or_resume
+from sklearn_tcssl._training.net import PRECISIONS, check_monitored_scores
 from sklearn_tcssl._training.seeding import seeded_torch
 from sklearn_tcssl._utils.docs import fill_doc
+from sklearn_tcssl._utils.exceptions import IncompatibleModelError
 from sklearn_tcssl._utils.threads import with_thread_budget
-from sklearn_tcssl.alignment._base import _BaseAligner
-from sklearn_tcssl.alignment._srm import fit_srm, random_orthonormal, shared_response
+from sklearn_tcssl.alignment._base import ALIGNER_CONSTRAINTS, AlignmentWarning, _BaseAligner
+from sklearn_tcssl.alignment._srm import fit_srm, random_orthonormal
+from sklearn_tcssl.embedding._base import EVAL_BATCH, PARAMETER_CONSTRAINTS, run_batches
+from sklearn_tcssl.io._registry import register_estimator
 from sklearn_tcssl.nn.losses import NEGATIVES, TemporalContrastiveLoss
 from sklearn_tcssl.nn.subjects import SubjectAlignedEncoder
 from sklearn_tcssl.nn.windows import TimeLockedWindowDataset, collate_time_locked
@@ -30,6 +37,8 @@ from sklearn_tcssl.nn.windows import TimeLockedWindowDataset, collate_time_locke
 __all__ = ["TemporalContrastiveAligner"]
 
 
+@register_estimator
+@fill_doc
 class TemporalContrastiveAligner(_BaseAligner):
     """Subject-aligned temporal contrast: per-subject maps + a shared temporal encoder.
 
@@ -73,22 +82,42 @@ class TemporalContrastiveAligner(_BaseAligner):
     batch_size : int, default=64
         Windows per optimizer step.
     lr : float, default=1e-4
-        Adam learning rate. Chosen on held-out scenes of the Sherlock scan 1 (never on the
+        AdamW learning rate. Chosen on held-out scenes of the Sherlock scan 1 (never on the
         scan used for the reported benchmark): 1e-3 moved the maps away from the SRM
         optimum and lowered cross-subject decoding by 0.01-0.04; 1e-4 stays within
-        0.02 of the SRM.
-    kernel_size, n_blocks, projection_dim : int, default=3, 1, 64
-        Temporal encoder and projection head sizes.
+        0.02 of the SRM. ``fit`` warns when training ends at the chance level of the
+        pretext task or with exploding embeddings (too high a rate).
+    %(weight_decay)s
+    kernel_size : int, default=3
+        Width (time points, odd) of the temporal convolutions.
+    n_blocks : int, default=1
+        Residual temporal convolution blocks.
+    projection_dim : int, default=64
+        Output width of the projection head used by the contrastive loss.
     standardize : bool, default=True
         Z-score each subject's features over its run (statistics kept per subject).
     srm_iter : int, default=10
         SRM iterations for ``init="srm"``.
-    device : str, default="auto"
-        ``"auto"``: CUDA when available, else the CPU.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the initial maps, the weights and the windows.
-    verbose : int, default=0
-        1 prints the skorch training log.
+    %(aligner_validation)s
+    %(device)s
+    %(random_state)s
+    %(verbose)s
+    %(callbacks)s
+    checkpoint_dir : str, pathlib.Path or None, default=None
+        As for :class:`~sklearn_tcssl.TemporalContrastiveEmbedder`: a complete checkpoint
+        every ``checkpoint_every`` epochs, and ``fit`` resumes from the latest one of the
+        same run (same parameters, runs and subjects).
+    checkpoint_every : int, default=1
+        Epochs between checkpoints (the last epoch is always saved).
+    precision : {"auto", "32", "bf16"}, default="auto"
+        Forward-pass precision (bfloat16 autocast on CUDA GPUs that support it), in
+        training and in ``embed``.
+    num_workers : int, default=0
+        DataLoader workers (each draws its own windows).
+    compile : bool, default=False
+        Compile the network with ``torch.compile``.
+    accelerator : accelerate.Accelerator or None, default=None
+        Train through Hugging Face Accelerate; see the scale-out guide.
 
     Attributes
     ----------
@@ -96,36 +125,53 @@ class TemporalContrastiveAligner(_BaseAligner):
         The trained network; ``net_.module_`` is the encoder.
     history_ : skorch.History
         Per-epoch ``train_loss``, ``train_pretext_acc`` and cumulative ``n_steps``.
-    subjects_ : list
-        Subjects of the runs given to ``fit``.
-    weights_ : dict
-        ``{subject: ndarray (n_features_s, n_components)}``, the maps after training
-        (including subjects added with ``add_subjects``).
-    shared_response_ : ndarray of shape (n_timepoints_, n_components)
-        Mean over the fitted subjects of their runs in the shared space (after training);
-        new subjects are aligned to it.
+    %(aligner_attributes)s
+    fit_time_ : float
+        Seconds spent training in the last ``fit``.
+
+    See Also
+    --------
+    SharedResponseAligner : The classical reference, and this aligner's initial maps.
+
+    Notes
+    -----
+    Options of the embedder that do not exist here, and why: ``init_from`` (a pretrained
+    embedder's spatial projection is one map for everyone, while an aligner learns one map
+    per person; its temporal encoder could be reused, but that was not measured to help);
+    ``input="volumes"``, ``target_voxel_size`` and ``cache_dir`` (the maps are per-voxel
+    matrices of arrays after a masker, and 4D images of different people have no common
+    voxels to map); ``init="pca"`` (``init="srm"`` is the aligned counterpart);
+    ``keep_mean_pattern`` (the block mean in the shared space is ``transform`` averaged
+    over time). ``validation_fraction`` holds out time points, not sequences: every
+    person's run is needed to fit that person's map.
     """
 
     _parameter_constraints = {
-        **_BaseAligner._parameter_constraints,
-        "segment_length": [Interval(numbers.Integral, 1, None, closed="left")],
+        **ALIGNER_CONSTRAINTS,
+        **{
+            key: PARAMETER_CONSTRAINTS[key]
+            for key in ("max_epochs", "lr", "weight_decay", "device", "verbose", "callbacks")
+        },
+        "segment_length": [Interval(Integral, 1, None, closed="left")],
         "cross_subject": ["boolean"],
         "negatives": [StrOptions(set(NEGATIVES))],
-        "temperature": [Interval(numbers.Real, 1e-3, 100, closed="both")],
+        "temperature": [Interval(Real, 1e-3, 100, closed="both")],
         "init": [StrOptions({"srm", "random"})],
         "freeze_maps": ["boolean"],
         "orthonormal": ["boolean"],
-        "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
-        "batch_size": [Interval(numbers.Integral, 2, None, closed="left")],
-        "lr": [Interval(numbers.Real, 0, 10, closed="right")],
-        "kernel_size": [Interval(numbers.Integral, 1, None, closed="left")],
-        "n_blocks": [Interval(numbers.Integral, 0, None, closed="left")],
-        "projection_dim": [Interval(numbers.Integral, 1, None, closed="left")],
-        "srm_iter": [Interval(numbers.Integral, 0, None, closed="left")],
-        "device": [str, torch.device],
-        "random_state": ["random_state"],
-        "verbose": [Interval(numbers.Integral, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 2, None, closed="left")],
+        "kernel_size": [Interval(Integral, 1, None, closed="left")],
+        "n_blocks": [Interval(Integral, 0, None, closed="left")],
+        "projection_dim": [Interval(Integral, 1, None, closed="left")],
+        "srm_iter": [Interval(Integral, 0, None, closed="left")],
+        "checkpoint_dir": [str, os.PathLike, None],
+        "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
+        "precision": [StrOptions(set(PRECISIONS))],
+        "num_workers": [Interval(Integral, 0, None, closed="left")],
+        "compile": ["boolean"],
+        "accelerator": "no_validation",
     }
+    _fitted_attribute = "net_"
 
     def __init__(
         self,
@@ -141,14 +187,23 @@ class TemporalContrastiveAligner(_BaseAligner):
         max_epochs=50,
         batch_size=64,
         lr=1e-4,
+        weight_decay=1e-4,
         kernel_size=3,
         n_blocks=1,
         projection_dim=64,
         standardize=True,
         srm_iter=10,
+        validation_fraction=None,
         device="auto",
         random_state=None,
         verbose=0,
+        callbacks=None,
+        checkpoint_dir=None,
+        checkpoint_every=1,
+        precision="auto",
+        num_workers=0,
+        compile=False,
+        accelerator=None,
     ):
         self.n_components = n_components
         self.segment_length = segment_length
@@ -161,16 +216,26 @@ class TemporalContrastiveAligner(_BaseAligner):
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.weight_decay = weight_decay
         self.kernel_size = kernel_size
         self.n_blocks = n_blocks
         self.projection_dim = projection_dim
         self.standardize = standardize
         self.srm_iter = srm_iter
+        self.validation_fraction = validation_fraction
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.callbacks = callbacks
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.precision = precision
+        self.num_workers = num_workers
+        self.compile = compile
+        self.accelerator = accelerator
 
     @with_thread_budget
+    @_fit_context(prefer_skip_nested_validation=True)
     @fill_doc
     def fit(self, X, y=None, *, subjects=None):
         """Pretrain the maps and the shared temporal encoder; ``y`` is ignored.
@@ -184,15 +249,24 @@ class TemporalContrastiveAligner(_BaseAligner):
         self : TemporalContrastiveAligner
             The fitted aligner.
         """
+        if self.checkpoint_dir is not None:  # before reading any data or training
+            check_checkpoint_dir(self.checkpoint_dir, owner=self._name)
+        device = self._device()
         scaled, subjects, seed = self._start_fit(X, subjects)
-        device = resolve_device(self.device, estimator_name=self._name)
+        if self.cross_subject and len(scaled) < 2:
+            raise ValueError(
+                f"{self._name}: cross_subject=True takes the positive from another person, so "
+                f"it needs the runs of at least 2 subjects; got 1. Pass more runs or set "
+                "cross_subject=False."
+            )
         start = time.perf_counter()
+        extra = {"data": data_digest(scaled), "subjects": [repr(s) for s in subjects]}
         with seeded_torch(seed):
             module = self._build_module(scaled, seed)
-            net = self._build_net(module, device, len(scaled))
+            net = self._build_net(module, device, len(scaled), seed, extra)
             dataset = TimeLockedWindowDataset(
                 [torch.from_numpy(r) for r in scaled],
-                int(self.segment_length),
+                self._param("segment_length"),
                 cross_subject=bool(self.cross_subject),
             )
             fit_or_resume(net, dataset, owner=self._name)
@@ -201,65 +275,110 @@ class TemporalContrastiveAligner(_BaseAligner):
         self.device_ = device
         maps = self.net_.module_.subject_maps
         with torch.no_grad():
-            weights = [maps.weight(i).detach().cpu().numpy() for i in range(len(subjects))]
-        self.weights_ = dict(zip(subjects, weights))
-        self.shared_response_ = shared_response(scaled, weights)
+            weights = [maps.weight(i).detach().float().cpu().numpy() for i in range(len(subjects))]
+        self._finish_fit(subjects, weights)
+        self._check_training(scaled)
         self.fit_time_ = time.perf_counter() - start
         return self
 
     def _check_run_length(self, n_timepoints):
-        if 3 * self.segment_length > n_timepoints:
+        segment_length = self._param("segment_length")
+        if 3 * segment_length > n_timepoints:
             raise ValueError(
-                f"{self._name}: segment_length={self.segment_length} needs runs of at least "
-                f"{3 * self.segment_length} time points (3 segments); the runs have "
-                f"{n_timepoints}. Lower segment_length."
+                f"{self._name}: segment_length={segment_length} needs runs of at least "
+                f"{3 * segment_length} time points (3 segments); the runs have "
+                f"{n_timepoints} (for fitting). Lower segment_length."
             )
 
     def _build_module(self, scaled, seed):
         n_features = [r.shape[1] for r in scaled]
+        k = self._param("n_components")
         module = SubjectAlignedEncoder(
             n_features,
-            self.n_components,
-            orthonormal=self.orthonormal,
-            kernel_size=self.kernel_size,
-            n_blocks=self.n_blocks,
-            projection_dim=self.projection_dim,
+            k,
+            orthonormal=bool(self.orthonormal),
+            kernel_size=self._param("kernel_size"),
+            n_blocks=self._param("n_blocks"),
+            projection_dim=self._param("projection_dim"),
         )
         if self.init == "srm":
-            weights, _ = fit_srm(
-                scaled, self.n_components, n_iter=self.srm_iter, random_state=seed
-            )
+            weights, _ = fit_srm(scaled, k, n_iter=self._param("srm_iter"), random_state=seed)
         else:
             rng = np.random.default_rng(seed)
-            weights = [random_orthonormal(v, self.n_components, rng) for v in n_features]
+            weights = [random_orthonormal(v, k, rng) for v in n_features]
         module.subject_maps.set_weights([torch.from_numpy(w) for w in weights])
         module.subject_maps.requires_grad_(not self.freeze_maps)
         return module
 
-    def _build_net(self, module, device, n_runs):
-        n_windows = n_runs * max(1, int(self.n_timepoints_) // (3 * int(self.segment_length)))
-        batch_size = min(int(self.batch_size), n_windows)
-        return TemporalContrastiveNet(
+    def _build_net(self, module, device, n_runs, seed, extra=None):
+        n_timepoints = self._n_train(int(self.n_timepoints_))
+        n_windows = n_runs * max(1, n_timepoints // (3 * self._param("segment_length")))
+        batch_size = min(self._param("batch_size"), n_windows)
+        check_monitored_scores(self.callbacks, has_validation=False, owner=self._name)
+        net_class, compute = self._net_class_and_options(device)
+        return net_class(
             module=module,
             criterion=TemporalContrastiveLoss,
             criterion__temperature=float(self.temperature),
             criterion__negatives=self.negatives,
-            optimizer=torch.optim.Adam,
+            optimizer=torch.optim.AdamW,
             lr=float(self.lr),
-            max_epochs=int(self.max_epochs),
+            optimizer__weight_decay=float(self.weight_decay),
+            max_epochs=self._param("max_epochs"),
             batch_size=int(batch_size),
             train_split=None,
             iterator_train__shuffle=True,
             iterator_train__drop_last=bool(n_windows > batch_size),
             iterator_train__collate_fn=collate_time_locked,
-            callbacks=[("steps", StepCounter())],
-            device=str(device),
+            callbacks=[
+                ("train_pretext_acc", pretext_scoring(on_train=True)),
+                ("n_steps", StepCounter()),
+                *self._checkpoint_callbacks(seed, extra),
+                *list(self.callbacks or []),
+            ],
             verbose=int(self.verbose),
+            **compute,
         )
+
+    def _check_training(self, scaled):
+        """Warn when training ended at the loss of uniform guessing or with huge embeddings.
+
+        With every similarity equal (collapsed or saturated embeddings, the signature of too
+        high a learning rate) the loss is ``log(n_candidates)``: 2 candidates per window
+        with ``negatives="pair"``, the middles and beginnings of the batch with "batch".
+        """
+        if not len(self.history_) or self._param("max_epochs") == 0:
+            return
+        n_candidates = 2 if self.negatives == "pair" else 2 * self.net_.batch_size
+        chance, loss = float(np.log(n_candidates)), float(self.history_[-1, "train_loss"])
+        embeddings = self._embed_shared([s @ w for s, w in zip(scaled, self.weights_.values())])
+        size = float(np.abs(embeddings).max())
+        shared_size = float(np.abs(self.shared_response_).max()) or 1.0
+        problems = []
+        if abs(loss - chance) < 0.01 * chance:
+            problems.append(
+                f"the loss ends at {loss:.3f}, that of uniform guessing (log {n_candidates})"
+            )
+        if size > 100 * shared_size:
+            problems.append(
+                f"the embeddings reach {size:.3g}, {size / shared_size:.0f} times the shared "
+                "response"
+            )
+        if problems:
+            warnings.warn(
+                f"{self._name}: training did not learn: {' and '.join(problems)}. Either "
+                f"lr={self.lr!r} is too high (divide it by 10; 1e-4 is the default) or the runs "
+                "share no time-locked signal; compare with SharedResponseAligner.",
+                AlignmentWarning,
+                stacklevel=5,
+            )
 
     @with_thread_budget
     def embed(self, X, subjects=None):
         """One embedding per sequence: shared space, then the trained temporal encoder.
+
+        Sequences of one length are embedded together, in batches, with the precision of
+        training (as the embedder's ``transform``).
 
         Parameters
         ----------
@@ -274,13 +393,55 @@ class TemporalContrastiveAligner(_BaseAligner):
             One row per sequence.
         """
         check_fitted(self, "net_")
-        shared = self.transform(X, subjects=subjects)
-        module = self.net_.module_
-        device = next(module.parameters()).device
-        out = np.empty((len(shared), self.n_components), dtype=np.float32)
-        module.eval()
-        with torch.no_grad():
-            for i, seq in enumerate(shared):  # blocks differ in length: one at a time
-                h = torch.from_numpy(seq).to(device)[None]  # (1, T, C)
-                out[i] = module.embed_shared(h)[0].cpu().numpy()
+        return self._embed_shared(self.transform(X, subjects=subjects))
+
+    def _embed_shared(self, shared):
+        batches = (
+            (indices, np.stack([shared[i] for i in indices]))
+            for indices in batches_of_equal_length(shared, EVAL_BATCH)
+        )
+        out = run_batches(
+            self.net_, batches, lambda module, h: module.embed_shared(h), len(shared)
+        )
+        check_finite_embeddings(out, self.net_.module_, self._name, what="embed")
         return out
+
+    # ------------------------------------------------------ model files (io)
+    def _model_file_parts(self):
+        card, tensors = super()._model_file_parts()
+        module = self.net_.module_
+        module = getattr(module, "_orig_mod", module)
+        card["architecture"] = {
+            "name": type(module).__name__,
+            **module.get_config(),
+        }
+        card["training"] = {
+            "epochs": len(self.history_),
+            "fit_time_s": round(float(getattr(self, "fit_time_", 0.0)), 3),
+        }
+        for key, value in module.state_dict().items():
+            tensors[f"encoder.{key}"] = value.detach().to("cpu", copy=True).contiguous()
+        return card, tensors
+
+    def _restore_from_model(self, card, tensors):
+        super()._restore_from_model(card, tensors)
+        config = {k: v for k, v in card["architecture"].items() if k != "name"}
+        module = SubjectAlignedEncoder(**config)
+        state = {k[len("encoder.") :]: v for k, v in tensors.items() if k.startswith("encoder.")}
+        try:
+            module.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise IncompatibleModelError(
+                f"The model file's encoder tensors do not match its card ({exc}). The file is "
+                "damaged or was edited; save the model again with sklearn_tcssl.io.save."
+            ) from exc
+        self.set_params(
+            kernel_size=config["kernel_size"],
+            n_blocks=config["n_blocks"],
+            projection_dim=config["projection_dim"],
+            orthonormal=config["orthonormal"],
+        )
+        net = self._build_net(module, torch.device("cpu"), len(self.subjects_), 0)
+        self.net_ = net.initialize()
+        self.history_ = self.net_.history
+        self.device_ = torch.device("cpu")

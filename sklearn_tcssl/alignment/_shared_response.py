@@ -1,15 +1,19 @@
 """SharedResponseAligner: the deterministic shared response model, the classical reference."""
 
-import numbers
+from numbers import Integral
 
+from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
 
 from sklearn_tcssl._utils.docs import fill_doc
 from sklearn_tcssl._utils.threads import with_thread_budget
-from sklearn_tcssl.alignment._base import _BaseAligner
+from sklearn_tcssl.alignment._base import ALIGNER_CONSTRAINTS, _BaseAligner
 from sklearn_tcssl.alignment._srm import fit_srm
+from sklearn_tcssl.io._registry import register_estimator
 
 
+@register_estimator
+@fill_doc
 class SharedResponseAligner(_BaseAligner):
     """Deterministic shared response model (SRM) fitted on unlabeled time-locked runs.
 
@@ -21,26 +25,30 @@ class SharedResponseAligner(_BaseAligner):
     Parameters
     ----------
     n_components : int, default=50
-        Dimension of the shared space.
+        Dimension of the shared space (at most the features of the smallest run and the
+        time points the maps are fitted on).
     n_iter : int, default=10
         Alternating (shared response, Procrustes) updates.
     standardize : bool, default=True
         Z-score each subject's features over its run in ``fit`` (statistics kept per
         subject and applied to that subject's data in ``transform``).
+    %(aligner_validation)s
     random_state : int, RandomState instance or None, default=None
         Seeds the random initial maps.
 
     Attributes
     ----------
-    subjects_ : list
-        Subjects of the runs given to ``fit``.
-    weights_ : dict
-        ``{subject: ndarray of shape (n_features_s, n_components)}``, orthonormal maps
-        (including subjects added with ``add_subjects``).
-    shared_response_ : ndarray of shape (n_timepoints_, n_components)
-        The shared response of the fitted runs.
-    n_timepoints_ : int
-        Time points of the stimulus clock.
+    %(aligner_attributes)s
+
+    See Also
+    --------
+    TemporalContrastiveAligner : The same maps, then a shared temporal encoder.
+
+    Notes
+    -----
+    The SRM is closed-form (numpy, no training loop): the options of the trained estimators
+    about training (``max_epochs``, ``lr``, ``device``, checkpoints, precision, workers) do
+    not apply.
 
     Examples
     --------
@@ -54,18 +62,27 @@ class SharedResponseAligner(_BaseAligner):
     """
 
     _parameter_constraints = {
-        **_BaseAligner._parameter_constraints,
-        "n_iter": [Interval(numbers.Integral, 0, None, closed="left")],
-        "random_state": ["random_state"],
+        **ALIGNER_CONSTRAINTS,
+        "n_iter": [Interval(Integral, 0, None, closed="left")],
     }
 
-    def __init__(self, n_components=50, *, n_iter=10, standardize=True, random_state=None):
+    def __init__(
+        self,
+        n_components=50,
+        *,
+        n_iter=10,
+        standardize=True,
+        validation_fraction=None,
+        random_state=None,
+    ):
         self.n_components = n_components
         self.n_iter = n_iter
         self.standardize = standardize
+        self.validation_fraction = validation_fraction
         self.random_state = random_state
 
     @with_thread_budget
+    @_fit_context(prefer_skip_nested_validation=True)
     @fill_doc
     def fit(self, X, y=None, *, subjects=None):
         """Fit the maps and the shared response; ``y`` is ignored.
@@ -80,8 +97,7 @@ class SharedResponseAligner(_BaseAligner):
             The fitted aligner.
         """
         scaled, subjects, seed = self._start_fit(X, subjects)
-        weights, self.shared_response_ = fit_srm(
-            scaled, self.n_components, n_iter=self.n_iter, random_state=seed
+        weights, _ = fit_srm(
+            scaled, self._param("n_components"), n_iter=self._param("n_iter"), random_state=seed
         )
-        self.weights_ = dict(zip(subjects, weights))
-        return self
+        return self._finish_fit(subjects, weights)

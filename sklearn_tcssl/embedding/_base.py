@@ -27,7 +27,8 @@ from sklearn.utils._param_validation import (
 from sklearn_tcssl._input.adapters import INPUT_KINDS, INPUTS, fit_input, fitted_input
 from sklearn_tcssl._input.sequences import check_finite_embeddings
 from sklearn_tcssl._input.validation import check_fits_in_memory, check_fitted, resolve_device
-from sklearn_tcssl._training.net import autocast_of
+from sklearn_tcssl._training.checkpoint import TrainingCheckpoint, run_fingerprint
+from sklearn_tcssl._training.net import TemporalContrastiveNet, autocast_of, compute_options
 from sklearn_tcssl._utils.exceptions import IncompatibleModelError
 from sklearn_tcssl.io._model_file import SaveMixin
 from sklearn_tcssl.io._pretrained import check_pretrained_features, pretrained_encoder
@@ -35,7 +36,7 @@ from sklearn_tcssl.io._registry import build_encoder
 
 INITS = ("pca", "random")
 ARCHITECTURE = {"kernel_size": 3, "n_blocks": 1, "projection_dim": 64}  # encoder defaults
-_EVAL_BATCH = 256
+EVAL_BATCH = 256
 _PATH = [str, os.PathLike, None]
 _SIZE = Interval(Integral, 1, None, closed="left")
 
@@ -88,10 +89,12 @@ def python_scalar(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-class EncoderEstimator(SaveMixin, BaseEstimator):
-    """Shared machinery of the estimators that train an encoder (see the module docstring)."""
+class TrainedEstimator(SaveMixin, BaseEstimator):
+    """What every trained estimator shares: parameter checks, seed, device, net options.
 
-    _parameter_constraints = PARAMETER_CONSTRAINTS
+    Used by the embedder and the classifier (through :class:`EncoderEstimator`) and by the
+    aligners (:mod:`sklearn_tcssl.alignment`).
+    """
 
     @property
     def _name(self):
@@ -115,25 +118,130 @@ class EncoderEstimator(SaveMixin, BaseEstimator):
         self._check_param_combinations()
 
     def _check_param_combinations(self):
-        if self.standardize == "pretrained" and self.init_from is None:
+        init_from = getattr(self, "init_from", None)
+        if getattr(self, "standardize", None) == "pretrained" and init_from is None:
             raise ValueError(
                 f"{self._name}: standardize='pretrained' needs init_from (a pretrained "
                 "model); pass init_from or use standardize=True."
             )
-        if self.kernel_size is not None and self.kernel_size % 2 == 0:
+        kernel_size = getattr(self, "kernel_size", None)
+        if kernel_size is not None and kernel_size % 2 == 0:
             raise ValueError(
-                f"{self._name}: kernel_size={self.kernel_size} must be odd (so that the "
-                f"temporal convolution keeps the length); use {self.kernel_size + 1}."
+                f"{self._name}: kernel_size={kernel_size} must be odd (so that the "
+                f"temporal convolution keeps the length); use {kernel_size + 1}."
             )
 
     def _param(self, name):
         """Return a parameter's value as a Python number (torch and JSON reject numpy scalars)."""
         return python_scalar(getattr(self, name))
 
+    def _seed(self):
+        """Draw this fit's seed from ``random_state`` (one integer seeds everything)."""
+        return check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+
+    def _device(self):
+        """Return the training device, checked before any work."""
+        return resolve_device(self.device, estimator_name=self._name)
+
+    def _checkpoint_callbacks(self, seed, extra=None):
+        """Return a :class:`TrainingCheckpoint` callback when ``checkpoint_dir`` is set.
+
+        ``extra`` (JSON values, e.g. a digest of the data and the subjects) joins the
+        parameters and the seed in the fingerprint a resumed run must match.
+        """
+        if self.checkpoint_dir is None:
+            return []
+        skipped = {"max_epochs", "verbose", "callbacks", "checkpoint_dir", "checkpoint_every"}
+        params = {k: v for k, v in self.get_params().items() if k not in skipped}
+        fingerprint = run_fingerprint(params, seed)
+        fingerprint.update(extra or {})
+        checkpoint = TrainingCheckpoint(
+            self.checkpoint_dir, every=self._param("checkpoint_every"), fingerprint=fingerprint
+        )
+        return [("checkpoint", checkpoint)]
+
+    def _net_class_and_options(self, device):
+        """Net class and its compute keyword arguments (precision, workers, compile...)."""
+        return net_class_and_options(self, device)
+
+
+def net_class_and_options(estimator, device):
+    """Net class and its compute keyword arguments for an estimator's parameters.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Reads ``precision``, ``num_workers``, ``compile`` and ``accelerator``.
+    device : torch.device
+        The resolved training device.
+
+    Returns
+    -------
+    net_class : type
+        :class:`TemporalContrastiveNet`, or its Accelerate subclass with an accelerator.
+    kwargs : dict
+    """
+    kwargs = {"device": str(device)}
+    kwargs.update(
+        compute_options(
+            device=device,
+            precision=estimator.precision,
+            num_workers=int(estimator.num_workers),
+            compile=estimator.compile,
+        )
+    )
+    if estimator.accelerator is None:
+        return TemporalContrastiveNet, kwargs
+    from sklearn_tcssl._training.accelerate import accelerated_net_kwargs  # optional extra
+
+    return accelerated_net_kwargs(estimator.accelerator, kwargs)
+
+
+def run_batches(net, batches, function, n_rows, *, dtype=np.float32):
+    """Apply ``function(module, batch)`` to each ``(indices, batch)``; stack the rows.
+
+    The evaluation rules of every estimator: the module in eval mode, no gradients, the
+    net's autocast precision, outputs gathered as ``dtype`` on the CPU.
+
+    Parameters
+    ----------
+    net : skorch.NeuralNet
+        The fitted net (its ``module_`` and precision are used).
+    batches : iterable of (ndarray of int, ndarray)
+        Row indices and the float32 batch that gives them.
+    function : callable
+        ``function(module, tensor) -> tensor`` of shape ``(batch, width)``.
+    n_rows : int
+        Rows of the output.
+    dtype : numpy dtype, default=np.float32
+
+    Returns
+    -------
+    out : ndarray of shape (n_rows, width)
+    """
+    module = net.module_
+    device = next(module.parameters()).device
+    out = None
+    module.eval()
+    with torch.no_grad(), autocast_of(net):
+        for indices, batch in batches:
+            values = function(module, torch.from_numpy(batch).to(device))
+            values = values.float().cpu().numpy().astype(dtype)
+            if out is None:
+                out = np.empty((n_rows, values.shape[1]), dtype=dtype)
+            out[indices] = values
+    return out
+
+
+class EncoderEstimator(TrainedEstimator):
+    """Shared machinery of the estimators that train an encoder (see the module docstring)."""
+
+    _parameter_constraints = PARAMETER_CONSTRAINTS
+
     # ------------------------------------------------------------------ fit
     def _begin_fit(self, X):
         """Validate X and the pretrained source; return ``(device, data, source, seed)``."""
-        device = resolve_device(self.device, estimator_name=self._name)
+        device = self._device()
         source = None
         if self.init_from is not None:
             source = pretrained_encoder(self.init_from, owner=self._name)
@@ -142,8 +250,7 @@ class EncoderEstimator(SaveMixin, BaseEstimator):
             check_pretrained_features(source, self.n_features_per_timepoint_, owner=self._name)
         self._architecture_ = self._encoder_arguments(source)
         self._check_model_fits(data)
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        return device, data, source, seed
+        return device, data, source, self._seed()
 
     def _default_width(self):
         return 128
@@ -205,18 +312,8 @@ class EncoderEstimator(SaveMixin, BaseEstimator):
         """Apply ``function(module, batch)`` to X in evaluation batches; stack the rows."""
         check_fitted(self, "net_")
         data = self._input(X)
-        module = self.net_.module_
-        device = next(module.parameters()).device
-        out = None
-        module.eval()
-        with torch.no_grad(), autocast_of(self.net_):
-            for indices, batch in data.batches(_EVAL_BATCH):
-                values = function(module, torch.from_numpy(batch).to(device))
-                values = values.float().cpu().numpy().astype(dtype)
-                if out is None:
-                    out = np.empty((len(data), values.shape[1]), dtype=dtype)
-                out[indices] = values
-        check_finite_embeddings(out, module, self._name, what=what)
+        out = run_batches(self.net_, data.batches(EVAL_BATCH), function, len(data), dtype=dtype)
+        check_finite_embeddings(out, self.net_.module_, self._name, what=what)
         return out, data
 
     # ------------------------------------------------------ model files (io)

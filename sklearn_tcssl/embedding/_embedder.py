@@ -8,24 +8,16 @@ import numpy as np
 import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from skorch.callbacks import PassthroughScoring
 
 from sklearn_tcssl._input.adapters import INPUT_KINDS
 from sklearn_tcssl._input.sequences import check_segment_length, check_y_length
 from sklearn_tcssl._input.validation import check_fitted
-from sklearn_tcssl._training.callbacks import StepCounter
-from sklearn_tcssl._training.checkpoint import (
-    TrainingCheckpoint,
-    check_checkpoint_dir,
-    fit_or_resume,
-    run_fingerprint,
-)
+from sklearn_tcssl._training.callbacks import StepCounter, pretext_scoring
+from sklearn_tcssl._training.checkpoint import check_checkpoint_dir, fit_or_resume
 from sklearn_tcssl._training.net import (
     PRECISIONS,
     FixedWindowsValidSplit,
-    TemporalContrastiveNet,
     check_monitored_scores,
-    compute_options,
 )
 from sklearn_tcssl._training.seeding import seeded_torch
 from sklearn_tcssl._utils.docs import fill_doc
@@ -295,8 +287,8 @@ class TemporalContrastiveEmbedder(
         has_validation = self.validation_fraction is not None
         check_monitored_scores(self.callbacks, has_validation=has_validation, owner=self._name)
         callbacks = [
-            ("train_pretext_acc", _pretext_scoring(on_train=True)),
-            ("valid_pretext_acc", _pretext_scoring(on_train=False)),
+            ("train_pretext_acc", pretext_scoring(on_train=True)),
+            ("valid_pretext_acc", pretext_scoring(on_train=False)),
             ("n_steps", StepCounter()),
             *self._checkpoint_callbacks(seed),
             *list(self.callbacks or []),
@@ -304,7 +296,7 @@ class TemporalContrastiveEmbedder(
         train_split = None
         if self.validation_fraction is not None:
             train_split = FixedWindowsValidSplit(self._param("validation_fraction"), seed=seed)
-        net_class, compute = net_class_and_options(self, device)
+        net_class, compute = self._net_class_and_options(device)
         return net_class(
             module=module,
             criterion=TemporalContrastiveLoss,
@@ -323,18 +315,6 @@ class TemporalContrastiveEmbedder(
             verbose=int(self.verbose),
             **compute,
         )
-
-    def _checkpoint_callbacks(self, seed):
-        if self.checkpoint_dir is None:
-            return []
-        skipped = {"max_epochs", "verbose", "callbacks", "checkpoint_dir", "checkpoint_every"}
-        params = {k: v for k, v in self.get_params().items() if k not in skipped}
-        checkpoint = TrainingCheckpoint(
-            self.checkpoint_dir,
-            every=self._param("checkpoint_every"),
-            fingerprint=run_fingerprint(params, seed),
-        )
-        return [("checkpoint", checkpoint)]
 
     def _restore_from_model(self, card, tensors):
         """Rebuild ``net_`` from a model file's card and tensors (called by ``io.load``)."""
@@ -447,40 +427,3 @@ class TemporalContrastiveEmbedder(
         tags.transformer_tags.preserves_dtype = ["float32"]
         tags.input_tags.three_d_array = True
         return tags
-
-
-def net_class_and_options(estimator, device):
-    """Net class and its compute keyword arguments for an estimator's parameters.
-
-    Parameters
-    ----------
-    estimator : estimator
-        Reads ``precision``, ``num_workers``, ``compile`` and ``accelerator``.
-    device : torch.device
-        The resolved training device.
-
-    Returns
-    -------
-    net_class : type
-        :class:`TemporalContrastiveNet`, or its Accelerate subclass with an accelerator.
-    kwargs : dict
-    """
-    kwargs = {"device": str(device)}
-    kwargs.update(
-        compute_options(
-            device=device,
-            precision=estimator.precision,
-            num_workers=int(estimator.num_workers),
-            compile=estimator.compile,
-        )
-    )
-    if estimator.accelerator is None:
-        return TemporalContrastiveNet, kwargs
-    from sklearn_tcssl._training.accelerate import accelerated_net_kwargs  # optional extra
-
-    return accelerated_net_kwargs(estimator.accelerator, kwargs)
-
-
-def _pretext_scoring(*, on_train):
-    name = "train_pretext_acc" if on_train else "valid_pretext_acc"
-    return PassthroughScoring(name=name, lower_is_better=False, on_train=on_train)

@@ -126,6 +126,18 @@ class SubjectAlignedEncoder(SegmentEncoder):
         super().__init__()
         self.subject_maps = SubjectMaps(n_features, n_components, orthonormal)
         self._build_temporal(n_components, kernel_size, n_blocks, projection_dim)
+        self._config = {
+            "n_features": list(self.subject_maps.n_features),
+            "n_components": int(n_components),
+            "orthonormal": bool(orthonormal),
+            "kernel_size": int(kernel_size),
+            "n_blocks": int(n_blocks),
+            "projection_dim": int(projection_dim),
+        }
+
+    def get_config(self):
+        """Return the constructor arguments that rebuild this architecture (JSON types)."""
+        return dict(self._config)
 
     def shared(self, x, subject):
         """Map one subject's sequences into the shared space.
