@@ -23,11 +23,13 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import torch
 from sklearn.base import TransformerMixin
 from sklearn.utils._param_validation import Interval
 
 from sklearn_tcssl._input.sequences import standardization_stats
 from sklearn_tcssl._input.validation import check_fits_in_memory, check_fitted, check_sequence
+from sklearn_tcssl._utils.exceptions import IncompatibleModelError
 from sklearn_tcssl._utils.threads import with_thread_budget
 from sklearn_tcssl.alignment._scoring import compare_with_unaligned, segment_matching
 from sklearn_tcssl.alignment._srm import procrustes_map, shared_response
@@ -370,8 +372,6 @@ class _BaseAligner(TransformerMixin, TrainedEstimator):
     # ------------------------------------------------------ model files (io)
     def _model_file_parts(self):
         """Card entries and tensors every aligner's model file holds (see ``io.save``)."""
-        import torch
-
         subjects = list(self.weights_)
         card = {
             "subjects": [python_scalar(s) for s in subjects],
@@ -409,6 +409,7 @@ class _BaseAligner(TransformerMixin, TrainedEstimator):
             self._feature_names_[s] = card["feature_names"][i]
             self.n_features_per_subject_[s] = int(card["n_features"][i])
         self.validation_scores_ = card.get("validation_scores")
+        _check_restored_values(self, tensors)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -467,3 +468,18 @@ def check_integer(value, name, owner, minimum=1):
             f"{owner}: {name}={value!r} is not allowed; pass an integer >= {minimum}."
         )
     return int(value)
+
+
+def _check_restored_values(aligner, tensors):
+    """Refuse non-finite maps or statistics, or scales that are not positive."""
+    for name, tensor in tensors.items():
+        values = tensor.float()
+        bad = not bool(torch.isfinite(values).all())
+        if name.startswith("scale.") and not bad:
+            bad = not bool((values > 0).all())
+        if bad:
+            raise IncompatibleModelError(
+                f"{aligner._name}: the model file's tensor {name!r} has non-finite values"
+                f"{' or scales <= 0' if name.startswith('scale.') else ''}. The file is damaged "
+                "or was edited; save the model again with sklearn_tcssl.io.save."
+            )

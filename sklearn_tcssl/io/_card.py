@@ -48,6 +48,11 @@ MODEL_PARAMS = frozenset(
         # classifier
         "freeze_encoder",
         "encoder_lr_scale",
+        # aligners (their architecture parameters are read from the architecture)
+        "n_iter",
+        "cross_subject",
+        "freeze_maps",
+        "srm_iter",
     }
 )
 
@@ -289,7 +294,7 @@ def model_params(card, estimator_class, *, where):
                 "be a string, a number, true/false or null.",
             )
         params[key] = value
-    width = card["architecture"]["n_components"]
+    width = card.get("n_components") or card["architecture"]["n_components"]
     if params.get("n_components") not in (None, width):
         raise _refuse(
             where,

@@ -56,6 +56,7 @@ import numpy as np
 import torch
 
 from sklearn_tcssl._utils.exceptions import IncompatibleModelError
+from sklearn_tcssl.io._aligner_card import ALIGNERS, validate_aligner_file
 from sklearn_tcssl.io._card import (
     check_architecture,
     check_tensor_index,
@@ -246,18 +247,13 @@ def save(estimator, path, *, mask=None, t_r=None, input_info=None):
     if not is_tcssl_estimator(estimator):
         raise TypeError(
             f"save() got a {type(estimator).__name__}; only sklearn-tcssl estimators can be "
-            "saved (TemporalContrastiveEmbedder, TemporalContrastiveClassifier)."
+            f"saved ({', '.join(ESTIMATOR_MODULES)})."
         )
-    check_fitted(estimator, "net_")
-    card = _make_card(estimator, mask=mask, t_r=t_r, input_info=input_info)
-    module = uncompiled(estimator.net_.module_)
-    prefix = "" if hasattr(module, "encoder") else "encoder."  # classifier: encoder + head
-    tensors = {
-        prefix + key: value.detach().to("cpu", copy=True).contiguous()
-        for key, value in module.state_dict().items()
-    }
-    tensors["standardization.mean"] = torch.from_numpy(np.asarray(estimator.mean_)).clone()
-    tensors["standardization.scale"] = torch.from_numpy(np.asarray(estimator.scale_)).clone()
+    check_fitted(estimator, getattr(estimator, "_fitted_attribute", "net_"))
+    if hasattr(estimator, "_model_file_parts"):  # aligners: per-subject maps and statistics
+        card, tensors = _aligner_card_and_tensors(estimator, mask, t_r, input_info)
+    else:
+        card, tensors = _encoder_card_and_tensors(estimator, mask, t_r, input_info)
     payload = save_bytes(tensors, metadata={CARD_KEY: json.dumps(card)})
     path = Path(path)
     if path.is_dir():
@@ -279,21 +275,45 @@ def save(estimator, path, *, mask=None, t_r=None, input_info=None):
     return path
 
 
-def _make_card(estimator, *, mask, t_r, input_info):
+def _encoder_card_and_tensors(estimator, mask, t_r, input_info):
+    card = _make_card(estimator, mask=mask, t_r=t_r, input_info=input_info)
+    module = uncompiled(estimator.net_.module_)
+    prefix = "" if hasattr(module, "encoder") else "encoder."  # classifier: encoder + head
+    tensors = {
+        prefix + key: value.detach().to("cpu", copy=True).contiguous()
+        for key, value in module.state_dict().items()
+    }
+    tensors["standardization.mean"] = torch.from_numpy(np.asarray(estimator.mean_)).clone()
+    tensors["standardization.scale"] = torch.from_numpy(np.asarray(estimator.scale_)).clone()
+    return card, tensors
+
+
+def _aligner_card_and_tensors(estimator, mask, t_r, input_info):
+    if mask is not None:
+        raise ValueError(
+            f"save(): mask= is not recorded for a {type(estimator).__name__}: each subject has "
+            "its own features. Describe the masks in input_info instead (e.g. "
+            "input_info={'mask': 'Yeo 7, Default network'})."
+        )
+    entries, tensors = estimator._model_file_parts()
+    info = {"form": "time-locked runs"}
+    if t_r is not None:
+        info["t_r"] = float(t_r)
+    if input_info is not None:
+        info["input_info"] = _jsonable(input_info, "input_info")
+    card = {**_card_header(estimator), **entries, "input": info}
+    tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}
+    return _jsonable(card, "the aligner's subjects"), tensors
+
+
+def _card_header(estimator):
     import safetensors
     import sklearn
     import skorch
 
     from sklearn_tcssl._version import __version__
 
-    info = {**estimator._card_input(), "n_features": int(estimator.n_features_per_timepoint_)}
-    if mask is not None:
-        info.update(describe_mask(mask))
-    if t_r is not None:
-        info["t_r"] = float(t_r)
-    if input_info is not None:
-        info["input_info"] = _jsonable(input_info, "input_info")
-    card = {
+    return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "estimator": type(estimator).__name__,
@@ -308,6 +328,19 @@ def _make_card(estimator, *, mask, t_r, input_info):
             "python": platform.python_version(),
         },
         "params": _params_for_card(estimator),
+    }
+
+
+def _make_card(estimator, *, mask, t_r, input_info):
+    info = {**estimator._card_input(), "n_features": int(estimator.n_features_per_timepoint_)}
+    if mask is not None:
+        info.update(describe_mask(mask))
+    if t_r is not None:
+        info["t_r"] = float(t_r)
+    if input_info is not None:
+        info["input_info"] = _jsonable(input_info, "input_info")
+    card = {
+        **_card_header(estimator),
         "architecture": encoder_config(encoder_of(estimator)),
         "n_features_in": int(estimator.n_features_per_timepoint_),
         "univariate": bool(estimator._univariate_),
@@ -414,6 +447,9 @@ def read_card(path):
             "Upgrade sklearn-tcssl (pip install -U sklearn-tcssl) to load it."
         )
     where = repr(str(path))
+    if card.get("estimator") in ALIGNERS:
+        validate_aligner_file(card, header, data_size=data_size, where=where)
+        return card
     validate_card(card, where=where)  # the schema, then the sizes against the tensors
     check_tensor_index(header, data_size=data_size, where=where)
     check_architecture(card, header, where=where)
@@ -521,6 +557,10 @@ def load(path, *, mask=None):
     # model-describing parameters only: never paths, devices or callbacks of the saver
     estimator = cls(**model_params(card, cls, where=repr(str(path))))
     estimator._restore_from_model(card, tensors)  # the estimator's own hook
+    if mask is not None and name in ALIGNERS:
+        raise ValueError(
+            f"load(): mask= cannot be checked for a {name}: each subject has its own features."
+        )
     if mask is not None:
         check_input(estimator, mask=mask)
     return estimator

@@ -24,6 +24,8 @@ ESTIMATORS = {}
 ESTIMATOR_MODULES = {
     "TemporalContrastiveEmbedder": "sklearn_tcssl.embedding._embedder",
     "TemporalContrastiveClassifier": "sklearn_tcssl.embedding._classifier",
+    "SharedResponseAligner": "sklearn_tcssl.alignment._shared_response",
+    "TemporalContrastiveAligner": "sklearn_tcssl.alignment._contrastive",
 }
 
 
