@@ -7,6 +7,7 @@ strongest of them on small real datasets is shrinkage LDA (:func:`shrinkage_lda`
 0.69-0.73 and nilearn's ``Decoder`` 0.78. It leads every report.
 """
 
+import os
 from numbers import Integral, Real
 
 import numpy as np
@@ -16,6 +17,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import Interval
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import column_or_1d
 
 from sklearn_tcssl._utils.threads import with_thread_budget
 from sklearn_tcssl.embedding._embedder import TemporalContrastiveEmbedder
@@ -29,7 +32,7 @@ __all__ = [
     "make_tcssl_decoder",
     "shrinkage_lda",
 ]
-from sklearn_tcssl._input.validation import check_fitted, check_sequences
+from sklearn_tcssl._input.validation import check_estimator_input, check_fitted
 
 
 class BlockMeanPattern(TransformerMixin, BaseEstimator):
@@ -41,7 +44,8 @@ class BlockMeanPattern(TransformerMixin, BaseEstimator):
     Attributes
     ----------
     n_features_in_ : int
-        Features per time point seen in ``fit``.
+        Features per time point seen in ``fit`` (columns of a 2D table of univariate
+        series, as for the embedder).
 
     Examples
     --------
@@ -70,8 +74,7 @@ class BlockMeanPattern(TransformerMixin, BaseEstimator):
         self : BlockMeanPattern
             The fitted transformer.
         """
-        sequences = check_sequences(X, estimator_name=type(self).__name__)
-        self.n_features_in_ = sequences[0].shape[1]
+        check_estimator_input(self, X, reset=True)  # the embedder's rule for each form of X
         return self
 
     def transform(self, X):
@@ -88,10 +91,14 @@ class BlockMeanPattern(TransformerMixin, BaseEstimator):
             Mean over time of each sequence.
         """
         check_fitted(self, "n_features_in_")
-        sequences = check_sequences(
-            X, estimator_name=type(self).__name__, n_features=self.n_features_in_
-        )
+        sequences = check_estimator_input(self, X, reset=False)
         return np.stack([s.mean(axis=0) for s in sequences])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
 
 
 def default_classifier():
@@ -189,7 +196,13 @@ class ShrinkageLDA(LinearDiscriminantAnalysis):
         self : ShrinkageLDA
             The fitted classifier.
         """
+        check_classification_targets(y)  # continuous or multi-output y: scikit-learn's error
         labels, counts = np.unique(np.asarray(y), return_counts=True)
+        if len(labels) == 1:
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 classes in y; got 1 class "
+                f"({labels[0]!r}). Pass blocks of several conditions."
+            )
         if len(labels) > 1 and counts.min() < 2:
             few = [str(label) for label, count in zip(labels, counts) if count < 2]
             raise ValueError(
@@ -240,7 +253,6 @@ def _fit_dual_lda(lda, X, y):
     Within-class covariance: sum over classes of prior * D (1 - s) Z.T Z / n D + diagonal,
     i.e. ``U.T @ U + diag(lam)``; its inverse applied to the class means by Woodbury.
     """
-    from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import validate_data
 
     X, y = validate_data(lda, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)
@@ -466,6 +478,14 @@ class NilearnDecoderBaseline(ClassifierMixin, BaseEstimator):
         """
         from nilearn.decoding import Decoder
 
+        imgs = _block_images(imgs, type(self).__name__)
+        y = column_or_1d(y)
+        check_classification_targets(y)
+        if len(y) != len(imgs):
+            raise ValueError(
+                f"{type(self).__name__}.fit got {len(y)} labels for {len(imgs)} block images; "
+                "pass one label per block image."
+            )
         self.decoder_ = Decoder(
             estimator=self.estimator,
             mask=self.mask_img,
@@ -492,7 +512,26 @@ class NilearnDecoderBaseline(ClassifierMixin, BaseEstimator):
             Predicted labels.
         """
         check_fitted(self, "decoder_")
-        return self.decoder_.predict(_mean_images(imgs))
+        return self.decoder_.predict(_mean_images(_block_images(imgs, type(self).__name__)))
+
+
+def _block_images(imgs, owner):
+    """Return ``imgs`` as a list of images or paths; refuse arrays and other objects."""
+    if isinstance(imgs, (str, os.PathLike)) or hasattr(imgs, "affine"):
+        imgs = [imgs]
+    if not isinstance(imgs, (list, tuple)) or not imgs:
+        raise TypeError(
+            f"{owner} takes a non-empty list of 4D block images (nibabel images or paths); "
+            f"got {type(imgs).__name__}. For arrays of block means use "
+            "make_classical_decoder() instead."
+        )
+    for i, img in enumerate(imgs):
+        if not (isinstance(img, (str, os.PathLike)) or hasattr(img, "affine")):
+            raise TypeError(
+                f"{owner}: imgs[{i}] is a {type(img).__name__}, not a 4D image or a path; pass "
+                "one nibabel image (or .nii/.nii.gz path) per block."
+            )
+    return list(imgs)
 
 
 def _mean_images(imgs):

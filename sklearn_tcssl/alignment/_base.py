@@ -70,6 +70,14 @@ class _BaseAligner(TransformerMixin, TrainedEstimator):
             check_sequence(x, where=f"X[{i}]", estimator_name=f"{self._name}.{what}")
             for i, x in enumerate(X)
         ]
+        minimum = 2 if what in ("fit", "add_subjects", "score") else 1
+        for i, seq in enumerate(sequences):
+            if len(seq) < minimum:
+                kind = "run" if minimum == 2 else "sequence"
+                raise ValueError(
+                    f"{self._name}.{what}: X[{i}] has {len(seq)} time point(s); a {kind} needs "
+                    f"at least {minimum}. Pass whole runs (blocks cut from them for transform)."
+                )
         names = [_column_names(x) for x in X]
         return sequences, names
 
