@@ -6,7 +6,11 @@ Public names are imported on first use (PEP 562), so that ``tcssl --help`` and
 
 import importlib
 
+from sklearn_tcssl._utils.threads import prefer_passive_openmp
 from sklearn_tcssl._version import __version__  # noqa: F401 (public)
+
+# before torch loads: idle OpenMP threads sleep instead of spinning against other processes
+prefer_passive_openmp()
 
 _LOCATIONS = {
     "TemporalContrastiveAligner": "sklearn_tcssl.alignment._contrastive",

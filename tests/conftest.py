@@ -1,11 +1,16 @@
 """Shared fixtures: fixed seeds and small synthetic sequences."""
 
+import os
 import random
 
-import numpy as np
-import pytest
-import torch
-from _helpers import smooth_sequences
+# what `import sklearn_tcssl` does when it comes first: idle OpenMP threads sleep instead of
+# spinning against other processes (torch reads this once, when it loads)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from _helpers import smooth_sequences  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -13,19 +18,6 @@ def _fixed_seeds():
     random.seed(0)
     np.random.seed(0)  # noqa: NPY002 (code under test may use the legacy global RNG)
     torch.manual_seed(0)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Fits use one thread, so refits are identical whatever else runs on the machine.
-
-    The automatic policy (tests/test_threads.py) leaves out CPUs that other processes keep
-    busy, which can change the thread count, and so the last digits, between two fits.
-    """
-    from sklearn_tcssl import config_context  # here: helper scripts import this module too
-
-    with config_context(n_threads=1):
-        yield
 
 
 @pytest.fixture

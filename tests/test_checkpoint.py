@@ -82,7 +82,6 @@ def test_sigkill_then_resume_reaches_the_uninterrupted_state(tmp_path):
         [sys.executable, str(script), str(checkpoints)],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "SKLEARN_TCSSL_N_THREADS": "1"},  # one thread, as in this process
     )
     try:
         deadline = time.monotonic() + 50
