@@ -17,6 +17,7 @@ _LOCATIONS = {
     "SharedResponseAligner": "sklearn_tcssl.alignment._shared_response",
     "TemporalContrastiveClassifier": "sklearn_tcssl.embedding._classifier",
     "TemporalContrastiveEmbedder": "sklearn_tcssl.embedding._embedder",
+    "CheckpointInUseError": "sklearn_tcssl._utils.exceptions",
     "DamagedFileError": "sklearn_tcssl._utils.exceptions",
     "IncompatibleModelError": "sklearn_tcssl._utils.exceptions",
     "NotFittedError": "sklearn_tcssl._utils.exceptions",

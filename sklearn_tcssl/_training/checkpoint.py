@@ -12,8 +12,9 @@ A checkpoint is a folder ``epoch-000012/`` inside the checkpoint directory holdi
 It is written under a temporary name (``.epoch-000012.tmp-<pid>``), each file flushed to disk,
 then renamed in one ``os.rename``: a folder named ``epoch-*`` is always complete, whatever
 moment the process is killed. Older checkpoints are pruned after the new one is in place.
-Before training, the checkpoint directory is checked (a writable folder) and temporary folders
-of writers that no longer run are deleted.
+Before training, the checkpoint directory is checked (a writable folder, not locked by another
+running fit), locked for the duration of training, and temporary folders of writers that no
+longer run are deleted.
 
 When resuming, every file of the newest checkpoint is read and checked before anything is
 loaded; a damaged one (truncated or missing file, inconsistent history) is renamed
@@ -39,6 +40,11 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
+from sklearn_tcssl._training.checkpoint_lock import (
+    check_not_locked,
+    checkpoint_dir_lock,
+    is_other_live_process,
+)
 from sklearn_tcssl._utils.exceptions import IncompatibleModelError
 
 FORMAT_VERSION = 1
@@ -239,7 +245,9 @@ def fit_or_resume(net, dataset, *, owner="TemporalContrastiveEmbedder"):
     weights, optimizer, history and torch's random state are restored and only the
     remaining ``net.max_epochs - len(history)`` epochs are trained. A damaged checkpoint
     (any of its files unreadable) is renamed ``epoch-NNNNNN.damaged`` with a warning and the
-    previous one is used.
+    previous one is used. The directory is locked while training (see
+    :mod:`sklearn_tcssl._training.checkpoint_lock`): a second fit on the same folder is
+    refused with :class:`~sklearn_tcssl.CheckpointInUseError`.
 
     Parameters
     ----------
@@ -259,6 +267,11 @@ def fit_or_resume(net, dataset, *, owner="TemporalContrastiveEmbedder"):
     if callback is None:
         return net.fit(dataset, None)
     check_checkpoint_dir(callback.dirname, owner=owner)
+    with checkpoint_dir_lock(callback.dirname, owner=owner):
+        return _fit_or_resume_locked(net, dataset, callback, owner)
+
+
+def _fit_or_resume_locked(net, dataset, callback, owner):
     remove_stale_temporaries(callback.dirname)
     fingerprint = dict(callback.fingerprint or {})
     fingerprint["data"] = data_digest(getattr(dataset, "sequences", []))
@@ -289,6 +302,8 @@ def check_checkpoint_dir(dirname, *, owner):
     ------
     ValueError
         If ``dirname`` is a file, cannot be created, or is not writable.
+    CheckpointInUseError
+        If another running fit holds the folder's lock.
     """
     root = Path(dirname)
     fix = "Pass checkpoint_dir= a folder you can write to (it is created if missing)."
@@ -304,6 +319,7 @@ def check_checkpoint_dir(dirname, *, owner):
             f"{owner}: checkpoint_dir={str(root)!r} cannot be written "
             f"({type(exc).__name__}: {exc.strerror or exc}). {fix}"
         ) from exc
+    check_not_locked(root, owner=owner)
 
 
 def remove_stale_temporaries(dirname):
@@ -322,22 +338,10 @@ def remove_stale_temporaries(dirname):
     removed = []
     for path in Path(dirname).glob(f".{_PREFIX}*.tmp-*"):
         pid = path.name.rsplit("-", 1)[-1]
-        if path.is_dir() and pid.isdigit() and not _is_other_live_process(int(pid)):
+        if path.is_dir() and pid.isdigit() and not is_other_live_process(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed
-
-
-def _is_other_live_process(pid):
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists but belongs to someone else
-        return True
-    return True
 
 
 def _resume_latest_intact(net, dirname, fingerprint, owner):

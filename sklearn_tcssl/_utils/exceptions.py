@@ -8,6 +8,7 @@ __all__ = [
     "IncompatibleModelError",
     "TrainingDivergedError",
     "DamagedFileError",
+    "CheckpointInUseError",
 ]
 
 
@@ -29,3 +30,7 @@ class TrainingDivergedError(TCSSLError, FloatingPointError):
 
 class DamagedFileError(TCSSLError, ValueError):
     """Raised when an input file is truncated or corrupted; the message names the file."""
+
+
+class CheckpointInUseError(TCSSLError, RuntimeError):
+    """Raised when another running fit holds the lock of the ``checkpoint_dir`` folder."""
