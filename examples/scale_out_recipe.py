@@ -29,9 +29,9 @@ def load_runs():
 def pretrain():
     # The accelerator places devices, shards batches across processes and applies mixed
     # precision; the embedder then ignores its own device and precision parameters.
-    from sklearn_tcssl._training.accelerate import shared_accelerator
+    from accelerate import Accelerator
 
-    accelerator = shared_accelerator()  # settings come from `accelerate launch` / config
+    accelerator = Accelerator()  # settings come from `accelerate launch` / config
     embedder = TemporalContrastiveEmbedder(
         n_components=128,
         segment_length=5,

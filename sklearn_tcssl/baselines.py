@@ -328,8 +328,8 @@ class FitCache:
     def __init__(self):
         self._fits = {}
 
-    def __deepcopy__(self, memo):
-        """Stay shared: ``clone`` deep-copies a pipeline's ``memory`` for every fold."""
+    def __sklearn_clone__(self):
+        """Stay shared: ``clone`` would otherwise deep-copy a pipeline's ``memory`` per fold."""
         return self
 
     def cache(self, func, **kwargs):

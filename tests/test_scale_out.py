@@ -18,13 +18,10 @@ FAST = {"n_components": 8, "max_epochs": 2, "batch_size": 8, "random_state": 0}
 
 
 def test_accelerated_fit_transform_and_clone():
-    pytest.importorskip("accelerate")
-    from sklearn_tcssl._training.accelerate import (
-        AcceleratedTemporalContrastiveNet,
-        shared_accelerator,
-    )
+    accelerate = pytest.importorskip("accelerate")
+    from sklearn_tcssl._training.accelerate import AcceleratedTemporalContrastiveNet
 
-    accelerator = shared_accelerator(cpu=True)
+    accelerator = accelerate.Accelerator(cpu=True)
     assert copy.deepcopy(accelerator) is accelerator
     sequences = smooth_sequences(24, 12, 10)
     embedder = TemporalContrastiveEmbedder(accelerator=accelerator, **FAST).fit(sequences)
@@ -41,14 +38,16 @@ def test_accelerated_fit_transform_and_clone():
     assert np.all((scores >= 0) & (scores <= 1))
 
 
-def test_shared_accelerator_argument_errors():
-    pytest.importorskip("accelerate")
-    from sklearn_tcssl._training.accelerate import shared_accelerator
+def test_an_accelerator_copied_by_deepcopy_is_refused():
+    accelerate = pytest.importorskip("accelerate")
 
-    accelerator = shared_accelerator(cpu=True)
-    assert shared_accelerator(accelerator) is accelerator
-    with pytest.raises(ValueError, match="either an existing accelerator or keyword"):
-        shared_accelerator(accelerator, cpu=True)
+    class CopiedAccelerator(accelerate.Accelerator):
+        def __deepcopy__(self, memo):
+            return object.__new__(type(self))
+
+    embedder = TemporalContrastiveEmbedder(accelerator=CopiedAccelerator(cpu=True), **FAST)
+    with pytest.raises(ValueError, match=r"accelerator=CopiedAccelerator.*accelerate>=0.30"):
+        embedder.fit(smooth_sequences(24, 12, 10))
 
 
 def test_cross_validation_folds_on_a_dask_cluster():

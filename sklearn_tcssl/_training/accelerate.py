@@ -9,10 +9,9 @@ start the script with ``accelerate launch`` (see ``docs/scale_out.rst`` and
 mixed_precision="bf16")``); the estimator's ``precision`` and ``device`` are then not used.
 
 Deep copies: scikit-learn's ``clone`` (in ``cross_val_score``, ``GridSearchCV``...) deep-copies
-every parameter, and a deep-copied ``Accelerator`` loses track of its gradient state (skorch
-issue #944). Recent accelerate releases make ``copy.deepcopy(accelerator)`` return the same
-object; :func:`shared_accelerator` enforces that behaviour whatever the installed version, so
-every clone of the embedder shares one accelerator.
+every parameter, and a deep-copied ``Accelerator`` would lose track of its gradient state.
+accelerate 0.21 and later make ``copy.deepcopy(accelerator)`` return the accelerator itself,
+so every clone of the embedder shares it; an older release is refused with the fix.
 
 In-batch negatives: with several processes each one holds only its share of a batch, so
 the ``"batch"`` loss gathers the middles and beginnings of every process
@@ -100,39 +99,15 @@ def _import_accelerate():
     return accelerate
 
 
-def shared_accelerator(accelerator=None, **kwargs):
-    """Return an ``Accelerator`` whose deep copies are itself (safe under ``clone``).
-
-    Parameters
-    ----------
-    accelerator : accelerate.Accelerator or None, default=None
-        An existing accelerator to make shareable (modified in place: its deep copy returns
-        it). ``None`` creates one with ``kwargs``.
-    **kwargs
-        Passed to ``accelerate.Accelerator`` when ``accelerator`` is None, e.g.
-        ``mixed_precision="bf16"``, ``cpu=True``.
-
-    Returns
-    -------
-    accelerator : accelerate.Accelerator
-        ``copy.deepcopy(accelerator) is accelerator`` holds.
-    """
-    accelerate = _import_accelerate()
-    if accelerator is None:
-        accelerator = accelerate.Accelerator(**kwargs)
-    elif kwargs:
+def _check_shared(accelerator):
+    """Refuse an accelerator whose deep copies are new objects (accelerate before 0.21)."""
+    if copy.deepcopy(accelerator) is not accelerator:
         raise ValueError(
-            "shared_accelerator: pass either an existing accelerator or keyword arguments to "
-            f"create one, not both (got {sorted(kwargs)})."
+            f"accelerator={type(accelerator).__name__}(...) is copied by deepcopy, so "
+            "scikit-learn's clone (cross_val_score, GridSearchCV) would give every fold an "
+            "accelerator that has lost its gradient state. Upgrade accelerate: pip install "
+            "'accelerate>=0.30' (its Accelerator returns itself from deepcopy)."
         )
-    if copy.deepcopy(accelerator) is not accelerator:  # accelerate releases before the fix
-        base = type(accelerator)
-        accelerator.__class__ = type(base.__name__, (base,), {"__deepcopy__": _same_object})
-    return accelerator
-
-
-def _same_object(self, memo):
-    return self
 
 
 def accelerated_net_kwargs(accelerator, compute_kwargs):
@@ -153,6 +128,7 @@ def accelerated_net_kwargs(accelerator, compute_kwargs):
     kwargs : dict
     """
     _import_accelerate()
+    _check_shared(accelerator)
     kwargs = {k: v for k, v in compute_kwargs.items() if "pin_memory" not in k}
     kwargs.update(precision="32", accelerator=accelerator, device=None)
     kwargs["criterion__gather"] = AcceleratorGather(accelerator)  # in-batch negatives
