@@ -197,7 +197,8 @@ def test_coef_img_of_our_pipeline_uses_the_mean_pattern_part():
 def test_epoch_progress_writes_control_codes_only_on_a_terminal():
     import io
 
-    from sklearn_tcssl.cli._progress import NORMAL, EpochProgress, Reporter
+    from sklearn_tcssl._training.callbacks import EpochProgress
+    from sklearn_tcssl._utils.progress import NORMAL, Reporter
 
     class Terminal(io.StringIO):
         def isatty(self):

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from sklearn_tcssl._utils.exceptions import TCSSLError
-from sklearn_tcssl.cli._progress import NORMAL, QUIET, VERBOSE, Reporter
+from sklearn_tcssl._utils.progress import NORMAL, QUIET, VERBOSE, Reporter
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -242,7 +242,7 @@ _say = Reporter()  # replaced in main() by one at the level of --verbose/--quiet
 
 
 def _embedder_params(args):
-    from sklearn_tcssl.cli._progress import EpochProgress
+    from sklearn_tcssl._training.callbacks import EpochProgress
 
     params = {"random_state": args.seed}
     if args.max_epochs is not None:
