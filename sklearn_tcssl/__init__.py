@@ -18,6 +18,7 @@ _LOCATIONS = {
     "TemporalContrastiveClassifier": "sklearn_tcssl.embedding._classifier",
     "TemporalContrastiveEmbedder": "sklearn_tcssl.embedding._embedder",
     "CheckpointInUseError": "sklearn_tcssl._utils.exceptions",
+    "AlignmentWarning": "sklearn_tcssl._utils.exceptions",
     "DamagedFileError": "sklearn_tcssl._utils.exceptions",
     "IncompatibleModelError": "sklearn_tcssl._utils.exceptions",
     "NotFittedError": "sklearn_tcssl._utils.exceptions",

@@ -192,3 +192,96 @@ def test_inputs_are_not_modified(data):
     aligner.transform(runs[:1], subjects=[0])
     for r, original in zip(runs, data.runs):
         np.testing.assert_array_equal(r, original)
+
+
+def test_score_is_label_free_segment_matching_above_unaligned(data):
+    from sklearn_tcssl.alignment import segment_matching
+
+    aligner = SharedResponseAligner(6, random_state=0).fit([r[:160] for r in data.runs])
+    held = [r[160:] for r in data.runs]  # time points not seen in fit
+    aligned = aligner.score(held, subjects=aligner.subjects_)
+    unaligned = segment_matching(held).mean()
+    # 80 held-out time points, windows of 9: 72 segments, chance about 1/58
+    assert aligned > unaligned + 0.15 and aligned > 5 / 58, (aligned, unaligned)
+
+
+def test_validation_fraction_records_held_out_scores_without_warning(data):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        aligner = SharedResponseAligner(6, random_state=0, validation_fraction=0.2).fit(data.runs)
+    scores = aligner.validation_scores_
+    assert scores["window"] == 9 and scores["aligned"] > scores["unaligned"] + 0.1
+    assert aligner.shared_response_.shape == (240, 6)  # the whole clock
+    assert SharedResponseAligner(6).fit(data.runs).validation_scores_ is None
+
+
+def test_fitted_aligner_in_a_pipeline_with_metadata_routing(data):
+    import sklearn
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.model_selection import cross_validate
+
+    from sklearn_tcssl.baselines import ShrinkageLDA
+
+    aligner = SharedResponseAligner(6, random_state=0).fit(data.runs)
+    manual = cross_val_score(
+        make_pipeline(BlockMeanPattern(), ShrinkageLDA()),
+        aligner.transform(data.blocks, subjects=data.groups),
+        data.y,
+        groups=data.groups,
+        cv=GroupKFold(3),
+    )
+    with sklearn.config_context(enable_metadata_routing=True):
+        aligner.set_fit_request(subjects=True).set_transform_request(subjects=True)
+        pipe = make_pipeline(FrozenEstimator(aligner), BlockMeanPattern(), ShrinkageLDA())
+        routed = cross_validate(
+            pipe,
+            data.blocks,
+            data.y,
+            cv=GroupKFold(3),
+            params={"groups": data.groups, "subjects": data.groups},
+        )
+        pipe.fit(data.blocks, data.y, subjects=data.groups)
+        predicted = pipe.predict(data.blocks[:4], subjects=data.groups[:4])
+    np.testing.assert_array_equal(routed["test_score"], manual)
+    assert predicted.shape == (4,)
+
+
+def test_contrastive_aligner_resumes_from_its_checkpoint(data, tmp_path):
+    params = {**FAST, "max_epochs": 3}
+    whole = TemporalContrastiveAligner(**params).fit(data.runs)
+    TemporalContrastiveAligner(**{**params, "max_epochs": 2}, checkpoint_dir=tmp_path).fit(
+        data.runs
+    )
+    resumed = TemporalContrastiveAligner(**params, checkpoint_dir=tmp_path).fit(data.runs)
+    assert len(resumed.history_) == 3
+    for s in whole.subjects_:
+        np.testing.assert_allclose(resumed.weights_[s], whole.weights_[s], atol=1e-6)
+    other_subjects = TemporalContrastiveAligner(**params, checkpoint_dir=tmp_path)
+    with pytest.raises(Exception, match="checkpoint"):
+        other_subjects.fit(data.runs, subjects=list("abcdef"))
+
+
+def test_embed_in_batches_equals_one_sequence_at_a_time(data):
+    aligner = TemporalContrastiveAligner(**FAST).fit(data.runs)
+    blocks = [data.blocks[0], data.blocks[1][:7], data.blocks[2], data.blocks[3][:7]]
+    subjects = list(data.groups[:4])
+    batched = aligner.embed(blocks, subjects=subjects)
+    single = np.vstack([aligner.embed([b], subjects=[s]) for b, s in zip(blocks, subjects)])
+    np.testing.assert_allclose(batched, single, rtol=1e-5, atol=1e-6)
+
+
+# Options of the embedder that the contrastive aligner lacks, each explained in its Notes.
+NOT_ON_ALIGNER = {"init_from", "input", "target_voxel_size", "cache_dir", "keep_mean_pattern"}
+
+
+def test_the_aligner_has_every_training_option_of_the_embedder():
+    from sklearn_tcssl import TemporalContrastiveEmbedder
+
+    embedder = set(TemporalContrastiveEmbedder().get_params())
+    aligner = set(TemporalContrastiveAligner().get_params())
+    assert embedder - aligner == NOT_ON_ALIGNER
+    notes = TemporalContrastiveAligner.__doc__.split("Notes")[1]
+    for name in NOT_ON_ALIGNER:
+        assert f"``{name}" in notes, name

@@ -31,9 +31,14 @@ from sklearn.pipeline import make_pipeline
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _helpers import smooth_sequences  # noqa: E402
+
+# ---- aligner rows (tests/bad_inputs_aligners.py) ----
+from bad_inputs_aligners import ACCEPTED as ALIGNER_ACCEPTED  # noqa: E402
+from bad_inputs_aligners import ROWS as ALIGNER_ROWS  # noqa: E402
 from bad_inputs_reliability import ACCEPTED as RELIABILITY_ACCEPTED  # noqa: E402
 from bad_inputs_reliability import ROWS as RELIABILITY_ROWS  # noqa: E402
 
+# ---- end of aligner rows ----
 from sklearn_tcssl import (  # noqa: E402
     IncompatibleModelError,
     NetworkMasker,
@@ -869,6 +874,7 @@ CASES = [
 ]
 
 CASES += [Case(*row) for row in RELIABILITY_ROWS]  # Ctrl-C, files, models
+CASES += [Case(*row) for row in ALIGNER_ROWS]  # aligners
 
 ACCEPTED = [
     # id, input, documented behaviour checked below
@@ -938,6 +944,18 @@ def test_accepted_reliability_input(check, tmp_path):
 
 
 ACCEPTED += [row[:3] for row in RELIABILITY_ACCEPTED]  # after test_accepted_input's ids
+
+
+# ---- aligner rows (tests/bad_inputs_aligners.py) ----
+@pytest.mark.parametrize(
+    "check", [row[3] for row in ALIGNER_ACCEPTED], ids=[row[0] for row in ALIGNER_ACCEPTED]
+)
+def test_accepted_aligner_input(check, tmp_path):
+    check(tmp_path)
+
+
+ACCEPTED += [row[:3] for row in ALIGNER_ACCEPTED]
+# ---- end of aligner rows ----
 
 
 # ------------------------------------------------------------------ docs generation

@@ -9,6 +9,7 @@ __all__ = [
     "TrainingDivergedError",
     "DamagedFileError",
     "CheckpointInUseError",
+    "AlignmentWarning",
 ]
 
 
@@ -34,3 +35,11 @@ class DamagedFileError(TCSSLError, ValueError):
 
 class CheckpointInUseError(TCSSLError, RuntimeError):
     """Raised when another running fit holds the lock of the ``checkpoint_dir`` folder."""
+
+
+class AlignmentWarning(UserWarning):
+    """Warned when aligning does not pay, or when an aligner's training did not learn.
+
+    Aligning does not pay: it does worse than not aligning on held-out time points. Did not
+    learn: the loss ends at that of uniform guessing, or the embeddings explode.
+    """

@@ -29,7 +29,7 @@ from sklearn.utils._param_validation import Interval
 
 from sklearn_tcssl._input.sequences import standardization_stats
 from sklearn_tcssl._input.validation import check_fits_in_memory, check_fitted, check_sequence
-from sklearn_tcssl._utils.exceptions import IncompatibleModelError
+from sklearn_tcssl._utils.exceptions import AlignmentWarning, IncompatibleModelError
 from sklearn_tcssl._utils.threads import with_thread_budget
 from sklearn_tcssl.alignment._scoring import compare_with_unaligned, segment_matching
 from sklearn_tcssl.alignment._srm import procrustes_map, shared_response
@@ -44,10 +44,6 @@ ALIGNER_CONSTRAINTS = {
     "validation_fraction": [Interval(Real, 0.0, 0.5, closed="neither"), None],
     "random_state": ["random_state"],
 }
-
-
-class AlignmentWarning(UserWarning):
-    """Aligning did worse than not aligning on held-out time points, or training failed."""
 
 
 class _BaseAligner(TransformerMixin, TrainedEstimator):

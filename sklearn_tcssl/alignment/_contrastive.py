@@ -24,9 +24,9 @@ from sklearn_tcssl._training.checkpoint import check_checkpoint_dir, data_digest
 from sklearn_tcssl._training.net import PRECISIONS, check_monitored_scores
 from sklearn_tcssl._training.seeding import seeded_torch
 from sklearn_tcssl._utils.docs import fill_doc
-from sklearn_tcssl._utils.exceptions import IncompatibleModelError
+from sklearn_tcssl._utils.exceptions import AlignmentWarning, IncompatibleModelError
 from sklearn_tcssl._utils.threads import with_thread_budget
-from sklearn_tcssl.alignment._base import ALIGNER_CONSTRAINTS, AlignmentWarning, _BaseAligner
+from sklearn_tcssl.alignment._base import ALIGNER_CONSTRAINTS, _BaseAligner
 from sklearn_tcssl.alignment._srm import fit_srm, random_orthonormal
 from sklearn_tcssl.embedding._base import EVAL_BATCH, PARAMETER_CONSTRAINTS, run_batches
 from sklearn_tcssl.io._registry import register_estimator
