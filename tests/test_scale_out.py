@@ -1,4 +1,4 @@
-"""Scale-out on existing engines: HF Accelerate (one CPU process) and joblib's dask backend."""
+"""Scale-out on existing engines: HF Accelerate (one and two CPU processes) and joblib's dask backend."""
 
 import copy
 import os
@@ -85,13 +85,27 @@ expected = torch.nn.functional.cross_entropy(full[rows], torch.arange(world * B)
 local = [z[rows].clone().requires_grad_(True) for z in (zb, zm, ze)]
 loss = temporal_contrastive_loss(*local, temperature=0.2, gather=AcceleratorGather(acc))
 loss.backward()
-sys.exit(0 if torch.allclose(loss, expected) and world == 2 else 1)
+if not (torch.allclose(loss, expected) and world == 2):
+    sys.exit(1)
+
+# a whole fit through the accelerator: both processes end with the same weights
+import numpy as np
+from sklearn_tcssl import TemporalContrastiveEmbedder
+
+rng = np.random.default_rng(0)
+X = [np.cumsum(rng.normal(size=(12, 10)), axis=0).astype(np.float32) for _ in range(24)]
+embedder = TemporalContrastiveEmbedder(
+    accelerator=acc, n_components=4, max_epochs=2, batch_size=8, random_state=0
+).fit(X)
+weights = torch.cat([p.detach().flatten() for p in embedder.net_.module_.parameters()])
+both = acc.gather(weights[None])
+sys.exit(0 if torch.equal(both[0], both[1]) and np.isfinite(embedder.transform(X)).all() else 2)
 """
 
 
-@pytest.mark.slow
-def test_gathered_negatives_on_two_cpu_processes(tmp_path):
-    """Two real processes (gloo): each one's loss equals the one-device loss of its rows."""
+def test_gathered_negatives_and_a_fit_on_two_cpu_processes(tmp_path):
+    """Two real processes (gloo): each one's loss equals the one-device loss of its rows,
+    and a fit through the accelerator leaves both processes with the same weights."""
     pytest.importorskip("accelerate")
     script = tmp_path / "check_gather.py"
     script.write_text(_GATHER_SCRIPT)

@@ -42,6 +42,26 @@ class AcceleratedTemporalContrastiveNet(AccelerateMixin, TemporalContrastiveNet)
         ``None`` when the accelerator places devices.
     """
 
+    def _initialize_accelerator(self):
+        """Prepare as skorch does, leaving a loss without trainable parameters unwrapped.
+
+        With several processes ``accelerator.prepare`` wraps every module in
+        ``DistributedDataParallel``, which refuses one without trainable parameters, like
+        the contrastive loss.
+        """
+        criteria = self._criteria
+        self._criteria = [name for name in criteria if _trainable(getattr(self, name + "_"))]
+        try:
+            return super()._initialize_accelerator()
+        finally:
+            self._criteria = criteria
+
+
+def _trainable(module):
+    return isinstance(module, torch.nn.Module) and any(
+        p.requires_grad for p in module.parameters()
+    )
+
 
 def gather_with_local_grad(z, all_gather, rank):
     """Stack every process's ``z``, keeping this process's rows differentiable.
