@@ -1,4 +1,4 @@
-"""Scale-out on existing engines: HF Accelerate (one and two CPU processes) and joblib's dask backend."""
+"""Scale-out on existing engines: HF Accelerate (one and two CPU processes), dask."""
 
 import copy
 import os
