@@ -285,3 +285,38 @@ def test_the_aligner_has_every_training_option_of_the_embedder():
     notes = TemporalContrastiveAligner.__doc__.split("Notes")[1]
     for name in NOT_ON_ALIGNER:
         assert f"``{name}" in notes, name
+
+
+def test_classifier_has_the_compute_and_checkpoint_options(tmp_path):
+    from sklearn_tcssl import TemporalContrastiveClassifier, TemporalContrastiveEmbedder
+
+    missing = set(TemporalContrastiveEmbedder().get_params()) - set(
+        TemporalContrastiveClassifier().get_params()
+    )
+    assert missing == {"accelerator", "segment_length", "negatives", "temperature"} | {
+        "keep_mean_pattern"
+    }
+    notes = TemporalContrastiveClassifier.__doc__.split("Notes")[1]
+    assert all(f"``{name}``" in notes for name in missing)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(24, 9, 6)).astype("float32")
+    y = np.repeat([0, 1], 12)
+    X[y == 1, :, 0] += 1.0
+    params = dict(n_components=4, batch_size=8, random_state=0, precision="32")
+    whole = TemporalContrastiveClassifier(max_epochs=3, **params).fit(X, y)
+    TemporalContrastiveClassifier(max_epochs=2, checkpoint_dir=tmp_path, **params).fit(X, y)
+    resumed = TemporalContrastiveClassifier(max_epochs=3, checkpoint_dir=tmp_path, **params)
+    resumed.fit(X, y)
+    assert len(resumed.history_) == 3
+    np.testing.assert_allclose(resumed.predict_proba(X), whole.predict_proba(X), atol=1e-6)
+    with pytest.raises(Exception, match="checkpoint"):  # other labels: another run
+        TemporalContrastiveClassifier(max_epochs=3, checkpoint_dir=tmp_path, **params).fit(
+            X, y[::-1]
+        )
+
+
+def test_contrastive_aligner_checkpoint_of_other_runs_is_refused(data, tmp_path):
+    TemporalContrastiveAligner(**FAST, checkpoint_dir=tmp_path).fit(data.runs)
+    other = [r[::-1].copy() for r in data.runs]  # same shapes and subjects, other data
+    with pytest.raises(Exception, match="another training run"):
+        TemporalContrastiveAligner(**FAST, checkpoint_dir=tmp_path).fit(other)

@@ -235,7 +235,7 @@ def _find_callback(net):
     return None
 
 
-def fit_or_resume(net, dataset, *, owner="TemporalContrastiveEmbedder"):
+def fit_or_resume(net, dataset, *, owner="TemporalContrastiveEmbedder", y=None):
     """Train ``net`` on ``dataset``, resuming from its checkpoint directory if possible.
 
     Without a :class:`TrainingCheckpoint` among ``net.callbacks`` this is ``net.fit``.
@@ -257,6 +257,9 @@ def fit_or_resume(net, dataset, *, owner="TemporalContrastiveEmbedder"):
         Training data; a ``sequences`` attribute (list of tensors) identifies it.
     owner : str, default="TemporalContrastiveEmbedder"
         Name used in error messages.
+    y : array-like or None, default=None
+        Targets, for nets that need them beside the dataset (the classifier's stratified
+        validation split).
 
     Returns
     -------
@@ -265,13 +268,13 @@ def fit_or_resume(net, dataset, *, owner="TemporalContrastiveEmbedder"):
     """
     callback = _find_callback(net)
     if callback is None:
-        return net.fit(dataset, None)
+        return net.fit(dataset, y)
     check_checkpoint_dir(callback.dirname, owner=owner)
     with checkpoint_dir_lock(callback.dirname, owner=owner):
-        return _fit_or_resume_locked(net, dataset, callback, owner)
+        return _fit_or_resume_locked(net, dataset, callback, owner, y)
 
 
-def _fit_or_resume_locked(net, dataset, callback, owner):
+def _fit_or_resume_locked(net, dataset, callback, owner, y=None):
     remove_stale_temporaries(callback.dirname)
     fingerprint = dict(callback.fingerprint or {})
     fingerprint["data"] = data_digest(getattr(dataset, "sequences", []))
@@ -285,7 +288,7 @@ def _fit_or_resume_locked(net, dataset, callback, owner):
             "or pass a new checkpoint_dir to train afresh."
         )
     callback.last_saved_ = done or None
-    return net.partial_fit(dataset, None, epochs=net.max_epochs - done)
+    return net.partial_fit(dataset, y, epochs=net.max_epochs - done)
 
 
 def check_checkpoint_dir(dirname, *, owner):

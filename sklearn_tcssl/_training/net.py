@@ -14,7 +14,28 @@ from sklearn_tcssl.nn.losses import pretext_accuracy
 from sklearn_tcssl.nn.windows import windows_per_sequence
 
 
-class TemporalContrastiveNet(InterruptibleMixin, NeuralNet):
+class PrecisionMixin:
+    """Forward passes of a skorch net under its ``precision``, CUDA batches copied non-blocking.
+
+    The net class defines a ``precision`` parameter (``"32"`` or ``"bf16"``); shared by the
+    contrastive net and the classifier's net so that both follow one precision rule.
+    """
+
+    def autocast(self):
+        """Return the autocast context of the forward pass (a no-op unless ``"bf16"``)."""
+        if self.precision != "bf16" or self.device is None:
+            return contextlib.nullcontext()
+        return torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16)
+
+    def infer(self, x, **fit_params):
+        """Forward pass of a batch: non-blocking copy to CUDA, then autocast."""
+        if isinstance(x, torch.Tensor) and _is_cuda(self.device):
+            x = x.to(self.device, non_blocking=True)
+        with self.autocast():
+            return super().infer(x, **fit_params)
+
+
+class TemporalContrastiveNet(InterruptibleMixin, PrecisionMixin, NeuralNet):
     """skorch ``NeuralNet`` whose module maps windows to ``(batch, 3, dim)`` projections.
 
     Only :meth:`get_loss` is overridden: it splits the projections into beginning, middle and
@@ -42,19 +63,6 @@ class TemporalContrastiveNet(InterruptibleMixin, NeuralNet):
     def __init__(self, module, criterion, *, precision="32", **kwargs):
         super().__init__(module, criterion, **kwargs)
         self.precision = precision
-
-    def autocast(self):
-        """Return the autocast context of the forward pass (a no-op unless ``"bf16"``)."""
-        if self.precision != "bf16" or self.device is None:
-            return contextlib.nullcontext()
-        return torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16)
-
-    def infer(self, x, **fit_params):
-        """Forward pass of a batch: non-blocking copy to CUDA, then autocast."""
-        if isinstance(x, torch.Tensor) and _is_cuda(self.device):
-            x = x.to(self.device, non_blocking=True)
-        with self.autocast():
-            return super().infer(x, **fit_params)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Temporal-contrastive loss of a batch; ``y_true`` is a dummy and is ignored."""

@@ -260,7 +260,7 @@ class TemporalContrastiveAligner(_BaseAligner):
                 "cross_subject=False."
             )
         start = time.perf_counter()
-        extra = {"data": data_digest(scaled), "subjects": [repr(s) for s in subjects]}
+        extra = {"inputs": data_digest(scaled), "subjects": [repr(s) for s in subjects]}
         with seeded_torch(seed):
             module = self._build_module(scaled, seed)
             net = self._build_net(module, device, len(scaled), seed, extra)

@@ -146,8 +146,9 @@ class TrainedEstimator(SaveMixin, BaseEstimator):
     def _checkpoint_callbacks(self, seed, extra=None):
         """Return a :class:`TrainingCheckpoint` callback when ``checkpoint_dir`` is set.
 
-        ``extra`` (JSON values, e.g. a digest of the data and the subjects) joins the
-        parameters and the seed in the fingerprint a resumed run must match.
+        ``extra`` (JSON values, e.g. a digest of the inputs and the subjects) joins the
+        parameters and the seed in the fingerprint a resumed run must match (its key
+        ``"data"`` is reserved for the digest of ``dataset.sequences``).
         """
         if self.checkpoint_dir is None:
             return []

@@ -1,12 +1,13 @@
 """TemporalContrastiveClassifier: the pretrained encoder plus a linear head, fine-tuned."""
 
+import os
 import time
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, _fit_context
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 from skorch import NeuralNetClassifier
@@ -14,8 +15,14 @@ from skorch.dataset import ValidSplit
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from sklearn_tcssl._training.checkpoint import check_checkpoint_dir, data_digest, fit_or_resume
 from sklearn_tcssl._training.interrupt import InterruptibleMixin
-from sklearn_tcssl._training.net import check_monitored_scores
+from sklearn_tcssl._training.net import (
+    PRECISIONS,
+    PrecisionMixin,
+    check_monitored_scores,
+    compute_options,
+)
 from sklearn_tcssl._training.seeding import seeded_torch
 from sklearn_tcssl._utils.docs import fill_doc
 from sklearn_tcssl._utils.exceptions import IncompatibleModelError, TrainingDivergedError
@@ -76,7 +83,20 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
     %(random_state)s
     %(verbose)s
     %(callbacks)s
+    checkpoint_dir : str, pathlib.Path or None, default=None
+        As for :class:`TemporalContrastiveEmbedder`: a complete checkpoint every
+        ``checkpoint_every`` epochs, and ``fit`` resumes from the latest one of the same run
+        (same parameters, data and labels).
+    checkpoint_every : int, default=1
+        Epochs between checkpoints (the last epoch is always saved).
     %(volumes)s
+    precision : {"auto", "32", "bf16"}, default="auto"
+        Forward-pass precision, in training and prediction; ``"auto"`` is bfloat16 autocast
+        on CUDA GPUs that support it, float32 elsewhere.
+    num_workers : int, default=0
+        DataLoader workers (batches of one length are still drawn in the main process).
+    compile : bool, default=False
+        Compile the network with ``torch.compile``.
 
     Attributes
     ----------
@@ -96,6 +116,12 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
 
     Notes
     -----
+    The embedder's ``accelerator`` (Hugging Face Accelerate) is not offered: its multi-GPU
+    path shares the contrastive loss's in-batch negatives across processes, which a
+    cross-entropy fine-tuning does not have; fine-tune on one device (``device``) from an
+    encoder pretrained with Accelerate. ``segment_length``, ``negatives``, ``temperature`` and
+    ``keep_mean_pattern`` belong to the contrastive objective and the embedding.
+
     Input forms and normalisation are those of :class:`TemporalContrastiveEmbedder`. To use
     a pretrained encoder frozen with another classifier, wrap the embedder in
     :class:`sklearn.frozen.FrozenEstimator` inside a Pipeline instead.
@@ -134,9 +160,14 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
         random_state=None,
         verbose=0,
         callbacks=None,
+        checkpoint_dir=None,
+        checkpoint_every=1,
         input="auto",
         target_voxel_size=4.0,
         cache_dir=None,
+        precision="auto",
+        num_workers=0,
+        compile=False,
     ):
         self.n_components = n_components
         self.init_from = init_from
@@ -156,15 +187,25 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
         self.input = input
         self.target_voxel_size = target_voxel_size
         self.cache_dir = cache_dir
+        self.precision = precision
+        self.num_workers = num_workers
+        self.compile = compile
 
     _parameter_constraints = {
         **PARAMETER_CONSTRAINTS,
         "n_components": [Interval(Integral, 1, None, closed="left"), None],
         "freeze_encoder": ["boolean"],
         "encoder_lr_scale": [Interval(Real, 0.0, 100.0, closed="right")],
+        "checkpoint_dir": [str, os.PathLike, None],
+        "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
+        "precision": [StrOptions(set(PRECISIONS))],
+        "num_workers": [Interval(Integral, 0, None, closed="left")],
+        "compile": ["boolean"],
     }
 
     # ------------------------------------------------------------------ fit
@@ -187,14 +228,18 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
         """
         if y is None:
             raise ValueError(f"{self._name} requires y to be passed, but the target y is None.")
+        if self.checkpoint_dir is not None:  # before reading any data or training
+            check_checkpoint_dir(self.checkpoint_dir, owner=self._name)
         device, data, source, seed = self._begin_fit(X)
         y_encoded = self._encode_labels(y, len(data))
         start = time.perf_counter()
+        run = {"inputs": data_digest([*data.sequences, y_encoded])}
         with seeded_torch(seed):
             module = self._build_module(data, source, seed)
-            net = self._build_net(module, device, seed)
+            net = self._build_net(module, device, seed, run)
             vars(self).pop("net_", None)  # a refit stopped half way is not fitted
-            net.fit(_LabelledSequences(data, y_encoded), y_encoded)
+            dataset = _LabelledSequences(data, y_encoded)
+            fit_or_resume(net, dataset, owner=self._name, y=y_encoded)
         self.net_ = net  # only once trained: a Ctrl-C leaves the estimator unfitted
         return self._finish_fit(data, device, source, start)
 
@@ -222,7 +267,7 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
             encoder.requires_grad_(False)
         return EncoderClassifierModule(encoder, len(self.classes_))
 
-    def _build_net(self, module, device, seed):
+    def _build_net(self, module, device, seed, run=None):
         has_validation = self.validation_fraction is not None
         check_monitored_scores(self.callbacks, has_validation=has_validation, owner=self._name)
         train_split = None
@@ -244,9 +289,15 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
             iterator_train=_length_bucketed_loader,
             iterator_train__shuffle=True,
             iterator_valid=_length_bucketed_loader,
-            callbacks=list(self.callbacks or []),
+            callbacks=[*self._checkpoint_callbacks(seed, run), *list(self.callbacks or [])],
             device=str(device),
             verbose=int(self.verbose),
+            **compute_options(
+                device=device,
+                precision=self.precision,
+                num_workers=self._param("num_workers"),
+                compile=bool(self.compile),
+            ),
         )
 
     def _restore_from_model(self, card, tensors):
@@ -350,8 +401,15 @@ class EncoderClassifierModule(nn.Module):
         return self.head(self.encoder.embed(x))  # (B, K)
 
 
-class _ClassifierNet(InterruptibleMixin, NeuralNetClassifier):
-    """skorch classifier whose loss stops training with a clear error when not finite."""
+class _ClassifierNet(InterruptibleMixin, PrecisionMixin, NeuralNetClassifier):
+    """skorch classifier whose loss stops training with a clear error when not finite.
+
+    Forward passes follow ``precision`` as in the contrastive net (:class:`PrecisionMixin`).
+    """
+
+    def __init__(self, module, *, precision="32", **kwargs):
+        super().__init__(module, **kwargs)
+        self.precision = precision
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Cross-entropy of the batch; raises TrainingDivergedError on NaN or infinity."""
