@@ -650,7 +650,7 @@ CASES = [
         "extract-blocks-zero-t_r",
         lambda tmp: extract_blocks(_run((3, 3, 3, 60)), _events(), 0),
         ValueError,
-        r"t_r=0 is not valid: .*Pass the time between two volumes in seconds",
+        r"t_r=0 is not allowed\. .*Pass the time between two volumes in seconds",
     ),
     Case(
         "extract-blocks-events-without-trial_type",
@@ -699,7 +699,8 @@ CASES = [
         "simulate-zero-subjects",
         lambda tmp: make_task_fmri(n_subjects=0),
         ValueError,
-        r"n_subjects=0 is not valid: make_task_fmri needs an int in the range \[1, inf\)",
+        r"n_subjects=0 is not allowed\. .*of make_task_fmri"
+        r" must be an int in the range \[1, inf\)",
     ),
     Case(
         "simulate-unknown-network",

@@ -139,7 +139,8 @@ def test_extract_blocks_does_not_warn_on_clean_input():
     [
         (
             {"t_r": 0},
-            r"t_r=0 is not valid: extract_blocks needs a float in the range \(0\.0, 100\.0\]",
+            r"t_r=0 is not allowed\. .*of extract_blocks"
+            r" must be a float in the range \(0\.0, 100\.0\]",
         ),
         ({"t_r": -2.0}, "t_r=-2.0"),
         ({"hrf_delay": -1.0}, "hrf_delay=-1.0"),

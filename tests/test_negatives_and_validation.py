@@ -7,9 +7,9 @@ from _helpers import smooth_sequences
 
 from sklearn_tcssl import TemporalContrastiveEmbedder
 from sklearn_tcssl._training.accelerate import AcceleratorGather, gather_with_local_grad
-from sklearn_tcssl._training.net import FixedWindows, FixedWindowsValidSplit, item_sequences
+from sklearn_tcssl._training.net import SequenceValidSplit
 from sklearn_tcssl.nn.losses import temporal_contrastive_logits, temporal_contrastive_loss
-from sklearn_tcssl.nn.windows import TripletWindowDataset
+from sklearn_tcssl.nn.windows import TripletWindowDataset, window_loader
 
 
 class FakeAccelerator:
@@ -74,19 +74,17 @@ def test_one_process_gather_is_the_identity():
     assert AcceleratorGather(single)(z) == (z, 0)
 
 
-def test_validation_windows_are_fixed():
-    tensors = [torch.randn(30, 4) for _ in range(10)]
+def test_validation_holds_out_whole_sequences_with_fixed_windows():
+    tensors = [torch.full((30, 4), float(i)) for i in range(10)]
     dataset = TripletWindowDataset(tensors, 3)
-    train, valid = FixedWindowsValidSplit(0.3, seed=1)(dataset)
-    assert isinstance(valid, FixedWindows) and len(valid) + len(train) == len(dataset)
-    owners = item_sequences(dataset)
-    held = {int(owners[i]) for i in valid.subset.indices}
+    train, valid = SequenceValidSplit(0.3, seed=1)(dataset)
+    held = {float(s[0, 0]) for s in valid.sequences}
     assert len(held) == 3  # ceil(0.3 * 10) whole sequences, none on both sides
-    assert not held & {int(owners[i]) for i in train.indices}
-    first = [valid[i][0] for i in range(len(valid))]
-    again = [valid[i][0] for i in range(len(valid))]
-    assert all(torch.equal(a, b) for a, b in zip(first, again))
-    assert dataset.generator is None  # training windows keep drawing afresh
+    assert not held & {float(s[0, 0]) for s in train.sequences}
+    assert len(valid) + len(train) == len(dataset)
+    first = [draws for draws in window_loader(valid, 4, seed=1).batch_sampler]
+    again = [draws for draws in window_loader(valid, 4, seed=1).batch_sampler]
+    assert first == again
 
 
 def test_valid_loss_is_steady_when_the_model_does_not_move():

@@ -182,24 +182,25 @@ def _time_coded(length, n_features, dtype, shift=0):
 def test_windows_have_the_right_shape_and_are_contiguous(problem, seed):
     segment_length, n_features, lengths, dtype = problem
     sequences = [_time_coded(t, n_features, dtype, 100 * i) for i, t in enumerate(lengths)]
-    generator = torch.Generator().manual_seed(seed)
-    dataset = TripletWindowDataset(sequences, segment_length, generator=generator)
-    counts = windows_per_sequence(lengths, 3 * segment_length)  # items of each sequence
-    assert len(dataset) == counts.sum()
-    owners = np.repeat(np.arange(len(lengths)), counts)
-    for item, i in enumerate(owners):
-        length = lengths[i]
-        window, target = dataset[item]
-        assert target == 0
-        assert window.shape == (3, segment_length, n_features)
-        assert window.dtype == dtype
-        times = window[..., 0].flatten().double() - 100 * i
-        start = int(times[0])
-        assert 0 <= start <= length - 3 * segment_length
-        expected = torch.arange(start, start + 3 * segment_length, dtype=torch.float64)
-        torch.testing.assert_close(times, expected, rtol=0, atol=0.5)  # float16 rounds
-        # every feature holds the same time point
-        assert bool((window == window[..., :1]).all())
+    dataset = TripletWindowDataset(sequences, segment_length)
+    sampler = dataset.sampler(4, generator=torch.Generator().manual_seed(seed))
+    counts = windows_per_sequence(lengths, 3 * segment_length)  # windows of each sequence
+    assert len(dataset) == counts.sum() == sampler.n_windows
+    seen = []
+    for draws in sampler:
+        windows, targets = dataset[draws]
+        assert (targets == 0).all()
+        assert windows.shape == (len(draws), 3, segment_length, n_features)
+        assert windows.dtype == dtype
+        for (i, _), window in zip(draws, windows):
+            seen.append(i)
+            times = window[..., 0].flatten().double() - 100 * i
+            start = int(times[0])
+            assert 0 <= start <= lengths[i] - 3 * segment_length
+            expected = torch.arange(start, start + 3 * segment_length, dtype=torch.float64)
+            torch.testing.assert_close(times, expected, rtol=0, atol=0.5)  # float16 rounds
+            assert bool((window == window[..., :1]).all())  # every feature: one time point
+    assert np.bincount(seen, minlength=len(lengths)).tolist() == counts.tolist()
 
 
 @SETTINGS
@@ -207,12 +208,11 @@ def test_windows_have_the_right_shape_and_are_contiguous(problem, seed):
 def test_seeded_windows_are_reproducible(problem, seed):
     segment_length, n_features, lengths, dtype = problem
     sequences = [torch.randn(t, n_features).to(dtype) for t in lengths]
+    dataset = TripletWindowDataset(sequences, segment_length)
 
     def draw():
-        dataset = TripletWindowDataset(
-            sequences, segment_length, generator=torch.Generator().manual_seed(seed)
-        )
-        return [dataset[i][0] for i in range(len(dataset))]
+        sampler = dataset.sampler(3, generator=torch.Generator().manual_seed(seed))
+        return [dataset[draws][0] for draws in sampler]
 
     assert all(torch.equal(a, b) for a, b in zip(draw(), draw()))
 
@@ -232,4 +232,5 @@ def test_too_short_sequences_raise_exactly_when_shorter_than_the_window(segment_
             TripletWindowDataset(sequences, segment_length)
     else:
         dataset = TripletWindowDataset(sequences, segment_length)
-        assert dataset[len(lengths) - 1][0].shape == (3, segment_length, 2)
+        draws = torch.tensor([[len(lengths) - 1, 0]])
+        assert dataset[draws][0].shape == (1, 3, segment_length, 2)

@@ -182,10 +182,10 @@ def test_real_yeo_atlas():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"n_subjects": 0}, "n_subjects=0 is not valid"),
-        ({"n_tasks": 1}, "n_tasks=1 is not valid"),
+        ({"n_subjects": 0}, "n_subjects=0 is not allowed"),
+        ({"n_tasks": 1}, "n_tasks=1 is not allowed"),
         ({"n_blocks": 1.5}, "n_blocks=1.5"),
-        ({"t_r": 0.0}, "t_r=0.0 is not valid"),
+        ({"t_r": 0.0}, "t_r=0.0 is not allowed"),
         ({"voxel_size": -1}, "voxel_size=-1"),
         ({"noise_ar": 1.0}, "noise_ar=1.0"),
         ({"effect_size": -0.1}, "effect_size=-0.1"),

@@ -24,18 +24,13 @@ import torch
 
 from sklearn_tcssl._input.sequences import (
     batches_of_equal_length,
+    common_buffer,
     mean_patterns,
     principal_axes,
-    standardization_stats,
 )
+from sklearn_tcssl._input.standardize import Standardizer
 from sklearn_tcssl._input.validation import check_estimator_input, check_fits_in_memory
-from sklearn_tcssl._input.volumes import (
-    VolumeRun,
-    bounding_grid,
-    check_images,
-    reads_volumes,
-    streaming_statistics,
-)
+from sklearn_tcssl._input.volumes import VolumeRun, bounding_grid, check_images, reads_volumes
 from sklearn_tcssl._utils.exceptions import IncompatibleModelError
 from sklearn_tcssl.nn.encoders import TimeSeriesEncoder
 from sklearn_tcssl.nn.volume import VolumeEncoder
@@ -43,15 +38,27 @@ from sklearn_tcssl.nn.windows import TripletWindowDataset
 
 INPUTS = ("auto", "sequences", "volumes")
 _BYTES = 4  # float32
+EVAL_BATCH_BYTES = 64 * 2**20  # bound on one evaluation batch (float32 bytes)
 
 
-def _statistics(estimator, compute, n_features, source):
-    """``(mean, scale)`` for ``estimator.standardize`` (the source's with "pretrained")."""
+def _statistics(estimator, sequences, n_features, source):
+    """Return the :class:`Standardizer` for ``standardize`` (the source's with "pretrained")."""
     if estimator.standardize == "pretrained":
-        return np.array(source["mean"], dtype=np.float32), np.array(source["scale"], np.float32)
+        return Standardizer(source["mean"], source["scale"])
     if not estimator.standardize:
-        return np.zeros(n_features, dtype=np.float32), np.ones(n_features, dtype=np.float32)
-    return compute()
+        return Standardizer.identity(n_features)
+    return Standardizer.fit(sequences)
+
+
+def _set_statistics(estimator, standardizer):
+    estimator.mean_, estimator.scale_ = standardizer.mean, standardizer.scale
+
+
+def fitted_standardizer(estimator):
+    """Return the fitted estimator's :class:`Standardizer` (None with ``standardize=False``)."""
+    if not estimator.standardize:
+        return None
+    return Standardizer(estimator.mean_, estimator.scale_)
 
 
 class SequenceInput:
@@ -61,25 +68,23 @@ class SequenceInput:
     ----------
     sequences : list of ndarray
         Validated float32 sequences (possibly views of the user's arrays: never written).
-    mean, scale : ndarray of shape (n_features,) or None
+    standardizer : Standardizer or None, default=None
         Standardisation applied when data are read (none when ``None``).
     """
 
     kind = "sequences"
     has_mean_pattern = True
 
-    def __init__(self, sequences, mean=None, scale=None):
+    def __init__(self, sequences, standardizer=None):
         self.sequences = sequences
-        self.mean, self.scale = mean, scale
+        self.standardizer = standardizer
 
     @classmethod
     def fit(cls, estimator, X, source=None):
         """Validate training X, set the input sizes and ``mean_``/``scale_``; return the input."""
         sequences = check_estimator_input(estimator, X, reset=True)
         n_features = estimator.n_features_per_timepoint_
-        estimator.mean_, estimator.scale_ = _statistics(
-            estimator, lambda: standardization_stats(sequences, True), n_features, source
-        )
+        _set_statistics(estimator, _statistics(estimator, sequences, n_features, source))
         return cls._wrap(estimator, sequences)
 
     @classmethod
@@ -89,9 +94,7 @@ class SequenceInput:
 
     @classmethod
     def _wrap(cls, estimator, sequences):
-        if not estimator.standardize:
-            return cls(sequences)
-        return cls(sequences, estimator.mean_, estimator.scale_)
+        return cls(sequences, fitted_standardizer(estimator))
 
     def __len__(self):
         return len(self.sequences)
@@ -107,39 +110,49 @@ class SequenceInput:
         return np.array([len(s) for s in self.sequences])
 
     def _scaled(self, array):
-        if self.mean is None:
+        if self.standardizer is None:
             return array
-        return (array - self.mean) / self.scale  # a new array: X is never written
+        return self.standardizer.transform(array)  # a new array: X is never written
 
-    def window_dataset(self, segment_length, generator=None):
-        """Triplet windows of the raw sequences, standardised as they are drawn."""
-        stats = {}
-        if self.mean is not None:
-            stats = {"mean": torch.from_numpy(self.mean), "scale": torch.from_numpy(self.scale)}
+    def window_dataset(self, segment_length):
+        """Triplet windows of the raw sequences, each batch standardised as it is gathered."""
         tensors = [_shared_tensor(s) for s in self.sequences]
-        return TripletWindowDataset(tensors, segment_length, generator=generator, **stats)
+        flat = common_buffer(self.sequences)
+        return TripletWindowDataset(
+            tensors,
+            segment_length,
+            standardizer=self.standardizer,
+            flat=None if flat is None else _shared_tensor(flat),
+        )
 
     def tensor(self, i):
         """Sequence ``i``, standardised, as a float32 tensor ``(T, V)`` (read-only use)."""
         return _shared_tensor(np.ascontiguousarray(self._scaled(self.sequences[i])))
 
-    def batches(self, batch_size):
-        """Yield ``(indices, batch)``: standardised ``(B, T, V)`` arrays of equal length."""
-        for indices in batches_of_equal_length(self.sequences, batch_size):
-            batch = np.stack([self.sequences[i] for i in indices])  # a copy
-            yield indices, np.ascontiguousarray(self._scaled(batch), dtype=np.float32)
+    def batches(self, batch_size, max_bytes=EVAL_BATCH_BYTES):
+        """Yield ``(indices, batch)``: standardised ``(B, T, V)`` arrays of equal length.
+
+        A batch holds at most ``batch_size`` sequences and about ``max_bytes`` (at least one
+        sequence); it is a new array, standardised in place.
+        """
+        for indices in batches_of_equal_length(self.sequences, batch_size, max_bytes):
+            batch = np.stack([self.sequences[i] for i in indices])  # a copy, float32
+            if self.standardizer is not None:
+                self.standardizer.apply_(batch)
+            yield indices, batch
 
     def mean_patterns(self):
         """Standardised mean pattern of each sequence, ``(n_sequences, n_features)``."""
-        return self._scaled(mean_patterns(self.sequences)).astype(np.float32)
+        return self._scaled(mean_patterns(self.sequences))
 
     def new_encoder(self, arguments, *, init, seed):
         """Build a :class:`TimeSeriesEncoder` for these features, PCA-initialised if asked."""
         n_features = self.sequences[0].shape[1]
         module = TimeSeriesEncoder(n_features, **arguments)
         if init == "pca":
-            stats = {} if self.mean is None else {"mean": self.mean, "scale": self.scale}
-            components = principal_axes(self.sequences, arguments["n_components"], seed, **stats)
+            components = principal_axes(
+                self.sequences, arguments["n_components"], seed, standardizer=self.standardizer
+            )
             module.initialize_spatial(torch.from_numpy(components))
         return module
 
@@ -191,25 +204,21 @@ class VolumeInput(SequenceInput):
             if hasattr(estimator, stale):
                 delattr(estimator, stale)
         raw = [VolumeRun(img, affine, shape, cache_dir=estimator.cache_dir) for img in images]
-        estimator.mean_, estimator.scale_ = _statistics(
-            estimator, lambda: _volume_statistics(raw), math.prod(shape), source
-        )
+        _set_statistics(estimator, _statistics(estimator, raw, math.prod(shape), source))
         return cls.apply(estimator, images)
 
     @classmethod
     def apply(cls, estimator, X):
         """Lazy standardised runs of images X on the grid fixed in ``fit``."""
         images = check_images(X, estimator_name=type(estimator).__name__)
-        stats = {"mean": estimator.mean_, "scale": estimator.scale_}
-        if not estimator.standardize:
-            stats = {}
+        standardizer = fitted_standardizer(estimator)
         runs = [
             VolumeRun(
                 img,
                 estimator.grid_affine_,
                 estimator.grid_shape_,
                 cache_dir=estimator.cache_dir,
-                **stats,
+                standardizer=standardizer,
             )
             for img in images
         ]
@@ -220,9 +229,9 @@ class VolumeInput(SequenceInput):
         """Inputs of the per-frame linear layer after the 3D CNN (32 channels x 4**3)."""
         return 32 * 4**3
 
-    def window_dataset(self, segment_length, generator=None):
-        """Triplet windows read from the runs (only the window's frames are read)."""
-        return TripletWindowDataset(self.sequences, segment_length, generator=generator)
+    def window_dataset(self, segment_length):
+        """Triplet windows read from the runs (only the windows' frames are read)."""
+        return TripletWindowDataset(self.sequences, segment_length)
 
     def tensor(self, i):
         """Run ``i``, read whole and standardised, as a float32 tensor ``(T, V)``."""
@@ -283,12 +292,6 @@ def _shared_tensor(array):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         return torch.from_numpy(array)
-
-
-def _volume_statistics(raw_runs):
-    mean, scale = streaming_statistics(raw_runs)
-    scale[scale < 1e-8 * max(float(scale.max(initial=0.0)), 1.0)] = 1.0
-    return mean, scale
 
 
 def _check_grid_fits(estimator, shape):

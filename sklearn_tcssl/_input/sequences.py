@@ -1,6 +1,6 @@
 """Operations on lists of ``(n_timepoints, n_features)`` sequences shared by the estimators.
 
-Standardisation, PCA axes, batching by length, and output checks: the numerical plumbing
+PCA axes, batching by length, and output checks: the numerical plumbing
 around the encoder that both :class:`~sklearn_tcssl.TemporalContrastiveEmbedder` and
 :class:`~sklearn_tcssl.TemporalContrastiveClassifier` need.
 """
@@ -9,40 +9,13 @@ import numbers
 
 import numpy as np
 import torch
-from sklearn.utils.extmath import randomized_svd
 
+from sklearn_tcssl._input.standardize import CHUNK_BYTES
 from sklearn_tcssl._utils.exceptions import TrainingDivergedError
 
 PCA_MAX_ROWS = 20_000  # time points sampled to compute the PCA initialisation
-
-
-def standardization_stats(sequences, standardize):
-    """Per-feature mean and scale over all time points of all sequences.
-
-    Two passes, no stacked copy of the data. A feature with (near) zero variance gets a
-    scale of 1, so it is only centred.
-
-    Parameters
-    ----------
-    sequences : list of ndarray of shape (n_timepoints_i, n_features)
-        Training sequences.
-    standardize : bool
-        False returns zeros and ones (no standardisation).
-
-    Returns
-    -------
-    mean, scale : ndarray of shape (n_features,), float32
-        Statistics to apply as ``(x - mean) / scale``.
-    """
-    n_features = sequences[0].shape[1]
-    if not standardize:
-        return np.zeros(n_features, dtype=np.float32), np.ones(n_features, dtype=np.float32)
-    count = sum(len(s) for s in sequences)
-    mean = sum(s.sum(axis=0, dtype=np.float64) for s in sequences) / count
-    var = sum(np.square(s - mean).sum(axis=0) for s in sequences) / count
-    scale = np.sqrt(var).astype(np.float32)
-    scale[scale < 1e-8 * max(float(scale.max(initial=0.0)), 1.0)] = 1.0
-    return mean.astype(np.float32), scale
+PCA_POWER_ITERATIONS = 2  # subspace quality measured in the compute docs
+PCA_OVERSAMPLES = 10  # as scikit-learn's randomized_svd
 
 
 def mean_patterns(sequences):
@@ -96,37 +69,166 @@ def is_row(item):
         return False
 
 
-def principal_axes(sequences, n_components, seed, *, mean=None, scale=None):
+def common_buffer(arrays):
+    """Return the arrays as one ``(rows, n_features)`` view if they lie end to end in memory.
+
+    True for the rows of a C-contiguous float32 3D array (which validation splits into views);
+    the window datasets then gather a batch with one index operation.
+
+    Parameters
+    ----------
+    arrays : list of ndarray of shape (n_timepoints_i, n_features)
+        Sequences.
+
+    Returns
+    -------
+    flat : ndarray of shape (sum(n_timepoints_i), n_features) or None
+        A view (no copy), or None when the arrays are not consecutive in one buffer.
+    """
+    first = arrays[0]
+    if not all(isinstance(a, np.ndarray) and a.flags.c_contiguous for a in arrays):
+        return None
+    root = _root(first)
+    address = first.__array_interface__["data"][0]
+    for a in arrays:
+        same = a.dtype == first.dtype and a.shape[1:] == first.shape[1:] and _root(a) is root
+        if not same or a.__array_interface__["data"][0] != address:
+            return None
+        address += a.nbytes
+    n_rows = sum(len(a) for a in arrays)
+    return np.lib.stride_tricks.as_strided(first, (n_rows, *first.shape[1:]), writeable=False)
+
+
+def _root(array):
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array if array.base is None else array.base
+
+
+def principal_axes(
+    sequences,
+    n_components,
+    seed,
+    *,
+    standardizer=None,
+    n_iter=PCA_POWER_ITERATIONS,
+    max_rows=PCA_MAX_ROWS,
+):
     """Leading principal axes ``(k, n_features)`` of the time points of all sequences.
 
-    With ``mean`` and ``scale``, the time points are standardised first (only the stacked
-    sample is, never a copy of the sequences).
+    A randomized SVD (Halko et al. 2011, as :func:`sklearn.utils.extmath.randomized_svd`,
+    with ``n_iter`` power iterations) of the standardised, centred time points, computed
+    without standardising or stacking them: each product with the data is taken block by
+    block from the sequences, with the standardisation and centring folded into the small
+    factor. Beyond ``max_rows`` time points, a seeded sample of ``max_rows`` rows is used.
+
+    Parameters
+    ----------
+    sequences : list of ndarray of shape (n_timepoints_i, n_features)
+        Training sequences (never copied whole, never written).
+    n_components : int
+        Axes wanted (at most the number of rows and of features).
+    seed : int
+        Seed of the row sample and of the random projection.
+    standardizer : Standardizer or None, default=None
+        Standardisation of the time points (none when ``None``).
+    n_iter : int, default=PCA_POWER_ITERATIONS
+        Power iterations.
+    max_rows : int, default=PCA_MAX_ROWS
+        Rows used at most.
+
+    Returns
+    -------
+    components : ndarray of shape (k, n_features), float32
+        Orthonormal rows, leading first.
     """
     rng = np.random.RandomState(seed)
-    lengths = [len(s) for s in sequences]
-    if sum(lengths) > PCA_MAX_ROWS:  # gather the sampled rows only (no copy of all data)
-        rows = np.sort(rng.choice(sum(lengths), PCA_MAX_ROWS, replace=False))
-        owner = np.searchsorted(np.cumsum(lengths), rows, side="right")
-        starts = np.cumsum([0, *lengths[:-1]])
-        stacked = np.stack([sequences[o][r - starts[o]] for o, r in zip(owner, rows)])
-    else:
-        stacked = np.concatenate(sequences, axis=0)
-    if mean is not None:  # in place: stacked is a fresh array
-        stacked -= mean
-        stacked /= scale
-    stacked -= stacked.mean(axis=0)
-    k = min(n_components, *stacked.shape)
-    _, _, components = randomized_svd(stacked, k, random_state=rng)
-    return components.astype(np.float32)
-
-
-def batches_of_equal_length(sequences, batch_size):
-    """Yield index arrays of sequences that share a length, at most ``batch_size`` each."""
     lengths = np.array([len(s) for s in sequences])
+    rows = None
+    if lengths.sum() > max_rows:
+        rows = np.sort(rng.choice(int(lengths.sum()), int(max_rows), replace=False))
+    data = _CentredRows(sequences, rows, standardizer)
+    k = min(int(n_components), data.n_rows, data.n_features)
+    sample = rng.normal(size=(data.n_features, k + PCA_OVERSAMPLES)).astype(np.float32)
+    basis = data @ sample  # (rows, l)
+    for _ in range(int(n_iter)):
+        basis = data.rmatmul(np.linalg.qr(basis)[0])  # (V, l)
+        basis = data @ np.linalg.qr(basis)[0]  # (rows, l)
+    basis = np.linalg.qr(basis)[0]
+    u_small, _, vt = np.linalg.svd(data.rmatmul(basis).T, full_matrices=False)  # (l, V)
+    u = basis @ u_small[:, :k]  # (rows, k): signs as scikit-learn's svd_flip (u-based)
+    signs = np.sign(u[np.abs(u).argmax(axis=0), np.arange(k)])
+    return (vt[:k] * signs[:, None]).astype(np.float32)
+
+
+class _CentredRows:
+    """The rows of sequences, standardised and centred, as a matrix known by its products.
+
+    ``A = (X - c) * d`` with ``c`` the rows' mean and ``d = 1 / scale``: ``A @ Q`` is
+    ``X @ (d * Q) - (c * d) @ Q`` and ``A.T @ Y`` is ``d * (X.T @ Y - c * sum(Y))``, taken
+    block by block, so no standardised copy exists.
+    """
+
+    def __init__(self, sequences, rows, standardizer):
+        self.sequences, self.n_features = sequences, int(sequences[0].shape[1])
+        self._pieces = _row_pieces([len(s) for s in sequences], rows, self.n_features)
+        inverse = np.ones(self.n_features, np.float32)
+        if standardizer is not None:
+            inverse = (1.0 / standardizer.scale).astype(np.float32)
+        self._inverse = inverse
+        total, self.n_rows = np.zeros(self.n_features), 0
+        for block in self._blocks():
+            total += block.sum(axis=0, dtype=np.float64)
+            self.n_rows += len(block)
+        self._centre = (total / self.n_rows).astype(np.float32)
+
+    def _blocks(self):
+        for i, index in self._pieces:
+            yield np.asarray(self.sequences[i][index], dtype=np.float32)
+
+    def __matmul__(self, q):
+        scaled = self._inverse[:, None] * q
+        shift = self._centre @ scaled
+        return np.concatenate([block @ scaled - shift for block in self._blocks()])
+
+    def rmatmul(self, y):
+        out, start = np.zeros((self.n_features, y.shape[1]), np.float32), 0
+        for block in self._blocks():
+            out += block.T @ y[start : start + len(block)]
+            start += len(block)
+        out -= self._centre[:, None] * y.sum(axis=0)
+        return out * self._inverse[:, None]
+
+
+def _row_pieces(lengths, rows, n_features):
+    """``(sequence, index)`` pieces of at most ``CHUNK_BYTES``: slices, or sampled row arrays."""
+    step = max(1, CHUNK_BYTES // (4 * n_features))
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    pieces = []
+    for i, length in enumerate(lengths):
+        if rows is None:
+            pieces += [(i, slice(a, min(a + step, length))) for a in range(0, length, step)]
+            continue
+        mine = rows[(rows >= starts[i]) & (rows < starts[i + 1])] - starts[i]
+        pieces += [(i, mine[a : a + step]) for a in range(0, len(mine), step)]
+    return pieces
+
+
+def batches_of_equal_length(sequences, batch_size, max_bytes=None):
+    """Yield index arrays of sequences that share a length, at most ``batch_size`` each.
+
+    With ``max_bytes``, a batch also holds at most about ``max_bytes`` of float32 values
+    (at least one sequence).
+    """
+    lengths = np.array([len(s) for s in sequences])
+    n_features = int(sequences[0].shape[1])
     for length in np.unique(lengths):
+        size = int(batch_size)
+        if max_bytes is not None:
+            size = max(1, min(size, int(max_bytes) // max(4 * int(length) * n_features, 1)))
         indices = np.flatnonzero(lengths == length)
-        for start in range(0, len(indices), batch_size):
-            yield indices[start : start + batch_size]
+        for start in range(0, len(indices), size):
+            yield indices[start : start + size]
 
 
 def check_segment_length(sequences, segment_length, *, owner):

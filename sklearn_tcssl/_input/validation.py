@@ -19,7 +19,7 @@ from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sklearn_tcssl._input.sequences import is_2d_table
-from sklearn_tcssl._utils.exceptions import NotFittedError
+from sklearn_tcssl._utils.exceptions import InsufficientMemoryError, NotFittedError
 
 SEQUENCE_FORMS = (
     "a list of 2D arrays (n_timepoints, n_features) such as MultiNiftiMasker returns, "
@@ -267,30 +267,48 @@ def _mps_available():
 
 
 def memory_limit():
-    """Bytes of physical memory of this machine (64 GiB when it cannot be read)."""
+    """Bytes of memory this process may use: physical memory, or a lower cgroup limit.
+
+    A static limit (not the memory free now), so that the same request is accepted or
+    refused the same way whatever else runs; 64 GiB when it cannot be read.
+    """
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, OSError, ValueError):
-        return 64 * 2**30
+        limit = 64 * 2**30
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as file:
+                limit = min(limit, int(file.read().strip()))
+        except (OSError, ValueError):  # absent, or "max"
+            continue
+    return limit
 
 
 def check_fits_in_memory(n_bytes, *, owner, what, fix):
-    """Raise a ValueError, with the estimate, if ``n_bytes`` exceed the machine's memory.
+    """Refuse, before allocating, a request of ``n_bytes`` beyond :func:`memory_limit`.
+
+    The one memory check of the package (estimators, simulators).
 
     Parameters
     ----------
     n_bytes : int
         Estimated bytes.
     owner : str
-        Name of the estimator, for the message.
+        Name of the estimator or function, for the message.
     what : str
         What needs the memory (starts the sentence after ``owner``).
     fix : str
-        How to reduce it.
+        How to ask for less.
+
+    Raises
+    ------
+    InsufficientMemoryError
+        A ``MemoryError`` and a ``ValueError``, with the estimate.
     """
     limit = memory_limit()
     if n_bytes > limit:
-        raise ValueError(
+        raise InsufficientMemoryError(
             f"{owner}: {what} needs about {n_bytes:.3g} bytes ({n_bytes / 2**30:,.1f} GiB), "
             f"more than this machine's {limit / 2**30:,.1f} GiB of memory. {fix}"
         )

@@ -28,8 +28,8 @@ Design, in short:
   length) before use, and every frame read is checked for NaN and infinity.
 * **Standardisation** mirrors the masked-sequence case: one mean and standard deviation per
   grid voxel over all training frames, computed in one streaming pass over the runs
-  (:func:`streaming_statistics`). A run applies it to new arrays as it reads, never to the
-  image's own data.
+  (:class:`~sklearn_tcssl._input.standardize.Standardizer`). A run applies it to the frames
+  it has just read, never to the image's own data.
 
 The estimators reach these runs through :class:`sklearn_tcssl._input.adapters.VolumeInput`; this
 module only reads images (no torch model, no inference).
@@ -180,18 +180,17 @@ class VolumeRun:
         Affine of the common grid.
     grid_shape : tuple of 3 int
         Shape of the common grid.
-    mean, scale : ndarray of shape (n_voxels,) or None, default=None
+    standardizer : Standardizer or None, default=None
         Standardisation applied to every frame read (none when ``None``).
     cache_dir : path-like or None, default=None
         Where the resampled run is cached (see the module docstring).
     """
 
-    def __init__(self, image, grid_affine, grid_shape, *, mean=None, scale=None, cache_dir=None):
+    def __init__(self, image, grid_affine, grid_shape, *, standardizer=None, cache_dir=None):
         self.image = image
         self.grid_affine = np.asarray(grid_affine, dtype=float)
         self.grid_shape = tuple(grid_shape)
-        self.mean = mean
-        self.scale = scale
+        self.standardizer = standardizer
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self._cached = None
         self._key = None
@@ -222,8 +221,8 @@ class VolumeRun:
             frames = np.array(self._cache()[start:stop], dtype=np.float32)
         else:
             frames = self._resample(start, stop)
-        if self.mean is not None:  # new arrays: frames may be a view of the user's image
-            frames = (frames - self.mean) / self.scale
+        if self.standardizer is not None:  # frames is a new array (a copy of what was read)
+            self.standardizer.apply_(frames)
         return frames
 
     def _resample(self, start, stop):
@@ -243,7 +242,8 @@ class VolumeRun:
                 copy_header=True,
             )
             data = np.asarray(resampled.dataobj, dtype=np.float32)
-        return np.ascontiguousarray(np.moveaxis(data, -1, 0).reshape(stop - start, -1))
+        # always a new array (callers standardise it in place; data may be the image's)
+        return np.array(np.moveaxis(data, -1, 0).reshape(stop - start, -1), order="C")
 
     def _cache(self):
         if self._cached is None:
@@ -274,29 +274,3 @@ class VolumeRun:
         else:
             source = (self.image.affine, np.asarray(self.image.dataobj))
         return joblib.hash((_CACHE_VERSION, source, self.grid_affine, self.grid_shape))
-
-
-def streaming_statistics(runs):
-    """Per-voxel mean and standard deviation over all frames, reading ``_CHUNK`` at a time.
-
-    Parameters
-    ----------
-    runs : list of VolumeRun
-        Runs without standardisation.
-
-    Returns
-    -------
-    mean, std : ndarray of shape (n_voxels,), dtype float32
-    """
-    total = np.zeros(runs[0].shape[1])
-    squares = np.zeros(runs[0].shape[1])
-    count = 0
-    for run in runs:
-        for start in range(0, len(run), _CHUNK):
-            frames = run.read(start, min(start + _CHUNK, len(run))).astype(np.float64)
-            total += frames.sum(axis=0)
-            squares += np.square(frames).sum(axis=0)
-            count += len(frames)
-    mean = total / count
-    std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
-    return mean.astype(np.float32), std.astype(np.float32)

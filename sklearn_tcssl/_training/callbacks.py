@@ -1,9 +1,11 @@
 """skorch callbacks shared by the estimators."""
 
+import math
 import time
 
-from skorch.callbacks import Callback, PassthroughScoring
+from skorch.callbacks import Callback
 
+from sklearn_tcssl._utils.exceptions import TrainingDivergedError
 from sklearn_tcssl._utils.progress import NORMAL, VERBOSE, Reporter, is_terminal
 
 
@@ -21,22 +23,6 @@ class StepCounter(Callback):
         steps = sum(1 for batch in batches if "train_batch_size" in batch)
         previous = history[-2].get("n_steps", 0) if len(history) > 1 else 0
         history.record("n_steps", int(previous) + steps)
-
-
-def pretext_scoring(*, on_train):
-    """Return the callback that averages the batches' pretext accuracy over an epoch.
-
-    Parameters
-    ----------
-    on_train : bool
-        ``train_pretext_acc`` (True) or ``valid_pretext_acc`` (False).
-
-    Returns
-    -------
-    callback : skorch.callbacks.PassthroughScoring
-    """
-    name = "train_pretext_acc" if on_train else "valid_pretext_acc"
-    return PassthroughScoring(name=name, lower_is_better=False, on_train=on_train)
 
 
 class EpochProgress(Callback):
@@ -89,3 +75,31 @@ class EpochProgress(Callback):
                 reporter.end_transient()
         elif done == total or done % max(1, total // 5) == 0:
             reporter.line(text)
+
+
+class PretextMonitor(Callback):
+    """Record the epoch's pretext accuracy and stop a fit whose loss is not finite.
+
+    The net adds each batch's correct windows to a running sum on the device
+    (``net.pretext_sums_``), so logging forces no host synchronisation per batch; the
+    epoch's mean is read once, at the end of the epoch, as ``train_pretext_acc`` and
+    ``valid_pretext_acc``. The divergence check reads the batch loss that skorch has
+    already copied to the host (``train_loss``/``valid_loss`` of the batch).
+    """
+
+    def on_epoch_begin(self, net, **kwargs):
+        """Start the epoch's sums."""
+        net.pretext_sums_ = {}
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        """Raise :class:`~sklearn_tcssl.TrainingDivergedError` on a non-finite batch loss."""
+        key = "train_loss" if training else "valid_loss"
+        value = net.history[-1, "batches", -1].get(key)
+        if value is not None and not math.isfinite(value):
+            raise TrainingDivergedError(net.divergence_message(value))
+
+    def on_epoch_end(self, net, **kwargs):
+        """Record the epoch's pretext accuracy (one host read per split)."""
+        for training, (correct, count) in getattr(net, "pretext_sums_", {}).items():
+            name = "train_pretext_acc" if training else "valid_pretext_acc"
+            net.history.record(name, float(correct) / count if count else float("nan"))

@@ -6,12 +6,10 @@ import math
 import numpy as np
 import torch
 from skorch import NeuralNet
-from torch.utils.data import Dataset, Subset
 
+from sklearn_tcssl._training.callbacks import PretextMonitor
 from sklearn_tcssl._training.interrupt import InterruptibleMixin
-from sklearn_tcssl._utils.exceptions import TrainingDivergedError
 from sklearn_tcssl.nn.losses import pretext_accuracy
-from sklearn_tcssl.nn.windows import windows_per_sequence
 
 
 class PrecisionMixin:
@@ -38,10 +36,10 @@ class PrecisionMixin:
 class TemporalContrastiveNet(InterruptibleMixin, PrecisionMixin, NeuralNet):
     """skorch ``NeuralNet`` whose module maps windows to ``(batch, 3, dim)`` projections.
 
-    Only :meth:`get_loss` is overridden: it splits the projections into beginning, middle and
-    end, applies the criterion (a :class:`~sklearn_tcssl.nn.losses.TemporalContrastiveLoss`),
-    records the batch's pretext accuracy in the history (``train_pretext_acc`` or
-    ``valid_pretext_acc``; a ``PassthroughScoring`` callback averages it per epoch), and stops
+    :meth:`get_loss` splits the projections into beginning, middle and end and applies the
+    criterion (a :class:`~sklearn_tcssl.nn.losses.TemporalContrastiveLoss`); a default
+    callback (:class:`~sklearn_tcssl._training.callbacks.PretextMonitor`) records the
+    epoch's pretext accuracy (``train_pretext_acc`` or ``valid_pretext_acc``) and stops
     training with :class:`~sklearn_tcssl.TrainingDivergedError` on a non-finite loss. A
     Ctrl-C propagates out of ``fit``
     (:class:`~sklearn_tcssl._training.interrupt.InterruptibleMixin`).
@@ -64,47 +62,59 @@ class TemporalContrastiveNet(InterruptibleMixin, PrecisionMixin, NeuralNet):
         super().__init__(module, criterion, **kwargs)
         self.precision = precision
 
+    def get_default_callbacks(self):
+        """Return skorch's defaults with :class:`PretextMonitor` before the printed log."""
+        defaults = list(super().get_default_callbacks())
+        at = next((i for i, (name, _) in enumerate(defaults) if name == "print_log"), None)
+        defaults.insert(len(defaults) if at is None else at, ("pretext", PretextMonitor()))
+        return defaults
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        """Temporal-contrastive loss of a batch; ``y_true`` is a dummy and is ignored."""
+        """Temporal-contrastive loss of a batch; ``y_true`` is a dummy and is ignored.
+
+        The batch's pretext accuracy is added to a running sum on the device (no host
+        synchronisation); :class:`PretextMonitor` turns it into the epoch's
+        ``train_pretext_acc`` / ``valid_pretext_acc`` and stops a diverging fit.
+        """
         z_begin, z_middle, z_end = y_pred.float().unbind(dim=1)  # 3 x (B, P), float32
         loss = self.criterion_(z_begin, z_middle, z_end)
-        accuracy = pretext_accuracy(z_begin, z_middle, z_end)
-        key = "train_pretext_acc" if training else "valid_pretext_acc"
-        self.history.record_batch(key, accuracy.item())
-        if not torch.isfinite(loss):
-            raise TrainingDivergedError(self._divergence_message(loss))
+        with torch.no_grad():
+            correct = pretext_accuracy(z_begin, z_middle, z_end) * len(z_end)
+        sums = vars(self).setdefault("pretext_sums_", {})
+        total, count = sums.get(bool(training), (0.0, 0))
+        sums[bool(training)] = (total + correct, count + len(z_end))
         return loss
 
-    def _divergence_message(self, loss):
+    def divergence_message(self, value):
+        """Say where the loss became ``value`` (non-finite) and what to try."""
         epoch = len(self.history)
         batch = len(self.history[-1, "batches"]) if epoch else 0
-        value = "nan" if math.isnan(loss.item()) else loss.item()
+        shown = "nan" if math.isnan(value) else value
         return (
-            f"The contrastive loss became {value} at epoch {epoch}, batch {batch}. Training "
+            f"The contrastive loss became {shown} at epoch {epoch}, batch {batch}. Training "
             "was stopped so that no NaN embedding is produced. Try a lower lr (e.g. divide it "
             "by 10), a higher temperature, and check that the input has no huge values "
             "(standardize=True rescales each feature)."
         )
 
 
-class FixedWindowsValidSplit:
-    """skorch ``train_split`` holding out whole sequences, their windows drawn once.
+class SequenceValidSplit:
+    """skorch ``train_split`` holding out whole sequences, their windows fixed across epochs.
 
-    A window dataset gives each sequence several items (windows in proportion to its
-    length, :func:`~sklearn_tcssl.nn.windows.windows_per_sequence`); splitting the items
-    would put windows of one sequence on both sides. Here a seeded permutation holds out
-    ``ceil(cv * n_sequences)`` sequences with all their items. Training windows are drawn
-    afresh at each access (the pretext task sees new windows every epoch); validation windows
-    come from a generator seeded per item (``seed + index``), so every epoch scores the *same*
-    windows and ``valid_loss`` changes only when the model does (a steady signal for
-    ``EarlyStopping``).
+    A window dataset gives each sequence several windows per epoch (in proportion to its
+    length); splitting windows would put parts of one sequence on both sides. Here a seeded
+    permutation holds out ``ceil(cv * n_sequences)`` sequences
+    (:meth:`~sklearn_tcssl.nn.windows.TripletWindowDataset.subset`). Training windows are
+    drawn afresh every epoch; the validation loader's sampler is seeded (``seed``, passed as
+    ``iterator_valid__seed``), so every epoch scores the *same* windows and ``valid_loss``
+    changes only when the model does (a steady signal for ``EarlyStopping``).
 
     Parameters
     ----------
     cv : float
         Fraction of the sequences held out, in (0, 1).
     seed : int
-        Seed of the split and of the validation windows.
+        Seed of the split.
     """
 
     def __init__(self, cv, *, seed):
@@ -112,53 +122,12 @@ class FixedWindowsValidSplit:
         self.seed = int(seed)
 
     def __call__(self, dataset, y=None, groups=None):
-        """Split ``dataset``; return ``(train, valid)`` subsets, fixed validation windows."""
-        owner = item_sequences(dataset)
-        n_sequences = int(owner.max()) + 1
+        """Split ``dataset`` by sequence; return ``(train, valid)`` window datasets."""
+        n_sequences = len(dataset.sequences)
         n_valid = int(np.ceil(self.cv * n_sequences))
-        held = np.random.RandomState(self.seed).permutation(n_sequences)[:n_valid]
-        in_valid = np.isin(owner, held)
-        train = Subset(dataset, np.flatnonzero(~in_valid).tolist())
-        valid = Subset(dataset, np.flatnonzero(in_valid).tolist())
-        return train, FixedWindows(valid, self.seed)
-
-
-def item_sequences(dataset):
-    """Sequence of each item of a window dataset (items of a sequence are consecutive)."""
-    lengths = [len(s) for s in dataset.sequences]
-    counts = windows_per_sequence(lengths, 3 * dataset.segment_length)
-    if int(counts.sum()) != len(dataset):  # one item per sequence
-        counts = np.ones(len(lengths), dtype=np.int64)
-    return np.repeat(np.arange(len(lengths)), counts)
-
-
-class FixedWindows(Dataset):
-    """Items of a ``Subset`` of window datasets, drawn with a generator seeded per item.
-
-    Parameters
-    ----------
-    subset : torch.utils.data.Subset
-        Subset of a dataset that draws with its ``generator`` attribute (e.g.
-        :class:`~sklearn_tcssl.nn.windows.TripletWindowDataset`).
-    seed : int
-        Base seed; item ``i`` of the underlying dataset uses ``seed + i``.
-    """
-
-    def __init__(self, subset, seed):
-        self.subset = subset
-        self.seed = int(seed)
-
-    def __len__(self):
-        return len(self.subset)
-
-    def __getitem__(self, i):
-        base, index = self.subset.dataset, int(self.subset.indices[i])
-        saved = base.generator
-        base.generator = torch.Generator().manual_seed(self.seed + index)
-        try:
-            return base[index]
-        finally:
-            base.generator = saved
+        order = np.random.RandomState(self.seed).permutation(n_sequences)
+        held = np.sort(order[:n_valid])
+        return dataset.subset(np.setdiff1d(np.arange(n_sequences), held)), dataset.subset(held)
 
 
 PRECISIONS = ("auto", "32", "bf16")
@@ -196,7 +165,8 @@ def compute_options(*, device, precision, num_workers, compile):
     """Keyword arguments of :class:`TemporalContrastiveNet` for the compute parameters.
 
     DataLoader workers for training and validation, pinned host memory on CUDA (harmless and
-    off on the CPU), the autocast precision and ``torch.compile``.
+    off on the CPU), the autocast precision, ``torch.compile`` and the fused AdamW step
+    (:func:`optimizer_options`).
 
     Parameters
     ----------
@@ -221,7 +191,48 @@ def compute_options(*, device, precision, num_workers, compile):
         "iterator_valid__num_workers": num_workers,
         "iterator_train__pin_memory": pin,
         "iterator_valid__pin_memory": pin,
+        **optimizer_options(device),
     }
+
+
+_FUSED = {}
+
+
+def fused_adamw_supported(device):
+    """Whether ``torch.optim.AdamW(fused=True)`` runs on ``device``'s type (tried once)."""
+    kind = torch.device(device).type
+    if kind not in _FUSED:
+        try:
+            weight = torch.zeros(1, device=kind, requires_grad=True)
+            weight.grad = torch.zeros_like(weight)
+            torch.optim.AdamW([weight], fused=True).step()
+            _FUSED[kind] = True
+        except (RuntimeError, TypeError, ValueError):
+            _FUSED[kind] = False
+    return _FUSED[kind]
+
+
+def optimizer_options(device):
+    """Return the skorch arguments of the AdamW step: fused where torch supports it.
+
+    The fused step (one kernel for every parameter) is several times faster than the default
+    on large layers (50,000 inputs: 8.6 ms against 38 ms on a CPU) and agrees with it within
+    float32 rounding; ``foreach`` is the fallback elsewhere. Either is deterministic for a
+    given device and thread count.
+
+    Parameters
+    ----------
+    device : torch.device
+        The training device.
+
+    Returns
+    -------
+    kwargs : dict
+        ``{"optimizer__fused": True}`` or ``{"optimizer__foreach": True}``.
+    """
+    if fused_adamw_supported(device):
+        return {"optimizer__fused": True}
+    return {"optimizer__foreach": True}
 
 
 def autocast_of(net):

@@ -10,6 +10,7 @@ __all__ = [
     "DamagedFileError",
     "CheckpointInUseError",
     "AlignmentWarning",
+    "InsufficientMemoryError",
 ]
 
 
@@ -43,3 +44,7 @@ class AlignmentWarning(UserWarning):
     Aligning does not pay: it does worse than not aligning on held-out time points. Did not
     learn: the loss ends at that of uniform guessing, or the embeddings explode.
     """
+
+
+class InsufficientMemoryError(TCSSLError, MemoryError, ValueError):
+    """Raised, before any allocation, when a request needs more memory than the machine has."""

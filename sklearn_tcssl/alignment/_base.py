@@ -27,7 +27,7 @@ import torch
 from sklearn.base import TransformerMixin
 from sklearn.utils._param_validation import Interval
 
-from sklearn_tcssl._input.sequences import standardization_stats
+from sklearn_tcssl._input.standardize import Standardizer
 from sklearn_tcssl._input.validation import check_fits_in_memory, check_fitted, check_sequence
 from sklearn_tcssl._utils.exceptions import AlignmentWarning, IncompatibleModelError
 from sklearn_tcssl._utils.threads import with_thread_budget
@@ -184,7 +184,10 @@ class _BaseAligner(TransformerMixin, TrainedEstimator):
         """Refuse runs too short for the estimator (none are, by default)."""
 
     def _learn_subject(self, run, names, subject):
-        stats = standardization_stats([run], True) if self.standardize else None
+        stats = None
+        if self.standardize:  # (mean, scale) of this subject's run
+            standardizer = Standardizer.fit([run])
+            stats = (standardizer.mean, standardizer.scale)
         self._stats_[subject] = stats
         self._feature_names_[subject] = names
         self.n_features_per_subject_[subject] = run.shape[1]

@@ -19,12 +19,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from sklearn_tcssl._input.sequences import batches_of_equal_length, check_finite_embeddings
 from sklearn_tcssl._input.validation import check_fitted
-from sklearn_tcssl._training.callbacks import StepCounter, pretext_scoring
+from sklearn_tcssl._training.callbacks import StepCounter
 from sklearn_tcssl._training.checkpoint import check_checkpoint_dir, data_digest, fit_or_resume
 from sklearn_tcssl._training.net import PRECISIONS, check_monitored_scores
 from sklearn_tcssl._training.seeding import seeded_torch
 from sklearn_tcssl._utils.docs import fill_doc
 from sklearn_tcssl._utils.exceptions import AlignmentWarning, IncompatibleModelError
+from sklearn_tcssl._utils.params import validates_params
 from sklearn_tcssl._utils.threads import with_thread_budget
 from sklearn_tcssl.alignment._base import ALIGNER_CONSTRAINTS, _BaseAligner
 from sklearn_tcssl.alignment._srm import fit_srm, random_orthonormal
@@ -235,6 +236,7 @@ class TemporalContrastiveAligner(_BaseAligner):
         self.accelerator = accelerator
 
     @with_thread_budget
+    @validates_params
     @_fit_context(prefer_skip_nested_validation=True)
     @fill_doc
     def fit(self, X, y=None, *, subjects=None):
@@ -331,7 +333,6 @@ class TemporalContrastiveAligner(_BaseAligner):
             iterator_train__drop_last=bool(n_windows > batch_size),
             iterator_train__collate_fn=collate_time_locked,
             callbacks=[
-                ("train_pretext_acc", pretext_scoring(on_train=True)),
                 ("n_steps", StepCounter()),
                 *self._checkpoint_callbacks(seed, extra),
                 *list(self.callbacks or []),

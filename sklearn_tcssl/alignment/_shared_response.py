@@ -6,6 +6,7 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
 
 from sklearn_tcssl._utils.docs import fill_doc
+from sklearn_tcssl._utils.params import validates_params
 from sklearn_tcssl._utils.threads import with_thread_budget
 from sklearn_tcssl.alignment._base import ALIGNER_CONSTRAINTS, _BaseAligner
 from sklearn_tcssl.alignment._srm import fit_srm
@@ -82,6 +83,7 @@ class SharedResponseAligner(_BaseAligner):
         self.random_state = random_state
 
     @with_thread_budget
+    @validates_params
     @_fit_context(prefer_skip_nested_validation=True)
     @fill_doc
     def fit(self, X, y=None, *, subjects=None):

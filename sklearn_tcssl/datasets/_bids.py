@@ -11,6 +11,7 @@ from nilearn.interfaces.bids import get_bids_files, parse_bids_filename
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval
 
+from sklearn_tcssl._utils.params import validate_params
 from sklearn_tcssl.datasets._blocks import (
     _MAX_T_R,
     BLOCK_CONSTRAINTS,
@@ -19,7 +20,6 @@ from sklearn_tcssl.datasets._blocks import (
     _read_events,
     extract_blocks,
 )
-from sklearn_tcssl.datasets._constraints import validate_params
 
 __all__ = ["load_bids_blocks"]
 

@@ -14,7 +14,7 @@ from nilearn.signal import clean
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from sklearn_tcssl._input.files import check_finite_image_data, check_image_file, image_name
-from sklearn_tcssl.datasets._constraints import validate_params
+from sklearn_tcssl._utils.params import validate_params
 
 __all__ = ["extract_blocks"]
 

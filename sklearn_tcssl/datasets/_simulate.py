@@ -15,8 +15,9 @@ from scipy.signal import lfilter
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval
 
+from sklearn_tcssl._input.validation import check_fits_in_memory
+from sklearn_tcssl._utils.params import validate_params
 from sklearn_tcssl.datasets._blocks import _block_frames, _cut_blocks
-from sklearn_tcssl.datasets._constraints import check_fits_in_memory, validate_params
 from sklearn_tcssl.networks import YEO7_NETWORKS
 
 __all__ = ["make_network_atlas", "make_task_fmri"]
@@ -506,7 +507,7 @@ def make_task_fmri(
     check_fits_in_memory(
         2 * n_subjects * n_runs * n_scans * n_voxels * 4,  # float32 runs + cleaned copies
         owner="make_task_fmri",
-        detail=f"{n_subjects * n_runs} runs of {n_scans} volumes x {n_voxels} voxels",
+        what=f"{n_subjects * n_runs} runs of {n_scans} volumes x {n_voxels} voxels",
         fix="Lower n_subjects, n_runs, n_tasks or n_blocks, or raise voxel_size.",
     )
     rng = check_random_state(random_state)

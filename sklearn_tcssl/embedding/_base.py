@@ -16,13 +16,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import (
-    HasMethods,
-    Interval,
-    InvalidParameterError,
-    StrOptions,
-    validate_parameter_constraints,
-)
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from sklearn_tcssl._input.adapters import INPUT_KINDS, INPUTS, fit_input, fitted_input
 from sklearn_tcssl._input.sequences import check_finite_embeddings
@@ -62,7 +56,8 @@ PARAMETER_CONSTRAINTS = {
     "projection_dim": [_SIZE, None],
 }
 
-# How to fix a value outside its constraint, appended to scikit-learn's message.
+# How to fix a value outside its constraint, appended to scikit-learn's message
+# (sklearn_tcssl._utils.params.validates_params).
 FIX_HINTS = {
     "n_components": "an integer >= 1 such as 128 (None, in the classifier, takes the pretrained "
     "width).",
@@ -101,21 +96,7 @@ class TrainedEstimator(SaveMixin, BaseEstimator):
         return type(self).__name__
 
     # ------------------------------------------------------------ parameters
-    def _validate_params(self):
-        """Check every parameter against ``_parameter_constraints``, naming value and fix."""
-        params = self.get_params(deep=False)
-        for key, constraints in self._parameter_constraints.items():
-            try:
-                validate_parameter_constraints(
-                    {key: constraints}, {key: params[key]}, caller_name=self._name
-                )
-            except InvalidParameterError as exc:
-                hint = FIX_HINTS.get(key)
-                raise InvalidParameterError(
-                    f"{self._name}: {key}={params[key]!r} is not allowed. {exc}"
-                    + (f" Fix: pass {hint}" if hint else "")
-                ) from None
-        self._check_param_combinations()
+    _fix_hints = {key: f"pass {hint}" for key, hint in FIX_HINTS.items()}  # validates_params
 
     def _check_param_combinations(self):
         init_from = getattr(self, "init_from", None)

@@ -26,6 +26,7 @@ from sklearn_tcssl._training.net import (
 from sklearn_tcssl._training.seeding import seeded_torch
 from sklearn_tcssl._utils.docs import fill_doc
 from sklearn_tcssl._utils.exceptions import IncompatibleModelError, TrainingDivergedError
+from sklearn_tcssl._utils.params import validates_params
 from sklearn_tcssl._utils.threads import with_thread_budget
 from sklearn_tcssl.embedding._base import PARAMETER_CONSTRAINTS, EncoderEstimator
 from sklearn_tcssl.io._registry import build_encoder, register_estimator
@@ -210,6 +211,7 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
 
     # ------------------------------------------------------------------ fit
     @with_thread_budget
+    @validates_params
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Train the encoder and the head on labelled sequences.

@@ -12,20 +12,21 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn_tcssl._input.adapters import INPUT_KINDS
 from sklearn_tcssl._input.sequences import check_segment_length, check_y_length
 from sklearn_tcssl._input.validation import check_fitted
-from sklearn_tcssl._training.callbacks import StepCounter, pretext_scoring
+from sklearn_tcssl._training.callbacks import StepCounter
 from sklearn_tcssl._training.checkpoint import check_checkpoint_dir, fit_or_resume
 from sklearn_tcssl._training.net import (
     PRECISIONS,
-    FixedWindowsValidSplit,
+    SequenceValidSplit,
     check_monitored_scores,
 )
 from sklearn_tcssl._training.seeding import seeded_torch
 from sklearn_tcssl._utils.docs import fill_doc
+from sklearn_tcssl._utils.params import validates_params
 from sklearn_tcssl._utils.threads import with_thread_budget
 from sklearn_tcssl.embedding._base import PARAMETER_CONSTRAINTS, EncoderEstimator
 from sklearn_tcssl.io._registry import build_encoder, register_estimator
 from sklearn_tcssl.nn.losses import NEGATIVES, TemporalContrastiveLoss, pretext_accuracy
-from sklearn_tcssl.nn.windows import windows_per_sequence
+from sklearn_tcssl.nn.windows import window_loader, windows_per_sequence
 
 
 @register_estimator
@@ -239,6 +240,7 @@ class TemporalContrastiveEmbedder(
 
     # ------------------------------------------------------------------ fit
     @with_thread_budget
+    @validates_params
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Pretrain the encoder on the sequences in X; ``y`` is ignored.
@@ -263,10 +265,9 @@ class TemporalContrastiveEmbedder(
         start = time.perf_counter()
         with seeded_torch(seed):
             module = self._new_encoder(data, source, seed)
-            segment_length = self._param("segment_length")
-            windows = windows_per_sequence(data.lengths, 3 * segment_length)
-            net = self._build_net(module, device, len(data), seed, windows=windows)
             dataset = data.window_dataset(self._param("segment_length"))
+            windows = windows_per_sequence(dataset.lengths, dataset.window)
+            net = self._build_net(module, device, len(data), seed, windows=windows)
             vars(self).pop("net_", None)  # a refit stopped half way is not fitted
             fit_or_resume(net, dataset, owner=self._name)
         self.net_ = net  # only once trained: a Ctrl-C leaves the estimator unfitted
@@ -287,15 +288,13 @@ class TemporalContrastiveEmbedder(
         has_validation = self.validation_fraction is not None
         check_monitored_scores(self.callbacks, has_validation=has_validation, owner=self._name)
         callbacks = [
-            ("train_pretext_acc", pretext_scoring(on_train=True)),
-            ("valid_pretext_acc", pretext_scoring(on_train=False)),
             ("n_steps", StepCounter()),
             *self._checkpoint_callbacks(seed),
             *list(self.callbacks or []),
         ]
         train_split = None
         if self.validation_fraction is not None:
-            train_split = FixedWindowsValidSplit(self._param("validation_fraction"), seed=seed)
+            train_split = SequenceValidSplit(self._param("validation_fraction"), seed=seed)
         net_class, compute = self._net_class_and_options(device)
         return net_class(
             module=module,
@@ -308,6 +307,9 @@ class TemporalContrastiveEmbedder(
             max_epochs=self._param("max_epochs"),
             batch_size=batch_size,
             train_split=train_split,
+            iterator_train=window_loader,
+            iterator_valid=window_loader,
+            iterator_valid__seed=seed,  # the same validation windows every epoch
             iterator_train__shuffle=True,
             # in-batch negatives: avoid a tiny last batch with almost no candidates
             iterator_train__drop_last=n_train > batch_size,
@@ -381,19 +383,21 @@ class TemporalContrastiveEmbedder(
             )
         data = self._input(X)
         check_segment_length(data.sequences, self._param("segment_length"), owner=self._name)
-        generator = torch.Generator().manual_seed(0)
-        dataset = data.window_dataset(self._param("segment_length"), generator=generator)
+        dataset = data.window_dataset(self._param("segment_length"))
+        sampler = dataset.sampler(
+            self._param("batch_size"), shuffle=False, generator=torch.Generator().manual_seed(0)
+        )
         module = self.net_.module_
         device = next(module.parameters()).device
         correct, total = 0.0, 0
         module.eval()
         with torch.no_grad():
             for _ in range(int(n_draws)):
-                windows = torch.stack([dataset[i][0] for i in range(len(dataset))]).to(device)
-                z = module(windows)  # (N, 3, P)
-                correct += pretext_accuracy(*z.unbind(dim=1)).item() * len(dataset)
-                total += len(dataset)
-        return correct / total
+                for draws in sampler:
+                    z = module(dataset[draws][0].to(device))  # (B, 3, P)
+                    correct += pretext_accuracy(*z.unbind(dim=1)) * len(z)
+                    total += len(z)
+        return float(correct) / total
 
     @property
     def _n_features_out(self):

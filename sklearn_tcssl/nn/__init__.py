@@ -1,4 +1,4 @@
-"""The torch layer: encoders, losses and window datasets (no scikit-learn or nilearn)."""
+"""The torch layer: encoders, losses, the window sampler and datasets (no scikit-learn)."""
 
 from sklearn_tcssl.nn.encoders import ProjectionHead, TemporalConvBlock, TimeSeriesEncoder
 from sklearn_tcssl.nn.losses import (
@@ -9,7 +9,12 @@ from sklearn_tcssl.nn.losses import (
 )
 from sklearn_tcssl.nn.subjects import SubjectAlignedEncoder, SubjectMaps
 from sklearn_tcssl.nn.volume import VolumeEncoder
-from sklearn_tcssl.nn.windows import TimeLockedWindowDataset, TripletWindowDataset
+from sklearn_tcssl.nn.windows import (
+    TimeLockedWindowDataset,
+    TripletWindowDataset,
+    WindowSampler,
+    window_loader,
+)
 
 __all__ = [
     "ProjectionHead",
@@ -21,7 +26,9 @@ __all__ = [
     "TimeSeriesEncoder",
     "TripletWindowDataset",
     "VolumeEncoder",
+    "WindowSampler",
     "pretext_accuracy",
     "temporal_contrastive_logits",
     "temporal_contrastive_loss",
+    "window_loader",
 ]

@@ -1,8 +1,10 @@
-"""Torch datasets that draw (beginning, middle, end) windows from sequences.
+"""Windows of (beginning, middle, end) segments: a sampler that draws, datasets that gather.
 
-Offsets are drawn with torch's random number generator, which the DataLoader seeds
-differently in each worker process (a numpy Generator stored on the dataset would be copied
-into every worker and give the same windows everywhere).
+:class:`WindowSampler` owns the randomness of the training windows: it draws, in the main
+process and with torch's random number generator, which sequence and offset each window of
+an epoch has, and yields them batch by batch; :class:`TripletWindowDataset` turns a batch of
+draws into a tensor with one gather. Draws never happen in DataLoader workers, so the windows
+depend only on torch's seed (not on ``num_workers``).
 
 An epoch covers the data: a sequence of ``T`` time points contributes
 ``max(1, T // (3 * segment_length))`` windows to each epoch (as many as fit side by side),
@@ -11,7 +13,7 @@ so a short block gives one window and a 946-volume run gives 31 windows of 30 vo
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 
 def windows_per_sequence(lengths, window):
@@ -41,56 +43,195 @@ def _check_lengths(lengths, window):
         )
 
 
-class TripletWindowDataset(Dataset):
-    """Random windows of ``3 * segment_length`` time points, covering every sequence.
+class WindowSampler(Sampler):
+    """Batches of windows to draw: where the randomness of training windows lives.
 
-    Each item is a ``(3, segment_length, n_features)`` tensor holding the beginning, middle and
-    end segments of a window at a random offset in one sequence, and a dummy target ``0``
-    (skorch expects ``(X, y)`` pairs). Sequence ``i`` owns ``max(1, T_i // (3 *
-    segment_length))`` consecutive items (see :func:`windows_per_sequence`), so long runs are
-    seen in proportion to their length. A new offset is drawn at every access, so every
-    epoch sees fresh windows.
+    Each epoch holds ``windows_per_sequence(lengths, window)`` windows of each sequence; the
+    sampler shuffles them and draws every window's offset at once, then yields one list of
+    ``[sequence, offset]`` pairs per batch, which a :class:`TripletWindowDataset` turns into
+    a batch with one gather. Use it as a DataLoader's ``batch_sampler``
+    (:func:`window_loader`; Accelerate shards it across processes like any batch sampler).
+
+    The draws run in the main process (never in DataLoader workers), from torch's global
+    generator by default, so that ``torch.manual_seed`` (or a restored random state) fixes
+    them whatever ``num_workers`` is.
+
+    Parameters
+    ----------
+    lengths : sequence of int
+        Time points of each sequence (each at least ``window``).
+    window : int
+        Window length, ``3 * segment_length``.
+    batch_size : int
+        Windows per batch.
+    shuffle : bool, default=True
+        Shuffle the windows of an epoch (otherwise sequence by sequence).
+    drop_last : bool, default=False
+        Drop a last batch smaller than ``batch_size``.
+    seed : int or None, default=None
+        Draw every epoch from a generator seeded with ``seed``: the same windows each
+        epoch (validation, scoring).
+    generator : torch.Generator or None, default=None
+        Draw from this generator, continuing from epoch to epoch. ``None`` (and no
+        ``seed``): torch's global generator.
+    """
+
+    def __init__(
+        self,
+        lengths,
+        window,
+        batch_size,
+        *,
+        shuffle=True,
+        drop_last=False,
+        seed=None,
+        generator=None,
+    ):
+        lengths = np.asarray(lengths, dtype=np.int64)
+        self.window, self.batch_size = int(window), int(batch_size)
+        self.shuffle, self.drop_last = bool(shuffle), bool(drop_last)
+        self.seed, self.generator = seed, generator
+        counts = windows_per_sequence(lengths, self.window)
+        self._owner = torch.from_numpy(np.repeat(np.arange(len(lengths)), counts))
+        self._n_offsets = torch.from_numpy(lengths - self.window + 1)
+
+    @property
+    def n_windows(self):
+        """Windows in one epoch."""
+        return len(self._owner)
+
+    def __len__(self):
+        if self.drop_last:
+            return self.n_windows // self.batch_size
+        return -(-self.n_windows // self.batch_size)
+
+    def _source(self):
+        if self.seed is not None:
+            return torch.Generator().manual_seed(int(self.seed))
+        return self.generator
+
+    def draw(self):
+        """``(n_windows, 2)`` int64 ``(sequence, offset)`` pairs of one epoch, in order."""
+        generator = self._source()
+        owner = self._owner
+        if self.shuffle:
+            owner = owner[torch.randperm(len(owner), generator=generator)]
+        uniform = torch.rand(len(owner), generator=generator, dtype=torch.float64)
+        offsets = (uniform * self._n_offsets[owner]).long()  # in [0, n_offsets)
+        return torch.stack([owner, offsets], dim=1)
+
+    def __iter__(self):
+        draws = self.draw()
+        stop = len(self) * self.batch_size if self.drop_last else len(draws)
+        for batch in draws[:stop].split(self.batch_size):
+            yield batch.tolist()  # a list, as batch samplers yield (B pairs, no copy of data)
+
+
+class TripletWindowDataset(Dataset):
+    """(beginning, middle, end) windows of ``3 * segment_length`` time points, by batch.
+
+    Indexed by ``(batch, 2)`` ``(sequence, offset)`` pairs (a list from a
+    :class:`WindowSampler`, or a tensor), it returns ``(windows, targets)``: a ``(batch, 3,
+    segment_length, n_features)`` float tensor of the beginning, middle and end segments of
+    each window and dummy zero targets (skorch expects ``(X, y)`` pairs). When the sequences
+    lie one after another in one buffer (the rows of a 3D array), a batch is one gather from
+    that buffer; otherwise one slice view per window is stacked. The batch is then
+    standardised in place, so no standardised copy of the data is kept.
 
     Parameters
     ----------
     sequences : list of torch.Tensor of shape (n_timepoints_i, n_features)
         The sequences; each must have at least ``3 * segment_length`` time points. Any object
         with a ``shape`` whose slices along time are tensors works too, e.g. runs read lazily
-        from disk, of which only the window drawn is read.
+        from disk, of which only the windows drawn are read.
     segment_length : int
         Number of time points in each of the three segments.
-    generator : torch.Generator or None, default=None
-        Source of the offsets. ``None`` uses torch's global generator (seeded per DataLoader
-        worker); pass a seeded generator for reproducible evaluation windows in one process.
-    mean, scale : torch.Tensor of shape (n_features,) or None, default=None
-        If given, each window is standardised as ``(window - mean) / scale`` when drawn, so
-        no standardised copy of the whole data set is kept in memory.
+    standardizer : object with ``apply_(tensor)`` or None, default=None
+        Applied in place to each batch (e.g.
+        :class:`sklearn_tcssl._input.standardize.Standardizer`).
+    flat : torch.Tensor of shape (sum(n_timepoints_i), n_features) or None, default=None
+        The sequences concatenated (e.g. a view of the 3D array they come from), for the
+        one-gather path; ``None`` stacks slices.
     """
 
-    def __init__(self, sequences, segment_length, generator=None, mean=None, scale=None):
+    def __init__(self, sequences, segment_length, *, standardizer=None, flat=None):
         self.sequences = sequences
         self.segment_length = int(segment_length)
-        self.generator = generator
-        self.mean = mean
-        self.scale = scale
-        window = 3 * self.segment_length
-        lengths = [int(s.shape[0]) for s in sequences]
-        _check_lengths(lengths, window)
-        counts = windows_per_sequence(lengths, window)
-        self._owner = np.repeat(np.arange(len(sequences)), counts)  # item -> sequence
+        self.standardizer = standardizer
+        self.flat = flat
+        self.lengths = np.array([int(s.shape[0]) for s in sequences], dtype=np.int64)
+        _check_lengths(self.lengths.tolist(), self.window)
+        starts = np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
+        self._starts = torch.from_numpy(starts)
+        self._steps = torch.arange(self.window)
+
+    @property
+    def window(self):
+        """Window length, ``3 * segment_length``."""
+        return 3 * self.segment_length
 
     def __len__(self):
-        return len(self._owner)
+        return int(windows_per_sequence(self.lengths, self.window).sum())
 
-    def __getitem__(self, i):
-        sequence = self.sequences[int(self._owner[i])]  # (T, V)
-        window = 3 * self.segment_length
-        n_offsets = sequence.shape[0] - window + 1
-        offset = int(torch.randint(n_offsets, (1,), generator=self.generator))
-        segments = sequence[offset : offset + window]  # (3L, V)
-        if self.mean is not None:
-            segments = (segments - self.mean) / self.scale
-        return segments.reshape(3, self.segment_length, -1), 0  # (3, L, V)
+    def sampler(self, batch_size, **kwargs):
+        """Return a :class:`WindowSampler` over these sequences (``kwargs`` as its parameters)."""
+        return WindowSampler(self.lengths, self.window, batch_size, **kwargs)
+
+    def subset(self, indices):
+        """Return the dataset of the sequences ``indices`` (same standardisation, no copy)."""
+        return type(self)(
+            [self.sequences[int(i)] for i in indices],
+            self.segment_length,
+            standardizer=self.standardizer,
+        )
+
+    def __getitems__(self, draws):
+        """Return the batch of ``draws`` (what a DataLoader with a batch sampler calls)."""
+        return self[draws]
+
+    def __getitem__(self, draws):
+        draws = torch.as_tensor(draws, dtype=torch.int64).reshape(-1, 2)
+        if self.flat is not None:  # one gather: (B, W) row indices into the buffer
+            rows = (self._starts[draws[:, 0]] + draws[:, 1])[:, None] + self._steps
+            batch = self.flat[rows]  # (B, W, V), a new tensor
+        else:
+            window = self.window
+            pairs = draws.tolist()
+            batch = torch.stack([self.sequences[s][o : o + window] for s, o in pairs])
+        if self.standardizer is not None:
+            self.standardizer.apply_(batch)  # in place: batch is a new tensor
+        n = len(batch)
+        return batch.view(n, 3, self.segment_length, -1), torch.zeros(n)  # (B, 3, L, V)
+
+
+def window_loader(dataset, batch_size, *, shuffle=False, drop_last=False, seed=None, **kwargs):
+    """DataLoader of batches of a :class:`TripletWindowDataset` drawn by a :class:`WindowSampler`.
+
+    Usable as skorch's ``iterator_train`` / ``iterator_valid``.
+
+    Parameters
+    ----------
+    dataset : TripletWindowDataset
+        The windows' sequences.
+    batch_size : int
+        Windows per batch.
+    shuffle, drop_last, seed
+        As for :class:`WindowSampler`.
+    **kwargs
+        Passed to :class:`torch.utils.data.DataLoader` (``num_workers``, ``pin_memory``...).
+
+    Returns
+    -------
+    loader : torch.utils.data.DataLoader
+    """
+    sampler = dataset.sampler(batch_size, shuffle=shuffle, drop_last=drop_last, seed=seed)
+    kwargs.pop("collate_fn", None)
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=_as_is, **kwargs)
+
+
+def _as_is(batch):
+    """Collate function of :func:`window_loader`: the dataset already returns whole batches."""
+    return batch
 
 
 class TimeLockedWindowDataset(Dataset):

@@ -1,0 +1,109 @@
+"""Parameter errors that name the value and the fix: one way, for estimators and functions.
+
+scikit-learn's constraints (``Interval``, ``StrOptions``...) decide what is allowed; this
+module only adds, in front of scikit-learn's own message (kept whole, never parsed), who
+refused which value and, after it, how to fix it:
+
+    TemporalContrastiveEmbedder: batch_size=0 is not allowed. The 'batch_size' parameter of
+    TemporalContrastiveEmbedder must be an int in the range [1, inf). Got 0 instead. Fix:
+    pass an integer >= 1 such as 32.
+
+Estimators decorate ``fit`` with :func:`validates_params` (placed above scikit-learn's
+``_fit_context``, whose own check then passes); public functions use
+:func:`validate_params`. Nothing overrides scikit-learn's private ``_validate_params``.
+"""
+
+import functools
+import inspect
+
+from sklearn import get_config
+from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
+
+__all__ = ["check_params", "validate_params", "validates_params"]
+
+
+def check_params(constraints, params, *, owner, hints=None):
+    """Check ``params`` against scikit-learn ``constraints``; raise with the value and the fix.
+
+    Parameters
+    ----------
+    constraints : dict
+        Parameter name to a list of scikit-learn constraints (or ``"no_validation"``).
+    params : dict
+        Parameter name to value (names missing here are skipped).
+    owner : str
+        The estimator class or function named in the message.
+    hints : dict of str to str or None, default=None
+        Parameter name to a sentence on how to fix a bad value.
+
+    Raises
+    ------
+    sklearn.utils._param_validation.InvalidParameterError
+        A ``ValueError`` and ``TypeError``, for the first parameter not allowed.
+    """
+    if get_config()["skip_parameter_validation"]:
+        return
+    for name, allowed in constraints.items():
+        if name not in params:
+            continue
+        try:
+            validate_parameter_constraints({name: allowed}, {name: params[name]}, owner)
+        except InvalidParameterError as exc:
+            hint = (hints or {}).get(name)
+            fix = f" Fix: {hint}" if hint else ""
+            raise InvalidParameterError(
+                f"{owner}: {name}={params[name]!r} is not allowed. {exc}{fix}"
+            ) from None
+
+
+def validates_params(fit):
+    """Decorate an estimator's ``fit``: check its parameters with fix hints first.
+
+    Uses the class's ``_parameter_constraints`` and its ``_fix_hints`` dict (optional),
+    then calls its ``_check_param_combinations()`` (optional: rules across parameters).
+    """
+
+    @functools.wraps(fit)
+    def wrapper(self, *args, **kwargs):
+        check_params(
+            self._parameter_constraints,
+            self.get_params(deep=False),
+            owner=type(self).__name__,
+            hints=getattr(self, "_fix_hints", None),
+        )
+        combinations = getattr(self, "_check_param_combinations", None)
+        if combinations is not None:
+            combinations()
+        return fit(self, *args, **kwargs)
+
+    return wrapper
+
+
+def validate_params(constraints, *, hints=None):
+    """Decorate a public function: check its arguments (defaults included) with fix hints.
+
+    Parameters
+    ----------
+    constraints : dict
+        Parameter name to a list of scikit-learn constraints.
+    hints : dict of str to str or None, default=None
+        Parameter name to a sentence on how to fix a bad value.
+
+    Returns
+    -------
+    decorator : callable
+    """
+
+    def decorator(func):
+        signature = inspect.signature(func)
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            check_params(constraints, bound.arguments, owner=func.__qualname__, hints=hints)
+            return func(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
