@@ -4,6 +4,7 @@ Layer: the top (imports the rest; nothing imports it). Heavy modules load only w
 subcommand runs, so ``tcssl --help`` answers without torch.
 """
 
-from sklearn_tcssl.cli._main import build_parser, main
+from sklearn_tcssl.cli._main import main
+from sklearn_tcssl.cli._parser import build_parser
 
 __all__ = ["build_parser", "main"]

@@ -7,236 +7,16 @@ Heavy libraries (torch, nilearn, matplotlib) are imported inside the commands, s
 ``tcssl --help`` answers at once.
 """
 
-import argparse
 import json
 import sys
 import time
 from pathlib import Path
 
 from sklearn_tcssl._utils.exceptions import TCSSLError
-from sklearn_tcssl._utils.progress import NORMAL, QUIET, VERBOSE, Reporter
+from sklearn_tcssl._utils.progress import NORMAL, Reporter
+from sklearn_tcssl.cli._parser import DEFAULT_FOLDS, _check_args, _level, build_parser
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-DESCRIPTION = """\
-Decode which task a block of fMRI belongs to, with an encoder pretrained without labels
-(temporal contrast: the end of a sequence should look more like its middle than its
-beginning; Shi et al. 2023), next to the classical decoders (mean pattern of each block +
-shrinkage LDA, the strongest reference, or logistic regression). Every accuracy is
-cross-validated across subjects (or runs), with everything fitted on the training folds only.
-"""
-
-DEMO_HELP = """\
-Simulate a small block-design task-fMRI study (12 subjects, 4 tasks, offline) and compare
-the classical decoders (block mean + shrinkage LDA or logistic regression) with the TCSSL
-pipeline (same two readouts) on the same subject-wise folds. Prints a table and saves
-scores.csv, summary.json and accuracy.png in --out.
-"""
-
-DECODE_HELP = """\
-Decode the task blocks of a BIDS dataset (raw, or fMRIPrep derivatives with --derivatives).
-Blocks are cut from each run after detrending and z-scoring every voxel over the run,
-shifted by --hrf-delay seconds, then decoded within the chosen networks.
-"""
-
-
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Descriptions as written, and every option's default (None and flags say it in words)."""
-
-    def _get_help_string(self, action):
-        if action.default is None or action.default is False or action.help is None:
-            return action.help
-        return super()._get_help_string(action)
-
-
-#: Folds of ``--cv subject`` when ``--folds`` is not given.
-DEFAULT_FOLDS = 5
-MIN_MASK_OPTION = ("--min-mask-voxels",)
-MIN_MASK_ARGS = {
-    "type": int,
-    "default": 50,
-    "metavar": "N",
-    "help": "fewest voxels of --mask or of the computed brain mask (a guard against an ROI "
-    "passed by mistake; lower it to decode a small region on purpose)",
-}
-
-
-def build_parser():
-    """Return the ``tcssl`` argument parser.
-
-    Returns
-    -------
-    parser : argparse.ArgumentParser
-        The parser with the ``demo``, ``decode`` and ``pretrain`` subcommands.
-    """
-    from sklearn_tcssl._version import __version__
-
-    raw = _HelpFormatter
-    parser = argparse.ArgumentParser(prog="tcssl", description=DESCRIPTION, formatter_class=raw)
-    parser.add_argument("--version", action="version", version=f"tcssl {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    common = {"formatter_class": raw, "parents": [_verbosity_parser()]}
-
-    demo = commands.add_parser(
-        "demo", help="run the offline demo", description=DEMO_HELP, **common
-    )
-    demo.add_argument("--out", type=Path, default=Path("tcssl_demo_out"), help="output folder")
-    demo.add_argument("--seed", type=int, default=0, help="simulation and training seed")
-    demo.add_argument("--n-subjects", type=int, default=12, help="simulated subjects")
-    demo.add_argument("--folds", type=int, default=5, help="subject-wise folds")
-    demo.add_argument(
-        "--max-epochs",
-        type=int,
-        default=25,
-        help="pretraining epochs (the embedder's own default is 50; fewer here, to stay "
-        "under a minute on 2 cores)",
-    )
-    demo.set_defaults(func=run_demo)
-
-    decode = commands.add_parser(
-        "decode", help="decode a BIDS dataset", description=DECODE_HELP, **common
-    )
-    decode.add_argument("bids_root", type=Path, help="BIDS dataset folder")
-    decode.add_argument("--task", required=True, help="BIDS task label (task-<TASK>)")
-    decode.add_argument(
-        "--network",
-        nargs="+",
-        default=None,
-        metavar="NAME",
-        help="Yeo networks to decode from: visual somatomotor dorsal_attention "
-        "ventral_attention limbic frontoparietal default whole_brain, or 'all' (each "
-        "network and the whole brain). Default: a whole-brain mask computed from the data "
-        "(no atlas needed). The runs must be in MNI152 space, the atlas's: networks with "
-        "under 20%% of their voxels inside the brain are refused.",
-    )
-    decode.add_argument(
-        "--atlas",
-        type=Path,
-        help="local Yeo 2011 7-network atlas file (default: fetched by nilearn, which needs "
-        "network access once)",
-    )
-    decode.add_argument(
-        "--mask",
-        type=Path,
-        help="brain mask image on the BOLD grid (default: nilearn's compute_epi_mask on the "
-        "mean image of the raw runs)",
-    )
-    decode.add_argument(*MIN_MASK_OPTION, **MIN_MASK_ARGS)
-    decode.add_argument(
-        "--pretrained",
-        type=Path,
-        help="model file from 'tcssl pretrain': its encoder is used frozen (not refitted) "
-        "instead of pretraining in each fold; use the same --mask/--network as in pretraining",
-    )
-    decode.add_argument(
-        "--cv",
-        choices=("subject", "run"),
-        default="subject",
-        help="leave-subjects-out folds, or leave-one-run-out (as many folds as runs)",
-    )
-    decode.add_argument(
-        "--folds",
-        type=int,
-        default=None,
-        help=f"subject-wise folds of --cv subject (default: {DEFAULT_FOLDS}, or the number "
-        "of subjects if fewer); not used by --cv run",
-    )
-    decode.add_argument("--derivatives", action="store_true", help="use fMRIPrep derivatives")
-    decode.add_argument(
-        "--space", default=None, help="derivatives space, e.g. MNI152NLin2009cAsym"
-    )
-    decode.add_argument(
-        "--hrf-delay", type=float, default=5.0, help="haemodynamic delay of block onsets (s)"
-    )
-    decode.add_argument(
-        "--max-epochs", type=int, default=None, help="pretraining epochs (default: 50)"
-    )
-    decode.add_argument("--seed", type=int, default=0, help="training seed")
-    decode.add_argument("--out", type=Path, default=Path("tcssl_decode_out"), help="output folder")
-    decode.set_defaults(func=run_decode)
-
-    pretrain = commands.add_parser(
-        "pretrain",
-        help="pretrain an encoder on unlabeled runs",
-        description=PRETRAIN_HELP,
-        **common,
-    )
-    pretrain.add_argument("bids_root", type=Path, help="BIDS dataset folder")
-    pretrain.add_argument("--task", required=True, help="BIDS task label of the runs to use")
-    pretrain.add_argument("--out", type=Path, required=True, help="model file to write")
-    pretrain.add_argument("--mask", type=Path, help="brain mask (default: from the runs)")
-    pretrain.add_argument(*MIN_MASK_OPTION, **MIN_MASK_ARGS)
-    pretrain.add_argument("--derivatives", action="store_true", help="use fMRIPrep derivatives")
-    pretrain.add_argument("--space", default=None, help="derivatives space")
-    pretrain.add_argument("--segment-length", type=int, default=5, help="TRs per segment")
-    pretrain.add_argument(
-        "--max-epochs", type=int, default=None, help="pretraining epochs (default: 50)"
-    )
-    pretrain.add_argument("--seed", type=int, default=0, help="training seed")
-    pretrain.set_defaults(func=run_pretrain)
-    return parser
-
-
-def _verbosity_parser():
-    options = argparse.ArgumentParser(add_help=False)
-    group = options.add_mutually_exclusive_group()
-    group.add_argument(
-        "-v", "--verbose", action="store_true", help="one progress line per training epoch"
-    )
-    group.add_argument(
-        "-q", "--quiet", action="store_true", help="no progress lines, only the results"
-    )
-    return options
-
-
-def _level(args):
-    if getattr(args, "quiet", False):
-        return QUIET
-    return VERBOSE if getattr(args, "verbose", False) else NORMAL
-
-
-PRETRAIN_HELP = """\
-Pretrain the temporal-contrastive encoder on whole runs, without labels or events (each
-voxel detrended and z-scored over its run), and save it as a safe model file (safetensors
-weights + a JSON card: no code is ever loaded from it). Pretrain on subjects or tasks that
-you will NOT test on, then decode with 'tcssl decode ... --pretrained FILE'.
-"""
-
-
-def _check_args(args):
-    """Check the options before any data is read, so a typo fails in a second, not an hour."""
-    folds = getattr(args, "folds", None)
-    if folds is not None and getattr(args, "cv", None) == "run":
-        raise ValueError(
-            f"--folds {folds} applies to --cv subject only: --cv run leaves one run out per "
-            "fold (as many folds as runs). Leave out --folds, or use --cv subject."
-        )
-    if folds is not None and folds < 2:
-        raise ValueError(f"--folds {folds}: cross-validation needs at least 2 folds.")
-    if getattr(args, "max_epochs", None) is not None and args.max_epochs < 0:
-        raise ValueError(f"--max-epochs {args.max_epochs}: pass 0 or more pretraining epochs.")
-    n_subjects = getattr(args, "n_subjects", None)
-    if n_subjects is not None and n_subjects < folds:
-        raise ValueError(
-            f"--n-subjects {n_subjects} is fewer than --folds {folds}: folds split subjects; "
-            "simulate more subjects or lower --folds."
-        )
-    network = getattr(args, "network", None)
-    if network is not None and network != ["all"]:
-        from sklearn_tcssl.networks._yeo import validate_networks
-
-        try:
-            validate_networks(network)
-        except ValueError as exc:
-            raise ValueError(f"--network {' '.join(network)}: {exc}") from None
-    atlas = getattr(args, "atlas", None)
-    if atlas is not None and not Path(atlas).is_file():
-        raise FileNotFoundError(
-            f"--atlas {atlas} does not exist. Pass a local copy of the Yeo 2011 7-network "
-            "volume (Yeo2011_7Networks_MNI152_FreeSurferConformed1mm_LiberalMask.nii.gz)."
-        )
-
 
 _say = Reporter()  # replaced in main() by one at the level of --verbose/--quiet
 
@@ -572,7 +352,8 @@ def _run_within_thread_budget(args):
 
     with thread_budget() as n_threads:
         _say(f"using {n_threads} CPU thread(s) (sklearn_tcssl thread policy)")
-        return args.func(args)
+        run = {"demo": run_demo, "decode": run_decode, "pretrain": run_pretrain}[args.command]
+        return run(args)
 
 
 def main(argv=None):

@@ -2,6 +2,7 @@
 
 from sklearn_tcssl.datasets._bids import load_bids_blocks
 from sklearn_tcssl.datasets._blocks import extract_blocks
+from sklearn_tcssl.datasets._scenes import scene_blocks
 from sklearn_tcssl.datasets._simulate import make_network_atlas, make_task_fmri
 from sklearn_tcssl.datasets._timelocked import load_sherlock_pmc, make_time_locked_fmri
 
@@ -12,4 +13,5 @@ __all__ = [
     "make_network_atlas",
     "make_task_fmri",
     "make_time_locked_fmri",
+    "scene_blocks",
 ]
