@@ -68,7 +68,7 @@ FIX_HINTS = {
     "lr": "a finite learning rate such as 1e-3 (embedder) or 1e-2 (classifier head).",
     "weight_decay": "a number in [0, 100] such as 1e-4.",
     "standardize": "True (z-score with training statistics), False, or 'pretrained'.",
-    "validation_fraction": "a fraction in (0, 0.5] such as 0.2, or None.",
+    "validation_fraction": "a fraction such as 0.2 (aligners: under 0.5), or None.",
     "verbose": "0 (silent) or 1 (the skorch training log).",
     "device": "'auto', 'cpu', 'cuda' or 'cuda:N'.",
     "callbacks": "a list of skorch callbacks, or None.",
@@ -76,6 +76,12 @@ FIX_HINTS = {
     "target_voxel_size": "a voxel edge in mm such as 4.0.",
     "keep_mean_pattern": "'auto', True or False.",
     "encoder_lr_scale": "a positive factor such as 0.1.",
+    "n_iter": "an integer >= 0 such as 10 (SRM iterations).",
+    "srm_iter": "an integer >= 0 such as 10 (SRM iterations of the initial maps).",
+    "init": "'pca' or 'random' (embedder, classifier); 'srm' or 'random' (aligner).",
+    "checkpoint_every": "an integer >= 1 (epochs between checkpoints).",
+    "precision": "'auto', '32' or 'bf16'.",
+    "num_workers": "an integer >= 0 (DataLoader workers).",
 }
 
 
