@@ -15,6 +15,7 @@ from skorch.callbacks import Callback, EarlyStopping
 
 from sklearn_tcssl import TemporalContrastiveClassifier, TemporalContrastiveEmbedder
 from sklearn_tcssl._training.checkpoint import list_checkpoints
+from sklearn_tcssl._training.interrupt import Terminated, stop_on_sigterm
 
 PARAMS = {"n_components": 8, "batch_size": 8, "random_state": 0, "max_epochs": 8}
 
@@ -24,13 +25,18 @@ def _data():
 
 
 class _InterruptAt(Callback):
-    """Interrupts epoch ``epoch`` after its first batch: by SIGINT (Ctrl-C) or a raise."""
+    """Interrupts epoch ``epoch`` after its first batch: by SIGINT (Ctrl-C), SIGTERM or a raise."""
 
     def __init__(self, epoch, *, how="sigint", hook="on_batch_end"):
         self.epoch, self.how, self.hook = epoch, how, hook
 
     def _interrupt(self, net):
         if len(net.history) != self.epoch:
+            return
+        if self.how in ("sigterm", "sigterm-only"):
+            signal.raise_signal(signal.SIGTERM)
+            if self.how == "sigterm-only":
+                self.epoch = None  # once
             return
         if self.how == "sigint":
             signal.raise_signal(signal.SIGINT)
@@ -137,52 +143,164 @@ def test_aligner_ctrl_c_propagates():
 
 _TRAINER = """
 import sys, time
+from pathlib import Path
 sys.path[:0] = [{tests!r}, {root!r}]  # this checkout's package, whatever is installed
 from skorch.callbacks import Callback
-from _helpers import smooth_sequences
+from conftest import smooth_sequences
 from sklearn_tcssl import TemporalContrastiveEmbedder
 
-class Slow(Callback):
+class WaitForSignal(Callback):
+    # epoch 3 waits after its first batch, until the signal stops it: the test cannot race
+    # the training (a loaded machine once let it finish before the signal was sent)
     def on_batch_end(self, net, **kwargs):
-        time.sleep(0.05)
-
-    def on_epoch_end(self, net, **kwargs):
-        print("epoch", len(net.history), flush=True)
+        if len(net.history) == 3:
+            Path(sys.argv[2]).touch()
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                time.sleep(0.01)
 
 X = smooth_sequences(24, 15, 10, seed=3)
-TemporalContrastiveEmbedder(**{params!r}, checkpoint_dir=sys.argv[1], callbacks=[Slow()]).fit(X)
+TemporalContrastiveEmbedder(
+    **{params!r}, checkpoint_dir=sys.argv[1], callbacks=[WaitForSignal()]
+).fit(X)
 print("finished", flush=True)
 """
 
 
-def test_real_ctrl_c_stops_the_process_and_resume_is_exact(tmp_path):
-    params = {**PARAMS, "max_epochs": 12}
-    reference = TemporalContrastiveEmbedder(**params).fit(_data())
+def _signal_a_training_process(tmp_path, signum, params):
+    """Run the trainer in a child, send ``signum`` during epoch 3; return it and its output."""
     script = tmp_path / "train.py"
     tests = Path(__file__).resolve().parent
     script.write_text(_TRAINER.format(tests=str(tests), root=str(tests.parent), params=params))
-    checkpoints = tmp_path / "checkpoints"
+    checkpoints, waiting = tmp_path / "checkpoints", tmp_path / "waiting"
     process = subprocess.Popen(
-        [sys.executable, str(script), str(checkpoints)],
+        [sys.executable, str(script), str(checkpoints), str(waiting)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while not list_checkpoints(checkpoints) or _epochs(checkpoints)[-1] < 2:
-            assert process.poll() is None and time.monotonic() < deadline
+        deadline = time.monotonic() + 120
+        while not waiting.exists():
+            assert process.poll() is None, process.communicate()[0]
+            assert time.monotonic() < deadline, "epoch 3 not reached in 120 s"
             time.sleep(0.02)
-        process.send_signal(signal.SIGINT)  # what Ctrl-C in a terminal does
-        output = process.communicate(timeout=30)[0]
+        process.send_signal(signum)
+        output = process.communicate(timeout=60)[0]
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-    assert process.returncode != 0 and "finished" not in output
-    assert "KeyboardInterrupt" in output
-    saved = _epochs(checkpoints)[-1]
-    assert saved < params["max_epochs"]
+    return process, output, checkpoints
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_real_signal_stops_the_process_and_resume_is_exact(tmp_path, signum):
+    params = {**PARAMS, "max_epochs": 6}
+    reference = TemporalContrastiveEmbedder(**params).fit(_data())
+    process, output, checkpoints = _signal_a_training_process(tmp_path, signum, params)
+    assert "finished" not in output
+    if signum == signal.SIGINT:  # what Ctrl-C in a terminal does
+        assert process.returncode != 0 and "KeyboardInterrupt" in output
+    else:  # what kill, schedulers and containers do: a clean exit with the shell's code
+        assert process.returncode == 143, output
+        assert "Traceback" not in output
+        assert (
+            f"Training stopped by SIGTERM during epoch 3; checkpoint_dir={str(checkpoints)!r} "
+            "keeps epoch 2. Run the same fit again to resume from it." in output
+        )
+    assert _epochs(checkpoints) == [1, 2]  # the half epoch 3 was never saved
     resumed = TemporalContrastiveEmbedder(**params, checkpoint_dir=checkpoints).fit(_data())
     for key, value in reference.net_.module_.state_dict().items():
         assert torch.equal(value, resumed.net_.module_.state_dict()[key]), key
+
+
+def test_sigterm_in_process_raises_terminated_after_train_end(tmp_path, capsys):
+    embedder = TemporalContrastiveEmbedder(
+        **PARAMS, checkpoint_dir=tmp_path, callbacks=[_InterruptAt(4, how="sigterm")]
+    )
+    with pytest.raises(Terminated) as info:
+        embedder.fit(_data())
+    assert info.value.code == 143 and isinstance(info.value, SystemExit)
+    assert "during epoch 4" in str(info.value) and "keeps epoch 3" in str(info.value)
+    assert str(info.value) in capsys.readouterr().err
+    assert _epochs(tmp_path) == [2, 3] and not hasattr(embedder, "net_")
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # handler restored
+
+
+def test_sigterm_without_checkpoints_says_nothing_was_saved():
+    embedder = TemporalContrastiveEmbedder(**PARAMS, callbacks=[_InterruptAt(2, how="sigterm")])
+    with pytest.raises(Terminated, match="nothing was saved .pass checkpoint_dir="):
+        embedder.fit(_data())
+
+
+def test_a_users_own_sigterm_handler_is_called_not_replaced():
+    calls = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: calls.append(signum))
+    try:
+        embedder = TemporalContrastiveEmbedder(
+            **{**PARAMS, "max_epochs": 3}, callbacks=[_InterruptAt(2, how="sigterm-only")]
+        )
+        assert len(embedder.fit(_data()).history_) == 3  # the user's handler did not stop it
+        assert calls == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_stop_on_sigterm_outside_training_exits_143_with_a_message(capsys):
+    cleaned = []
+    with pytest.raises(Terminated) as info:
+        with stop_on_sigterm("tcssl pretrain"):
+            try:
+                signal.raise_signal(signal.SIGTERM)
+            finally:
+                cleaned.append(True)
+    assert info.value.code == 143 and cleaned == [True]
+    assert capsys.readouterr().err.strip() == "tcssl pretrain: stopped by SIGTERM."
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+_CLI = """
+import sys, time
+from pathlib import Path
+sys.path[:0] = [{root!r}]
+from sklearn_tcssl._training.callbacks import StepCounter
+from sklearn_tcssl.cli import main
+
+def wait(self, net, **kwargs):  # the second epoch waits until the signal stops it
+    if len(net.history) == 2:
+        Path(sys.argv[1]).touch()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+
+StepCounter.on_batch_end = wait
+sys.exit(main(["demo", "--out", sys.argv[2], "--n-subjects", "4", "--folds", "2",
+               "--max-epochs", "3"]))
+"""
+
+
+def test_sigterm_during_tcssl_training_exits_143_with_a_message(tmp_path):
+    script = tmp_path / "cli.py"
+    script.write_text(_CLI.format(root=str(Path(__file__).resolve().parent.parent)))
+    waiting = tmp_path / "waiting"
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(waiting), str(tmp_path / "out")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not waiting.exists():
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        err = process.communicate(timeout=60)[1]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 143, err
+    assert "Training stopped by SIGTERM during epoch 2" in err and "Traceback" not in err

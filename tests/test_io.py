@@ -62,7 +62,7 @@ def test_embedder_round_trip_same_embeddings(tmp_path, data, embedder):
     assert loaded.get_params()["n_components"] == 8
     assert loaded.score(data[0]) == pytest.approx(embedder.score(data[0]))
     assert loaded.device_ == torch.device("cpu")
-    assert not list(tmp_path.glob("*.tmp"))  # the temporary file was renamed
+    assert not list(tmp_path.glob(".*tmp*"))  # the temporary file was renamed
 
 
 def test_classifier_round_trip(tmp_path, data):
@@ -162,6 +162,51 @@ def test_newer_format_version_is_refused(tmp_path, embedder):
     with pytest.raises(IncompatibleModelError, match="format_version=2.*Upgrade"):
         load(newer)
     load(_rewrite_card(path, tmp_path / "same.safetensors"))  # the rewrite itself is valid
+
+
+@pytest.mark.parametrize(
+    ("version", "advice"),
+    [(0, "older than any format.*save it again"), ("1", "damaged"), (True, "damaged")],
+)
+def test_older_or_odd_format_version_is_refused_without_upgrade_advice(
+    tmp_path, embedder, version, advice
+):
+    path = save(embedder, tmp_path / "m.safetensors")
+    other = _rewrite_card(path, tmp_path / "other.safetensors", format_version=version)
+    with pytest.raises(IncompatibleModelError, match=advice) as info:
+        load(other)
+    assert "pip install -U" not in str(info.value)
+
+
+def test_sigterm_during_save_leaves_the_old_file_and_no_temporary(tmp_path, embedder, capsys):
+    import signal
+    from unittest import mock
+
+    from sklearn_tcssl._training.interrupt import Terminated
+
+    path = save(embedder, tmp_path / "m.safetensors")
+    before = path.read_bytes()
+
+    def killed(fd):
+        signal.raise_signal(signal.SIGTERM)
+
+    with mock.patch("sklearn_tcssl.io._atomic.os.fsync", killed):
+        with pytest.raises(Terminated) as info:
+            save(embedder, path)
+    assert info.value.code == 143 and "stopped by SIGTERM" in capsys.readouterr().err
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_a_save_removes_temporaries_of_dead_writers_only(tmp_path, embedder):
+    dead = tmp_path / ".m.safetensors.tmp-999999999-abc"
+    alive = tmp_path / f".m.safetensors.tmp-{os.getppid()}-abc"  # a save still running
+    other = tmp_path / ".n.safetensors.tmp-999999999-abc"  # another file's
+    for leftover in (dead, alive, other):
+        leftover.write_bytes(b"partial")
+    save(embedder, tmp_path / "m.safetensors")
+    assert not dead.exists() and alive.exists() and other.exists()
 
 
 def test_plain_safetensors_without_card_is_refused(tmp_path):

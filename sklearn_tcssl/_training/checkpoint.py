@@ -129,7 +129,10 @@ class TrainingCheckpoint(Callback):
         _fsync(root)
         self.last_saved_ = epoch
         for old in list_checkpoints(root)[: -self.keep]:
-            shutil.rmtree(old, ignore_errors=True)
+            # renamed first: an interrupt during the deletion never leaves a partial epoch-*
+            doomed = root / f".{old.name}.tmp-{os.getpid()}"
+            os.rename(old, doomed)
+            shutil.rmtree(doomed, ignore_errors=True)
         return final
 
 

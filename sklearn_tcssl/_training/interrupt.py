@@ -1,4 +1,4 @@
-"""Ctrl-C that stops training: re-raise the ``KeyboardInterrupt`` that skorch swallows.
+"""Ctrl-C and SIGTERM stop training: re-raise the ``KeyboardInterrupt`` that skorch swallows.
 
 skorch's ``NeuralNet.partial_fit`` catches ``KeyboardInterrupt`` and returns normally (its
 "stop training early" feature, also used by ``skorch.callbacks.EarlyStopping``, which raises
@@ -11,15 +11,55 @@ it from ``on_epoch_end``). :class:`InterruptibleMixin` tells the two apart:
   the interrupt propagates out of ``fit``/``partial_fit``;
 * one raised by an ``on_epoch_end`` callback without a SIGINT (``EarlyStopping``) ends
   training normally, as in skorch: the epoch is complete.
+
+SIGTERM (what ``kill``, job schedulers and containers send) is handled like Ctrl-C: it stops the
+running epoch in the same way (``on_train_end`` runs, the half epoch is never saved), then a
+message naming the last complete epoch is printed and :class:`Terminated` is raised, a
+``SystemExit`` with status 143 (128 + 15, the shell's code for SIGTERM): ``finally`` blocks and
+context managers run, and the process ends with the status a killed one would have.
+:func:`stop_on_sigterm` gives the same clean exit to any other block of code (``io.save``, a
+whole ``tcssl`` command). A SIGTERM handler installed by the user is chained, never replaced.
 """
 
 import contextlib
 import signal
+import sys
 import threading
+
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+class Terminated(SystemExit):
+    """SIGTERM turned into a clean exit with status 143; ``str()`` is the message.
+
+    Parameters
+    ----------
+    message : str
+        What was stopped and what was kept.
+    """
+
+    def __init__(self, message):
+        super().__init__(EXIT_TERMINATED)
+        self.message = message
+        self.reported = False
+
+    def __str__(self):
+        return self.message
+
+    def report(self):
+        """Print the message on stderr once; return the exception (for ``raise``)."""
+        if not self.reported:
+            print(self.message, file=sys.stderr, flush=True)
+            self.reported = True
+        return self
+
+
+class _SigtermInterrupt(KeyboardInterrupt):
+    """Raised by the SIGTERM handler inside training, so that skorch stops as for Ctrl-C."""
 
 
 class InterruptibleMixin:
-    """Mixin for a skorch ``NeuralNet`` whose ``fit``/``partial_fit`` propagate Ctrl-C.
+    """Mixin for a skorch ``NeuralNet`` whose ``fit``/``partial_fit`` stop on Ctrl-C and SIGTERM.
 
     Attributes
     ----------
@@ -42,49 +82,130 @@ class InterruptibleMixin:
         try:
             return super().fit_loop(X, y, epochs=epochs, **kwargs)
         except KeyboardInterrupt as exc:
-            if self._sigint_seen or self._stage_ != "on_epoch_end":
+            if self._signal_seen or self._stage_ != "on_epoch_end":
                 self.interrupted_ = exc
             raise  # skorch's partial_fit catches it and runs on_train_end
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
-        """Run skorch's ``partial_fit``; re-raise a Ctrl-C after ``on_train_end``."""
+        """Run skorch's ``partial_fit``; then re-raise Ctrl-C, or exit on SIGTERM."""
         self.interrupted_ = None
-        with _sigint_watch() as seen:
-            self._sigint_watch_ = seen
+        with _signal_watch() as seen:
+            self._signal_watch_ = seen
             try:
                 super().partial_fit(X, y, classes=classes, **fit_params)
             finally:
-                self._sigint_watch_ = None
+                self._signal_watch_ = None
         interrupt, self.interrupted_ = self.interrupted_, None
+        if isinstance(interrupt, _SigtermInterrupt):
+            raise Terminated(_stopped_message(self)).report() from None
         if interrupt is not None:
             raise interrupt
         return self
 
     @property
-    def _sigint_seen(self):
-        watch = getattr(self, "_sigint_watch_", None)
-        return bool(watch and watch[0])
+    def _signal_seen(self):
+        watch = getattr(self, "_signal_watch_", None)
+        return bool(watch and any(watch.values()))
+
+
+def _stopped_message(net):
+    from sklearn_tcssl._training.checkpoint import _find_callback
+
+    running = len(net.history)
+    message = f"Training stopped by SIGTERM during epoch {running}"
+    checkpoint = _find_callback(net)
+    if checkpoint is None:
+        return f"{message}; nothing was saved (pass checkpoint_dir= to keep complete epochs)."
+    saved = getattr(checkpoint, "last_saved_", None)
+    kept = f"epoch {saved}" if saved else "no complete epoch yet"
+    return (
+        f"{message}; checkpoint_dir={str(checkpoint.dirname)!r} keeps {kept}. Run the same "
+        "fit again to resume from it."
+    )
+
+
+def _replaceable(handler):
+    """Whether a SIGTERM handler is the default action or one of this module's."""
+    return handler == signal.SIG_DFL or getattr(handler, "_tcssl_sigterm", False)
+
+
+def _install(signum, handler):
+    """Install ``handler`` for ``signum``; return the previous one (None when not possible)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signum)
+    if previous is None or previous == signal.SIG_IGN:
+        return None
+    if signum == signal.SIGINT and not callable(previous):
+        return None
+    signal.signal(signum, handler)
+    return previous
 
 
 @contextlib.contextmanager
-def _sigint_watch():
-    """Yield a one-item list set to True when SIGINT arrives; the old handler still runs.
+def _signal_watch():
+    """Yield ``{"int": bool, "term": bool}``, set when SIGINT / SIGTERM arrive.
 
-    Only the main thread can install signal handlers; elsewhere (and when SIGINT is ignored
-    or left to the system default) nothing is installed and the list stays False.
+    SIGINT's previous handler still runs (it raises ``KeyboardInterrupt``). SIGTERM raises an
+    interrupt that skorch treats like Ctrl-C, unless the user installed a SIGTERM handler of
+    their own, which is then called instead. Only the main thread can install signal handlers;
+    elsewhere nothing is installed and the flags stay False.
     """
-    seen = [False]
-    previous = signal.getsignal(signal.SIGINT)
-    if threading.current_thread() is not threading.main_thread() or not callable(previous):
-        yield seen
-        return
+    seen = {"int": False, "term": False}
+    previous = {}
 
-    def handler(signum, frame):
-        seen[0] = True
-        previous(signum, frame)
+    def on_int(signum, frame):
+        seen["int"] = True
+        previous[signal.SIGINT](signum, frame)
 
-    signal.signal(signal.SIGINT, handler)
+    def on_term(signum, frame):
+        seen["term"] = True
+        if _replaceable(previous[signal.SIGTERM]):
+            raise _SigtermInterrupt("SIGTERM")
+        previous[signal.SIGTERM](signum, frame)
+
+    for signum, handler in ((signal.SIGINT, on_int), (signal.SIGTERM, on_term)):
+        old = _install(signum, handler)
+        if old is not None:
+            previous[signum] = old
     try:
         yield seen
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+@contextlib.contextmanager
+def stop_on_sigterm(what):
+    """While the block runs, SIGTERM raises :class:`Terminated` instead of killing the process.
+
+    The exception unwinds the block (its ``finally`` clauses and ``except BaseException``
+    cleanups run), its message is printed on stderr, and the process exits with status 143
+    unless the caller catches it. A SIGTERM handler of the user's is left in place.
+
+    Parameters
+    ----------
+    what : str
+        What runs, for the message (``"tcssl pretrain"``, ``"sklearn_tcssl.io.save"``).
+
+    Yields
+    ------
+    None
+    """
+
+    def on_term(signum, frame):
+        raise Terminated(f"{what}: stopped by SIGTERM.")
+
+    on_term._tcssl_sigterm = True
+    installed = threading.current_thread() is threading.main_thread() and _replaceable(
+        signal.getsignal(signal.SIGTERM)
+    )
+    previous = signal.signal(signal.SIGTERM, on_term) if installed else None
+    try:
+        yield
+    except Terminated as exc:
+        exc.report()
+        raise
+    finally:
+        if installed:
+            signal.signal(signal.SIGTERM, previous)

@@ -35,7 +35,10 @@ Card (JSON object):
   ``final_pretext_accuracy`` (embedders), ``fit_time_s`` and the card of the model it was
   initialised from (``init_from``), if any.
 
-Files are written atomically (a temporary file in the same folder, then ``os.replace``).
+Files are written atomically (a temporary file in the same folder, then ``os.replace``). A
+SIGTERM during the write removes the temporary file and exits with status 143 (see
+:func:`~sklearn_tcssl._training.interrupt.stop_on_sigterm`); the temporary file of a save
+killed outright (SIGKILL) is removed by the next save of the same file.
 
 Reading never trusts the file: the card is checked against a schema, the sizes it gives against
 the tensor shapes in the file (themselves checked to lie in the file) before anything is
@@ -49,14 +52,15 @@ import json
 import os
 import platform
 import struct
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from sklearn_tcssl._training.interrupt import stop_on_sigterm
 from sklearn_tcssl._utils.exceptions import IncompatibleModelError
 from sklearn_tcssl.io._aligner_card import ALIGNERS, validate_aligner_file
+from sklearn_tcssl.io._atomic import remove_stale_temporaries, write_atomically
 from sklearn_tcssl.io._card import (
     check_architecture,
     check_tensor_index,
@@ -259,19 +263,9 @@ def save(estimator, path, *, mask=None, t_r=None, input_info=None):
     if path.is_dir():
         raise IsADirectoryError(f"path={str(path)!r} is a folder; give a file name.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would keep a shared model private
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    remove_stale_temporaries(path)
+    with stop_on_sigterm(f"sklearn_tcssl.io.save({str(path)!r})"):  # removes the partial file
+        write_atomically(path, payload)
     return path
 
 
@@ -435,17 +429,7 @@ def read_card(path):
         raise IncompatibleModelError(f"{str(path)!r}: the model card is not valid JSON.") from exc
     if not isinstance(card, dict) or card.get("format") != FORMAT:
         raise IncompatibleModelError(f"{str(path)!r}: the card's format is not {FORMAT!r}.")
-    version = card.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
-        versions = card.get("versions")
-        written = (versions if isinstance(versions, dict) else {}).get(
-            "sklearn_tcssl", "an unknown version"
-        )
-        raise IncompatibleModelError(
-            f"{str(path)!r} has model format_version={version!r}, written by sklearn-tcssl "
-            f"{written}; this sklearn-tcssl reads format versions 1 to {FORMAT_VERSION}. "
-            "Upgrade sklearn-tcssl (pip install -U sklearn-tcssl) to load it."
-        )
+    _check_format_version(card, path)
     where = repr(str(path))
     if card.get("estimator") in ALIGNERS:
         validate_aligner_file(card, header, data_size=data_size, where=where)
@@ -454,6 +438,34 @@ def read_card(path):
     check_tensor_index(header, data_size=data_size, where=where)
     check_architecture(card, header, where=where)
     return card
+
+
+def _check_format_version(card, path):
+    version = card.get("format_version")
+    if (
+        isinstance(version, int)
+        and not isinstance(version, bool)
+        and 1 <= version <= FORMAT_VERSION
+    ):
+        return
+    versions = card.get("versions")
+    written = (versions if isinstance(versions, dict) else {}).get(
+        "sklearn_tcssl", "an unknown version"
+    )
+    start = (
+        f"{str(path)!r} has model format_version={version!r}, written by sklearn-tcssl "
+        f"{written}; this sklearn-tcssl reads format versions 1 to {FORMAT_VERSION}."
+    )
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+        fix = "It is newer: upgrade sklearn-tcssl (pip install -U sklearn-tcssl) to load it."
+    elif isinstance(version, int) and not isinstance(version, bool):
+        fix = (
+            "It is older than any format this version reads: load it with the sklearn-tcssl "
+            "that wrote it and save it again, or retrain the model."
+        )
+    else:
+        fix = "The card is damaged or was not written by sklearn_tcssl.io.save."
+    raise IncompatibleModelError(f"{start} {fix}")
 
 
 def _check_path(path):

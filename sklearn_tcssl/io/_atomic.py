@@ -1,0 +1,66 @@
+"""Atomic file writes: a temporary file beside the destination, flushed, then renamed.
+
+The temporary file is named ``.<name>.tmp-<pid>-<random>``, so that a later save of the same
+file can tell the leftovers of dead writers (killed by SIGKILL or a power cut) from those of a
+save still running, and remove them.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+from sklearn_tcssl._training.checkpoint_lock import is_other_live_process
+
+
+def _temporary_prefix(path, pid):
+    return f".{path.name}.tmp-{pid}-"
+
+
+def write_atomically(path, payload):
+    """Write ``payload`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The destination; its folder exists.
+    payload : bytes
+        The whole content.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temporary_prefix(path, os.getpid()))
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would keep a shared model private
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def remove_stale_temporaries(path):
+    """Delete temporary files of saves of ``path`` by processes that no longer run.
+
+    A save killed while writing (SIGKILL, a power cut) leaves ``.<name>.tmp-<pid>-<random>``
+    beside the model file; the next save of the same file removes it.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The model file being saved.
+
+    Returns
+    -------
+    removed : list of pathlib.Path
+    """
+    removed = []
+    start = len(_temporary_prefix(path, ""))
+    for tmp in path.parent.glob(_temporary_prefix(path, "*") + "*"):
+        pid = tmp.name[start:].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not is_other_live_process(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
