@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import smooth_sequences
+from _helpers import smooth_sequences
 
 from sklearn_tcssl import CheckpointInUseError, TemporalContrastiveEmbedder
 from sklearn_tcssl._training import checkpoint_lock
@@ -22,7 +22,7 @@ import sys, time
 from pathlib import Path
 sys.path[:0] = [{tests!r}, {root!r}]
 from skorch.callbacks import Callback
-from conftest import smooth_sequences
+from _helpers import smooth_sequences
 from sklearn_tcssl import CheckpointInUseError, TemporalContrastiveEmbedder
 
 class Slow(Callback):

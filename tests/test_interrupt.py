@@ -15,7 +15,7 @@ from skorch.callbacks import Callback, EarlyStopping
 
 from sklearn_tcssl import TemporalContrastiveClassifier, TemporalContrastiveEmbedder
 from sklearn_tcssl._training.checkpoint import list_checkpoints
-from sklearn_tcssl._training.interrupt import Terminated, stop_on_sigterm
+from sklearn_tcssl._utils.processes import Terminated, stop_on_sigterm
 
 PARAMS = {"n_components": 8, "batch_size": 8, "random_state": 0, "max_epochs": 8}
 
@@ -146,7 +146,7 @@ import sys, time
 from pathlib import Path
 sys.path[:0] = [{tests!r}, {root!r}]  # this checkout's package, whatever is installed
 from skorch.callbacks import Callback
-from conftest import smooth_sequences
+from _helpers import smooth_sequences
 from sklearn_tcssl import TemporalContrastiveEmbedder
 
 class WaitForSignal(Callback):

@@ -182,7 +182,7 @@ def test_sigterm_during_save_leaves_the_old_file_and_no_temporary(tmp_path, embe
     import signal
     from unittest import mock
 
-    from sklearn_tcssl._training.interrupt import Terminated
+    from sklearn_tcssl._utils.processes import Terminated
 
     path = save(embedder, tmp_path / "m.safetensors")
     before = path.read_bytes()

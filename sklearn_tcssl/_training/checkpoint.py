@@ -40,12 +40,9 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-from sklearn_tcssl._training.checkpoint_lock import (
-    check_not_locked,
-    checkpoint_dir_lock,
-    is_other_live_process,
-)
+from sklearn_tcssl._training.checkpoint_lock import check_not_locked, checkpoint_dir_lock
 from sklearn_tcssl._utils.exceptions import IncompatibleModelError
+from sklearn_tcssl._utils.processes import is_other_live_process
 
 FORMAT_VERSION = 1
 _PREFIX = "epoch-"

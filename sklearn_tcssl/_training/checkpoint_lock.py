@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from sklearn_tcssl._utils.exceptions import CheckpointInUseError
+from sklearn_tcssl._utils.processes import is_other_live_process
 
 try:
     import fcntl
@@ -118,29 +119,6 @@ def _acquire_exclusive(path, dirname, owner):
         os.write(fd, f"{os.getpid()}\n".encode())
         return fd
     raise _refuse(dirname, owner, _read_pid(path))
-
-
-def is_other_live_process(pid):
-    """Whether ``pid`` is a running process other than this one.
-
-    Parameters
-    ----------
-    pid : int
-        A process id.
-
-    Returns
-    -------
-    alive : bool
-    """
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists but belongs to someone else
-        return True
-    return True
 
 
 def _release(path, fd):

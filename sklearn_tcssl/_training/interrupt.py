@@ -14,44 +14,17 @@ it from ``on_epoch_end``). :class:`InterruptibleMixin` tells the two apart:
 
 SIGTERM (what ``kill``, job schedulers and containers send) is handled like Ctrl-C: it stops the
 running epoch in the same way (``on_train_end`` runs, the half epoch is never saved), then a
-message naming the last complete epoch is printed and :class:`Terminated` is raised, a
-``SystemExit`` with status 143 (128 + 15, the shell's code for SIGTERM): ``finally`` blocks and
-context managers run, and the process ends with the status a killed one would have.
-:func:`stop_on_sigterm` gives the same clean exit to any other block of code (``io.save``, a
-whole ``tcssl`` command). A SIGTERM handler installed by the user is chained, never replaced.
+message naming the last complete epoch is printed and
+:class:`~sklearn_tcssl._utils.processes.Terminated` is raised, a ``SystemExit`` with status 143:
+``finally`` blocks and context managers run, and the process ends with the status a killed one
+would have. A SIGTERM handler installed by the user is chained, never replaced.
 """
 
 import contextlib
 import signal
-import sys
 import threading
 
-EXIT_TERMINATED = 128 + signal.SIGTERM
-
-
-class Terminated(SystemExit):
-    """SIGTERM turned into a clean exit with status 143; ``str()`` is the message.
-
-    Parameters
-    ----------
-    message : str
-        What was stopped and what was kept.
-    """
-
-    def __init__(self, message):
-        super().__init__(EXIT_TERMINATED)
-        self.message = message
-        self.reported = False
-
-    def __str__(self):
-        return self.message
-
-    def report(self):
-        """Print the message on stderr once; return the exception (for ``raise``)."""
-        if not self.reported:
-            print(self.message, file=sys.stderr, flush=True)
-            self.reported = True
-        return self
+from sklearn_tcssl._utils.processes import Terminated, replaceable
 
 
 class _SigtermInterrupt(KeyboardInterrupt):
@@ -124,11 +97,6 @@ def _stopped_message(net):
     )
 
 
-def _replaceable(handler):
-    """Whether a SIGTERM handler is the default action or one of this module's."""
-    return handler == signal.SIG_DFL or getattr(handler, "_tcssl_sigterm", False)
-
-
 def _install(signum, handler):
     """Install ``handler`` for ``signum``; return the previous one (None when not possible)."""
     if threading.current_thread() is not threading.main_thread():
@@ -160,7 +128,7 @@ def _signal_watch():
 
     def on_term(signum, frame):
         seen["term"] = True
-        if _replaceable(previous[signal.SIGTERM]):
+        if replaceable(previous[signal.SIGTERM]):
             raise _SigtermInterrupt("SIGTERM")
         previous[signal.SIGTERM](signum, frame)
 
@@ -173,39 +141,3 @@ def _signal_watch():
     finally:
         for signum, old in previous.items():
             signal.signal(signum, old)
-
-
-@contextlib.contextmanager
-def stop_on_sigterm(what):
-    """While the block runs, SIGTERM raises :class:`Terminated` instead of killing the process.
-
-    The exception unwinds the block (its ``finally`` clauses and ``except BaseException``
-    cleanups run), its message is printed on stderr, and the process exits with status 143
-    unless the caller catches it. A SIGTERM handler of the user's is left in place.
-
-    Parameters
-    ----------
-    what : str
-        What runs, for the message (``"tcssl pretrain"``, ``"sklearn_tcssl.io.save"``).
-
-    Yields
-    ------
-    None
-    """
-
-    def on_term(signum, frame):
-        raise Terminated(f"{what}: stopped by SIGTERM.")
-
-    on_term._tcssl_sigterm = True
-    installed = threading.current_thread() is threading.main_thread() and _replaceable(
-        signal.getsignal(signal.SIGTERM)
-    )
-    previous = signal.signal(signal.SIGTERM, on_term) if installed else None
-    try:
-        yield
-    except Terminated as exc:
-        exc.report()
-        raise
-    finally:
-        if installed:
-            signal.signal(signal.SIGTERM, previous)

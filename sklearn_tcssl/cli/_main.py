@@ -1,8 +1,7 @@
 """The ``tcssl`` command: decode task fMRI with and without temporal-contrastive pretraining.
 
-Exit codes: 0 success, 1 unexpected failure (a bug: please report it, with ``--debug``
-output), 2 a usage or data problem explained in the message, 130 interrupted (Ctrl-C),
-143 stopped by SIGTERM.
+Exit codes: 0 success, 1 unexpected failure (a bug: report it with ``--debug`` output), 2 a
+usage or data problem explained in the message, 130 Ctrl-C, 143 stopped by SIGTERM.
 
 Heavy libraries (torch, nilearn, matplotlib) are imported inside the commands, so that
 ``tcssl --help`` answers at once.
@@ -349,10 +348,9 @@ def _run_within_thread_budget(args):
     The scikit-learn parts (masking, LDA, logistic regression) then follow the same budget
     as the estimators; the budget is decided when the command starts.
     """
-    from sklearn_tcssl._training.interrupt import stop_on_sigterm
-    from sklearn_tcssl._utils.threads import thread_budget
+    from sklearn_tcssl._utils import processes, threads
 
-    with thread_budget() as n_threads, stop_on_sigterm(f"tcssl {args.command}"):
+    with threads.thread_budget() as n_threads, processes.stop_on_sigterm(f"tcssl {args.command}"):
         _say(f"using {n_threads} CPU thread(s) (sklearn_tcssl thread policy)")
         run = {"demo": run_demo, "decode": run_decode, "pretrain": run_pretrain}[args.command]
         return run(args)

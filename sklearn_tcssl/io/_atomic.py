@@ -9,7 +9,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from sklearn_tcssl._training.checkpoint_lock import is_other_live_process
+from sklearn_tcssl._utils.processes import is_other_live_process
 
 
 def _temporary_prefix(path, pid):
@@ -57,7 +57,7 @@ def remove_stale_temporaries(path):
     removed : list of pathlib.Path
     """
     removed = []
-    start = len(_temporary_prefix(path, ""))
+    start = len(_temporary_prefix(path, "")) - 1  # the prefix ends in "<pid>-"
     for tmp in path.parent.glob(_temporary_prefix(path, "*") + "*"):
         pid = tmp.name[start:].split("-", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not is_other_live_process(int(pid)):

@@ -57,8 +57,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sklearn_tcssl._training.interrupt import stop_on_sigterm
 from sklearn_tcssl._utils.exceptions import IncompatibleModelError
+from sklearn_tcssl._utils.processes import stop_on_sigterm
 from sklearn_tcssl.io._aligner_card import ALIGNERS, validate_aligner_file
 from sklearn_tcssl.io._atomic import remove_stale_temporaries, write_atomically
 from sklearn_tcssl.io._card import (
@@ -457,7 +457,7 @@ def _check_format_version(card, path):
         f"{written}; this sklearn-tcssl reads format versions 1 to {FORMAT_VERSION}."
     )
     if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
-        fix = "It is newer: upgrade sklearn-tcssl (pip install -U sklearn-tcssl) to load it."
+        fix = "It is newer. Upgrade sklearn-tcssl (pip install -U sklearn-tcssl) to load it."
     elif isinstance(version, int) and not isinstance(version, bool):
         fix = (
             "It is older than any format this version reads: load it with the sklearn-tcssl "

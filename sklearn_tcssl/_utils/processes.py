@@ -1,0 +1,116 @@
+"""Processes and signals: SIGTERM as a clean exit (status 143), and whether a process runs.
+
+SIGTERM is what ``kill``, job schedulers and containers send. Its default action ends the
+process at once, leaving half-written files behind. :func:`stop_on_sigterm` turns it, for the
+duration of a block, into :class:`Terminated`, a ``SystemExit`` with status 143 (128 + 15, the
+shell's code for SIGTERM): ``finally`` clauses and cleanups run, a message is printed, and the
+process ends with the status a killed one would have. Training loops stop on SIGTERM as on
+Ctrl-C (see :mod:`sklearn_tcssl._training.interrupt`).
+"""
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+class Terminated(SystemExit):
+    """SIGTERM turned into a clean exit with status 143; ``str()`` is the message.
+
+    Parameters
+    ----------
+    message : str
+        What was stopped and what was kept.
+    """
+
+    def __init__(self, message):
+        super().__init__(EXIT_TERMINATED)
+        self.message = message
+        self.reported = False
+
+    def __str__(self):
+        return self.message
+
+    def report(self):
+        """Print the message on stderr once; return the exception (for ``raise``)."""
+        if not self.reported:
+            print(self.message, file=sys.stderr, flush=True)
+            self.reported = True
+        return self
+
+
+def replaceable(handler):
+    """Whether a SIGTERM handler is the default action or one installed by this package.
+
+    Parameters
+    ----------
+    handler : callable, int or None
+        What :func:`signal.getsignal` returned.
+
+    Returns
+    -------
+    replaceable : bool
+    """
+    return handler == signal.SIG_DFL or getattr(handler, "_tcssl_sigterm", False)
+
+
+@contextlib.contextmanager
+def stop_on_sigterm(what):
+    """While the block runs, SIGTERM raises :class:`Terminated` instead of killing the process.
+
+    The exception unwinds the block (its ``finally`` clauses and ``except BaseException``
+    cleanups run), its message is printed on stderr, and the process exits with status 143
+    unless the caller catches it. A SIGTERM handler of the user's is left in place.
+
+    Parameters
+    ----------
+    what : str
+        What runs, for the message (``"tcssl pretrain"``, ``"sklearn_tcssl.io.save"``).
+
+    Yields
+    ------
+    None
+    """
+
+    def on_term(signum, frame):
+        raise Terminated(f"{what}: stopped by SIGTERM.")
+
+    on_term._tcssl_sigterm = True
+    installed = threading.current_thread() is threading.main_thread() and replaceable(
+        signal.getsignal(signal.SIGTERM)
+    )
+    previous = signal.signal(signal.SIGTERM, on_term) if installed else None
+    try:
+        yield
+    except Terminated as exc:
+        exc.report()
+        raise
+    finally:
+        if installed:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def is_other_live_process(pid):
+    """Whether ``pid`` is a running process other than this one.
+
+    Parameters
+    ----------
+    pid : int
+        A process id.
+
+    Returns
+    -------
+    alive : bool
+    """
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but belongs to someone else
+        return True
+    return True
