@@ -35,6 +35,10 @@ from _helpers import smooth_sequences  # noqa: E402
 # ---- aligner rows (tests/bad_inputs_aligners.py) ----
 from bad_inputs_aligners import ACCEPTED as ALIGNER_ACCEPTED  # noqa: E402
 from bad_inputs_aligners import ROWS as ALIGNER_ROWS  # noqa: E402
+
+# ---- data, conventions, signals and concurrency rows (tests/bad_inputs_data.py) ----
+from bad_inputs_data import ACCEPTED as DATA_ACCEPTED  # noqa: E402
+from bad_inputs_data import ROWS as DATA_ROWS  # noqa: E402
 from bad_inputs_reliability import ACCEPTED as RELIABILITY_ACCEPTED  # noqa: E402
 from bad_inputs_reliability import ROWS as RELIABILITY_ROWS  # noqa: E402
 
@@ -876,6 +880,7 @@ CASES = [
 
 CASES += [Case(*row) for row in RELIABILITY_ROWS]  # Ctrl-C, files, models
 CASES += [Case(*row) for row in ALIGNER_ROWS]  # aligners
+CASES += [Case(*row) for row in DATA_ROWS]  # data files, simulators, signals, concurrency
 
 ACCEPTED = [
     # id, input, documented behaviour checked below
@@ -957,6 +962,18 @@ def test_accepted_aligner_input(check, tmp_path):
 
 ACCEPTED += [row[:3] for row in ALIGNER_ACCEPTED]
 # ---- end of aligner rows ----
+
+
+# ---- data, conventions, signals and concurrency rows (tests/bad_inputs_data.py) ----
+@pytest.mark.parametrize(
+    "check", [row[3] for row in DATA_ACCEPTED], ids=[row[0] for row in DATA_ACCEPTED]
+)
+def test_accepted_data_input(check, tmp_path):
+    check(tmp_path)
+
+
+ACCEPTED += [row[:3] for row in DATA_ACCEPTED]
+# ---- end of data rows ----
 
 
 # ------------------------------------------------------------------ docs generation

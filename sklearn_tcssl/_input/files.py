@@ -37,6 +37,7 @@ __all__ = [
     "file_identity",
     "image_name",
     "load_image_file",
+    "missing_file_error",
     "open_cached_array",
 ]
 
@@ -70,6 +71,39 @@ def load_image_file(path, what):
             f"{what}={str(path)!r} cannot be read as a NIfTI image ({exc}). The file is "
             "damaged or not NIfTI: copy it again, or re-export it as .nii/.nii.gz."
         ) from None
+
+
+def missing_file_error(path, what, fix):
+    """Return the error for a file that is not there; a dangling (DataLad) link says so.
+
+    Datasets installed with DataLad or git-annex hold symbolic links into
+    ``.git/annex/objects`` until their content is fetched; such a link "exists" but its target
+    does not.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The missing file.
+    what : str
+        The parameter that named it, e.g. ``"img"``.
+    fix : str
+        What to pass instead, for a file that is simply absent.
+
+    Returns
+    -------
+    error : FileNotFoundError
+    """
+    path = Path(path)
+    if not path.is_symlink():
+        return FileNotFoundError(f"{what}={str(path)!r} does not exist. {fix}")
+    target = os.readlink(path)
+    start = f"{what}={str(path)!r} is a symbolic link to {target!r}, which does not exist"
+    if "annex" in target:
+        return FileNotFoundError(
+            f"{start}: a DataLad/git-annex file whose content was not downloaded. Run "
+            f"`datalad get {str(path)!r}` (or `git annex get`) in the dataset, then retry."
+        )
+    return FileNotFoundError(f"{start}. Restore the file it points to, or pass the file itself.")
 
 
 def image_name(img, default="an in-memory image"):

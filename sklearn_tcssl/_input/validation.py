@@ -11,6 +11,7 @@ Accepted forms:
 
 import numbers
 import os
+from collections.abc import Iterator
 
 import numpy as np
 import scipy.sparse as sp
@@ -28,6 +29,11 @@ SEQUENCE_FORMS = (
 
 
 def _as_float_array(value, where):
+    if isinstance(value, Iterator):  # numpy would make an object array of it
+        raise TypeError(
+            f"{where} is a {type(value).__name__} (an iterator, which can be read only "
+            f"once), not an array; pass a list of arrays, e.g. list({where.split()[0]})."
+        )
     if sp.issparse(value):
         raise TypeError(
             f"{where} is a sparse matrix; sparse input is not supported. Pass dense arrays "

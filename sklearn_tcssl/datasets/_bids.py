@@ -137,6 +137,21 @@ def _read_t_r(bold_path, bold_ref, raw_root, search_root):
     )
 
 
+def _refuse_subjects(search_root, task, subjects):
+    """If the task has BOLD files, the subjects are wrong: say which labels exist."""
+    found = get_bids_files(
+        search_root, file_tag="bold", file_type="nii*", filters=[("task", task)]
+    )
+    labels = sorted({parse_bids_filename(f)["entities"].get("sub", "?") for f in found})
+    if labels:
+        raise ValueError(
+            f"No BOLD files of task={task!r} for subjects={subjects} under "
+            f"{str(search_root)!r}; the task's subject labels are {labels}. Pass labels as "
+            f"they are written after 'sub-', as strings (e.g. subjects=[{labels[0]!r}] for "
+            f"sub-{labels[0]})."
+        )
+
+
 def _bold_files(search_root, task, subjects, derivatives, space, desc):
     filters = [("task", task)]
     if derivatives:
@@ -154,6 +169,8 @@ def _bold_files(search_root, task, subjects, derivatives, space, desc):
             modality_folder="func",
             filters=filters,
         )
+    if not files and subjects is not None:
+        _refuse_subjects(search_root, task, subjects)
     if not files:
         found = get_bids_files(search_root, file_tag="bold", file_type="nii*")
         tasks = sorted({parse_bids_filename(f)["entities"].get("task", "?") for f in found})

@@ -13,7 +13,12 @@ from nilearn.image import load_img
 from nilearn.signal import clean
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from sklearn_tcssl._input.files import check_finite_image_data, check_image_file, image_name
+from sklearn_tcssl._input.files import (
+    check_finite_image_data,
+    check_image_file,
+    image_name,
+    missing_file_error,
+)
 from sklearn_tcssl._utils.params import validate_params
 
 __all__ = ["extract_blocks"]
@@ -64,9 +69,8 @@ def _check_t_r(t_r, source=None):
 def _load_run(img):
     """Load a run, with clear errors for a missing or unreadable file."""
     if isinstance(img, (str, Path)) and not Path(img).exists():
-        raise FileNotFoundError(
-            f"img={str(img)!r} does not exist. Pass the path of an existing 4D run "
-            "(.nii or .nii.gz) or a nibabel image."
+        raise missing_file_error(
+            img, "img", "Pass the path of an existing 4D run (.nii or .nii.gz) or a nibabel image."
         )
     try:
         loaded = load_img(img)
@@ -112,7 +116,7 @@ def _read_events(events):
 
 def _read_events_file(path):
     if not path.is_file():
-        raise FileNotFoundError(f"events={str(path)!r} does not exist.")
+        raise missing_file_error(path, "events", "Pass a BIDS events.tsv or a DataFrame.")
     try:
         return pd.read_csv(path, sep="\t", na_values=["n/a"], encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
@@ -191,18 +195,24 @@ def _select_events(events, trial_types):
     if trial_types is not None:
         if isinstance(trial_types, str):
             trial_types = [trial_types]
+        present = events["trial_type"].unique().tolist()
         events = events[events["trial_type"].isin(list(trial_types))]
+        if events.empty and present:
+            raise ValueError(
+                f"trial_types={list(trial_types)!r} ({_type_names(trial_types)}) matches none "
+                f"of the trial types in {source}: {sorted(present, key=str)!r} "
+                f"({_type_names(present)}). Pass some of those, of the same type."
+            )
     if events.empty:
         raise ValueError(
-            f"No events to cut: the events table ({source}) is empty"
-            + (
-                f" after keeping trial_types={list(trial_types)!r}"
-                if trial_types is not None
-                else ""
-            )
-            + ". Pass an events table with at least one block, or check trial_types."
+            f"No events to cut: the events table ({source}) is empty. Pass an events table "
+            "with at least one block."
         )
     return _drop_missing_durations(events.reset_index(drop=True), source)
+
+
+def _type_names(values):
+    return "of type " + "/".join(sorted({type(v).__name__ for v in values}))
 
 
 def _drop_missing_durations(events, source):
@@ -442,6 +452,12 @@ def extract_blocks(
                     "mask_img, img, interpolation='nearest')."
                 )
             mask = np.asarray(mask_img.dataobj).astype(bool).reshape(img.shape[:3])
+            if not mask.any():
+                raise ValueError(
+                    f"mask_img={image_name(mask_img, '(in memory)')} has no non-zero voxel: "
+                    "no block would hold any data. Pass a brain mask of the run (e.g. "
+                    "nilearn.masking.compute_epi_mask(img)), or mask_img=None."
+                )
             check_finite_image_data(data[mask], f"{where} (inside mask_img)")
         data = _clean_run(
             data, mask, t_r, detrend=detrend, standardize=standardize, high_pass=high_pass

@@ -8,11 +8,16 @@ from a local file.
 """
 
 import numbers
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
-from sklearn.utils import Bunch
+from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
+
+from sklearn_tcssl._input.validation import check_fits_in_memory
+from sklearn_tcssl._utils.exceptions import DamagedFileError
 
 
 def _smooth_response(rng, n_timepoints, n_components, smoothness):
@@ -116,7 +121,14 @@ def make_time_locked_fmri(
             f"make_time_locked_fmri: n_scenes={n_scenes} scenes of at least 3 time points "
             f"do not fit in n_timepoints={n_timepoints}; lower n_scenes or raise n_timepoints."
         )
-    rng = np.random.default_rng(np.random.RandomState(random_state).randint(2**31))
+    check_fits_in_memory(
+        # two scans of float64 noise and their float32 records, per subject
+        3 * 2 * n_subjects * n_timepoints * n_features * 8,
+        owner="make_time_locked_fmri",
+        what=f"2 scans x {n_subjects} subjects of {n_timepoints} x {n_features} values",
+        fix="Lower n_subjects, n_timepoints or n_features.",
+    )
+    rng = np.random.default_rng(check_random_state(random_state).randint(2**31))
     maps = [
         np.linalg.qr(rng.normal(size=(n_features, n_components)))[0] for _ in range(n_subjects)
     ]
@@ -150,8 +162,10 @@ def load_sherlock_pmc(path):
     Parameters
     ----------
     path : str or pathlib.Path
-        The ``.npz`` file (arrays ``movie`` (17, 1976, 481), ``scenes`` (17, 50, 2),
-        ``scan_starts``, ``t_r``).
+        The ``.npz`` file: arrays ``movie`` (subjects, time points, voxels), ``scenes``
+        (subjects, scenes, 2) [start, stop) time points in increasing order (the first
+        subject's are used), ``scan_starts`` (first time point of each scan, increasing, the
+        first 0), ``t_r`` (seconds) and ``subjects`` (one id per subject).
 
     Returns
     -------
@@ -160,6 +174,12 @@ def load_sherlock_pmc(path):
         ``scenes``: list of 2 int arrays ``(n_scenes_scan, 2)`` of [start, stop) time points
         within each scan (scenes that cross the scan boundary are dropped); ``t_r``: 1.5;
         ``subjects``: subject numbers.
+
+    Raises
+    ------
+    sklearn_tcssl.DamagedFileError
+        If the file is truncated, not an ``.npz`` archive, or lacks an array, or an array
+        has the wrong shape or values (each message names the array and what was found).
     """
     path = Path(path)
     if not path.is_file():
@@ -167,11 +187,7 @@ def load_sherlock_pmc(path):
             f"load_sherlock_pmc: {str(path)!r} does not exist. Pass the path of "
             "sherlock_pmc_movie.npz (this package does not download it)."
         )
-    with np.load(path) as archive:
-        movie = archive["movie"]
-        scenes = archive["scenes"][0]
-        starts = [int(s) for s in archive["scan_starts"]] + [movie.shape[1]]
-        t_r, subjects = float(archive["t_r"]), archive["subjects"].copy()
+    movie, scenes, starts, t_r, subjects = _read_sherlock(path)
     scans, scan_scenes = [], []
     for begin, end in zip(starts[:-1], starts[1:]):
         scan = movie[:, begin:end].astype(np.float32)
@@ -181,3 +197,82 @@ def load_sherlock_pmc(path):
         inside = (scenes[:, 0] >= begin) & (scenes[:, 1] <= end)
         scan_scenes.append(scenes[inside] - begin)
     return Bunch(scans=scans, scenes=scan_scenes, t_r=t_r, subjects=subjects)
+
+
+_SHERLOCK_ARRAYS = ("movie", "scenes", "scan_starts", "t_r", "subjects")
+
+
+def _read_sherlock(path):
+    """Read and check the arrays of the Sherlock archive; any problem names the array."""
+    where = f"load_sherlock_pmc: {str(path)!r}"
+    try:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise DamagedFileError(
+                f"{where} is a single .npy array, not an .npz archive of the arrays "
+                f"{', '.join(_SHERLOCK_ARRAYS)}. Pass the original sherlock_pmc_movie.npz."
+            )
+        with archive:
+            missing = [name for name in _SHERLOCK_ARRAYS if name not in archive.files]
+            if missing:
+                raise DamagedFileError(
+                    f"{where} lacks the array(s) {missing} (it holds {archive.files}); the "
+                    f"file needs {list(_SHERLOCK_ARRAYS)}. Pass the original file."
+                )
+            arrays = {name: archive[name] for name in _SHERLOCK_ARRAYS}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as exc:
+        if isinstance(exc, DamagedFileError):
+            raise
+        raise DamagedFileError(
+            f"{where} cannot be read as an .npz archive ({type(exc).__name__}: {exc}); it is "
+            "truncated or not the Sherlock file. Copy sherlock_pmc_movie.npz again."
+        ) from exc
+    return _check_sherlock(arrays, where)
+
+
+def _check_sherlock(arrays, where):
+    movie, scenes, starts = arrays["movie"], arrays["scenes"], arrays["scan_starts"]
+    if movie.ndim != 3 or not np.issubdtype(movie.dtype, np.floating):
+        raise DamagedFileError(
+            f"{where}: 'movie' has shape {movie.shape} and dtype {movie.dtype}; it must be a "
+            "floating (subjects, time points, voxels) array."
+        )
+    n_subjects, n_timepoints = movie.shape[:2]
+    if scenes.ndim != 3 or scenes.shape[0] < 1 or scenes.shape[2] != 2:
+        raise DamagedFileError(
+            f"{where}: 'scenes' has shape {scenes.shape}; it must be (subjects, scenes, 2) "
+            "[start, stop) time points."
+        )
+    scenes = scenes[0]
+    if not np.issubdtype(scenes.dtype, np.integer) or not (
+        (scenes[:, 0] < scenes[:, 1]).all() and (scenes >= 0).all()
+    ):
+        raise DamagedFileError(
+            f"{where}: 'scenes' must hold integer [start, stop) pairs with start < stop; "
+            f"found {scenes[:3].tolist()}... (reversed or negative scenes)."
+        )
+    if (
+        starts.ndim != 1
+        or not np.issubdtype(starts.dtype, np.integer)
+        or len(starts) < 1
+        or starts[0] != 0
+        or (np.diff(starts) <= 0).any()
+        or starts[-1] >= n_timepoints
+    ):
+        raise DamagedFileError(
+            f"{where}: 'scan_starts'={starts.tolist()} must be increasing integer time points "
+            f"starting at 0 and before the end of the movie ({n_timepoints} time points)."
+        )
+    t_r = arrays["t_r"]
+    if t_r.shape != () or not np.issubdtype(t_r.dtype, np.number) or not 0 < float(t_r) < 1e3:
+        raise DamagedFileError(
+            f"{where}: 't_r'={t_r.tolist()!r} must be one finite positive number of seconds."
+        )
+    subjects = arrays["subjects"]
+    if subjects.shape != (n_subjects,):
+        raise DamagedFileError(
+            f"{where}: 'subjects' has shape {subjects.shape}; it must give one id for each "
+            f"of the {n_subjects} subjects in 'movie'."
+        )
+    starts = [int(s) for s in starts] + [n_timepoints]
+    return movie, scenes, starts, float(t_r), subjects.copy()

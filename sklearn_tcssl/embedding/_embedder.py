@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _check_feature_names_in
 
 from sklearn_tcssl._input.adapters import INPUT_KINDS
 from sklearn_tcssl._input.sequences import check_segment_length, check_y_length
@@ -411,7 +412,8 @@ class TemporalContrastiveEmbedder(
         Parameters
         ----------
         input_features : array-like of str or None, default=None
-            Ignored except for validation; the names are built from the class name.
+            Only checked (the length ``n_features_in_``, and the names seen in ``fit`` if
+            any); the output names are built from the class name.
 
         Returns
         -------
@@ -420,6 +422,7 @@ class TemporalContrastiveEmbedder(
             ``<prefix>_mean0 ...`` for the mean pattern (with ``keep_mean_pattern``).
         """
         check_fitted(self, "net_")
+        _check_feature_names_in(self, input_features)  # wrong length or names: an error
         prefix = type(self).__name__.lower()
         names = [f"{prefix}{i}" for i in range(self.n_components)]
         if self._keeps_mean_pattern:
