@@ -792,7 +792,7 @@ CASES = [
         lambda tmp: load(_rewritten_model(tmp, card=lambda c: c.update(format_version=99))),
         IncompatibleModelError,
         r"has model format_version=99, written by sklearn-tcssl .*reads format versions 1 to "
-        r"1\. Upgrade sklearn-tcssl",
+        r"1\. It is newer\. Upgrade sklearn-tcssl",
         "a model file from a newer, incompatible format version",
     ),
     Case(
