@@ -366,10 +366,17 @@ class TemporalContrastiveAligner(_BaseAligner):
                 "response"
             )
         if problems:
+            causes = (
+                f"lr={self.lr!r} is too high (divide it by 10; 1e-4 is the default) or the "
+                "runs share no time-locked signal"
+                if self.lr > 1e-4
+                else "the runs share no time-locked signal, or they are too short for "
+                f"segments of {self._param('segment_length')} time points, or max_epochs="
+                f"{self.max_epochs} is too few"
+            )
             warnings.warn(
                 f"{self._name}: training did not learn: {' and '.join(problems)}. Either "
-                f"lr={self.lr!r} is too high (divide it by 10; 1e-4 is the default) or the runs "
-                "share no time-locked signal; compare with SharedResponseAligner.",
+                f"{causes}; compare with SharedResponseAligner.",
                 AlignmentWarning,
                 stacklevel=5,
             )
