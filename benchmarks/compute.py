@@ -1,26 +1,30 @@
-"""Compute benchmark of TemporalContrastiveEmbedder: one command, one table per run.
+"""Compute benchmark of TemporalContrastiveEmbedder against the limit for its model.
 
-    python benchmarks/compute.py            # default sizes (a few minutes on 2 CPU cores)
-    python benchmarks/compute.py --quick    # smaller sizes, for a smoke test
-    python benchmarks/compute.py --json     # the same measurements as JSON
-    python benchmarks/compute.py --contended  # only the contended-CPU measurement
+    python benchmarks/compute.py                 # the sizes of the docs (a few minutes, 2 cores)
+    python benchmarks/compute.py --quick         # smaller, a smoke test
+    python benchmarks/compute.py --out out.json  # also write the measurements as JSON
 
-Every ratio compares measurements taken in the same run, on the same device:
+Every ratio compares measurements of the same run, on the same device, under the same
+thread budget (:func:`sklearn_tcssl._utils.threads.thread_budget`, the one the estimators
+use), so no row gets more CPU than another:
 
-* skorch overhead: training epochs of ``embedder.fit`` (skorch's per-epoch ``dur``) against a
-  hand-written PyTorch loop on the same module, windows, batches, optimizer and loss
-  (target <= 1.05). The two are run alternately ``--repeats`` times; medians are reported.
-* transform throughput (sequences/s).
-* peak RSS: a fresh subprocess builds the float32 data, then fits; ``ru_maxrss`` minus the RSS
-  measured just before the data was built, divided by the data's float32 size (target <= 2;
-  the data itself counts as 1).
-* scaling: seconds per training epoch as n_samples, time points and features grow.
-* contended: the same fit quiet, then with one CPU-bound process beside it (the thread
-  policy of ``sklearn_tcssl._utils.threads`` at work; target slowdown <= 2.2 on 2 cores), and, for
-  reference, with torch using every CPU regardless of load (``n_threads=-1``, torch's
-  default behaviour before the policy).
-* data loading share: fraction of a training step spent waiting for the DataLoader, for
-  in-memory sequences and for 4D volumes read lazily (with and without ``cache_dir``).
+* **reference row, "the limit for this model"**: a vectorised hand-written loop with the
+  same encoder, loss, optimizer (AdamW, fused where torch has it), windows per epoch, batch
+  size and number of steps; its setup standardises a stacked copy of the data once and each
+  batch is one gather from it. No PCA initialisation, no validation, no checks.
+* **whole fit** (setup included: validation, statistics, PCA initialisation) of the
+  embedder with its defaults, as the headline ratio; the per-epoch ratio beside it
+  (skorch's epoch ``dur`` against the loop's epoch).
+* **setup**: the PCA initialisation and the statistics pass, timed alone, and the subspace
+  quality of the default power iterations against an exact SVD.
+* **memory**: a fresh process builds the float32 data, fits, then transforms; the peak
+  resident memory (``VmHWM``, reset before each phase through ``/proc/self/clear_refs``) above
+  the memory before the data existed, as a multiple of the data's size (the data itself
+  counts as 1 for the fit; the transform figure is what it needs on top).
+* **contended**: the same default fit quiet and beside 2 CPU-bound processes: the slowdown,
+  and whether the two fitted models give bit-identical outputs.
+* **CEBRA** (only when ``cebra`` is importable): CEBRA-Time samples per second on the same
+  data and threads, beside our windows per second.
 """
 
 import argparse
@@ -29,372 +33,324 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import torch
 
-import sklearn_tcssl
-from sklearn_tcssl import TemporalContrastiveEmbedder, config_context
-from sklearn_tcssl._utils.threads import resolve_n_threads
+from sklearn_tcssl import TemporalContrastiveEmbedder
+from sklearn_tcssl._input.sequences import PCA_POWER_ITERATIONS, principal_axes
+from sklearn_tcssl._input.standardize import Standardizer
+from sklearn_tcssl._training.net import optimizer_options
+from sklearn_tcssl._utils.threads import resolve_n_threads, thread_budget
 from sklearn_tcssl.nn.encoders import TimeSeriesEncoder
 from sklearn_tcssl.nn.losses import TemporalContrastiveLoss
-from sklearn_tcssl.nn.windows import TripletWindowDataset
+from sklearn_tcssl.nn.windows import windows_per_sequence
 
-SEGMENT = 5
+SHAPES = {  # name: (n_sequences, n_timepoints, n_features)
+    "many short sequences": (100, 20, 20_000),
+    "Sherlock-like runs": (17, 946, 481),
+}
+QUICK = {"many short sequences": (32, 20, 4_000), "Sherlock-like runs": (4, 300, 481)}
+LEADING = 8  # axes with signal in make_sequences (8 latent dynamics + noise)
 
 
-def make_sequences(n_samples, n_timepoints, n_features, seed=0):
-    """Float32 sequences, built one at a time (no temporary copy of the whole data)."""
+def make_sequences(n, t, v, seed=0):
+    """Float32 sequences with slow shared dynamics plus noise, built one at a time."""
     rng = np.random.default_rng(seed)
-    mixing = rng.normal(size=(8, n_features)).astype(np.float32)
-    sequences = []
-    for _ in range(n_samples):
-        latent = (np.cumsum(rng.normal(size=(n_timepoints, 8)), axis=0) * 0.3).astype(np.float32)
-        noise = rng.standard_normal(size=(n_timepoints, n_features), dtype=np.float32)
-        sequences.append(latent @ mixing + noise)
-    return sequences
+    mixing = rng.normal(size=(8, v)).astype(np.float32)
+    out = []
+    for _ in range(n):
+        latent = (np.cumsum(rng.normal(size=(t, 8)), axis=0) * 0.3).astype(np.float32)
+        out.append(latent @ mixing + rng.standard_normal(size=(t, v), dtype=np.float32))
+    return out
 
 
-def embedder_params(epochs):
-    return {
-        "n_components": 128,
-        "segment_length": SEGMENT,
-        "max_epochs": epochs,
-        "batch_size": 32,
-        "device": "cpu" if not torch.cuda.is_available() else "cuda",
-        "random_state": 0,
-    }
+def embedder_params(epochs, segment_length):
+    return {"max_epochs": epochs, "segment_length": segment_length, "random_state": 0}
 
 
-# ------------------------------------------------------------ overhead
-def hand_loop(sequences, epochs, device, seed=0):
-    """The same training as the embedder, written by hand; returns seconds per epoch."""
-    stacked = np.concatenate(sequences)
-    mean, scale = torch.from_numpy(stacked.mean(0)), torch.from_numpy(stacked.std(0))
-    del stacked
-    tensors = [torch.from_numpy(s) for s in sequences]
+# ------------------------------------------------------------ reference
+def vectorised_loop(sequences, epochs, segment_length, batch_size=32, seed=0):
+    """The limit for this model: returns (whole seconds, per-epoch seconds)."""
+    start = time.perf_counter()
+    stacked = torch.from_numpy(np.concatenate(sequences))  # setup: one standardised copy
+    stacked.sub_(stacked.mean(0)).div_(stacked.std(0).clamp_min(1e-8))
+    lengths = np.array([len(s) for s in sequences])
+    window = 3 * segment_length
+    counts = windows_per_sequence(lengths, window)
+    owner = torch.from_numpy(np.repeat(np.arange(len(lengths)), counts))
+    starts = torch.from_numpy(np.concatenate([[0], np.cumsum(lengths)[:-1]]))
+    n_offsets = torch.from_numpy(lengths - window + 1)
+    steps = torch.arange(window)
     torch.manual_seed(seed)
-    module = TimeSeriesEncoder(tensors[0].shape[1], 128).to(device)
+    module = TimeSeriesEncoder(stacked.shape[1], 128)
     criterion = TemporalContrastiveLoss(0.1, "batch")
-    optimizer = torch.optim.AdamW(module.parameters(), lr=1e-3, weight_decay=1e-4)
-    # like the embedder: windows standardised as they are drawn
-    dataset = TripletWindowDataset(tensors, SEGMENT, mean=mean, scale=scale)
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_size=32, shuffle=True, drop_last=True, pin_memory=device.type == "cuda"
-    )
-    durations = []
+    fused = optimizer_options(torch.device("cpu")).get("optimizer__fused", False)
+    optimizer = torch.optim.AdamW(module.parameters(), lr=1e-3, weight_decay=1e-4, fused=fused)
+    batch = min(batch_size, len(owner))
+    epoch_s = []
     for _ in range(epochs):
-        start = time.perf_counter()
-        module.train()
-        for windows, _ in loader:
-            windows = windows.to(device, non_blocking=True)
-            z = module(windows)
-            loss = criterion(*z.unbind(dim=1))
+        begin = time.perf_counter()
+        order = owner[torch.randperm(len(owner))]
+        offsets = (torch.rand(len(order), dtype=torch.float64) * n_offsets[order]).long()
+        rows = (starts[order] + offsets)[:, None] + steps  # (N, W)
+        for i in range(0, len(rows) - batch + 1, batch):
+            windows = stacked[rows[i : i + batch]].view(batch, 3, segment_length, -1)
+            loss = criterion(*module(windows).unbind(dim=1))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            loss.item()  # skorch reads the loss every batch too
-        durations.append(time.perf_counter() - start)
-    return durations
+            loss.item()  # one read per step, as skorch
+        epoch_s.append(time.perf_counter() - begin)
+    return time.perf_counter() - start, statistics.median(epoch_s)
 
 
-def overhead(sequences, epochs, repeats):
-    device = torch.device(embedder_params(1)["device"])
-    skorch_epoch, hand_epoch, fit_wall = [], [], []
-    for _ in range(repeats):
-        embedder = TemporalContrastiveEmbedder(**embedder_params(epochs))
-        start = time.perf_counter()
-        embedder.fit(sequences)
-        fit_wall.append(time.perf_counter() - start)
-        skorch_epoch.append(statistics.median(embedder.history_[:, "dur"]))
-        hand_epoch.append(statistics.median(hand_loop(sequences, epochs, device)))
-    skorch_s, hand_s = statistics.median(skorch_epoch), statistics.median(hand_epoch)
-    n = len(sequences) // 32 * 32
-    embedder.transform(sequences[:32])  # warm-up (first-call allocations)
-    timings = []
-    for _ in range(3):
-        start = time.perf_counter()
-        embedder.transform(sequences)
-        timings.append(time.perf_counter() - start)
-    transform_s = statistics.median(timings)
+def embedder_fit(sequences, epochs, segment_length):
+    start = time.perf_counter()
+    embedder = TemporalContrastiveEmbedder(**embedder_params(epochs, segment_length))
+    embedder.fit(sequences)
+    return time.perf_counter() - start, statistics.median(embedder.history_[:, "dur"]), embedder
+
+
+def setup_costs(sequences):
+    standardizer = Standardizer.fit(sequences)
+    start = time.perf_counter()
+    Standardizer.fit(sequences)
+    stats_s = time.perf_counter() - start
+    start = time.perf_counter()
+    ours = principal_axes(sequences, 128, 0, standardizer=standardizer)
+    pca_s = time.perf_counter() - start
+    exact = _exact_axes(sequences, standardizer, len(ours))
+    cosines = np.linalg.svd(ours.astype(np.float64) @ exact.T, compute_uv=False)
+    leading = np.linalg.svd(
+        ours[:LEADING].astype(np.float64) @ exact[:LEADING].T, compute_uv=False
+    )
     return {
-        "fit_sequences_per_s_embedder": n / skorch_s,
-        "fit_sequences_per_s_hand_loop": n / hand_s,
-        "skorch_overhead_ratio": skorch_s / hand_s,
-        "fit_wall_s_incl_pca_and_standardization": statistics.median(fit_wall),
-        "transform_sequences_per_s": len(sequences) / transform_s,
+        "statistics_s": stats_s,
+        "pca_s": pca_s,
+        "pca_power_iterations": PCA_POWER_ITERATIONS,
+        "pca_mean_subspace_cosine": float(cosines.mean()),
+        "pca_min_subspace_cosine": float(cosines.min()),
+        "pca_leading_min_cosine": float(leading.min()),
+    }
+
+
+def _exact_axes(sequences, standardizer, k):
+    """Leading right singular vectors of the standardised, centred rows (float64)."""
+    A = standardizer.transform(np.concatenate(sequences)).astype(np.float64)
+    A -= A.mean(axis=0)
+    if A.shape[0] >= A.shape[1]:
+        return np.linalg.svd(A, full_matrices=False)[2][:k]
+    values, vectors = np.linalg.eigh(A @ A.T)  # rows < features: through the Gram matrix
+    top = np.argsort(values)[::-1][:k]
+    axes = (A.T @ vectors[:, top]) / np.sqrt(values[top])
+    return axes.T
+
+
+def _say(text):
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def speed(name, shape, epochs, segment_length, repeats):
+    _say(f"speed: {name} {shape}")
+    sequences = make_sequences(*shape)
+    n_windows = int(windows_per_sequence([shape[1]] * shape[0], 3 * segment_length).sum())
+    rows = {"fit": [], "fit_epoch": [], "loop": [], "loop_epoch": []}
+    with thread_budget():  # the loop under the estimators' own budget
+        threads = torch.get_num_threads()
+        vectorised_loop(sequences[:4], 1, segment_length)  # warm-up (first allocations)
+        embedder_fit(sequences[:8], 1, segment_length)
+        for _ in range(repeats):  # alternate, so that other load hits both alike
+            whole, epoch, embedder = embedder_fit(sequences, epochs, segment_length)
+            rows["fit"].append(whole)
+            rows["fit_epoch"].append(epoch)
+            whole, epoch = vectorised_loop(sequences, epochs, segment_length)
+            rows["loop"].append(whole)
+            rows["loop_epoch"].append(epoch)
+    med = {key: statistics.median(values) for key, values in rows.items()}
+    steps_per_epoch = n_windows // min(32, n_windows)
+    return {
+        "shape": name,
+        "n_sequences": shape[0],
+        "n_timepoints": shape[1],
+        "n_features": shape[2],
+        "data_mb": sum(s.nbytes for s in sequences) / 2**20,
+        "epochs": epochs,
+        "threads": threads,
+        "fit_s": med["fit"],
+        "loop_s": med["loop"],
+        "whole_fit_ratio": med["fit"] / med["loop"],
+        "epoch_s": med["fit_epoch"],
+        "loop_epoch_s": med["loop_epoch"],
+        "epoch_ratio": med["fit_epoch"] / med["loop_epoch"],
+        "windows_per_s": steps_per_epoch * 32 / med["fit_epoch"],
+        **setup_costs(sequences),
+        "fitted": embedder,
     }
 
 
 # ---------------------------------------------------------------- memory
-_RSS_CHILD = """
-import resource, sys
-import numpy as np
-from sklearn_tcssl import TemporalContrastiveEmbedder
+_MEMORY_CHILD = """
+import sys
 sys.path.insert(0, {here!r})
 from compute import embedder_params, make_sequences
+from sklearn_tcssl import TemporalContrastiveEmbedder
 
-def rss():
+def status(key):
     with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) * 1024
+        return next(int(l.split()[1]) for l in f if l.startswith(key)) * 1024
 
-before = rss()
+def reset_peak():
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+embedder = TemporalContrastiveEmbedder(**embedder_params(1, {segment}))
+embedder.fit(make_sequences(4, {t}, {v}, seed=1))  # imports, first allocations
+reset_peak()
+before = status("VmRSS")
 X = make_sequences({n}, {t}, {v})
 data = sum(x.nbytes for x in X)
-TemporalContrastiveEmbedder(**embedder_params(1)).fit(X)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(before, peak, data)
+embedder.fit(X)
+fit_peak = status("VmHWM") - before
+reset_peak()
+ready = status("VmRSS")
+embedder.transform(X)
+print(data, fit_peak, status("VmHWM") - ready)
 """
 
 
-def peak_rss(n, t, v):
-    code = _RSS_CHILD.format(here=str(Path(__file__).parent), n=n, t=t, v=v)
+def peak_memory(shape, segment_length):
+    n, t, v = shape
+    code = _MEMORY_CHILD.format(
+        here=str(Path(__file__).parent), n=n, t=t, v=v, segment=segment_length
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    before, peak, data = map(int, out.stdout.split()[-3:])
+    data, fit_peak, transform_extra = map(int, out.stdout.split()[-3:])
     return {
-        "data_float32_mb": data / 2**20,
-        "peak_rss_above_baseline_mb": (peak - before) / 2**20,
-        "peak_rss_over_data_ratio": (peak - before) / data,
+        "data_mb": data / 2**20,
+        "fit_peak_over_data": fit_peak / data,
+        "transform_extra_over_data": transform_extra / data,
     }
 
 
-# --------------------------------------------------------------- scaling
-def scaling(base, grid):
-    rows = []
-    for name, values in grid.items():
-        for value in values:
-            size = {**base, name: value}
-            X = make_sequences(size["n_samples"], size["n_timepoints"], size["n_features"])
-            embedder = TemporalContrastiveEmbedder(**embedder_params(2)).fit(X)
-            rows.append({**size, "s_per_epoch": statistics.median(embedder.history_[:, "dur"])})
-    return rows
+# ------------------------------------------------------------ contended
+def contended(shape, epochs, segment_length):
+    """Default fit quiet, then beside 2 CPU-bound processes: slowdown and identical bits."""
+    sequences = make_sequences(*shape)
 
+    def fit():
+        start = time.perf_counter()
+        model = TemporalContrastiveEmbedder(**embedder_params(epochs, segment_length))
+        model.fit(sequences)
+        return time.perf_counter() - start, model.transform(sequences)
 
-# ----------------------------------------------------------- data loading
-def loading_share(dataset, module, steps, device):
-    loader = torch.utils.data.DataLoader(dataset, batch_size=8, shuffle=True, drop_last=True)
-    criterion = TemporalContrastiveLoss(0.1, "batch")
-    optimizer = torch.optim.AdamW(module.parameters(), lr=1e-3)
-    wait = total = 0.0
-    done = 0
-    while done < steps:
-        iterator = iter(loader)
-        while done < steps:
-            start = time.perf_counter()
-            try:
-                windows, _ = next(iterator)
-            except StopIteration:
-                break
-            loaded = time.perf_counter()
-            z = module(windows.to(device))
-            loss = criterion(*z.unbind(dim=1))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            loss.item()
-            end = time.perf_counter()
-            if done > 0:  # skip the first (warm-up) step
-                wait += loaded - start
-                total += end - start
-            done += 1
-    return wait / total
-
-
-def volume_images(folder, n_runs, n_frames):
-    paths = []
-    rng = np.random.default_rng(0)
-    for i in range(n_runs):
-        shape, size = ((40, 48, 40), 4.0) if i % 2 else ((53, 63, 52), 3.0)
-        data = rng.normal(size=(*shape, n_frames)).astype(np.float32)
-        path = Path(folder) / f"run-{i}.nii"
-        nib.save(nib.Nifti1Image(data, np.diag([size, size, size, 1.0])), path)
-        paths.append(str(path))
-    return paths
-
-
-def loading_shares(sequences, steps):
-    from sklearn_tcssl._input.volumes import VolumeRun, bounding_grid, check_images
-    from sklearn_tcssl.nn.volume import VolumeEncoder
-
-    device = torch.device(embedder_params(1)["device"])
-    tensors = [torch.from_numpy(s) for s in sequences]
-    module = TimeSeriesEncoder(tensors[0].shape[1], 128).to(device)
-    shares = {
-        "sequences_in_memory": loading_share(
-            TripletWindowDataset(tensors, SEGMENT), module, steps, device
-        )
-    }
-    with tempfile.TemporaryDirectory() as folder:
-        images = check_images(volume_images(folder, 8, 40), estimator_name="benchmark")
-        affine, shape = bounding_grid(images, 4.0)
-        for label, cache in (("volumes_lazy_no_cache", None), ("volumes_cache_dir", folder)):
-            runs = [VolumeRun(img, affine, shape, cache_dir=cache) for img in images]
-            if cache is not None:
-                for run in runs:
-                    run.read(0, 1)  # first epoch fills the cache; measure the later ones
-            torch.manual_seed(0)
-            module = VolumeEncoder(shape, 128).to(device)
-            dataset = TripletWindowDataset(runs, 3)
-            shares[label] = loading_share(dataset, module, max(steps // 4, 3), device)
-        shares["volume_grid"] = "x".join(map(str, shape))
-    return shares
-
-
-# ------------------------------------------------------------------ contended
-BUSY_LOOP = "while True: pass"
-
-
-def _timed_fit(sequences, epochs, cpu=None):
-    """Wall seconds of one fit; appends its CPU seconds (all threads) to ``cpu``."""
-    start, start_cpu = time.perf_counter(), time.process_time()
-    TemporalContrastiveEmbedder(**embedder_params(epochs)).fit(sequences)
-    if cpu is not None:
-        cpu.append(time.process_time() - start_cpu)
-    return time.perf_counter() - start
-
-
-def _beside_busy_process(function):
-    """Run ``function()`` with one CPU-bound process beside it; return its result."""
-    busy = subprocess.Popen([sys.executable, "-c", BUSY_LOOP])
+    quiet_s, quiet_out = fit()
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
     try:
         time.sleep(1.0)
-        return function()
+        loaded_s, loaded_out = fit()
     finally:
-        busy.kill()
-        busy.wait()
-
-
-def contended(sequences, epochs, repeats):
-    """Fit wall time quiet and beside one CPU-bound process; medians over ``repeats``.
-
-    Quiet and contended fits alternate, so that a change in the machine's other load
-    affects both alike.
-    """
-    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    _timed_fit(sequences[:32], 1)  # warm-up (imports, first allocations)
-    cpu = {"quiet": [], "contended": [], "all_cpus": []}
-    quiet, loaded, threads = [], [], {"quiet": [], "contended": []}
-    for _ in range(repeats):
-        threads["quiet"].append(resolve_n_threads())
-        quiet.append(_timed_fit(sequences, epochs, cpu["quiet"]))
-        n_threads, seconds = _beside_busy_process(
-            lambda: (resolve_n_threads(), _timed_fit(sequences, epochs, cpu["contended"]))
-        )
-        threads["contended"].append(n_threads)
-        loaded.append(seconds)
-    with config_context(n_threads=-1):  # every CPU, busy or not (torch's default)
-        greedy = _beside_busy_process(lambda: _timed_fit(sequences, epochs, cpu["all_cpus"]))
-    quiet_s, loaded_s = statistics.median(quiet), statistics.median(loaded)
+        for process in busy:
+            process.kill()
+            process.wait()
     return {
         "quiet_s": quiet_s,
-        "quiet_threads": statistics.median(threads["quiet"]),
         "contended_s": loaded_s,
-        "contended_threads": statistics.median(threads["contended"]),
         "slowdown": loaded_s / quiet_s,
-        "contended_all_cpus_s": greedy,
-        "slowdown_all_cpus": greedy / quiet_s,
-        "cpu_s": {key: statistics.median(values) for key, values in cpu.items()},
-        "load_before": load_before,
-        "cpus": os.cpu_count(),
+        "bit_identical": bool(np.array_equal(quiet_out, loaded_out)),
+        "threads": resolve_n_threads(),
     }
 
 
-def contended_table(c):
-    return "\n".join(
-        [
-            f"| fit, quiet (s; {c['quiet_threads']} torch threads) | {c['quiet_s']:.2f} | |",
-            f"| fit, one busy process beside it (s; {c['contended_threads']} threads) | "
-            f"{c['contended_s']:.2f} | |",
-            f"| contended slowdown (thread policy) | {c['slowdown']:.2f}x | <= 2.2x on 2 cores |",
-            f"| contended slowdown, every CPU regardless of load | "
-            f"{c['slowdown_all_cpus']:.2f}x | (reference) |",
-            f"| CPU seconds of a fit: quiet / contended / every CPU | "
-            f"{c['cpu_s']['quiet']:.1f} / {c['cpu_s']['contended']:.1f} / "
-            f"{c['cpu_s']['all_cpus']:.1f} | (spinning shows as extra CPU) |",
-            f"| 1-min load average before (other jobs) | {c['load_before']:.1f} | |",
-        ]
+# ----------------------------------------------------------------- CEBRA
+def cebra_throughput(sequences, iterations=200):
+    """CEBRA-Time samples per second (batch 512, offset10 model), or None without cebra."""
+    try:
+        import cebra
+    except ImportError:
+        return None
+    data = sequences[0]
+    model = cebra.CEBRA(
+        model_architecture="offset10-model",
+        batch_size=512,
+        max_iterations=iterations,
+        conditional="time",
+        device="cpu",
+        verbose=False,
     )
+    with thread_budget():
+        start = time.perf_counter()
+        model.fit(data)
+    return iterations * 512 / (time.perf_counter() - start)
 
 
 # ------------------------------------------------------------------ main
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller sizes")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument(
-        "--threads", type=int, default=None, help="sklearn_tcssl.set_config(n_threads=...)"
-    )
-    parser.add_argument(
-        "--contended", action="store_true", help="only the quiet vs. contended measurement"
-    )
-    args = parser.parse_args()
-    if args.threads:
-        sklearn_tcssl.set_config(n_threads=args.threads)
-    n, t, v = (128, 40, 1000) if args.quick else (256, 60, 2000)
-    epochs = 2 if args.quick else 3
-    sequences = make_sequences(n, t, v)
-    if args.contended:
-        result = contended(sequences, epochs, args.repeats)
-        print(json.dumps(result, indent=2) if args.json else contended_table(result))
-        return
-    result = {
-        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
-        "torch_threads": resolve_n_threads(),
-        "data": {"n_samples": n, "n_timepoints": t, "n_features": v},
-        "throughput": overhead(sequences, epochs, args.repeats),
-        "memory": peak_rss(*((200, 50, 2500) if args.quick else (400, 100, 2500))),
-        "scaling": scaling(
-            {"n_samples": 128, "n_timepoints": 40, "n_features": 1000},
-            {"n_samples": [64, 256], "n_timepoints": [20, 80], "n_features": [250, 4000]}
-            if args.quick
-            else {
-                "n_samples": [64, 128, 256, 512],
-                "n_timepoints": [20, 40, 80, 160],
-                "n_features": [250, 1000, 4000, 16000],
-            },
-        ),
-        "data_loading_share": loading_shares(sequences, 12 if args.quick else 24),
-        "contended": contended(sequences, epochs, args.repeats),
-    }
-    print(json.dumps(result, indent=2) if args.json else table(result))
-
-
 def table(result):
-    thr, mem, load = result["throughput"], result["memory"], result["data_loading_share"]
     lines = [
-        f"device: {result['device']} (torch threads: {result['torch_threads']}); "
-        f"data: {result['data']}",
+        f"torch {torch.__version__}, {result['threads']} thread(s), {os.cpu_count()} CPUs",
+        "",
+        "| data | whole fit (s) | vectorised loop (s) | whole-fit ratio | epoch ratio "
+        "| windows/s | PCA (s) | statistics (s) | PCA cosine: 128 mean / 8 leading min |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["speed"]:
+        lines.append(
+            f"| {r['n_sequences']} x {r['n_timepoints']} x {r['n_features']:,} "
+            f"({r['data_mb']:.0f} MB, {r['epochs']} epochs) | {r['fit_s']:.2f} | "
+            f"{r['loop_s']:.2f} | {r['whole_fit_ratio']:.2f} | {r['epoch_ratio']:.2f} | "
+            f"{r['windows_per_s']:.0f} | {r['pca_s']:.2f} | {r['statistics_s']:.2f} | "
+            f"{r['pca_mean_subspace_cosine']:.3f} / {r['pca_leading_min_cosine']:.3f} |"
+        )
+    mem, c = result["memory"], result["contended"]
+    lines += [
         "",
         "| measure | value | target |",
         "|---|---|---|",
-        f"| fit throughput, embedder (sequences/s) | "
-        f"{thr['fit_sequences_per_s_embedder']:.0f} | |",
-        f"| fit throughput, hand-written loop (sequences/s) | "
-        f"{thr['fit_sequences_per_s_hand_loop']:.0f} | |",
-        f"| skorch overhead ratio (epoch time) | {thr['skorch_overhead_ratio']:.3f} | <= 1.05 |",
-        f"| fit wall time incl. PCA init + standardisation (s) | "
-        f"{thr['fit_wall_s_incl_pca_and_standardization']:.2f} | |",
-        f"| transform throughput (sequences/s) | {thr['transform_sequences_per_s']:.0f} | |",
-        f"| data float32 (MB) / peak RSS above baseline (MB) | {mem['data_float32_mb']:.0f} / "
-        f"{mem['peak_rss_above_baseline_mb']:.0f} | |",
-        f"| peak RSS / float32 data size | {mem['peak_rss_over_data_ratio']:.2f} | <= 2 |",
+        f"| fit peak / float32 data ({mem['data_mb']:.0f} MB) | "
+        f"{mem['fit_peak_over_data']:.2f} | <= 1.6 |",
+        f"| transform extra / data | {mem['transform_extra_over_data']:.2f} | <= 1.0 |",
+        f"| default fit, quiet (s) | {c['quiet_s']:.2f} | |",
+        f"| same fit beside 2 CPU-bound processes (s) | {c['contended_s']:.2f} | |",
+        f"| contended slowdown | {c['slowdown']:.2f}x | |",
+        f"| outputs bit-identical quiet vs contended | {c['bit_identical']} | True |",
     ]
-    for key, value in load.items():
-        if key != "volume_grid":
-            lines.append(f"| data-loading share of a step, {key} | {value:.0%} | |")
-    lines += [f"| volume grid (4 mm) | {load['volume_grid']} | |"]
-    lines += [contended_table(result["contended"]), ""]
-    lines += ["| n_samples | n_timepoints | n_features | s / epoch |", "|---|---|---|---|"]
-    lines += [
-        f"| {r['n_samples']} | {r['n_timepoints']} | {r['n_features']} | {r['s_per_epoch']:.3f} |"
-        for r in result["scaling"]
-    ]
+    cebra = result["cebra_samples_per_s"]
+    lines.append(
+        "| CEBRA-Time samples/s (same data, threads) | "
+        + ("skipped (cebra not installed)" if cebra is None else f"{cebra:.0f}")
+        + " | |"
+    )
     return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    parser.add_argument("--epochs", type=int, default=None, help="default: max_epochs=50")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
+    args = parser.parse_args()
+    shapes = QUICK if args.quick else SHAPES
+    epochs = args.epochs or (2 if args.quick else 50)  # 50: the default max_epochs
+    speeds = [speed(name, shape, epochs, 3, args.repeats) for name, shape in shapes.items()]
+    small = shapes["many short sequences"]
+    _say("memory")
+    memory = peak_memory(small, 3)
+    _say("contended")
+    result = {
+        "threads": speeds[0]["threads"],
+        "speed": speeds,
+        "memory": memory,
+        "contended": contended(small, epochs, 3),
+        "cebra_samples_per_s": cebra_throughput(make_sequences(*shapes["Sherlock-like runs"])),
+    }
+    for row in speeds:
+        row.pop("fitted")
+    print(table(result))
+    if args.out is not None:
+        args.out.write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -95,3 +95,29 @@ def test_principal_axes_sample_rows_beyond_the_limit_and_are_seeded():
     assert np.array_equal(a, principal_axes(X, 5, seed=3, max_rows=1000))
     exact = _exact_axes(X, None, 5)
     assert np.linalg.svd(a.astype(np.float64) @ exact.T, compute_uv=False).min() > 0.95
+
+
+def test_validation_makes_no_copy_of_float32_data():
+    import tracemalloc
+
+    from sklearn_tcssl._input.validation import check_sequences
+
+    X = np.random.default_rng(0).normal(size=(20, 100, 500)).astype(np.float32)  # 4 MB
+    tracemalloc.start()
+    sequences = check_sequences(X, estimator_name="test")
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert all(np.shares_memory(s, X) for s in sequences)
+    assert peak < 0.05 * X.nbytes  # no float64, absolute-value or boolean copy
+
+
+def test_non_finite_values_are_still_found():
+    from sklearn_tcssl._input.validation import check_sequences
+
+    X = np.ones((2, 5, 3), dtype=np.float64)
+    X[1, 2, 0] = np.inf
+    with pytest.raises(ValueError, match=r"0 NaN, 1 inf"):
+        check_sequences(X, estimator_name="test")
+    huge = np.full((2, 5, 3), 1e300)  # a float64 sum overflows, the values are finite
+    with pytest.raises(ValueError, match="beyond 1e\\+15"):
+        check_sequences(huge, estimator_name="test")

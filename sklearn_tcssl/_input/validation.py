@@ -61,7 +61,12 @@ def _as_float_array(value, where):
 
 
 def _check_finite(array, where):
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
+    # a float64 sum of finite float32 values cannot overflow, so a finite sum proves the
+    # array finite without a boolean temporary of its size; only a suspect sum is checked
+    # element by element (a float64 array can also overflow its sum with finite values)
+    if array.dtype.kind != "f" or np.isfinite(array.sum(dtype=np.float64)):
+        return
+    if not np.isfinite(array).all():
         bad = ~np.isfinite(array)
         n_nan, n_inf = int(np.isnan(array).sum()), int(bad.sum() - np.isnan(array).sum())
         raise ValueError(
@@ -74,8 +79,9 @@ def _check_finite(array, where):
 def _check_magnitude(array, where, limit=1e15):
     # float32 overflows past ~3e38; far smaller values already overflow the squares in a
     # standardisation, so such data is almost surely a units or scaling mistake.
-    # compare in float64: float16 cannot hold the limit (and int abs() can wrap around)
-    largest = float(np.abs(array.astype(np.float64, copy=False)).max()) if array.size else 0.0
+    # compare as Python floats: float16 cannot hold the limit (and int abs() can wrap around)
+    # (no float64 or absolute-value copy: the extremes are read in the array's own dtype)
+    largest = max(abs(float(array.max())), abs(float(array.min()))) if array.size else 0.0
     if largest > limit:
         shown = f"{largest:.3g}" if float(f"{largest:.3g}") > limit else repr(largest)
         raise ValueError(
