@@ -439,8 +439,7 @@ ROWS = [
         "model-tensor-index-outside-file",
         _tensor_index_edit,
         IncompatibleModelError,
-        r"the tensor index entry 'encoder\.spatial\.weight' .*does not describe bytes of the "
-        r"file",
+        r"its tensor index does not describe the bytes of the file \(safetensors: .*offset",
         "a header announcing a 30000 x 5 tensor whose bytes are not in the file",
     ),
     (

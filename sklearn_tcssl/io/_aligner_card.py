@@ -165,7 +165,7 @@ def expected_shapes(card, n_tensors, where):
     return shapes
 
 
-def validate_aligner_file(card, header, *, data_size, where):
+def validate_aligner_file(card, header, *, where):
     """Check an aligner's card and the file's tensors against each other.
 
     Parameters
@@ -173,9 +173,7 @@ def validate_aligner_file(card, header, *, data_size, where):
     card : dict
         The parsed card.
     header : dict
-        The file's safetensors header.
-    data_size : int
-        Bytes of tensor data in the file.
+        The file's tensor index (name to dtype and shape), as read by safetensors.
     where : str
         The file, for error messages.
 
@@ -185,7 +183,7 @@ def validate_aligner_file(card, header, *, data_size, where):
         Naming the first field or tensor that is missing, mistyped or of the wrong shape.
     """
     _check_fields(card, where)
-    shapes = check_tensor_index(header, data_size=data_size, where=where)
+    shapes = check_tensor_index(header, where=where)
     expected = expected_shapes(card, len(shapes), where)
     missing = sorted(set(expected) - set(shapes))
     extra = sorted(set(shapes) - set(expected))

@@ -416,7 +416,7 @@ def read_card(path):
         ``torch.save`` file), or was written by a newer, incompatible format version.
     """
     path = _check_path(path)
-    header, data_size = _read_header(path)
+    header = _read_header(path)
     metadata = header.get("__metadata__") or {}
     if not isinstance(metadata, dict) or not isinstance(metadata.get(CARD_KEY), str):
         raise IncompatibleModelError(
@@ -432,10 +432,10 @@ def read_card(path):
     _check_format_version(card, path)
     where = repr(str(path))
     if card.get("estimator") in ALIGNERS:
-        validate_aligner_file(card, header, data_size=data_size, where=where)
+        validate_aligner_file(card, header, where=where)
         return card
     validate_card(card, where=where)  # the schema, then the sizes against the tensors
-    check_tensor_index(header, data_size=data_size, where=where)
+    check_tensor_index(header, where=where)
     check_architecture(card, header, where=where)
     return card
 
@@ -477,32 +477,42 @@ def _check_path(path):
 
 
 def _read_header(path):
-    """Parse the safetensors header by hand, refusing anything else before any decoding.
+    """Bound the header, then let safetensors read it; return ``{name: {dtype, shape}}``.
 
-    Returns the header and the number of bytes of tensor data after it.
+    The first 9 bytes are checked by hand (a length within the file and under ``_MAX_HEADER``,
+    then ``{``), so that a pickle, a ``torch.save`` file or a truncated copy is named as such
+    before safetensors reads anything. ``safetensors.safe_open`` then parses the JSON header
+    and checks that every tensor's bytes lie in the file; ``"__metadata__"`` holds the
+    file's metadata.
     """
+    from safetensors import safe_open
+
     size = path.stat().st_size
     with open(path, "rb") as handle:
-        head = handle.read(8)
-        n = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
-        if 2 <= n <= _MAX_HEADER and n > size - 8 and handle.read(1) == b"{":
-            raise IncompatibleModelError(
-                f"{str(path)!r} is truncated: its header announces {n} bytes but the file "
-                f"has {size}. The copy or download was interrupted; copy the file again."
-            )
-        handle.seek(8)
-        if not 2 <= n <= min(size - 8, _MAX_HEADER):
-            raise _not_safetensors(path)
-        raw = handle.read(n)
-    if not raw.startswith(b"{"):
+        head = handle.read(9)
+    n = struct.unpack("<Q", head[:8])[0] if len(head) >= 8 else -1
+    if 2 <= n <= _MAX_HEADER and n > size - 8 and head[8:] == b"{":
+        raise IncompatibleModelError(
+            f"{str(path)!r} is truncated: its header announces {n} bytes but the file "
+            f"has {size}. The copy or download was interrupted; copy the file again."
+        )
+    if not 2 <= n <= min(size - 8, _MAX_HEADER) or head[8:] != b"{":
         raise _not_safetensors(path)
     try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise _not_safetensors(path) from None
-    if not isinstance(header, dict):
-        raise _not_safetensors(path)
-    return header, size - 8 - n
+        with safe_open(str(path), "np") as handle:
+            header = {
+                name: {"dtype": part.get_dtype(), "shape": part.get_shape()}
+                for name in handle.keys()
+                for part in [handle.get_slice(name)]
+            }
+            header["__metadata__"] = handle.metadata()
+    except Exception as exc:  # safetensors' own errors: bad JSON, bytes outside the file...
+        raise IncompatibleModelError(
+            f"{str(path)!r}: its tensor index does not describe the bytes of the file "
+            f"(safetensors: {exc}). The file is damaged or was edited by hand; copy it again, "
+            "or save the model again with sklearn_tcssl.io.save."
+        ) from None
+    return header
 
 
 def _not_safetensors(path):
