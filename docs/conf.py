@@ -27,6 +27,7 @@ extensions = [
     "sphinx.ext.mathjax",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
+    "matplotlib.sphinxext.plot_directive",
     "tcssl_docs",
 ]
 templates_path = ["_templates"]
@@ -61,6 +62,12 @@ numpydoc_validation_exclude = {
     r"\._[a-z]",
     r"\.__",
 }
+
+# figures drawn from stored benchmark rows (``.. plot::``): the code is not shown
+plot_include_source = False
+plot_html_show_source_link = False
+plot_html_show_formats = False
+plot_formats = [("png", 100)]
 
 # -- sphinx-gallery -------------------------------------------------------------------
 # Run every example in the build, offline, on 2 CPU cores in a few minutes.
