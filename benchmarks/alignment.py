@@ -53,26 +53,28 @@ N_ITER = 10
 
 
 # ------------------------------------------------------------------- segment matching
-def zscore_time(series):
-    """Z-score a (T, d) series per dimension over time (constant dimensions become 0)."""
-    series = series - series.mean(axis=0)
-    sd = series.std(axis=0)
-    return series / np.where(sd > 0, sd, 1.0)
-
-
+# Time-resolved outputs are scored with the package's own segment_matching (the number that
+# the aligners' ``score`` gives); ``match_windows`` scores one vector per window (``embed``)
+# and windows left unstandardised (``--raw-windows``) with the same rule.
 def window_features(series, width=WINDOW):
     """Every window of ``width`` TRs of a (T, d) series, flattened: (T - width + 1, width*d)."""
     n = series.shape[0] - width + 1
     return np.stack([series[i : i + width].ravel() for i in range(n)])
 
 
-def segment_matching(features, width=WINDOW):
-    """Leave-one-person-out segment-matching accuracy per person.
+def _rows_standardised(features):
+    centred = features - features.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(centred, axis=1, keepdims=True)
+    return centred / np.where(norm > 0, norm, 1.0)
+
+
+def match_windows(features, width=WINDOW):
+    """Leave-one-person-out segment matching on one feature vector per person and window.
 
     Parameters
     ----------
     features : ndarray of shape (n_people, n_windows, n_features)
-        One feature vector per person and window (window ``i`` starts at TR ``i``).
+        Window ``i`` starts at TR ``i``.
     width : int
         Window length: candidates whose start is less than ``width`` away from the true
         window (other than itself) are excluded.
@@ -88,12 +90,28 @@ def segment_matching(features, width=WINDOW):
     accuracy = np.empty(n_people)
     for person in range(n_people):
         others = (total - features[person]) / (n_people - 1)
-        a = zscore_time(features[person].T).T  # z-score each window across features
-        b = zscore_time(others.T).T
-        corr = a @ b.T / a.shape[1]  # (held-out window, candidate window)
+        corr = _rows_standardised(features[person]) @ _rows_standardised(others).T
         corr[excluded] = -np.inf
         accuracy[person] = float((corr.argmax(axis=1) == np.arange(n_windows)).mean())
     return accuracy
+
+
+def matching_accuracy(fitted, scan2, zscore=True):
+    """Segment-matching accuracy per held-out person of a fitted method on scan 2.
+
+    ``zscore``: z-score each person's shared-space series per dimension over time first
+    (brainiak's tutorial and the package's ``segment_matching``; the default).
+    """
+    if fitted.kind == "series":
+        runs = [np.asarray(fitted.series(p, x), dtype=np.float64) for p, x in enumerate(scan2)]
+        if zscore:
+            from sklearn_tcssl.alignment import segment_matching
+
+            return segment_matching(runs, window=WINDOW)
+        return match_windows(np.stack([window_features(r) for r in runs]))
+    windows = [[x[i : i + WINDOW] for i in range(x.shape[0] - WINDOW + 1)] for x in scan2]
+    embedded = [np.asarray(fitted.embed(p, w)) for p, w in enumerate(windows)]
+    return match_windows(np.stack(embedded).astype(np.float64))
 
 
 def matching_chance(n_windows, width=WINDOW):
@@ -188,6 +206,31 @@ def fit_ours_srm_in_brainiak_basis(scan1):
     u, _, vt = np.linalg.svd(ours.shared_response_.T @ theirs.s_.T)  # Procrustes: S_o R ~ S_b
     rotation = u @ vt
     return Series(lambda person, x: ours.transform([x], subjects=[person])[0] @ rotation)
+
+
+def basis_report(scan1):
+    """Print the SRM objective and shared-response variances of ours and brainiak's DetSRM."""
+    from brainiak.funcalign import srm
+
+    from sklearn_tcssl import SharedResponseAligner
+
+    runs, people = list(scan1), list(range(len(scan1)))
+    ours = SharedResponseAligner(N_COMPONENTS, n_iter=N_ITER, random_state=0).fit(
+        runs, subjects=people
+    )
+    theirs = srm.DetSRM(n_iter=N_ITER, features=N_COMPONENTS, rand_seed=0)
+    theirs.fit([run.T.astype(np.float64) for run in runs])
+    fits = {
+        "ours": ([ours.weights_[p] for p in people], ours.shared_response_),
+        "brainiak DetSRM": (list(theirs.w_), theirs.s_.T),
+    }
+    for name, (maps, shared) in fits.items():
+        objective = sum(np.linalg.norm(run - shared @ w.T) ** 2 for run, w in zip(runs, maps))
+        variances = np.sort(shared.var(axis=0))[::-1]
+        print(
+            f"{name}: SRM objective {objective:.5g}; variance of the shared response per "
+            f"dimension: largest {variances[:3].round(1)}, smallest {variances[-1]:.2f}"
+        )
 
 
 def fit_fmralign(method):
@@ -290,23 +333,6 @@ def make_methods(mode):
 
 
 # ----------------------------------------------------------------------- the scoring
-def matching_features(fitted, scan2, zscore=True):
-    """(people, windows, features) for segment matching from a fitted method.
-
-    ``zscore``: z-score each person's shared-space series per dimension over time first
-    (brainiak's tutorial; the default).
-    """
-    rows = []
-    for person, x in enumerate(scan2):
-        if fitted.kind == "series":
-            series = np.asarray(fitted.series(person, x))
-            rows.append(window_features(zscore_time(series) if zscore else series))
-        else:
-            windows = [x[i : i + WINDOW] for i in range(x.shape[0] - WINDOW + 1)]
-            rows.append(np.asarray(fitted.embed(person, windows)))
-    return np.stack(rows).astype(np.float64)
-
-
 def scene_features(fitted, scan2, scenes):
     """(people, scenes, features): block means in the shared space, or ``embed`` of blocks."""
     rows = []
@@ -342,7 +368,7 @@ def row(task, method, values, seconds, error=None):
 def score_method(name, fitted, seconds, scan2, scenes, zscore=True):
     """Rows of both tasks for one fitted method."""
     n_people = scan2.shape[0]
-    accuracy = segment_matching(matching_features(fitted, scan2[:, :-DROP_TAIL], zscore))
+    accuracy = matching_accuracy(fitted, scan2[:, :-DROP_TAIL], zscore)
     rows = [row("segment_matching", name, accuracy, seconds)]
     features = scene_features(fitted, scan2, scenes)
     for readout in ("LDA", "LR"):
@@ -436,6 +462,11 @@ def main(argv=None):
         action="store_true",
         help="segment matching without the per-dimension z-scoring (basis-invariant check)",
     )
+    parser.add_argument(
+        "--basis-report",
+        action="store_true",
+        help="only compare our SRM's and brainiak's DetSRM's objective and basis",
+    )
     parser.add_argument("--methods", default=None, help="only methods whose name has this text")
     args = parser.parse_args(argv)
     if args.from_json:
@@ -463,16 +494,15 @@ def run(path, mode, args):
     import warnings
 
     warnings.filterwarnings("ignore", message="An ill-conditioned matrix")  # fmralign ridge
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
     os.environ.setdefault("SKLEARN_TCSSL_N_THREADS", "1")
-    import torch
-
-    torch.set_num_threads(1)
+    scenes_protocol._limit_threads()  # one BLAS and one torch thread
     from sklearn_tcssl.datasets import load_sherlock_pmc
 
     data = load_sherlock_pmc(path)
     scan1, scan2 = data.scans
+    if args.basis_report:
+        basis_report(scan1)
+        return []
     methods = make_methods(mode)
     if args.methods:
         methods = {k: v for k, v in methods.items() if args.methods.lower() in k.lower()}

@@ -26,9 +26,20 @@ def test_segment_matching_finds_shared_windows(bench):
         [bench.window_features(shared + 0.3 * rng.normal(size=shared.shape)) for _ in range(5)]
     )
     assert people.shape == (5, 60 - 9 + 1, 36)
-    assert bench.segment_matching(people).min() > 0.9
+    assert bench.match_windows(people).min() > 0.9
     unrelated = np.stack([bench.window_features(rng.normal(size=(60, 4))) for _ in range(5)])
-    assert bench.segment_matching(unrelated).mean() < 0.2
+    assert bench.match_windows(unrelated).mean() < 0.2
+
+
+def test_windows_are_scored_as_the_package_scores_them(bench):
+    from sklearn_tcssl.alignment import segment_matching
+
+    rng = np.random.default_rng(1)
+    shared = rng.normal(size=(50, 3))
+    runs = [shared + rng.normal(size=shared.shape) for _ in range(4)]
+    standardised = [(r - r.mean(axis=0)) / r.std(axis=0) for r in runs]
+    ours = bench.match_windows(np.stack([bench.window_features(r) for r in standardised]))
+    np.testing.assert_allclose(ours, segment_matching(runs, window=9))
 
 
 def test_overlapping_windows_are_not_candidates(bench):
@@ -37,7 +48,7 @@ def test_overlapping_windows_are_not_candidates(bench):
     t = np.linspace(0, 1, 40)[:, None]
     series = np.hstack([t, t**2, np.sin(6 * t)])
     features = np.stack([bench.window_features(series)] * 3)
-    assert bench.segment_matching(features).min() == 1.0
+    assert bench.match_windows(features).min() == 1.0
     assert bench.matching_chance(972) == pytest.approx(1 / 956)
 
 
