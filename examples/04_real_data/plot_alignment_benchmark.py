@@ -52,7 +52,8 @@ if not rows:
 # Plot both tasks
 # ---------------
 # One bar per method (mean over the 17 held-out people, error bar: their standard
-# deviation); red: this package, blue: the peers, gray: no alignment. A method that did not
+# deviation); red: this package, blue: the peers, gray: no alignment, orange: the
+# diagnostic row (our SRM in brainiak's basis). A method that did not
 # run here is listed with its error instead of a bar.
 if rows:
     tasks = [
