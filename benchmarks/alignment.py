@@ -23,9 +23,9 @@ installed or fails is a row with its error, never a crash.
 
 Usage::
 
-    python benchmarks/alignment.py --out alignment.json     # default run (~10 min, 1 thread)
-    python benchmarks/alignment.py --full --out FILE.json   # every variant, longer training
-    python benchmarks/alignment.py --quick                  # smoke run (a minute or two)
+    python benchmarks/alignment.py --out alignment.json     # default run (~20 min, 1 thread)
+    python benchmarks/alignment.py --full --out FILE.json   # every variant (~40 min)
+    python benchmarks/alignment.py --quick                  # smoke run (a few minutes)
     python benchmarks/alignment.py --from-json FILE.json --rst TABLE.rst.inc
 
 Rows: ``{"task": "segment_matching" | "scenes", "method", "k", "mean", "sd", "seconds"}``
