@@ -6,6 +6,7 @@ around the encoder that both :class:`~sklearn_tcssl.TemporalContrastiveEmbedder`
 """
 
 import numbers
+import warnings
 
 import numpy as np
 import torch
@@ -150,15 +151,15 @@ def principal_axes(
     data = _CentredRows(sequences, rows, standardizer)
     k = min(int(n_components), data.n_rows, data.n_features)
     sample = rng.normal(size=(data.n_features, k + PCA_OVERSAMPLES)).astype(np.float32)
-    basis = data @ sample  # (rows, l)
-    for _ in range(int(n_iter)):
-        basis = data.rmatmul(np.linalg.qr(basis)[0])  # (V, l)
-        basis = data @ np.linalg.qr(basis)[0]  # (rows, l)
-    basis = np.linalg.qr(basis)[0]
-    u_small, _, vt = np.linalg.svd(data.rmatmul(basis).T, full_matrices=False)  # (l, V)
+    basis = data @ torch.from_numpy(sample)  # (rows, l)
+    for _ in range(int(n_iter)):  # float32 QR (numpy's would copy the factors in float64)
+        basis = data.rmatmul(torch.linalg.qr(basis).Q)  # (V, l)
+        basis = data @ torch.linalg.qr(basis).Q  # (rows, l)
+    basis = torch.linalg.qr(basis).Q
+    u_small, _, vt = torch.linalg.svd(data.rmatmul(basis).T, full_matrices=False)  # (l, V)
     u = basis @ u_small[:, :k]  # (rows, k): signs as scikit-learn's svd_flip (u-based)
-    signs = np.sign(u[np.abs(u).argmax(axis=0), np.arange(k)])
-    return (vt[:k] * signs[:, None]).astype(np.float32)
+    signs = torch.sign(u[u.abs().argmax(dim=0), torch.arange(k)])
+    return (vt[:k] * signs[:, None]).numpy().astype(np.float32)
 
 
 class _CentredRows:
@@ -166,7 +167,8 @@ class _CentredRows:
 
     ``A = (X - c) * d`` with ``c`` the rows' mean and ``d = 1 / scale``: ``A @ Q`` is
     ``X @ (d * Q) - (c * d) @ Q`` and ``A.T @ Y`` is ``d * (X.T @ Y - c * sum(Y))``, taken
-    block by block, so no standardised copy exists.
+    block by block with torch's float32 products (views of the sequences, no copy), so no
+    standardised copy exists.
     """
 
     def __init__(self, sequences, rows, standardizer):
@@ -175,29 +177,37 @@ class _CentredRows:
         inverse = np.ones(self.n_features, np.float32)
         if standardizer is not None:
             inverse = (1.0 / standardizer.scale).astype(np.float32)
-        self._inverse = inverse
+        self._inverse = torch.from_numpy(inverse)
         total, self.n_rows = np.zeros(self.n_features), 0
         for block in self._blocks():
-            total += block.sum(axis=0, dtype=np.float64)
+            total += block.sum(dim=0, dtype=torch.float64).numpy()
             self.n_rows += len(block)
-        self._centre = (total / self.n_rows).astype(np.float32)
+        self._centre = torch.from_numpy((total / self.n_rows).astype(np.float32))
 
     def _blocks(self):
         for i, index in self._pieces:
-            yield np.asarray(self.sequences[i][index], dtype=np.float32)
+            block = np.asarray(self.sequences[i][index], dtype=np.float32)
+            yield _read_only_tensor(block)
 
     def __matmul__(self, q):
         scaled = self._inverse[:, None] * q
         shift = self._centre @ scaled
-        return np.concatenate([block @ scaled - shift for block in self._blocks()])
+        return torch.cat([block @ scaled - shift for block in self._blocks()])
 
     def rmatmul(self, y):
-        out, start = np.zeros((self.n_features, y.shape[1]), np.float32), 0
+        out, start = torch.zeros(self.n_features, y.shape[1]), 0
         for block in self._blocks():
-            out += block.T @ y[start : start + len(block)]
+            out.addmm_(block.T, y[start : start + len(block)])
             start += len(block)
-        out -= self._centre[:, None] * y.sum(axis=0)
+        out -= self._centre[:, None] * y.sum(dim=0)
         return out * self._inverse[:, None]
+
+
+def _read_only_tensor(array):
+    """Return a tensor sharing ``array``'s memory (only read: torch warns on read-only ones)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(array)
 
 
 def _row_pieces(lengths, rows, n_features):

@@ -15,7 +15,7 @@ The input adapters, the window datasets (which receive it as an object with
 import numpy as np
 import torch
 
-CHUNK_BYTES = 16 * 2**20  # rows read at once by the statistics pass (float32 bytes)
+CHUNK_BYTES = 8 * 2**20  # rows read at once by the statistics pass (float32 bytes)
 _EPS = np.finfo(np.float64).eps
 
 
@@ -118,8 +118,9 @@ class Standardizer:
             if n == 0:
                 continue
             chunk_mean = chunk.sum(axis=0, dtype=np.float64) / n
-            centred = chunk - chunk_mean.astype(chunk.dtype)  # chunk-sized temporary
-            chunk_m2 = np.einsum("ij,ij->j", centred, centred, dtype=np.float64)
+            centred = chunk - chunk_mean.astype(np.float32)  # one chunk-sized temporary
+            np.square(centred, out=centred)
+            chunk_m2 = centred.sum(axis=0, dtype=np.float64)
             if mean is None:
                 count, mean, m2 = n, chunk_mean, chunk_m2
                 continue
