@@ -38,7 +38,7 @@ from sklearn_tcssl.nn.windows import TripletWindowDataset
 
 INPUTS = ("auto", "sequences", "volumes")
 _BYTES = 4  # float32
-EVAL_BATCH_BYTES = 64 * 2**20  # bound on one evaluation batch (float32 bytes)
+EVAL_BATCH_BYTES = 16 * 2**20  # bound on one evaluation batch (float32 bytes)
 
 
 def _statistics(estimator, sequences, n_features, source):
