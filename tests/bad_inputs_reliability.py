@@ -295,11 +295,11 @@ ROWS = [
     ),
     (
         "checkpoint-truncated-params",
-        lambda tmp: _damaged_checkpoint(tmp, "params.pt", _truncate),
+        lambda tmp: _damaged_checkpoint(tmp, "params.safetensors", _truncate),
         UserWarning,
-        r"checkpoint file '.*epoch-000003.params\.pt' is damaged or missing .*renamed "
+        r"checkpoint file '.*epoch-000003.params\.safetensors' is damaged or missing .*renamed "
         r"'epoch-000003\.damaged'; resuming from the previous intact checkpoint",
-        "latest checkpoint's params.pt truncated: warning, resumes from the previous one",
+        "latest checkpoint's params.safetensors truncated: warning, resumes from the previous one",
     ),
     (
         "checkpoint-bad-history",
@@ -734,7 +734,7 @@ def _accept_nan_outside_mask(tmp_path):
 def _accept_all_checkpoints_damaged(tmp_path):
     TemporalContrastiveEmbedder(**FAST, checkpoint_dir=tmp_path).fit(_X())
     for folder in tmp_path.glob("epoch-*"):
-        _truncate(folder / "params.pt")
+        _truncate(folder / "params.safetensors")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fitted = TemporalContrastiveEmbedder(**FAST, checkpoint_dir=tmp_path).fit(_X())

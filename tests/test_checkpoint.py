@@ -144,7 +144,7 @@ def test_checkpoint_every_keeps_last_two_and_the_final_epoch(tmp_path):
         "history.json",
         "meta.json",
         "optimizer.pt",
-        "params.pt",
+        "params.safetensors",
         "rng.pt",
     ]
     meta = json.loads((tmp_path / "epoch-000007" / "meta.json").read_text())
@@ -165,7 +165,7 @@ def test_half_written_checkpoint_is_ignored(tmp_path):
     )
     partial = tmp_path / ".epoch-000003.tmp-12345"  # what a kill during a write leaves
     partial.mkdir()
-    (partial / "params.pt").write_bytes(b"truncat")
+    (partial / "params.safetensors").write_bytes(b"truncat")
     counter = _EpochCounter()
     resumed = TemporalContrastiveEmbedder(
         **{**PARAMS, "max_epochs": 4}, checkpoint_dir=tmp_path, callbacks=[counter]
@@ -207,13 +207,13 @@ def _truncate(path):
 @pytest.mark.parametrize(
     ("name", "damage"),
     [
-        ("params.pt", _truncate),
+        ("params.safetensors", _truncate),
         ("optimizer.pt", _truncate),
         ("rng.pt", _truncate),
         ("history.json", lambda p: p.write_text("[{]")),
         ("history.json", lambda p: p.write_text("[]")),
         ("meta.json", _truncate),
-        ("params.pt", Path.unlink),
+        ("params.safetensors", Path.unlink),
     ],
 )
 def test_damaged_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, name, damage):
@@ -234,7 +234,7 @@ def test_every_checkpoint_damaged_trains_afresh_with_a_warning(tmp_path):
     params = _two_checkpoints(tmp_path)
     reference = TemporalContrastiveEmbedder(**params).fit(_data())
     for folder in list_checkpoints(tmp_path):
-        _truncate(folder / "params.pt")
+        _truncate(folder / "params.safetensors")
     with pytest.warns(UserWarning, match="damaged"):
         resumed = TemporalContrastiveEmbedder(**params, checkpoint_dir=tmp_path).fit(_data())
     _assert_same_state(_state(resumed), _state(reference))
@@ -263,9 +263,33 @@ def test_stale_temporary_folders_are_removed(tmp_path):
     alive = tmp_path / f".epoch-000003.tmp-{os.getppid()}"  # another running process
     for folder in (dead, alive):
         folder.mkdir()
-        (folder / "params.pt").write_bytes(b"half")
+        (folder / "params.safetensors").write_bytes(b"half")
     TemporalContrastiveEmbedder(**{**PARAMS, "max_epochs": 1}, checkpoint_dir=tmp_path).fit(
         _data()
     )
     assert not dead.exists()
     assert alive.exists()
+
+
+def test_weights_are_safetensors_and_format_1_checkpoints_still_resume(tmp_path):
+    from safetensors.torch import load_file
+
+    reference = TemporalContrastiveEmbedder(**PARAMS).fit(_data())
+    short = {**PARAMS, "max_epochs": 5}
+    TemporalContrastiveEmbedder(**short, checkpoint_dir=tmp_path).fit(_data())
+    for folder in list_checkpoints(tmp_path):  # rewrite as the previous format wrote them
+        assert sorted(p.name for p in folder.iterdir()) == [
+            "history.json",
+            "meta.json",
+            "optimizer.pt",
+            "params.safetensors",
+            "rng.pt",
+        ]
+        torch.save(load_file(folder / "params.safetensors"), folder / "params.pt")
+        (folder / "params.safetensors").unlink()
+        meta = json.loads((folder / "meta.json").read_text())
+        (folder / "meta.json").write_text(json.dumps({**meta, "format": 1}))
+    resumed = TemporalContrastiveEmbedder(**PARAMS, checkpoint_dir=tmp_path).fit(_data())
+    for key, value in _state(reference).items():
+        assert torch.equal(value, _state(resumed)[key]), key
+    assert (list_checkpoints(tmp_path)[-1] / "params.safetensors").is_file()

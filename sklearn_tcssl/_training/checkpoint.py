@@ -2,8 +2,9 @@
 
 A checkpoint is a folder ``epoch-000012/`` inside the checkpoint directory holding
 
-* ``params.pt``, ``optimizer.pt``, ``history.json``: skorch's ``save_params`` files (module
-  weights, AdamW state, per-epoch history);
+* ``params.safetensors``, ``optimizer.pt``, ``history.json``: skorch's ``save_params`` files
+  (module weights, written with ``use_safetensors=True``; the AdamW state, which safetensors
+  cannot hold, read back with ``torch.load(weights_only=True)``; per-epoch history);
 * ``rng.pt``: torch's CPU random state at the end of the epoch, which draws the window
   offsets and the batch order of every later epoch;
 * ``meta.json``: the epoch, the package version and a fingerprint of the run (parameters
@@ -44,10 +45,10 @@ from sklearn_tcssl._training.checkpoint_lock import check_not_locked, checkpoint
 from sklearn_tcssl._utils.exceptions import IncompatibleModelError
 from sklearn_tcssl._utils.processes import is_other_live_process
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: weights in params.pt (still resumed)
 _PREFIX = "epoch-"
+_PARAMS = {1: "params.pt", 2: "params.safetensors"}  # by format
 _FILES = {
-    "f_params": "params.pt",
     "f_optimizer": "optimizer.pt",
     "f_history": "history.json",
 }
@@ -114,11 +115,12 @@ class TrainingCheckpoint(Callback):
         tmp = root / f".{final.name}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
+        net.save_params(f_params=tmp / _PARAMS[FORMAT_VERSION], use_safetensors=True)
         net.save_params(**{key: tmp / name for key, name in _FILES.items()})
         torch.save(torch.get_rng_state(), tmp / _RNG)
         meta = {"format": FORMAT_VERSION, "epoch": epoch, "fingerprint": self.fingerprint}
         (tmp / _META).write_text(json.dumps(meta, indent=1, sort_keys=True))
-        for name in [*_FILES.values(), _RNG, _META]:
+        for name in [_PARAMS[FORMAT_VERSION], *_FILES.values(), _RNG, _META]:
             _fsync(tmp / name)
         if final.exists():  # same epoch saved twice (e.g. on_train_end): replace it
             shutil.rmtree(final)
@@ -401,6 +403,10 @@ def _read_history(file):
 
 
 def _read_tensor_file(file):
+    if file.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(file, device="cpu")
     return torch.load(file, weights_only=True, map_location="cpu")
 
 
@@ -423,10 +429,10 @@ def _verify(path, fingerprint, dirname, owner):
         If the checkpoint is of another format or another training run.
     """
     meta = _read_checked(path, _META, _read_meta)
-    if meta.get("format") != FORMAT_VERSION:
+    if meta.get("format") not in _PARAMS:
         raise IncompatibleModelError(
             f"{owner}: the checkpoint {str(path)!r} has format {meta.get('format')!r}; this "
-            f"version reads format {FORMAT_VERSION}. Pass a new checkpoint_dir to train afresh."
+            f"version reads formats {sorted(_PARAMS)}. Pass a new checkpoint_dir to train afresh."
         )
     _check_fingerprint(meta.get("fingerprint") or {}, fingerprint, dirname, owner)
     history = _read_checked(path, _FILES["f_history"], _read_history)
@@ -435,14 +441,18 @@ def _verify(path, fingerprint, dirname, owner):
             f"The checkpoint file {str(path / _FILES['f_history'])!r} holds {len(history)} "
             f"epochs, but {_META} says {meta['epoch']}."
         )
-    for name in (_FILES["f_params"], _FILES["f_optimizer"]):
-        _read_checked(path, name, _read_tensor_file)
-    return {"epoch": int(meta["epoch"]), "rng": _read_checked(path, _RNG, _read_rng)}
+    params = _PARAMS[meta["format"]]
+    _read_checked(path, params, _read_tensor_file)
+    _read_checked(path, _FILES["f_optimizer"], _read_tensor_file)
+    rng = _read_checked(path, _RNG, _read_rng)
+    return {"epoch": int(meta["epoch"]), "rng": rng, "params": params}
 
 
 def _load(net, path, checked, owner):
     """Load a verified checkpoint into the initialised ``net``; return its epoch."""
     try:
+        safetensors = checked["params"].endswith(".safetensors")
+        net.load_params(f_params=path / checked["params"], use_safetensors=safetensors)
         net.load_params(**{key: path / name for key, name in _FILES.items()})
     except (RuntimeError, ValueError, KeyError) as exc:  # tensors of another architecture
         raise IncompatibleModelError(
