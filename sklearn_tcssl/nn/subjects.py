@@ -136,7 +136,13 @@ class SubjectAlignedEncoder(SegmentEncoder):
         }
 
     def get_config(self):
-        """Return the constructor arguments that rebuild this architecture (JSON types)."""
+        """Return the constructor arguments that rebuild this architecture.
+
+        Returns
+        -------
+        config : dict
+            JSON types only.
+        """
         return dict(self._config)
 
     def shared(self, x, subject):

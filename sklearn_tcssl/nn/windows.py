@@ -111,7 +111,13 @@ class WindowSampler(Sampler):
         return self.generator
 
     def draw(self):
-        """``(n_windows, 2)`` int64 ``(sequence, offset)`` pairs of one epoch, in order."""
+        """Draw the windows of one epoch.
+
+        Returns
+        -------
+        draws : torch.Tensor of shape (n_windows, 2), int64
+            ``(sequence, offset)`` pairs, in the order of the epoch.
+        """
         generator = self._source()
         owner = self._owner
         if self.shuffle:
@@ -174,11 +180,35 @@ class TripletWindowDataset(Dataset):
         return int(windows_per_sequence(self.lengths, self.window).sum())
 
     def sampler(self, batch_size, **kwargs):
-        """Return a :class:`WindowSampler` over these sequences (``kwargs`` as its parameters)."""
+        """Return a :class:`WindowSampler` over these sequences.
+
+        Parameters
+        ----------
+        batch_size : int
+            Windows per batch.
+        **kwargs
+            The sampler's other parameters (``shuffle``, ``drop_last``, ``seed``).
+
+        Returns
+        -------
+        sampler : WindowSampler
+            Draws the windows of each epoch, in batches.
+        """
         return WindowSampler(self.lengths, self.window, batch_size, **kwargs)
 
     def subset(self, indices):
-        """Return the dataset of the sequences ``indices`` (same standardisation, no copy)."""
+        """Return the dataset of some of the sequences (same standardisation, no copy).
+
+        Parameters
+        ----------
+        indices : sequence of int
+            Positions of the sequences kept.
+
+        Returns
+        -------
+        dataset : TripletWindowDataset
+            The kept sequences, sharing this dataset's standardizer.
+        """
         return type(self)(
             [self.sequences[int(i)] for i in indices],
             self.segment_length,
@@ -215,14 +245,19 @@ def window_loader(dataset, batch_size, *, shuffle=False, drop_last=False, seed=N
         The windows' sequences.
     batch_size : int
         Windows per batch.
-    shuffle, drop_last, seed
-        As for :class:`WindowSampler`.
+    shuffle : bool, default=False
+        Shuffle the windows each epoch (as for :class:`WindowSampler`).
+    drop_last : bool, default=False
+        Drop the last incomplete batch.
+    seed : int or None, default=None
+        Seed of the windows' generator; ``None``: torch's global generator.
     **kwargs
         Passed to :class:`torch.utils.data.DataLoader` (``num_workers``, ``pin_memory``...).
 
     Returns
     -------
     loader : torch.utils.data.DataLoader
+        Yields one ``(beginning, middle, end)`` batch per draw of the sampler.
     """
     sampler = dataset.sampler(batch_size, shuffle=shuffle, drop_last=drop_last, seed=seed)
     kwargs.pop("collate_fn", None)
