@@ -20,7 +20,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn_tcssl._input.sequences import batches_of_equal_length, check_finite_embeddings
 from sklearn_tcssl._input.validation import check_fitted
 from sklearn_tcssl._training.callbacks import StepCounter
-from sklearn_tcssl._training.checkpoint import check_checkpoint_dir, data_digest, fit_or_resume
+from sklearn_tcssl._training.checkpoint import data_digest, fit_or_resume
 from sklearn_tcssl._training.net import PRECISIONS, check_monitored_scores
 from sklearn_tcssl._training.seeding import seeded_torch
 from sklearn_tcssl._utils.docs import fill_doc
@@ -251,8 +251,7 @@ class TemporalContrastiveAligner(_BaseAligner):
         self : TemporalContrastiveAligner
             The fitted aligner.
         """
-        if self.checkpoint_dir is not None:  # before reading any data or training
-            check_checkpoint_dir(self.checkpoint_dir, owner=self._name)
+        self._check_checkpoint_dir()
         device = self._device()
         scaled, subjects, seed = self._start_fit(X, subjects)
         if self.cross_subject and len(scaled) < 2:

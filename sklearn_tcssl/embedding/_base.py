@@ -21,7 +21,11 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn_tcssl._input.adapters import INPUT_KINDS, INPUTS, fit_input, fitted_input
 from sklearn_tcssl._input.sequences import check_finite_embeddings
 from sklearn_tcssl._input.validation import check_fits_in_memory, check_fitted, resolve_device
-from sklearn_tcssl._training.checkpoint import TrainingCheckpoint, run_fingerprint
+from sklearn_tcssl._training.checkpoint import (
+    TrainingCheckpoint,
+    check_checkpoint_dir,
+    run_fingerprint,
+)
 from sklearn_tcssl._training.net import TemporalContrastiveNet, autocast_of, compute_options
 from sklearn_tcssl._utils.exceptions import IncompatibleModelError
 from sklearn_tcssl.io._model_file import SaveMixin
@@ -129,6 +133,11 @@ class TrainedEstimator(SaveMixin, BaseEstimator):
     def _device(self):
         """Return the training device, checked before any work."""
         return resolve_device(self.device, estimator_name=self._name)
+
+    def _check_checkpoint_dir(self):
+        """Refuse a bad or busy ``checkpoint_dir`` before any data is read or trained."""
+        if self.checkpoint_dir is not None:
+            check_checkpoint_dir(self.checkpoint_dir, owner=self._name)
 
     def _checkpoint_callbacks(self, seed, extra=None):
         """Return a :class:`TrainingCheckpoint` callback when ``checkpoint_dir`` is set.

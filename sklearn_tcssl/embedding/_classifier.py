@@ -15,7 +15,7 @@ from skorch.dataset import ValidSplit
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from sklearn_tcssl._training.checkpoint import check_checkpoint_dir, data_digest, fit_or_resume
+from sklearn_tcssl._training.checkpoint import data_digest, fit_or_resume
 from sklearn_tcssl._training.interrupt import InterruptibleMixin
 from sklearn_tcssl._training.net import (
     PRECISIONS,
@@ -230,8 +230,7 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
         """
         if y is None:
             raise ValueError(f"{self._name} requires y to be passed, but the target y is None.")
-        if self.checkpoint_dir is not None:  # before reading any data or training
-            check_checkpoint_dir(self.checkpoint_dir, owner=self._name)
+        self._check_checkpoint_dir()
         device, data, source, seed = self._begin_fit(X)
         y_encoded = self._encode_labels(y, len(data))
         start = time.perf_counter()

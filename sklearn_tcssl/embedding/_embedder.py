@@ -14,7 +14,7 @@ from sklearn_tcssl._input.adapters import INPUT_KINDS
 from sklearn_tcssl._input.sequences import check_segment_length, check_y_length
 from sklearn_tcssl._input.validation import check_fitted
 from sklearn_tcssl._training.callbacks import StepCounter
-from sklearn_tcssl._training.checkpoint import check_checkpoint_dir, fit_or_resume
+from sklearn_tcssl._training.checkpoint import fit_or_resume
 from sklearn_tcssl._training.net import (
     PRECISIONS,
     SequenceValidSplit,
@@ -258,8 +258,7 @@ class TemporalContrastiveEmbedder(
         self : TemporalContrastiveEmbedder
             The fitted embedder.
         """
-        if self.checkpoint_dir is not None:  # before reading any data or training
-            check_checkpoint_dir(self.checkpoint_dir, owner=self._name)
+        self._check_checkpoint_dir()
         device, data, source, seed = self._begin_fit(X)
         check_y_length(y, len(data), self._name)
         check_segment_length(data.sequences, self._param("segment_length"), owner=self._name)
