@@ -9,6 +9,7 @@ imported only when a function is called. The per-network bar chart of the paper 
 import numpy as np
 import pandas as pd
 
+from sklearn_tcssl._utils.docs import fill_doc
 from sklearn_tcssl.report import plot_network_report
 
 __all__ = [
@@ -315,6 +316,7 @@ def plot_network_masks(masker, *, bg_img=None, axes=None, title=None, **kwargs):
     return plotting.plot_roi(roi_img, bg_img=bg_img, axes=axes, title=title, **kwargs)
 
 
+@fill_doc
 def plot_accuracy_vs_subjects(
     scores,
     *,
@@ -338,12 +340,7 @@ def plot_accuracy_vs_subjects(
         Column of the score.
     hue : str, default="method"
         Column naming the method; one line per method.
-    ax : matplotlib Axes or None, default=None
-        Axes to draw on; a new figure when None.
-    chance : float or None, default=None
-        Draws a dashed chance line when given.
-    title : str or None, default=None
-        Axes title.
+    %(plot_axes)s
 
     Returns
     -------

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupKFold, check_cv, cross_validate
 
+from sklearn_tcssl._utils.docs import fill_doc
 from sklearn_tcssl.baselines import (
     FitCache,
     make_classical_decoder,
@@ -285,6 +286,7 @@ def network_decoding_report(
     return scores[["network", *[c for c in scores.columns if c != "network"]]]
 
 
+@fill_doc
 def plot_network_report(scores, *, ax=None, chance=None, title=None):
     """Bar chart of mean accuracy (± sd over folds) per network and decoder.
 
@@ -293,12 +295,7 @@ def plot_network_report(scores, *, ax=None, chance=None, title=None):
     scores : pandas.DataFrame
         Output of :func:`network_decoding_report` (or of :func:`compare_decoders`, which
         has no ``network`` column: one group of bars).
-    ax : matplotlib Axes or None, default=None
-        Axes to draw on; a new figure when None.
-    chance : float or None, default=None
-        Draws a dashed chance line when given.
-    title : str or None, default=None
-        Axes title.
+    %(plot_axes)s
 
     Returns
     -------

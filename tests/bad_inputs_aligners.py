@@ -292,7 +292,7 @@ ROWS = [
         "aligner-model-even-kernel",
         lambda tmp: _edited_model(tmp, _even_kernel),
         IncompatibleModelError,
-        r"'architecture.kernel_size' is 4; it must be an odd integer",
+        r"'architecture.kernel_size' is 4 \(int\); it must be an odd integer",
         "an aligner model file edited to an even kernel_size",
     ),
 ]

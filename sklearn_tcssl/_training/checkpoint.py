@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-from sklearn_tcssl._training.checkpoint_lock import check_not_locked, checkpoint_dir_lock
+from sklearn_tcssl._training.checkpoint_lock import checkpoint_dir_lock
 from sklearn_tcssl._utils.exceptions import IncompatibleModelError
 from sklearn_tcssl._utils.processes import is_other_live_process
 
@@ -324,7 +324,8 @@ def check_checkpoint_dir(dirname, *, owner):
             f"{owner}: checkpoint_dir={str(root)!r} cannot be written "
             f"({type(exc).__name__}: {exc.strerror or exc}). {fix}"
         ) from exc
-    check_not_locked(root, owner=owner)
+    with checkpoint_dir_lock(root, owner=owner):  # refused now if another fit holds it
+        pass
 
 
 def remove_stale_temporaries(dirname):

@@ -53,20 +53,6 @@ def checkpoint_dir_lock(dirname, *, owner):
         _release(path, fd)
 
 
-def check_not_locked(dirname, *, owner):
-    """Refuse early (before reading any data) if another fit holds the lock of ``dirname``.
-
-    Parameters
-    ----------
-    dirname : str or pathlib.Path
-        An existing checkpoint directory.
-    owner : str
-        Name used in error messages.
-    """
-    with checkpoint_dir_lock(dirname, owner=owner):
-        pass
-
-
 def _refuse(dirname, owner, pid):
     who = f"process {pid}" if pid else "another process"
     return CheckpointInUseError(

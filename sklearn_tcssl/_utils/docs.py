@@ -1,4 +1,4 @@
-"""Shared parameter and attribute docs of the estimators (a small ``docdict``, as nilearn's).
+"""Shared parameter and attribute docs (a small ``docdict``, as nilearn's).
 
 A docstring names an entry as ``%(name)s`` on a line of its own, indented like the other
 parameters; :func:`fill_doc` replaces it with the entry, re-indented. Each entry is written
@@ -127,6 +127,51 @@ grid_affine_, grid_shape_ : ndarray of shape (4, 4), tuple of 3 int
     voxel, in C order). Saved in model files and checked when they are loaded.
 fit_time_ : float
     Seconds spent training in the last ``fit``."""
+
+docdict["plot_axes"] = """
+ax : matplotlib Axes or None, default=None
+    Axes to draw on; a new figure when None.
+chance : float or None, default=None
+    Draws a dashed chance line when given.
+title : str or None, default=None
+    Axes title."""
+
+# Model files.
+docdict["card_and_header"] = """
+card : dict
+    The parsed card.
+header : dict
+    The file's tensor index (name to ``{"dtype", "shape"}``), as read by safetensors.
+where : str
+    The file, for error messages."""
+
+# The torch layer's building blocks.
+docdict["segment_projections"] = """
+z_begin, z_middle, z_end : torch.Tensor of shape (batch, dim)
+    Projections of the three segments of each window."""
+
+docdict["loss_options"] = """
+temperature : float, default=0.1
+    Softmax temperature applied to cosine similarities.
+negatives : {"batch", "pair"}, default="batch"
+    Which negatives to use (see the module docstring).
+gather : callable or None, default=None
+    ``"batch"`` only: ``gather(z) -> (z_all, offset)`` collects the candidates of every
+    process (see the module docstring)."""
+
+docdict["temporal_part"] = """
+kernel_size : int, default=3
+    Temporal kernel width in time points.
+n_blocks : int, default=1
+    Number of residual temporal convolution blocks.
+projection_dim : int, default=64
+    Output width of the projection head."""
+
+docdict["subject_sequences"] = """
+x : torch.Tensor of shape (batch, time, n_features_s)
+    Sequences of the subject.
+subject : int
+    Index of the subject."""
 
 docdict = {key: text.strip("\n") for key, text in docdict.items()}
 

@@ -24,21 +24,23 @@ import math
 
 import torch
 
-from sklearn_tcssl._utils.exceptions import IncompatibleModelError
-from sklearn_tcssl.io._card import check_tensor_index
+from sklearn_tcssl._utils.docs import fill_doc
+from sklearn_tcssl.io._card import (
+    _FLOAT_DTYPES,
+    _int,
+    _of_type,
+    _optional,
+    _refuse,
+    check_field,
+    check_tensor_index,
+)
 from sklearn_tcssl.nn.subjects import SubjectAlignedEncoder
 
 ALIGNERS = ("SharedResponseAligner", "TemporalContrastiveAligner")
-_FIX = "The file is damaged or was edited; save the model again with sklearn_tcssl.io.save."
-_FLOATS = ("F16", "BF16", "F32", "F64")
-
-
-def _refuse(where, message):
-    return IncompatibleModelError(f"{where}: {message} {_FIX}")
 
 
 def _is_int(value, minimum):
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+    return _int(minimum)[0](value)
 
 
 def _is_subject(value):
@@ -47,52 +49,11 @@ def _is_subject(value):
     return isinstance(value, (str, int))
 
 
-def _field(card, key, check, text, where, prefix=""):
-    if key not in card:
-        raise _refuse(where, f"the model card has no field {prefix + key!r} ({text}).")
-    if not check(card[key]):
-        shown = repr(card[key])
-        shown = shown if len(shown) <= 60 else shown[:57] + "..."
-        raise _refuse(
-            where, f"the model card's field {prefix + key!r} is {shown}; it must be {text}."
-        )
-    return card[key]
-
-
-def _check_fields(card, where):
-    _field(card, "params", lambda v: isinstance(v, dict), "an object", where)
-    subjects = _field(
-        card,
-        "subjects",
-        lambda v: isinstance(v, list) and v and all(_is_subject(s) for s in v),
-        "a non-empty list of subject identifiers (strings or numbers)",
-        where,
-    )
-    if len(set(subjects)) != len(subjects):
-        raise _refuse(where, "the model card's 'subjects' repeats a subject.")
-    n = len(subjects)
-    _field(
-        card,
-        "n_fitted_subjects",
-        lambda v: _is_int(v, 1) and v <= n,
-        f"an integer from 1 to {n}",
-        where,
-    )
-    _field(card, "n_components", lambda v: _is_int(v, 1), "an integer >= 1", where)
-    _field(card, "n_timepoints", lambda v: _is_int(v, 1), "an integer >= 1", where)
-    _field(
-        card,
-        "n_features",
-        lambda v: isinstance(v, list) and len(v) == n and all(_is_int(f, 1) for f in v),
-        f"a list of {n} integers >= 1",
-        where,
-    )
-    _field(
-        card,
-        "feature_names",
-        lambda v: (
-            isinstance(v, list)
-            and len(v) == n
+def _names_per_subject(card, n):
+    def check(value):
+        return (
+            isinstance(value, list)
+            and len(value) == n
             and all(
                 names is None
                 or (
@@ -100,21 +61,44 @@ def _check_fields(card, where):
                     and len(names) == card["n_features"][i]
                     and all(isinstance(x, str) for x in names)
                 )
-                for i, names in enumerate(v)
+                for i, names in enumerate(value)
             )
+        )
+
+    return check, f"a list of {n} null or lists of column names (one per feature)"
+
+
+def _check_fields(card, where):
+    check_field(card, "params", _of_type(dict, "an object"), where)
+    subjects = check_field(
+        card,
+        "subjects",
+        (
+            lambda v: isinstance(v, list) and v and all(_is_subject(s) for s in v),
+            "a non-empty list of subject identifiers (strings or numbers)",
         ),
-        f"a list of {n} null or lists of column names (one per feature)",
         where,
     )
-    _field(card, "standardized", lambda v: isinstance(v, bool), "true or false", where)
-    if card.get("validation_scores") is not None and not isinstance(
-        card["validation_scores"], dict
-    ):
-        raise _refuse(where, "the model card's 'validation_scores' must be an object or null.")
+    if len(set(subjects)) != len(subjects):
+        raise _refuse(where, "the model card's 'subjects' repeats a subject.")
+    n = len(subjects)
+    fitted = (lambda v: _is_int(v, 1) and v <= n, f"an integer from 1 to {n}")
+    check_field(card, "n_fitted_subjects", fitted, where)
+    check_field(card, "n_components", _int(1), where)
+    check_field(card, "n_timepoints", _int(1), where)
+    n_features = (
+        lambda v: isinstance(v, list) and len(v) == n and all(_is_int(f, 1) for f in v),
+        f"a list of {n} integers >= 1",
+    )
+    check_field(card, "n_features", n_features, where)
+    check_field(card, "feature_names", _names_per_subject(card, n), where)
+    check_field(card, "standardized", _of_type(bool, "true or false"), where)
+    scores = _optional(_of_type(dict, "an object"))
+    check_field(card, "validation_scores", scores, where, required=False)
 
 
 def _check_architecture(card, n_tensors, where):
-    arch = _field(card, "architecture", lambda v: isinstance(v, dict), "an object", where)
+    arch = check_field(card, "architecture", _of_type(dict, "an object"), where)
     fitted = card["n_features"][: card["n_fitted_subjects"]]
     checks = {
         "name": (lambda v: v == "SubjectAlignedEncoder", "'SubjectAlignedEncoder'"),
@@ -123,37 +107,23 @@ def _check_architecture(card, n_tensors, where):
             lambda v: v == card["n_components"],
             f"the card's n_components ({card['n_components']})",
         ),
-        "orthonormal": (lambda v: isinstance(v, bool), "true or false"),
+        "orthonormal": _of_type(bool, "true or false"),
         "kernel_size": (lambda v: _is_int(v, 1) and v % 2 == 1, "an odd integer >= 1"),
         "n_blocks": (lambda v: _is_int(v, 0) and v <= n_tensors, "an integer >= 0"),
-        "projection_dim": (lambda v: _is_int(v, 1), "an integer >= 1"),
+        "projection_dim": _int(1),
     }
     unknown = sorted(set(arch) - set(checks))
     if unknown:
         raise _refuse(where, f"the model card's architecture has unknown field(s) {unknown}.")
-    for key, (check, text) in checks.items():
-        _field(arch, key, check, text, where, prefix="architecture.")
+    for key, spec in checks.items():
+        check_field(arch, key, spec, where, name=f"architecture.{key}")
     with torch.device("meta"):  # shapes only, nothing allocated
         module = SubjectAlignedEncoder(**{k: v for k, v in arch.items() if k != "name"})
     return {f"encoder.{k}": tuple(v.shape) for k, v in module.state_dict().items()}
 
 
-def expected_shapes(card, n_tensors, where):
-    """Every tensor an aligner's model file must hold, with its shape.
-
-    Parameters
-    ----------
-    card : dict
-        A card whose fields were checked.
-    n_tensors : int
-        Tensors in the file (bounds the number of encoder blocks).
-    where : str
-        The file, for error messages.
-
-    Returns
-    -------
-    shapes : dict of str to tuple of int
-    """
+def _expected_shapes(card, n_tensors, where):
+    """Every tensor the checked card implies, with its shape (``n_tensors`` bounds the blocks)."""
     k = card["n_components"]
     shapes = {"shared_response": (card["n_timepoints"], k)}
     for i, n_features in enumerate(card["n_features"]):
@@ -165,17 +135,13 @@ def expected_shapes(card, n_tensors, where):
     return shapes
 
 
+@fill_doc
 def validate_aligner_file(card, header, *, where):
     """Check an aligner's card and the file's tensors against each other.
 
     Parameters
     ----------
-    card : dict
-        The parsed card.
-    header : dict
-        The file's tensor index (name to dtype and shape), as read by safetensors.
-    where : str
-        The file, for error messages.
+    %(card_and_header)s
 
     Raises
     ------
@@ -184,7 +150,7 @@ def validate_aligner_file(card, header, *, where):
     """
     _check_fields(card, where)
     shapes = check_tensor_index(header, where=where)
-    expected = expected_shapes(card, len(shapes), where)
+    expected = _expected_shapes(card, len(shapes), where)
     missing = sorted(set(expected) - set(shapes))
     extra = sorted(set(shapes) - set(expected))
     if missing or extra:
@@ -194,7 +160,7 @@ def validate_aligner_file(card, header, *, where):
             f"{extra[:3]}).",
         )
     for name, shape in expected.items():
-        if shapes[name] != shape or header[name]["dtype"] not in _FLOATS:
+        if shapes[name] != shape or header[name]["dtype"] not in _FLOAT_DTYPES:
             raise _refuse(
                 where,
                 f"the tensor {name!r} has shape {shapes[name]} ({header[name]['dtype']}); the "

@@ -17,12 +17,13 @@ Neither is trusted:
   machine that saved the file are never read back.
 """
 
-import math
 import re
 
 import numpy as np
 
+from sklearn_tcssl._utils.docs import fill_doc
 from sklearn_tcssl._utils.exceptions import IncompatibleModelError
+from sklearn_tcssl.io._registry import config_n_features
 
 #: Constructor parameters read back from a card; all others keep their defaults.
 MODEL_PARAMS = frozenset(
@@ -169,21 +170,51 @@ ENCODER_FIELDS = {
     },
 }
 
-_MISSING = object()
 _COMMON_KEYS = [p.split(".")[1] for p, _, _ in SCHEMA if p.startswith("architecture.")]
-
-
-def _lookup(card, path):
-    value = card
-    for key in path.split("."):
-        if not isinstance(value, dict) or key not in value:
-            return _MISSING
-        value = value[key]
-    return value
 
 
 def _refuse(where, message):
     return IncompatibleModelError(f"{where}: {message} {_FIX}")
+
+
+def check_field(mapping, key, spec, where, *, name=None, required=True):
+    """Return ``mapping[key]`` if it passes ``spec``; otherwise refuse the file, naming the field.
+
+    Parameters
+    ----------
+    mapping : dict
+        The card or one of its objects.
+    key : str
+        The field.
+    spec : tuple of (callable, str)
+        The check and the description of what the field must be.
+    where : str
+        The file, for error messages.
+    name : str or None, default=None
+        The field's path in the card, for error messages (default ``key``).
+    required : bool, default=True
+        Whether a missing field is refused (else it is returned as ``None``).
+
+    Returns
+    -------
+    value : object
+        The field's value.
+    """
+    check, text = spec
+    name = name or key
+    if not isinstance(mapping, dict) or key not in mapping:
+        if required:
+            raise _refuse(where, f"the model card has no field {name!r} ({text}).")
+        return None
+    value = mapping[key]
+    if not check(value):
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise _refuse(
+            where,
+            f"the model card's field {name!r} is {shown} ({type(value).__name__}); it "
+            f"must be {text}.",
+        )
+    return value
 
 
 def validate_card(card, *, where):
@@ -206,19 +237,11 @@ def validate_card(card, *, where):
     IncompatibleModelError
         Naming the first missing or mistyped field.
     """
-    for path, required, (check, text) in SCHEMA:
-        value = _lookup(card, path)
-        if value is _MISSING:
-            if required:
-                raise _refuse(where, f"the model card has no field {path!r} ({text}).")
-            continue
-        if not check(value):
-            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-            raise _refuse(
-                where,
-                f"the model card's field {path!r} is {shown} ({type(value).__name__}); it "
-                f"must be {text}.",
-            )
+    for path, required, spec in SCHEMA:  # a parent is checked before its fields
+        parent, _, key = path.rpartition(".")
+        mapping = card.get(parent) if parent else card
+        if mapping is not None:
+            check_field(mapping, key, spec, where, name=path, required=required)
     _validate_encoder_fields(card["architecture"], where)
     if card["estimator"] == "TemporalContrastiveClassifier" and "classes" not in card:
         raise _refuse(where, "the model card of a classifier has no field 'classes'.")
@@ -245,15 +268,8 @@ def _validate_encoder_fields(architecture, where):
     fields = ENCODER_FIELDS.get(architecture["name"])
     if fields is None:
         return
-    for key, (check, text) in fields.items():
-        if key not in architecture:
-            raise _refuse(where, f"the model card has no field 'architecture.{key}' ({text}).")
-        if not check(architecture[key]):
-            raise _refuse(
-                where,
-                f"the model card's field 'architecture.{key}' is {architecture[key]!r}; it must "
-                f"be {text}.",
-            )
+    for key, spec in fields.items():
+        check_field(architecture, key, spec, where, name=f"architecture.{key}")
     unknown = sorted(set(architecture) - set(_COMMON_KEYS) - set(fields))
     if unknown:
         raise _refuse(where, f"the model card's architecture has unknown field(s) {unknown}.")
@@ -304,37 +320,14 @@ def model_params(card, estimator_class, *, where):
     return params
 
 
-def _fallback_constraints():
-    """Bounds of the numeric parameters, for classes without ``_parameter_constraints``."""
-    from numbers import Integral, Real
-
-    from sklearn.utils._param_validation import Interval
-
-    positive = [Interval(Real, 0, None, closed="neither")]
-    return {
-        "n_components": [None, Interval(Integral, 1, None, closed="left")],
-        "segment_length": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "max_epochs": [Interval(Integral, 0, None, closed="left")],
-        "lr": positive,
-        "temperature": positive,
-        "encoder_lr_scale": positive,
-        "target_voxel_size": positive,
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "validation_fraction": [None, Interval(Real, 0, 0.5, closed="right")],
-    }
-
-
 def _check_constraints(params, estimator_class, where):
-    """Check the values with the class's scikit-learn constraints (or numeric bounds)."""
+    """Check the values with the class's scikit-learn ``_parameter_constraints``."""
     from sklearn.utils._param_validation import (
         InvalidParameterError,
         validate_parameter_constraints,
     )
 
-    constraints = getattr(estimator_class, "_parameter_constraints", None)
-    constraints = constraints or _fallback_constraints()
-
+    constraints = estimator_class._parameter_constraints
     for key, value in params.items():
         try:
             validate_parameter_constraints(
@@ -382,9 +375,8 @@ def check_tensor_index(header, *, where):
 
 def _shape(shapes, name, ndim, where):
     if name not in shapes:
-        raise IncompatibleModelError(
-            f"{where}: the model file's encoder tensors do not match its card (missing "
-            f"tensor {name!r}). {_FIX}"
+        raise _refuse(
+            where, f"the model file's encoder tensors do not match its card (missing {name!r})."
         )
     if len(shapes[name]) != ndim:
         raise _refuse(where, f"the tensor {name!r} has shape {shapes[name]}, not {ndim}D.")
@@ -441,25 +433,15 @@ def derive_architecture(shapes, name, *, where, prefix="encoder."):
     return sizes
 
 
-def _n_features(card):
-    architecture = card["architecture"]
-    if architecture["name"] == "VolumeEncoder":
-        return math.prod(architecture["grid_shape"])
-    return architecture["n_features"]
-
-
+@fill_doc
 def check_architecture(card, header, *, where):
     """Refuse a card whose sizes disagree with the tensors of its file.
 
+    The card was checked by :func:`validate_card`, the index by :func:`check_tensor_index`.
+
     Parameters
     ----------
-    card : dict
-        A validated card.
-    header : dict
-        The safetensors header of the same file, with its tensor index checked by
-        :func:`check_tensor_index`.
-    where : str
-        The file, for error messages.
+    %(card_and_header)s
     """
     name = card["architecture"]["name"]
     if name not in ENCODER_FIELDS:
@@ -474,11 +456,11 @@ def check_architecture(card, header, *, where):
                 f"file's tensors give {value}.",
             )
     n_features = card["n_features_in"]
-    if n_features != _n_features(card):
+    if n_features != config_n_features(card["architecture"]):
         raise _refuse(
             where,
             f"the model card says n_features_in={n_features}, but its encoder takes "
-            f"{_n_features(card)} features.",
+            f"{config_n_features(card['architecture'])} features.",
         )
     for tensor in ("standardization.mean", "standardization.scale"):
         _check_statistics(shapes, header, tensor, n_features, where)

@@ -290,14 +290,18 @@ def _aligner_card_and_tensors(estimator, mask, t_r, input_info):
             "input_info={'mask': 'Yeo 7, Default network'})."
         )
     entries, tensors = estimator._model_file_parts()
-    info = {"form": "time-locked runs"}
+    info = _input_card({"form": "time-locked runs"}, t_r, input_info)
+    card = {**_card_header(estimator), **entries, "input": info}
+    tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}
+    return _jsonable(card, "the aligner's subjects"), tensors
+
+
+def _input_card(info, t_r, input_info):
     if t_r is not None:
         info["t_r"] = float(t_r)
     if input_info is not None:
         info["input_info"] = _jsonable(input_info, "input_info")
-    card = {**_card_header(estimator), **entries, "input": info}
-    tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}
-    return _jsonable(card, "the aligner's subjects"), tensors
+    return info
 
 
 def _card_header(estimator):
@@ -329,16 +333,12 @@ def _make_card(estimator, *, mask, t_r, input_info):
     info = {**estimator._card_input(), "n_features": int(estimator.n_features_per_timepoint_)}
     if mask is not None:
         info.update(describe_mask(mask))
-    if t_r is not None:
-        info["t_r"] = float(t_r)
-    if input_info is not None:
-        info["input_info"] = _jsonable(input_info, "input_info")
     card = {
         **_card_header(estimator),
         "architecture": encoder_config(encoder_of(estimator)),
         "n_features_in": int(estimator.n_features_per_timepoint_),
         "univariate": bool(estimator._univariate_),
-        "input": info,
+        "input": _input_card(info, t_r, input_info),
         "training": _training_summary(estimator),
     }
     if hasattr(estimator, "feature_names_in_"):
@@ -442,11 +442,8 @@ def read_card(path):
 
 def _check_format_version(card, path):
     version = card.get("format_version")
-    if (
-        isinstance(version, int)
-        and not isinstance(version, bool)
-        and 1 <= version <= FORMAT_VERSION
-    ):
+    is_int = isinstance(version, int) and not isinstance(version, bool)
+    if is_int and 1 <= version <= FORMAT_VERSION:
         return
     versions = card.get("versions")
     written = (versions if isinstance(versions, dict) else {}).get(
@@ -456,9 +453,9 @@ def _check_format_version(card, path):
         f"{str(path)!r} has model format_version={version!r}, written by sklearn-tcssl "
         f"{written}; this sklearn-tcssl reads format versions 1 to {FORMAT_VERSION}."
     )
-    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+    if is_int and version > FORMAT_VERSION:
         fix = "It is newer. Upgrade sklearn-tcssl (pip install -U sklearn-tcssl) to load it."
-    elif isinstance(version, int) and not isinstance(version, bool):
+    elif is_int:
         fix = (
             "It is older than any format this version reads: load it with the sklearn-tcssl "
             "that wrote it and save it again, or retrain the model."
@@ -524,18 +521,7 @@ def _not_safetensors(path):
 
 
 def read_model(path):
-    """Return ``(card, tensors)`` of a model file; tensors are CPU torch tensors.
-
-    Parameters
-    ----------
-    path : str or pathlib.Path
-        A file written by :func:`save`.
-
-    Returns
-    -------
-    card : dict
-    tensors : dict of str to torch.Tensor
-    """
+    """Return ``(card, tensors)`` of a model file (see :func:`read_card`); CPU torch tensors."""
     from safetensors.torch import load_file
 
     card = read_card(path)

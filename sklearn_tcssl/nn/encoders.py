@@ -10,6 +10,8 @@ classical block-mean decoder's input, projected); training adds temporal structu
 import torch
 from torch import nn
 
+from sklearn_tcssl._utils.docs import fill_doc
+
 
 class TemporalConvBlock(nn.Module):
     """Residual temporal convolution: ``h + conv(gelu(conv(h)))`` over the time axis.
@@ -123,6 +125,7 @@ class SegmentEncoder(nn.Module):
         return self.head(z).reshape(n, n_segments, -1)  # (B, 3, P)
 
 
+@fill_doc
 class TimeSeriesEncoder(SegmentEncoder):
     """Encoder of masked time series ``(batch, time, features)`` into ``(batch, n_components)``.
 
@@ -136,12 +139,7 @@ class TimeSeriesEncoder(SegmentEncoder):
         Features (voxels, regions) per time point.
     n_components : int, default=128
         Width of the embedding.
-    kernel_size : int, default=3
-        Temporal kernel width in time points.
-    n_blocks : int, default=1
-        Number of residual temporal convolution blocks.
-    projection_dim : int, default=64
-        Output width of the projection head.
+    %(temporal_part)s
     """
 
     def __init__(self, n_features, n_components=128, kernel_size=3, n_blocks=1, projection_dim=64):

@@ -26,6 +26,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from sklearn_tcssl._utils.docs import fill_doc
+
 NEGATIVES = ("pair", "batch")
 
 
@@ -34,6 +36,7 @@ def _normalized(z):
     return F.normalize(z, dim=-1, eps=1e-8)
 
 
+@fill_doc
 def temporal_contrastive_logits(
     z_begin, z_middle, z_end, *, temperature=0.1, negatives="batch", gather=None
 ):
@@ -41,16 +44,8 @@ def temporal_contrastive_logits(
 
     Parameters
     ----------
-    z_begin, z_middle, z_end : torch.Tensor of shape (batch, dim)
-        Projections of the three segments of each window.
-    temperature : float, default=0.1
-        Softmax temperature applied to cosine similarities.
-    negatives : {"batch", "pair"}, default="batch"
-        Which negatives to use (see the module docstring).
-    gather : callable or None, default=None
-        ``"batch"`` only: ``gather(z) -> (z_all, offset)`` collects the candidates of every
-        process (see the module docstring); the target of row ``i`` is then column
-        ``offset + i``.
+    %(segment_projections)s
+    %(loss_options)s
 
     Returns
     -------
@@ -77,6 +72,7 @@ def _logits_and_offset(z_begin, z_middle, z_end, temperature, negatives, gather)
     raise ValueError(f"negatives={negatives!r} is not supported; use one of {NEGATIVES}.")
 
 
+@fill_doc
 def temporal_contrastive_loss(
     z_begin, z_middle, z_end, *, temperature=0.1, negatives="batch", gather=None
 ):
@@ -84,15 +80,8 @@ def temporal_contrastive_loss(
 
     Parameters
     ----------
-    z_begin, z_middle, z_end : torch.Tensor of shape (batch, dim)
-        Projections of the three segments of each window.
-    temperature : float, default=0.1
-        Softmax temperature applied to cosine similarities.
-    negatives : {"batch", "pair"}, default="batch"
-        Which negatives to use (see the module docstring).
-    gather : callable or None, default=None
-        ``"batch"`` only: gathers the candidates of every process (see the module
-        docstring).
+    %(segment_projections)s
+    %(loss_options)s
 
     Returns
     -------
@@ -125,17 +114,13 @@ def pretext_accuracy(z_begin, z_middle, z_end):
     return ((ze * zm).sum(-1) > (ze * zb).sum(-1)).float().mean()
 
 
+@fill_doc
 class TemporalContrastiveLoss(nn.Module):
     """Module form of :func:`temporal_contrastive_loss`, used as the skorch criterion.
 
     Parameters
     ----------
-    temperature : float, default=0.1
-        Softmax temperature applied to cosine similarities.
-    negatives : {"batch", "pair"}, default="batch"
-        Which negatives to use.
-    gather : callable or None, default=None
-        Gathers ``"batch"`` candidates across processes (see the module docstring).
+    %(loss_options)s
     """
 
     def __init__(self, temperature=0.1, negatives="batch", gather=None):
@@ -144,13 +129,13 @@ class TemporalContrastiveLoss(nn.Module):
         self.negatives = negatives
         self.gather = gather
 
+    @fill_doc
     def forward(self, z_begin, z_middle, z_end):
         """Return the loss of a batch of windows.
 
         Parameters
         ----------
-        z_begin, z_middle, z_end : torch.Tensor of shape (batch, dim)
-            Projections of the three segments of each window.
+        %(segment_projections)s
 
         Returns
         -------

@@ -10,6 +10,7 @@ rotate a subject's data into the shared space but not inflate noise directions.
 import torch
 from torch import nn
 
+from sklearn_tcssl._utils.docs import fill_doc
 from sklearn_tcssl.nn.encoders import SegmentEncoder
 
 
@@ -89,6 +90,7 @@ class SubjectMaps(nn.Module):
         return x @ self.weight(subject)
 
 
+@fill_doc
 class SubjectAlignedEncoder(SegmentEncoder):
     """Per-subject maps into a shared space, then the shared temporal encoder.
 
@@ -106,12 +108,7 @@ class SubjectAlignedEncoder(SegmentEncoder):
         Width of the shared space and of the embedding.
     orthonormal : bool, default=True
         Orthonormal subject maps.
-    kernel_size : int, default=3
-        Temporal kernel width.
-    n_blocks : int, default=1
-        Residual temporal convolution blocks.
-    projection_dim : int, default=64
-        Output width of the projection head.
+    %(temporal_part)s
     """
 
     def __init__(
@@ -125,35 +122,19 @@ class SubjectAlignedEncoder(SegmentEncoder):
     ):
         super().__init__()
         self.subject_maps = SubjectMaps(n_features, n_components, orthonormal)
-        self._build_temporal(n_components, kernel_size, n_blocks, projection_dim)
         self._config = {
             "n_features": list(self.subject_maps.n_features),
-            "n_components": int(n_components),
             "orthonormal": bool(orthonormal),
-            "kernel_size": int(kernel_size),
-            "n_blocks": int(n_blocks),
-            "projection_dim": int(projection_dim),
         }
+        self._build_temporal(n_components, kernel_size, n_blocks, projection_dim)
 
-    def get_config(self):
-        """Return the constructor arguments that rebuild this architecture.
-
-        Returns
-        -------
-        config : dict
-            JSON types only.
-        """
-        return dict(self._config)
-
+    @fill_doc
     def shared(self, x, subject):
         """Map one subject's sequences into the shared space.
 
         Parameters
         ----------
-        x : torch.Tensor of shape (batch, time, n_features_s)
-            Sequences of the subject.
-        subject : int
-            Index of the subject.
+        %(subject_sequences)s
 
         Returns
         -------
@@ -177,15 +158,13 @@ class SubjectAlignedEncoder(SegmentEncoder):
         """
         return self.temporal(h).mean(dim=1)  # (B, C)
 
+    @fill_doc
     def embed(self, x, subject):
         """Embed one subject's sequences: the subject's map, then the temporal encoder.
 
         Parameters
         ----------
-        x : torch.Tensor of shape (batch, time, n_features_s)
-            Sequences of the subject.
-        subject : int
-            Index of the subject.
+        %(subject_sequences)s
 
         Returns
         -------

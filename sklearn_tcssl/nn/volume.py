@@ -14,6 +14,7 @@ import math
 import torch
 from torch import nn
 
+from sklearn_tcssl._utils.docs import fill_doc
 from sklearn_tcssl.nn.encoders import SegmentEncoder
 
 
@@ -71,6 +72,7 @@ class FrameEncoder3d(nn.Module):
         return self.linear(h.flatten(1))  # (n, C)
 
 
+@fill_doc
 class VolumeEncoder(SegmentEncoder):
     """Encoder of 4D volumes ``(batch, time, n_voxels)`` into ``(batch, n_components)``.
 
@@ -89,12 +91,7 @@ class VolumeEncoder(SegmentEncoder):
         Channels of the first 3D convolution.
     pool_size : int, default=4
         Spatial cells per axis kept before the per-frame linear layer.
-    kernel_size : int, default=3
-        Temporal kernel width in time points.
-    n_blocks : int, default=1
-        Number of residual temporal convolution blocks.
-    projection_dim : int, default=64
-        Output width of the projection head.
+    %(temporal_part)s
     """
 
     def __init__(
