@@ -1,10 +1,9 @@
 """Rows of the bad-input table for the aligners (SRM and temporal-contrastive).
 
-Imported by ``tests/test_bad_inputs.py``, which appends :data:`ROWS` to its ``CASES`` (and so
-to ``docs/bad_inputs.rst``) and :data:`ACCEPTED` to its accepted inputs. Each row is
-``(id, call(tmp_path), error, regex, what)``; rows whose outcome is a warning turn warnings
-into errors for that call. Self-contained on purpose (``test_bad_inputs.py`` also runs as a
-script to generate the docs).
+Collected by ``tests/bad_inputs_table.py`` for the tests (``tests/test_bad_inputs.py``) and
+the docs page. Each row of :data:`ROWS` is ``(id, call(tmp_path), error, regex, what)``;
+rows whose outcome is a warning turn warnings into errors for that call. Each row of
+:data:`ACCEPTED` is ``(id, input, documented behaviour, check(tmp_path))``.
 """
 
 import warnings

@@ -1,9 +1,8 @@
 """Rows of the bad-input table for data loading, simulators, conventions, signals, concurrency.
 
-Imported by ``tests/test_bad_inputs.py``, which appends :data:`ROWS` to its ``CASES`` (and so
-to ``docs/bad_inputs.rst``) and :data:`ACCEPTED` to its accepted inputs. Each row is
-``(id, call(tmp_path), error, regex, what)``. Self-contained on purpose
-(``test_bad_inputs.py`` also runs as a script to generate the docs).
+Collected by ``tests/bad_inputs_table.py`` for the tests (``tests/test_bad_inputs.py``) and
+the docs page. Each row of :data:`ROWS` is ``(id, call(tmp_path), error, regex, what)``;
+each row of :data:`ACCEPTED` is ``(id, input, documented behaviour, check(tmp_path))``.
 """
 
 import json

@@ -1,10 +1,10 @@
 """Rows of the bad-input table about reliability (Ctrl-C, checkpoints, damaged and hostile files).
 
-Imported by ``tests/test_bad_inputs.py``, which appends :data:`ROWS` to its ``CASES`` (and so
-to ``docs/bad_inputs.rst``). Each row is ``(id, call(tmp_path), error, regex, what)``. Rows
-whose expected outcome is a warning (a damaged checkpoint or cache entry is recovered from)
-turn warnings into errors for that call. Self-contained on purpose: ``test_bad_inputs.py`` is
-also run as a script to generate the docs.
+Collected by ``tests/bad_inputs_table.py`` for the tests (``tests/test_bad_inputs.py``) and
+the docs page. Each row of :data:`ROWS` is ``(id, call(tmp_path), error, regex, what)``;
+rows whose expected outcome is a warning (a damaged checkpoint or cache entry is
+recovered from) turn warnings into errors for that call. Each row of :data:`ACCEPTED` is
+``(id, input, documented behaviour, check(tmp_path))``.
 """
 
 import json

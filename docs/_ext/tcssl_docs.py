@@ -106,7 +106,7 @@ def write_cli_help(folder):
             title = f"``tcssl {name}``"
             block = "\n".join("   " + line if line else "" for line in text.splitlines())
             sections.append(f"{title}\n{'-' * len(title)}\n\n.. code-block:: text\n\n{block}\n")
-    (folder / "commands.rst").write_text("\n".join(sections))
+    (folder / "commands.rst.inc").write_text("\n".join(sections))
     return sorted(helps)
 
 
