@@ -100,10 +100,6 @@ def _resolve_cv(cv, y, groups):
     return check_cv(cv, y, classifier=True)
 
 
-def _folds(cv, imgs, y, groups):
-    return list(cv.split(np.zeros(len(y)), y, groups))
-
-
 def _check_inputs(imgs, y, groups):
     y = np.asarray(y)
     if len(imgs) != len(y):
@@ -149,7 +145,7 @@ def compare_decoders(imgs, y, groups=None, *, decoders, cv=None, progress=None, 
         (seconds, fit + predict), ``n_train``, ``n_test``.
     """
     y, groups = _check_inputs(imgs, y, groups)
-    folds = _folds(_resolve_cv(cv, y, groups), imgs, y, groups)
+    folds = list(_resolve_cv(cv, y, groups).split(np.zeros(len(y)), y, groups))
     rows = []
     for name, decoder in decoders.items():
         if progress is not None:

@@ -66,9 +66,8 @@ def _check_finite(array, where):
     # element by element (a float64 array can also overflow its sum with finite values)
     if array.dtype.kind != "f" or np.isfinite(array.sum(dtype=np.float64)):
         return
-    if not np.isfinite(array).all():
-        bad = ~np.isfinite(array)
-        n_nan, n_inf = int(np.isnan(array).sum()), int(bad.sum() - np.isnan(array).sum())
+    n_nan, n_inf = int(np.isnan(array).sum()), int(np.isinf(array).sum())
+    if n_nan or n_inf:
         raise ValueError(
             f"{where} contains NaN or infinity ({n_nan} NaN, {n_inf} inf values). Remove or "
             "impute them first, e.g. mask out voxels outside the brain or use "

@@ -81,6 +81,12 @@ def _optional(spec):
 _SCALARS = (str, int, float, bool)
 
 
+def _list_of(kind, text):
+    return (
+        lambda value: isinstance(value, list) and all(isinstance(v, kind) for v in value)
+    ), text
+
+
 def _is_number(value, integer=False):
     kind = int if integer else (int, float)
     return isinstance(value, kind) and not isinstance(value, bool)
@@ -131,22 +137,8 @@ SCHEMA = [
     ("training.n_sequences", False, _int(0)),
     ("training.n_timepoints", False, _int(0)),
     ("training.init_from", False, _optional(_of_type(dict, "an object"))),
-    (
-        "feature_names_in",
-        False,
-        (
-            lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v),
-            "a list of strings",
-        ),
-    ),
-    (
-        "classes",
-        False,
-        (
-            lambda v: isinstance(v, list) and all(isinstance(c, _SCALARS) for c in v),
-            "a list of strings or numbers",
-        ),
-    ),
+    ("feature_names_in", False, _list_of(str, "a list of strings")),
+    ("classes", False, _list_of(_SCALARS, "a list of strings or numbers")),
     (
         "classes_dtype",
         False,

@@ -494,7 +494,11 @@ def _read_header(path):
             f"has {size}. The copy or download was interrupted; copy the file again."
         )
     if not 2 <= n <= min(size - 8, _MAX_HEADER) or head[8:] != b"{":
-        raise _not_safetensors(path)
+        raise IncompatibleModelError(
+            f"{str(path)!r} is not a safetensors model file (it may be a pickle or torch.save "
+            "file). sklearn-tcssl never unpickles model files, as unpickling can run arbitrary "
+            "code; ask for a file written by sklearn_tcssl.io.save."
+        )
     try:
         with safe_open(str(path), "np") as handle:
             header = {
@@ -510,14 +514,6 @@ def _read_header(path):
             "or save the model again with sklearn_tcssl.io.save."
         ) from None
     return header
-
-
-def _not_safetensors(path):
-    return IncompatibleModelError(
-        f"{str(path)!r} is not a safetensors model file (it may be a pickle or torch.save "
-        "file). sklearn-tcssl never unpickles model files, as unpickling can run arbitrary "
-        "code; ask for a file written by sklearn_tcssl.io.save."
-    )
 
 
 def read_model(path):
