@@ -77,9 +77,7 @@ sphinx_gallery_conf = {
     "examples_dirs": ["../examples"],
     "gallery_dirs": ["auto_examples"],
     "filename_pattern": r"/plot_",
-    # scripts without the plot_ prefix that need GPUs or a cluster (scale_out_recipe.py)
-    # are documented in scale_out.rst, not rendered in the gallery
-    "ignore_pattern": r"(__init__\.py|scale_out)",
+    "ignore_pattern": r"__init__\.py",
     "plot_gallery": "True",
     "within_subsection_order": "FileNameSortKey",
     "download_all_examples": False,

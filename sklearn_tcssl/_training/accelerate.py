@@ -2,7 +2,7 @@
 
 Pass an ``accelerate.Accelerator`` as ``TemporalContrastiveEmbedder(accelerator=...)`` and
 start the script with ``accelerate launch`` (see ``docs/scale_out.rst`` and
-``examples/scale_out_recipe.py``). The embedder then trains an
+``docs/scale_out_recipe.py``). The embedder then trains an
 :class:`AcceleratedTemporalContrastiveNet`: skorch leaves device placement to the accelerator
 (``device=None``), which shards the batches over processes (data parallel), wraps the module in
 ``DistributedDataParallel`` and applies its own mixed precision (``Accelerator(

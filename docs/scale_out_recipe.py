@@ -1,16 +1,17 @@
 """Scale-out recipe: multi-GPU pretraining with Accelerate, CV folds on a dask cluster.
 
-Not executed by sphinx-gallery (no ``plot_`` prefix): it needs GPUs or a cluster. Run
+Shown on the "Whole-brain volumes, GPUs, scale-out" page of the documentation. Run
 
     # one machine, all its GPUs (data parallel), bf16:
-    accelerate launch --multi_gpu --mixed_precision bf16 examples/scale_out_recipe.py pretrain
+    accelerate launch --multi_gpu --mixed_precision bf16 scale_out_recipe.py pretrain
     # several machines: `accelerate config` on each (machine rank, main IP), then the same
     # `accelerate launch` command on every machine.
     # cross-validation folds on a dask cluster (a scheduler address, or a local cluster):
-    python examples/scale_out_recipe.py cv --scheduler tcp://scheduler:8786
+    python scale_out_recipe.py cv --scheduler tcp://scheduler:8786
 
-On a laptop, ``python examples/scale_out_recipe.py pretrain`` and ``... cv`` run the same code
-in one process on the CPU (that is what the test suite checks).
+On a laptop, ``python scale_out_recipe.py pretrain`` and ``... cv`` run the same code in one
+process on the CPU (``tests/test_scale_out.py`` checks both mechanisms on small data: a fit
+through an Accelerator, on one and on two CPU processes, and folds on a dask LocalCluster).
 """
 
 import argparse
