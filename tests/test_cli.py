@@ -378,3 +378,70 @@ def test_quiet_prints_only_the_results(tmp_path, capsys):
     assert main([*args, "--max-epochs", "1", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "fold 1/2" not in out and "epoch" not in out and "±" in out
+
+
+@pytest.fixture
+def npy_runs(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"sub-{i:02d}_run-1.npy")
+        np.save(paths[-1], rng.standard_normal((30, 8)).astype(np.float32))
+    return [str(p) for p in paths]
+
+
+def test_pretrain_on_npy_runs_trains_from_memory_maps(npy_runs, tmp_path, capsys):
+    import nibabel as nib
+    import numpy as np
+
+    from sklearn_tcssl.io import load, read_card
+
+    mask = tmp_path / "mask.nii.gz"
+    data = np.zeros((4, 4, 4), np.uint8)
+    data.flat[:8] = 1
+    nib.save(nib.Nifti1Image(data, np.eye(4)), mask)
+    model = tmp_path / "encoder.safetensors"
+    args = ["pretrain", *npy_runs, "--out", str(model), "--mask", str(mask)]
+    code = main([*args, "--max-epochs", "1", "--segment-length", "2"])
+    assert code == 0, capsys.readouterr().err
+    assert "3 .npy run(s)" in capsys.readouterr().out
+    assert read_card(model)["input"]["input_info"] == {"npy_runs": 3}
+    assert np.isfinite(load(model).transform([np.load(npy_runs[0])])).all()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--task", "rest"], "--task applies to a BIDS folder only"),
+        (["--derivatives"], "--derivatives applies to a BIDS folder only"),
+        (["--mask", "{tmp}/nope.nii.gz"], "--mask {tmp}/nope.nii.gz does not exist"),
+    ],
+)
+def test_pretrain_npy_options_that_do_not_apply_are_refused(
+    npy_runs, tmp_path, capsys, extra, message
+):
+    extra = [e.format(tmp=tmp_path) for e in extra]
+    code = main(["pretrain", *npy_runs, "--out", str(tmp_path / "m.safetensors"), *extra])
+    assert code == 2
+    assert message.format(tmp=tmp_path) in capsys.readouterr().err
+
+
+def test_pretrain_npy_run_of_another_dtype_is_a_clean_error(npy_runs, tmp_path, capsys):
+    import numpy as np
+
+    np.save(npy_runs[1], np.zeros((30, 8)))
+    code = main(["pretrain", *npy_runs, "--out", str(tmp_path / "m.safetensors")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert npy_runs[1] in err and "must be C-ordered float32" in err
+
+
+def test_pretrain_mixed_or_taskless_inputs_are_refused(bids_tree, npy_runs, tmp_path, capsys):
+    root, _ = bids_tree
+    out = ["--out", str(tmp_path / "m.safetensors")]
+    assert main(["pretrain", npy_runs[0], str(root), *out]) == 2
+    assert "not a .npy file" in capsys.readouterr().err
+    assert main(["pretrain", str(root), *out]) == 2
+    assert "--task is required with a BIDS folder" in capsys.readouterr().err

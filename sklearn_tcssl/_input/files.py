@@ -15,6 +15,8 @@
   computed while its CRC is verified. A changed file can only be a cache miss.
 * :func:`open_cached_array` opens a cached ``.npy`` and rebuilds it when it is truncated or
   of the wrong shape, instead of failing.
+* :func:`open_npy_run` opens a user's ``.npy`` run (a masked ``(n_timepoints, n_features)``
+  sequence) as a read-only memory map, so that corpora larger than memory train from disk.
 """
 
 import gzip
@@ -39,6 +41,7 @@ __all__ = [
     "load_image_file",
     "missing_file_error",
     "open_cached_array",
+    "open_npy_run",
 ]
 
 _BLOCK = 2**20  # bytes read at a time, and the size of the head/tail chunks hashed
@@ -325,4 +328,52 @@ def open_cached_array(path, shape, write):
         path.unlink(missing_ok=True)
         write(path)
         array = np.load(path, mmap_mode="r")
+    return array
+
+
+def open_npy_run(path, what):
+    """Open a ``.npy`` run as a read-only float32 ``(n_timepoints, n_features)`` memory map.
+
+    Nothing is read but the header: windows, statistics and checks then read the file
+    piece by piece, so the runs of a corpus larger than memory can train from disk. The
+    file must already hold what training reads (C-ordered float32, 2D), because any
+    conversion would be a copy in memory.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.npy`` file written by :func:`numpy.save`.
+    what : str
+        How the caller names it, e.g. ``"X[2]"``.
+
+    Returns
+    -------
+    array : numpy.memmap
+        Read-only, float32, C-contiguous, 2D.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise missing_file_error(path, what, "Pass paths to existing .npy files.")
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DamagedFileError(
+            f"{what}={str(path)!r} cannot be read as a .npy array ({exc}). The file is "
+            "damaged or not written by numpy.save: write it again."
+        ) from None
+    convert = (
+        "Convert it once on disk, e.g. np.save(path, np.ascontiguousarray(np.load(path), "
+        "dtype=np.float32)), or load it into memory yourself and pass the array."
+    )
+    if array.ndim != 2:
+        raise ValueError(
+            f"{what}={str(path)!r} holds an array of shape {array.shape}; a .npy run must "
+            "be 2D (n_timepoints, n_features), one masked run per file."
+        )
+    if array.dtype != np.float32 or not array.flags.c_contiguous:
+        layout = "" if array.flags.c_contiguous else " in Fortran order"
+        raise ValueError(
+            f"{what}={str(path)!r} holds {array.dtype}{layout}; .npy runs are read from "
+            f"disk as they are and must be C-ordered float32. {convert}"
+        )
     return array

@@ -3,14 +3,21 @@
 Accepted forms:
 
 * a list (or tuple) of 2D arrays ``(n_timepoints_i, n_features)``, e.g. what
-  :class:`nilearn.maskers.MultiNiftiMasker` returns; lengths may differ;
+  :class:`nilearn.maskers.MultiNiftiMasker` returns; lengths may differ. Items may be
+  memory maps (``np.load(path, mmap_mode="r")``) or paths to ``.npy`` files, opened as
+  read-only memory maps: C-ordered float32 ones are used in place, read piece by piece
+  (validation and statistics in blocks, windows per batch), so a corpus larger than memory
+  trains from disk;
 * a 3D array ``(n_samples, n_timepoints, n_features)``;
 * a 2D array ``(n_samples, n_timepoints)``: ``n_samples`` univariate series (the tslearn
   convention). This exists for scikit-learn compatibility; fMRI users pass one of the above.
 """
 
+import math
+import mmap
 import numbers
 import os
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -19,13 +26,35 @@ import torch
 from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from sklearn_tcssl._input.files import open_npy_run
 from sklearn_tcssl._input.sequences import is_2d_table
+from sklearn_tcssl._input.standardize import CHUNK_BYTES
 from sklearn_tcssl._utils.exceptions import InsufficientMemoryError, NotFittedError
 
 SEQUENCE_FORMS = (
-    "a list of 2D arrays (n_timepoints, n_features) such as MultiNiftiMasker returns, "
-    "or a 3D array (n_samples, n_timepoints, n_features)"
+    "a list of 2D arrays (n_timepoints, n_features) such as MultiNiftiMasker returns (or of "
+    "paths to such arrays saved as float32 .npy files), or a 3D array "
+    "(n_samples, n_timepoints, n_features)"
 )
+
+
+def is_memory_mapped(array):
+    """Whether ``array``'s memory is a memory-mapped file (``np.load(..., mmap_mode=...)``).
+
+    Parameters
+    ----------
+    array : object
+        Anything; only numpy arrays can be memory-mapped.
+
+    Returns
+    -------
+    mapped : bool
+    """
+    while isinstance(array, np.ndarray):
+        if isinstance(array, np.memmap):
+            return True
+        array = array.base
+    return isinstance(array, mmap.mmap)
 
 
 def _as_float_array(value, where):
@@ -60,27 +89,39 @@ def _as_float_array(value, where):
     return array
 
 
-def _check_finite(array, where):
-    # a float64 sum of finite float32 values cannot overflow, so a finite sum proves the
-    # array finite without a boolean temporary of its size; only a suspect sum is checked
-    # element by element (a float64 array can also overflow its sum with finite values)
-    if array.dtype.kind != "f" or np.isfinite(array.sum(dtype=np.float64)):
-        return
-    n_nan, n_inf = int(np.isnan(array).sum()), int(np.isinf(array).sum())
+def _row_blocks(array):
+    """Blocks of ``array`` along its first axis, of at most ``CHUNK_BYTES`` (views)."""
+    step = max(1, CHUNK_BYTES // max(array.itemsize * math.prod(array.shape[1:]), 1))
+    for start in range(0, len(array), step):
+        yield array[start : start + step]
+
+
+def _check_values(array, where, limit=1e15):
+    """Refuse NaN, infinity and values beyond ``limit``, in one pass of bounded blocks.
+
+    One pass over blocks of ``CHUNK_BYTES`` reads a memory-mapped array from disk once and
+    never holds a temporary of its size. A float64 sum of finite float32 values cannot
+    overflow, so a finite block sum proves the block finite; only a suspect block is checked
+    element by element (a float64 block can overflow its sum with finite values). Values
+    beyond ``limit`` would overflow the squares of a float32 standardisation: almost surely
+    a units or scaling mistake. The extremes are compared as Python floats (float16 cannot
+    hold the limit, and an integer ``abs()`` can wrap around).
+    """
+    largest, n_nan, n_inf = 0.0, 0, 0
+    for block in _row_blocks(array):
+        if block.dtype.kind == "f" and not np.isfinite(block.sum(dtype=np.float64)):
+            nan, inf = int(np.isnan(block).sum()), int(np.isinf(block).sum())
+            if nan or inf:
+                n_nan, n_inf = n_nan + nan, n_inf + inf
+                continue
+        if block.size:
+            largest = max(largest, abs(float(block.max())), abs(float(block.min())))
     if n_nan or n_inf:
         raise ValueError(
-            f"{where} contains NaN or infinity ({n_nan} NaN, {n_inf} inf values). Remove or "
-            "impute them first, e.g. mask out voxels outside the brain or use "
+            f"{where} contains NaN or infinity ({n_nan} NaN, {n_inf} inf values). "
+            "Remove or impute them first, e.g. mask out voxels outside the brain or use "
             "nilearn.image.clean_img / np.nan_to_num."
         )
-
-
-def _check_magnitude(array, where, limit=1e15):
-    # float32 overflows past ~3e38; far smaller values already overflow the squares in a
-    # standardisation, so such data is almost surely a units or scaling mistake.
-    # compare as Python floats: float16 cannot hold the limit (and int abs() can wrap around)
-    # (no float64 or absolute-value copy: the extremes are read in the array's own dtype)
-    largest = max(abs(float(array.max())), abs(float(array.min()))) if array.size else 0.0
     if largest > limit:
         shown = f"{largest:.3g}" if float(f"{largest:.3g}") > limit else repr(largest)
         raise ValueError(
@@ -144,6 +185,8 @@ def check_sequence(item, *, where, estimator_name):
     sequence : numpy.ndarray
         Float32 C-contiguous array of shape ``(n_timepoints, n_features)``.
     """
+    if isinstance(item, (str, os.PathLike)) and os.fspath(item).endswith(".npy"):
+        item = open_npy_run(item, where)  # a read-only float32 memory map
     if isinstance(item, (str, bytes)) or not hasattr(item, "__len__"):
         raise TypeError(
             f"{where} is a {type(item).__name__}, not an array. {estimator_name} expects "
@@ -157,7 +200,7 @@ def check_sequence(item, *, where, estimator_name):
             f"must be 2D (n_timepoints, n_features). {estimator_name} expects "
             f"{SEQUENCE_FORMS}."
         )
-    _check_finite(array, where)
+    _check_values(array, where)
     return _to_float32(array, where)
 
 
@@ -168,14 +211,14 @@ def _array_to_sequences(X, estimator_name):
     if array.ndim == 3:
         if array.shape[0] == 0:
             raise ValueError(f"{estimator_name} got X with 0 samples; pass at least one.")
-        _check_finite(array, "X")
+        _check_values(array, "X")
         return [_to_float32(s, "X") for s in array]
     if array.ndim == 2:
         if 0 in array.shape:
             raise ValueError(
                 f"{estimator_name} got X of shape {array.shape} with 0 samples or time points."
             )
-        _check_finite(array, "X")
+        _check_values(array, "X")
         return [_to_float32(row[:, None], "X") for row in array]
     hint = "Reshape your data: " if array.ndim < 2 else ""
     raise ValueError(
@@ -185,8 +228,18 @@ def _array_to_sequences(X, estimator_name):
 
 
 def _to_float32(array, where):
-    _check_magnitude(array, where)
-    return np.ascontiguousarray(array, dtype=np.float32)
+    converted = np.ascontiguousarray(array, dtype=np.float32)
+    if not np.shares_memory(converted, array) and is_memory_mapped(array):
+        warnings.warn(
+            f"{where} is a memory map of {array.dtype} data"
+            f"{'' if array.flags.c_contiguous else ' (not C-ordered)'}: it was copied into "
+            "memory as C-ordered float32. To train from disk without copies, store the run "
+            "as C-ordered float32 (np.save(path, np.ascontiguousarray(run, "
+            "dtype=np.float32))) and pass np.load(path, mmap_mode='r') or the path.",
+            UserWarning,
+            stacklevel=6,
+        )
+    return converted
 
 
 def _check_feature_counts(sequences, estimator_name, n_features):

@@ -63,7 +63,8 @@ def reads_volumes(X, input_kind):
     """Whether X is to be read as 4D images rather than arrays.
 
     ``"auto"`` reads X as images when it is a non-empty list or tuple whose every item is a
-    nibabel image or a path to an existing file.
+    nibabel image or a path to an existing file other than a ``.npy`` array (``.npy`` runs
+    are arrays of sequences, read as memory maps).
 
     Parameters
     ----------
@@ -82,7 +83,11 @@ def reads_volumes(X, input_kind):
         return False
     return all(
         isinstance(item, SpatialImage)
-        or (isinstance(item, (str, os.PathLike)) and Path(item).is_file())
+        or (
+            isinstance(item, (str, os.PathLike))
+            and Path(item).is_file()
+            and not os.fspath(item).endswith(".npy")
+        )
         for item in X
     )
 

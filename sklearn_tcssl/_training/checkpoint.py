@@ -193,7 +193,7 @@ def data_digest(sequences):
             sequence = sequence.detach().cpu().contiguous().numpy()
         if isinstance(sequence, np.ndarray):
             digest.update(repr((sequence.shape, str(sequence.dtype))).encode())
-            digest.update(np.ascontiguousarray(sequence).tobytes())
+            digest.update(np.ascontiguousarray(sequence))  # its buffer: no copy of a memmap
         else:
             digest.update(joblib.hash(sequence).encode())
     return digest.hexdigest()

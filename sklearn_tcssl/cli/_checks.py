@@ -101,6 +101,28 @@ def load_mask(path, first_run, min_voxels=MIN_MASK_VOXELS):
     return nib.Nifti1Image((np.asarray(img.dataobj) != 0).astype(np.uint8), img.affine)
 
 
+def check_mask_voxels(path, sequences):
+    """Load the ``--mask`` of ``.npy`` runs: a 3D image with one voxel per feature."""
+    import nibabel as nib
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--mask {path} does not exist.")
+    img = nib.load(str(path))
+    if len(img.shape) == 4 and img.shape[3] == 1:
+        img = img.slicer[..., 0]
+    if len(img.shape) != 3:
+        raise ValueError(f"--mask {path} has shape {img.shape}; pass a 3D mask image.")
+    n_voxels = int(np.count_nonzero(np.asarray(img.dataobj)))
+    n_features = int(sequences[0].shape[1])
+    if n_voxels != n_features:
+        raise ValueError(
+            f"--mask {path} has {n_voxels} voxels, but the .npy runs have {n_features} "
+            "features per time point. Pass the mask the runs were masked with, or leave "
+            "out --mask."
+        )
+    return nib.Nifti1Image((np.asarray(img.dataobj) != 0).astype(np.uint8), img.affine)
+
+
 # ------------------------------------------------------------------ brain mask
 def _mean_and_std(run_paths):
     """Voxel-wise mean and temporal standard deviation over all runs (one read each)."""

@@ -14,7 +14,13 @@ from pathlib import Path
 
 from sklearn_tcssl._utils.exceptions import TCSSLError
 from sklearn_tcssl._utils.progress import NORMAL, Reporter
-from sklearn_tcssl.cli._parser import DEFAULT_FOLDS, _check_args, _level, build_parser
+from sklearn_tcssl.cli._parser import (
+    DEFAULT_FOLDS,
+    _check_args,
+    _level,
+    build_parser,
+    npy_runs,
+)
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -279,21 +285,30 @@ def run_pretrain(args):
     """Run ``tcssl pretrain``: z-score whole runs, pretrain the embedder, save a model file."""
     from nilearn.maskers import MultiNiftiMasker
 
-    from sklearn_tcssl.cli._checks import check_output_file
+    from sklearn_tcssl._input.files import open_npy_run
+    from sklearn_tcssl.cli._checks import check_mask_voxels, check_output_file
     from sklearn_tcssl.embedding._embedder import TemporalContrastiveEmbedder
 
     check_output_file("--out", args.out)
-    runs = _bold_runs(args)
-    _say(f"{len(runs)} run(s) of task '{args.task}'")
-    mask_img = _brain_mask(args, runs)
-    masker = MultiNiftiMasker(
-        mask_img=mask_img, detrend=True, standardize="zscore_sample", reports=False
-    )
-    sequences = masker.fit_transform(runs)
+    npy = npy_runs(args)
+    if npy is not None:  # masked runs on disk: memory maps, memory bounded
+        sequences = [open_npy_run(path, "RUN.npy") for path in npy]
+        mask_img = None if args.mask is None else check_mask_voxels(args.mask, sequences)
+        info = {"npy_runs": len(npy)}
+        _say(f"{len(npy)} .npy run(s), {sum(s.nbytes for s in sequences) / 2**30:.2f} GiB")
+    else:
+        runs = _bold_runs(args)
+        _say(f"{len(runs)} run(s) of task '{args.task}'")
+        mask_img = _brain_mask(args, runs)
+        masker = MultiNiftiMasker(
+            mask_img=mask_img, detrend=True, standardize="zscore_sample", reports=False
+        )
+        sequences = masker.fit_transform(runs)
+        info = {"bids_task": args.task}
     params = {**_embedder_params(args), "segment_length": args.segment_length}
     _say(f"pretraining on {len(sequences)} runs x {sequences[0].shape[1]} voxels")
     embedder = TemporalContrastiveEmbedder(**params).fit(sequences)
-    path = embedder.save(args.out, mask=mask_img, input_info={"bids_task": args.task})
+    path = embedder.save(args.out, mask=mask_img, input_info=info)
     _say(f"saved {path} (final pretext accuracy {embedder.history_[-1, 'train_pretext_acc']:.2f})")
     return EXIT_OK
 

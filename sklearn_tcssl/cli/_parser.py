@@ -147,10 +147,25 @@ def build_parser():
         description=PRETRAIN_HELP,
         **common,
     )
-    pretrain.add_argument("bids_root", type=Path, help="BIDS dataset folder")
-    pretrain.add_argument("--task", required=True, help="BIDS task label of the runs to use")
+    pretrain.add_argument(
+        "data",
+        type=Path,
+        nargs="+",
+        metavar="BIDS_ROOT | RUN.npy",
+        help="a BIDS dataset folder, or masked runs saved as float32 (n_timepoints, "
+        "n_voxels) .npy files, one per run (read from disk as memory maps: the runs of many "
+        "subjects may together exceed memory)",
+    )
+    pretrain.add_argument(
+        "--task", help="BIDS task label of the runs to use (required with a BIDS folder)"
+    )
     pretrain.add_argument("--out", type=Path, required=True, help="model file to write")
-    pretrain.add_argument("--mask", type=Path, help="brain mask (default: from the runs)")
+    pretrain.add_argument(
+        "--mask",
+        type=Path,
+        help="brain mask (default: from the runs); with .npy runs, the mask they were "
+        "masked with, recorded in the model file (its voxel count must match)",
+    )
     pretrain.add_argument(*MIN_MASK_OPTION, **MIN_MASK_ARGS)
     pretrain.add_argument("--derivatives", action="store_true", help="use fMRIPrep derivatives")
     pretrain.add_argument("--space", default=None, help="derivatives space")
@@ -185,11 +200,53 @@ Pretrain the temporal-contrastive encoder on whole runs, without labels or event
 voxel detrended and z-scored over its run), and save it as a safe model file (safetensors
 weights + a JSON card: no code is ever loaded from it). Pretrain on subjects or tasks that
 you will NOT test on, then decode with 'tcssl decode ... --pretrained FILE'.
+
+The runs come from a BIDS folder (masked in memory), or from .npy files of masked runs,
+e.g. 'tcssl pretrain derivatives/masked/sub-*_run-*.npy --out encoder.safetensors', which
+train from disk with memory bounded whatever their total size (they are used as they are:
+detrend and z-score them when you write them).
 """
+
+
+def npy_runs(args):
+    """Return the ``.npy`` runs given to ``tcssl pretrain``, or None for a BIDS folder.
+
+    Sets ``args.bids_root`` for a BIDS folder; refuses a mix, several folders, and the BIDS
+    options with ``.npy`` runs.
+    """
+    data = list(args.data)
+    is_npy = [Path(p).suffix == ".npy" for p in data]
+    if not any(is_npy):
+        if len(data) != 1:
+            raise ValueError(
+                f"tcssl pretrain got {len(data)} paths that are not .npy files "
+                f"({', '.join(map(str, data[:3]))}...): pass one BIDS folder, or .npy runs."
+            )
+        if args.task is None:
+            raise ValueError("--task is required with a BIDS folder (the label after 'task-').")
+        args.bids_root = data[0]
+        return None
+    if not all(is_npy):
+        other = data[is_npy.index(False)]
+        raise ValueError(
+            f"tcssl pretrain got .npy runs and {str(other)!r}, which is not a .npy file. "
+            "Pass either one BIDS folder or only .npy runs."
+        )
+    for option in ("task", "space"):
+        if getattr(args, option) is not None:
+            raise ValueError(
+                f"--{option} applies to a BIDS folder only; .npy runs are used as they are. "
+                f"Leave out --{option}."
+            )
+    if args.derivatives:
+        raise ValueError("--derivatives applies to a BIDS folder only; leave it out.")
+    return data
 
 
 def _check_args(args):
     """Check the options before any data is read, so a typo fails in a second, not an hour."""
+    if getattr(args, "command", None) == "pretrain":
+        npy_runs(args)
     folds = getattr(args, "folds", None)
     if folds is not None and getattr(args, "cv", None) == "run":
         raise ValueError(
