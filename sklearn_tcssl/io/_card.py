@@ -6,9 +6,9 @@ Neither is trusted:
 * :func:`validate_card` checks every field the package reads against :data:`SCHEMA` (type
   and range); a missing or mistyped field raises
   :class:`~sklearn_tcssl.IncompatibleModelError` naming it.
-* :func:`check_tensor_index` checks that the index describes tensors that lie in the file
-  (shape x dtype size = byte range, inside the file): every size derived from the tensors is
-  thus bounded by the file's own content.
+* safetensors has checked that every tensor's bytes lie in the file, so every size derived
+  from the tensors is bounded by the file's own content; :func:`check_tensor_index` checks
+  that their dtypes are ones a model is made of.
 * :func:`check_architecture` derives the architecture from the tensor shapes and refuses a
   card that disagrees (e.g. ``n_components=30000`` in a 4 kB file, or a mean of length 1 for
   5 features), before any module is built.
@@ -429,16 +429,17 @@ def derive_architecture(shapes, name, *, where, prefix="encoder."):
 def check_architecture(card, header, *, where):
     """Refuse a card whose sizes disagree with the tensors of its file.
 
-    The card was checked by :func:`validate_card`, the index by :func:`check_tensor_index`.
+    The card was checked by :func:`validate_card`; the index is checked with
+    :func:`check_tensor_index` first.
 
     Parameters
     ----------
     %(card_and_header)s
     """
+    shapes = check_tensor_index(header, where=where)
     name = card["architecture"]["name"]
     if name not in ENCODER_FIELDS:
         return  # refused by name when the encoder is built, before any allocation
-    shapes = {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
     derived = derive_architecture(shapes, name, where=where)
     for key, value in derived.items():
         if card["architecture"][key] != value:

@@ -63,7 +63,6 @@ from sklearn_tcssl.io._aligner_card import ALIGNERS, validate_aligner_file
 from sklearn_tcssl.io._atomic import remove_stale_temporaries, write_atomically
 from sklearn_tcssl.io._card import (
     check_architecture,
-    check_tensor_index,
     model_params,
     validate_card,
 )
@@ -435,7 +434,6 @@ def read_card(path):
         validate_aligner_file(card, header, where=where)
         return card
     validate_card(card, where=where)  # the schema, then the sizes against the tensors
-    check_tensor_index(header, where=where)
     check_architecture(card, header, where=where)
     return card
 
