@@ -29,6 +29,7 @@ run is close to, not identical with, an uninterrupted one. Callbacks' own state 
 ``EarlyStopping`` patience counter) is not saved and starts afresh.
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -137,16 +138,12 @@ class TrainingCheckpoint(Callback):
 
 def _fsync(path):
     """Flush a file (or a directory entry) to disk; best effort where unsupported."""
-    try:
+    with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def list_checkpoints(dirname):
