@@ -1,45 +1,33 @@
 """A block-design task-fMRI simulator with task information placed in the Yeo 7 networks."""
 
 import time
+from dataclasses import dataclass
 from numbers import Integral, Real
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 from nilearn.glm.first_level import compute_regressor
-from nilearn.image import load_img, resample_img
 from nilearn.signal import clean
-from scipy import sparse
 from scipy.ndimage import gaussian_filter, shift
-from scipy.signal import lfilter
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval
 
 from sklearn_tcssl._input.validation import check_fits_in_memory
 from sklearn_tcssl._utils.params import validate_params
 from sklearn_tcssl.datasets._blocks import _block_frames, _cut_blocks
+from sklearn_tcssl.datasets._layout import (
+    _NETWORK_NAMES,
+    VOXEL_SIZE,
+    VOXEL_SIZE_HINT,
+    _grid,
+    make_network_atlas,
+)
+from sklearn_tcssl.datasets._noise import _drift, _noise, _smoothing_operator
 from sklearn_tcssl.networks import YEO7_NETWORKS
 
-__all__ = ["make_network_atlas", "make_task_fmri"]
+__all__ = ["make_task_fmri"]
 
-_NETWORK_NAMES = tuple(sorted(YEO7_NETWORKS, key=YEO7_NETWORKS.get))
-# MNI bounding box of the simulated grid (mm) and the brain ellipsoid in it.
-_BOX_MIN = np.array([-72.0, -108.0, -54.0])
-_BOX_MAX = np.array([72.0, 72.0, 84.0])
-_CENTER = np.array([0.0, -18.0, 14.0])
-_SEMI_AXES = np.array([68.0, 88.0, 64.0])
-_CORTEX_THICKNESS = 0.19  # outer fraction of the ellipsoid's radius that is "cortex"
-# Seeds (right hemisphere, mirrored to the left) of the synthetic networks, roughly where
-# Yeo et al. (2011) place them; each cortex voxel joins the network of its nearest seed.
-_SEEDS = {
-    "visual": [(15, -95, 5), (35, -82, -8), (8, -75, 15)],
-    "somatomotor": [(38, -25, 60), (58, -15, 25), (8, -25, 72), (50, -10, 42)],
-    "dorsal_attention": [(25, -62, 58), (48, -65, 0), (28, -5, 58)],
-    "ventral_attention": [(58, -40, 30), (40, 12, 2), (6, 18, 40)],
-    "limbic": [(20, 35, -22), (40, 12, -38), (40, -15, -35)],
-    "frontoparietal": [(44, 38, 20), (48, -52, 46), (30, 55, 5)],
-    "default": [(6, 55, 8), (6, -55, 30), (58, -22, -12), (46, -70, 32), (22, 30, 48)],
-}
 # Task-general (non-discriminative) response of each network, in units of effect_size:
 # visual and attention networks switch on during every task, the default network off.
 _COMMON_RESPONSE = {"visual": 1.0, "dorsal_attention": 0.5, "somatomotor": 0.3, "default": -0.5}
@@ -69,7 +57,7 @@ _SIMULATE_CONSTRAINTS = {
     "block_duration": _positive_int(1),
     "rest_duration": _positive_int(0),
     "t_r": _real(0, 100, "right"),
-    "voxel_size": _real(2, 30),
+    "voxel_size": VOXEL_SIZE,
     "effect_size": _real(0, 100),
     "noise_ar": _real(0, 1, "left"),
     "noise_fwhm": _real(0, 100),
@@ -85,108 +73,9 @@ _SIMULATE_CONSTRAINTS = {
     "random_state": ["random_state"],
 }
 _HINTS = {
-    "voxel_size": "Finer grids need far more memory; 6 mm (the default) runs in seconds.",
+    "voxel_size": VOXEL_SIZE_HINT,
     "t_r": "Pass the time between two volumes in seconds (e.g. t_r=2.0).",
 }
-
-
-def _grid(voxel_size):
-    shape = tuple(int(n) for n in np.floor((_BOX_MAX - _BOX_MIN) / voxel_size).astype(int) + 1)
-    affine = np.diag([voxel_size, voxel_size, voxel_size, 1.0])
-    affine[:3, 3] = _BOX_MIN
-    return shape, affine
-
-
-def _synthetic_networks(shape, affine, voxel_size):
-    """Labels 0..7 on a cortical shell (plus medial wall) of a brain-shaped ellipsoid."""
-    ijk = np.indices(shape).reshape(3, -1).T
-    xyz = nib.affines.apply_affine(affine, ijk)
-    radius = np.sqrt((((xyz - _CENTER) / _SEMI_AXES) ** 2).sum(axis=1))
-    medial_wall = (np.abs(xyz[:, 0]) < voxel_size) & (radius > 0.4) & (xyz[:, 2] > -20)
-    cortex = (radius <= 1.0) & ((radius > 1.0 - _CORTEX_THICKNESS) | medial_wall)
-    seeds, seed_labels = [], []
-    for name, points in _SEEDS.items():
-        for x, y, z in points:
-            seeds += [(x, y, z), (-x, y, z)]
-            seed_labels += [YEO7_NETWORKS[name]] * 2
-    seeds = np.asarray(seeds, dtype=float)
-    dist = ((xyz[cortex, None, :] - seeds[None]) ** 2).sum(axis=2)
-    labels = np.zeros(len(xyz), dtype=np.int16)
-    labels[cortex] = np.asarray(seed_labels)[dist.argmin(axis=1)]
-    return labels.reshape(shape)
-
-
-def _atlas_networks(atlas, shape, affine):
-    """Resample a Yeo 7-network label image (MNI) to the grid, nearest neighbour."""
-    img = load_img(atlas)
-    if len(img.shape) == 4 and img.shape[3] == 1:
-        img = nib.Nifti1Image(np.asarray(img.dataobj)[..., 0], img.affine)
-    if len(img.shape) != 3:
-        raise ValueError(
-            f"atlas must be a 3D label image (or 4D with one volume); got shape {img.shape}."
-        )
-    img = resample_img(
-        img,
-        target_affine=affine,
-        target_shape=shape,
-        interpolation="nearest",
-        force_resample=True,
-        copy_header=True,
-    )
-    labels = np.rint(np.asarray(img.dataobj)).astype(np.int16)
-    values = set(np.unique(labels)) - {0}
-    if not values or not values <= set(range(1, 8)):
-        raise ValueError(
-            f"atlas must hold the Yeo 7-network labels 0..7 (in MNI space); after resampling "
-            f"to the grid it holds {sorted(int(v) for v in values)}. Pass the 7-network "
-            "volume of nilearn.datasets.fetch_atlas_yeo_2011(n_networks=7), or atlas=None."
-        )
-    return labels
-
-
-@validate_params(
-    {"voxel_size": _SIMULATE_CONSTRAINTS["voxel_size"], "atlas": "no_validation"}, hints=_HINTS
-)
-def make_network_atlas(voxel_size=6.0, *, atlas=None):
-    """Return the 7-network label image used by :func:`make_task_fmri` on its grid.
-
-    Parameters
-    ----------
-    voxel_size : float, default=6.0
-        Isotropic voxel size of the grid in mm (MNI space), in [2, 30].
-    atlas : Niimg-like or str or pathlib.Path or None, default=None
-        None builds a synthetic layout of the 7 networks on the cortical shell of a
-        brain-shaped ellipsoid (visual posterior, somatomotor central, limbic
-        inferior-anterior, default medial and lateral-temporal, ...). A Yeo 2011 7-network
-        image in MNI space (labels 0..7, e.g. ``fetch_atlas_yeo_2011(n_networks=7).maps``)
-        is resampled to the grid instead (nearest neighbour).
-
-    Returns
-    -------
-    atlas : sklearn.utils.Bunch
-        ``maps`` (3D int16 label image, 0 outside the networks), ``mask_img`` (the voxels
-        with a label > 0), ``labels`` (dict name -> label, see
-        :data:`sklearn_tcssl.networks.YEO7_NETWORKS`) and ``names`` (names in label order).
-
-    Examples
-    --------
-    >>> from sklearn_tcssl.datasets import make_network_atlas
-    >>> atlas = make_network_atlas()
-    >>> atlas.names[0], atlas.maps.shape
-    ('visual', (25, 31, 24))
-    """
-    voxel_size = float(voxel_size)
-    shape, affine = _grid(voxel_size)
-    if atlas is None:
-        labels = _synthetic_networks(shape, affine, voxel_size)
-    else:
-        labels = _atlas_networks(atlas, shape, affine)
-    return Bunch(
-        maps=nib.Nifti1Image(labels, affine),
-        mask_img=nib.Nifti1Image((labels > 0).astype(np.uint8), affine),
-        labels=dict(YEO7_NETWORKS),
-        names=list(_NETWORK_NAMES),
-    )
 
 
 def _default_task_networks(task_names):
@@ -280,56 +169,195 @@ def _regressors(rng, events, task_names, frame_times, hrf_model, block_gain_sd):
     return regs
 
 
-def _smoothing_operator(mask, sigma):
-    """Sparse Gaussian kernel (n_voxels_in_mask, n_sources) and the source count.
+# ---------------------------------------------------------------- the simulation's parts
+@dataclass(frozen=True)
+class _Design:
+    """The experimental design: subjects, runs, blocks and their timing.
 
-    White noise drawn on the sources (the mask and its neighbours within 3 sigma) and
-    multiplied by this operator equals ``gaussian_filter`` restricted to the mask, at a
-    fraction of the cost.
+    A rest shorter than ``hrf_delay`` is refused (the last block would leave the run).
     """
-    radius = max(int(np.ceil(3 * sigma)), 0)
-    ijk = np.argwhere(mask)
-    rows, cols, weights = [], [], []
-    for d in np.ndindex((2 * radius + 1,) * 3):
-        offset = np.asarray(d) - radius
-        weight = (
-            np.exp(-(offset**2).sum() / (2 * sigma**2)) if sigma > 0 else float(not offset.any())
+
+    n_subjects: int
+    n_runs: int
+    n_tasks: int
+    n_blocks: int
+    block_duration: int  # volumes
+    rest_duration: int  # volumes
+    t_r: float
+    hrf_model: object
+    hrf_delay: float
+
+    def __post_init__(self):
+        if self.rest_s < self.hrf_delay:
+            raise ValueError(
+                f"rest_duration={self.rest_duration} volumes ({self.rest_s:g} s) is shorter "
+                f"than hrf_delay={self.hrf_delay:g} s: the last block would run past the end "
+                "of the run. Raise rest_duration or lower hrf_delay."
+            )
+
+    @property
+    def task_names(self):
+        """``["task0", "task1", ...]``."""
+        return [f"task{k}" for k in range(self.n_tasks)]
+
+    @property
+    def block_s(self):
+        """Block length in seconds."""
+        return self.block_duration * self.t_r
+
+    @property
+    def rest_s(self):
+        """Rest length in seconds."""
+        return self.rest_duration * self.t_r
+
+    @property
+    def n_scans(self):
+        """Volumes per run: rest, then each block followed by rest."""
+        return self.rest_duration + self.n_tasks * self.n_blocks * (
+            self.block_duration + self.rest_duration
         )
-        if weight < 1e-3:
-            continue
-        neighbours = ijk + offset
-        rows.append(np.arange(len(ijk)))
-        cols.append(np.ravel_multi_index(neighbours.T, mask.shape, mode="clip"))
-        weights.append(np.full(len(ijk), weight))
-    rows, cols, weights = map(np.concatenate, (rows, cols, weights))
-    sources, cols = np.unique(cols, return_inverse=True)
-    kernel = sparse.csr_matrix((weights, (rows, cols)), shape=(len(ijk), len(sources)))
-    norm = np.sqrt(np.asarray(kernel.multiply(kernel).sum(axis=1)).ravel())
-    return (sparse.diags(1.0 / norm) @ kernel).astype(np.float32).tocsr()
+
+    @property
+    def frame_times(self):
+        """Acquisition time of each volume of a run, in seconds."""
+        return np.arange(self.n_scans) * self.t_r
 
 
-def _noise(rng, n_scans, kernel, *, ar, global_sd):
-    """AR(1), spatially smooth noise of unit variance, (n_scans, n_voxels_in_mask)."""
-    white = rng.standard_normal((kernel.shape[1], n_scans), dtype=np.float32)
-    noise = lfilter([np.sqrt(1 - ar**2)], [1.0, -ar], kernel @ white, axis=1).T  # (T, V)
-    glob = lfilter([np.sqrt(1 - ar**2)], [1.0, -ar], rng.standard_normal(n_scans))
-    loading = 1 + 0.2 * rng.standard_normal(kernel.shape[0])
-    return noise + global_sd * glob[:, None] * loading
+def _check_memory(design, voxel_size):
+    """Refuse a dataset whose runs (and their cleaned copies) cannot fit in memory."""
+    n_voxels = int(np.prod(_grid(voxel_size)[0]))
+    n_runs = design.n_subjects * design.n_runs
+    check_fits_in_memory(
+        2 * n_runs * design.n_scans * n_voxels * 4,  # float32 runs + cleaned copies
+        owner="make_task_fmri",
+        what=f"{n_runs} runs of {design.n_scans} volumes x {n_voxels} voxels",
+        fix="Lower n_subjects, n_runs, n_tasks or n_blocks, or raise voxel_size.",
+    )
 
 
-def _drift(rng, frame_times, n_voxels, amplitude):
-    """Slow drift per voxel: a linear trend and cosines of periods >= 128 s."""
-    duration = frame_times[-1] + frame_times[1]
-    basis = [frame_times / duration - 0.5]
-    n_cos = int(np.floor(2 * duration / 128.0))
-    basis += [
-        np.cos(np.pi * (frame_times / duration + 0.5 / len(frame_times)) * j)
-        for j in range(1, n_cos + 1)
-    ]
-    basis = np.column_stack(basis)
-    coefs = rng.normal(0.0, 1.0, size=(basis.shape[1], n_voxels))
-    coefs /= np.sqrt(np.arange(1, basis.shape[1] + 1))[:, None]
-    return amplitude * basis @ coefs
+@dataclass(frozen=True)
+class _Brain:
+    """The grid, the network labels on it, the smoothing widths and the noise operator."""
+
+    atlas: Bunch  # make_network_atlas's output
+    voxel_size: float
+    sigma: float  # of the activation patterns, in voxels
+    kernel: object  # sparse noise smoothing operator (see _smoothing_operator)
+
+    @classmethod
+    def build(cls, voxel_size, atlas, pattern_fwhm, noise_fwhm):
+        """Lay out the networks on the grid; convert the FWHMs (mm) to voxel sds."""
+        network_atlas = make_network_atlas(voxel_size, atlas=atlas)
+        mask = np.asarray(network_atlas.maps.dataobj) > 0
+        fwhm_to_sigma = 1.0 / voxel_size / np.sqrt(8 * np.log(2))  # mm FWHM -> voxels sd
+        kernel = _smoothing_operator(mask, noise_fwhm * fwhm_to_sigma)
+        return cls(network_atlas, voxel_size, pattern_fwhm * fwhm_to_sigma, kernel)
+
+    @property
+    def labels(self):
+        """Network label (0..7) of each voxel of the grid."""
+        return np.asarray(self.atlas.maps.dataobj)
+
+    @property
+    def mask(self):
+        """The simulated (cortical) voxels."""
+        return self.labels > 0
+
+    @property
+    def affine(self):
+        """Affine of the grid."""
+        return self.atlas.maps.affine
+
+
+def _baseline(rng, brain):
+    """Voxel-wise baseline intensity: a smooth field of a few hundred to ~2000."""
+    field = _smooth_field(rng, brain.labels.shape, 2 * brain.sigma)[brain.mask]
+    return np.clip(900.0 + 350.0 * field, 150, None)
+
+
+def _subject_amplitudes(rng, group, brain, *, effect_size, variability, jitter):
+    """One subject's response amplitudes (n_tasks + 1, n_voxels): tasks, then task-general."""
+    patterns, gains, common = group
+    subj_patterns, subj_common = _subject_patterns(
+        rng,
+        patterns,
+        gains,
+        common,
+        variability=variability,
+        jitter_vox=jitter / brain.voxel_size,
+        sigma=brain.sigma,
+    )
+    mask = brain.mask
+    n_tasks = len(patterns)
+    return effect_size * np.vstack(
+        [subj_patterns.reshape(n_tasks, -1)[:, mask.ravel()], subj_common[mask]]
+    )
+
+
+def _run_signal(rng, design, events, amplitudes, brain, *, ar, drift):
+    """One run's signal (n_scans, n_voxels) in percent signal change: responses, drift, noise."""
+    frame_times = design.frame_times
+    regs = _regressors(rng, events, design.task_names, frame_times, design.hrf_model, 0.15)
+    responses = np.column_stack([regs, regs.sum(axis=1)])
+    signal = responses @ amplitudes + _drift(rng, frame_times, brain.mask.sum(), drift)
+    signal += _noise(rng, design.n_scans, brain.kernel, ar=ar, global_sd=0.5)
+    return signal
+
+
+def _to_output_units(signal, baseline):
+    """Clean the signal (detrend, z-score per voxel), or, with a ``baseline``, scale it to it."""
+    if baseline is None:
+        return clean(signal, detrend=True, standardize="zscore_sample", filter=False)
+    return baseline * (1.0 + signal / 100.0)
+
+
+def _add_run(out, subject, events, design, brain, signal):
+    """Write the run's image and its blocks (cut as ``extract_blocks`` does) into ``out``."""
+    mask, affine = brain.mask, brain.affine
+    data = np.zeros(mask.shape + (design.n_scans,), dtype=np.float32)
+    data[mask] = signal.T
+    run_img = nib.Nifti1Image(data, affine)
+    run_img.header.set_xyzt_units("mm", "sec")
+    run_img.header["pixdim"][4] = design.t_r
+    # extract_blocks' own cutting, without its defensive copy of the run
+    frames, _ = _block_frames(events, design.t_r, design.hrf_delay, design.n_scans, None)
+    blocks = _cut_blocks(data, affine, run_img.header, frames)
+    out["imgs"] += blocks
+    out["y"] += list(events["trial_type"].to_numpy())
+    out["groups"] += [subject] * len(blocks)
+    out["block_runs"] += [len(out["runs"])] * len(blocks)
+    out["runs"].append(run_img)
+    out["run_groups"].append(subject)
+    out["events"].append(events)
+
+
+def _describe(design, brain, atlas, preprocessed, elapsed):
+    return (
+        f"Simulated block-design task fMRI: {design.n_subjects} subjects x {design.n_runs} "
+        f"runs x {design.n_tasks} tasks x {design.n_blocks} blocks of "
+        f"{design.block_duration} volumes (t_r={design.t_r:g} s, {int(brain.mask.sum())} "
+        f"voxels of {brain.voxel_size:g} mm, "
+        f"{'synthetic' if atlas is None else 'atlas'} 7-network layout); "
+        f"{_PREPROCESSING[preprocessed]}; "
+        f"blocks cut {design.hrf_delay:g} s after onset. Generated in {elapsed:.1f} s."
+    )
+
+
+def _assemble(out, design, brain, task_networks, description):
+    """Return the Bunch: per-block and per-run lists as arrays, and the layout."""
+    for key in ("y", "groups", "block_runs", "run_groups"):
+        out[key] = np.asarray(out[key])
+    out["y"] = out["y"].astype(str)
+    return Bunch(
+        **out,
+        run_imgs=out["runs"],
+        networks_img=brain.atlas.maps,
+        network_names=brain.atlas.names,
+        mask_img=brain.atlas.mask_img,
+        t_r=design.t_r,
+        task_networks=task_networks,
+        description=description,
+    )
 
 
 @validate_params(_SIMULATE_CONSTRAINTS, hints=_HINTS)
@@ -342,19 +370,19 @@ def make_task_fmri(
     block_duration=12,
     rest_duration=8,
     t_r=2.0,
-    voxel_size=6.0,
-    effect_size=0.25,
-    noise_ar=0.5,
-    noise_fwhm=8.0,
-    pattern_fwhm=12.0,
-    drift=1.0,
-    subject_variability=0.5,
-    jitter=6.0,
-    task_networks=None,
-    atlas=None,
-    preprocessed=True,
     hrf_model="glover",
     hrf_delay=5.0,
+    voxel_size=6.0,
+    atlas=None,
+    task_networks=None,
+    effect_size=0.25,
+    pattern_fwhm=12.0,
+    subject_variability=0.5,
+    jitter=6.0,
+    noise_ar=0.5,
+    noise_fwhm=8.0,
+    drift=1.0,
+    preprocessed=True,
     random_state=None,
 ):
     """Simulate a block-design task-fMRI dataset with task information in chosen networks.
@@ -370,6 +398,13 @@ def make_task_fmri(
     The runs are then cleaned (each voxel detrended and z-scored over the whole run) and
     the blocks cut with :func:`~sklearn_tcssl.datasets.extract_blocks`, shifted by
     ``hrf_delay`` seconds; so ``imgs`` are ready for a masker with ``standardize=None``.
+
+    The parameters come in groups, in this order: the **design** (``n_subjects`` to
+    ``hrf_delay``: subjects, runs, blocks, timing), the **brain** (``voxel_size``, ``atlas``
+    and which networks carry each task, ``task_networks``), the **signal and its subject
+    effects** (``effect_size`` to ``jitter``), the **noise** (``noise_ar``, ``noise_fwhm``,
+    ``drift``) and the **output** (``preprocessed``, ``random_state``). Pass all but
+    ``n_subjects`` by name.
 
     Parameters
     ----------
@@ -387,41 +422,41 @@ def make_task_fmri(
         Rest before the first block, between blocks and after the last one, in volumes.
     t_r : float, default=2.0
         Repetition time in seconds.
+    hrf_model : str, default="glover"
+        HRF of ``nilearn.glm.first_level.compute_regressor`` (``"glover"``, ``"spm"``, ...).
+    hrf_delay : float, default=5.0
+        Delay in seconds added to each onset when cutting the blocks.
     voxel_size : float, default=6.0
         Isotropic voxel size in mm of the MNI-space grid. The default grid is
         25 x 31 x 24 with about 2.9k cortical voxels (in ``mask_img``) for the synthetic
         layout, 4.8k with the real Yeo atlas.
+    atlas : Niimg-like or str or pathlib.Path or None, default=None
+        The 7-network layout (see :func:`make_network_atlas`): None for a synthetic one, or
+        a Yeo 2011 7-network image in MNI space, resampled to the grid.
+    task_networks : dict or None, default=None
+        Task name -> names of the networks carrying that task's specific pattern. Default:
+        visual carries every task, limbic none, and somatomotor, dorsal_attention,
+        ventral_attention, frontoparietal and default each carry two tasks in three.
     effect_size : float, default=0.25
         Amplitude (percent signal change, noise sd = 1) of the task-specific patterns in
         the visual network; other carrying networks get 0.45 times it.
-    noise_ar : float, default=0.5
-        AR(1) coefficient of the noise, in [0, 1).
-    noise_fwhm : float, default=8.0
-        Spatial smoothness (FWHM, mm) of the noise.
     pattern_fwhm : float, default=12.0
         Spatial smoothness (FWHM, mm) of the activation patterns (group and subject).
-    drift : float, default=1.0
-        Amplitude (percent signal change) of each voxel's slow drift.
     subject_variability : float, default=0.5
         Share, in [0, 1], of each subject's pattern variance that is subject-specific.
     jitter : float, default=6.0
         Largest shift (mm) of a subject's patterns: each subject's patterns move by a
         random vector whose length is uniform in [0, jitter] (3 mm on average).
-    task_networks : dict or None, default=None
-        Task name -> names of the networks carrying that task's specific pattern. Default:
-        visual carries every task, limbic none, and somatomotor, dorsal_attention,
-        ventral_attention, frontoparietal and default each carry two tasks in three.
-    atlas : Niimg-like or str or pathlib.Path or None, default=None
-        The 7-network layout (see :func:`make_network_atlas`): None for a synthetic one, or
-        a Yeo 2011 7-network image in MNI space, resampled to the grid.
+    noise_ar : float, default=0.5
+        AR(1) coefficient of the noise, in [0, 1).
+    noise_fwhm : float, default=8.0
+        Spatial smoothness (FWHM, mm) of the noise.
+    drift : float, default=1.0
+        Amplitude (percent signal change) of each voxel's slow drift.
     preprocessed : bool, default=True
         True returns cleaned runs and blocks (detrended, z-scored per voxel over the run).
         False returns the runs in scanner units (voxel-wise baselines in the hundreds to
         thousands, with drifts) and blocks cut from them without any cleaning.
-    hrf_model : str, default="glover"
-        HRF of ``nilearn.glm.first_level.compute_regressor`` (``"glover"``, ``"spm"``, ...).
-    hrf_delay : float, default=5.0
-        Delay in seconds added to each onset when cutting the blocks.
     random_state : int, numpy.random.RandomState or None, default=None
         Seed for reproducible datasets.
 
@@ -485,109 +520,38 @@ def make_task_fmri(
     (['task0', 'task1', 'task2', 'task3'], 2, (25, 31, 24, 248))
     """
     start_time = time.perf_counter()
-    # validated by the decorator; numpy scalars become Python numbers
-    n_subjects, n_runs, n_tasks = int(n_subjects), int(n_runs), int(n_tasks)
-    n_blocks, block_duration, rest_duration = (
-        int(n_blocks),
-        int(block_duration),
-        int(rest_duration),
-    )
-    t_r, voxel_size, effect_size = float(t_r), float(voxel_size), float(effect_size)
-    noise_ar, noise_fwhm, pattern_fwhm = float(noise_ar), float(noise_fwhm), float(pattern_fwhm)
-    drift, subject_variability = float(drift), float(subject_variability)
-    jitter, hrf_delay = float(jitter), float(hrf_delay)
-    if rest_duration * t_r < hrf_delay:
-        raise ValueError(
-            f"rest_duration={rest_duration} volumes ({rest_duration * t_r:g} s) is shorter "
-            f"than hrf_delay={hrf_delay:g} s: the last block would run past the end of the "
-            "run. Raise rest_duration or lower hrf_delay."
-        )
-    n_scans = rest_duration + n_tasks * n_blocks * (block_duration + rest_duration)
-    n_voxels = int(np.prod(_grid(voxel_size)[0]))
-    check_fits_in_memory(
-        2 * n_subjects * n_runs * n_scans * n_voxels * 4,  # float32 runs + cleaned copies
-        owner="make_task_fmri",
-        what=f"{n_subjects * n_runs} runs of {n_scans} volumes x {n_voxels} voxels",
-        fix="Lower n_subjects, n_runs, n_tasks or n_blocks, or raise voxel_size.",
-    )
+    design = _Design(  # validated by the decorator; numpy scalars become Python numbers
+        int(n_subjects), int(n_runs), int(n_tasks), int(n_blocks), int(block_duration),
+        int(rest_duration), float(t_r), hrf_model, float(hrf_delay),
+    )  # fmt: skip
+    voxel_size = float(voxel_size)
+    _check_memory(design, voxel_size)
     rng = check_random_state(random_state)
     gen = np.random.default_rng(rng.randint(2**31))
-
-    task_names = [f"task{k}" for k in range(n_tasks)]
-    task_networks = _check_task_networks(task_networks, task_names)
-    network_atlas = make_network_atlas(voxel_size, atlas=atlas)
-    labels = np.asarray(network_atlas.maps.dataobj)
-    mask = labels > 0
-    shape, affine = labels.shape, network_atlas.maps.affine
-    fwhm_to_sigma = 1.0 / voxel_size / np.sqrt(8 * np.log(2))  # mm FWHM -> voxels sd
-    sigma = pattern_fwhm * fwhm_to_sigma
-    patterns, gains, common = _patterns(gen, labels, task_networks, sigma)
-    kernel = _smoothing_operator(mask, noise_fwhm * fwhm_to_sigma)
-    block_s, rest_s = block_duration * t_r, rest_duration * t_r
-    frame_times = np.arange(n_scans) * t_r
-    if not preprocessed:
-        # voxel-wise baseline intensity: a smooth field of a few hundred to ~2000
-        baseline = np.clip(900.0 + 350.0 * _smooth_field(gen, shape, 2 * sigma)[mask], 150, None)
+    task_networks = _check_task_networks(task_networks, design.task_names)
+    brain = _Brain.build(voxel_size, atlas, float(pattern_fwhm), float(noise_fwhm))
+    group = _patterns(gen, brain.labels, task_networks, brain.sigma)
+    baseline = None if preprocessed else _baseline(gen, brain)
 
     out = {k: [] for k in ("imgs", "y", "groups", "block_runs", "runs", "run_groups", "events")}
-    for subject in range(n_subjects):
-        subj_patterns, subj_common = _subject_patterns(
+    for subject in range(design.n_subjects):
+        amplitudes = _subject_amplitudes(
             gen,
-            patterns,
-            gains,
-            common,
-            variability=subject_variability,
-            jitter_vox=jitter / voxel_size,
-            sigma=sigma,
+            group,
+            brain,
+            effect_size=float(effect_size),
+            variability=float(subject_variability),
+            jitter=float(jitter),
         )
-        amplitudes = effect_size * np.vstack(
-            [subj_patterns.reshape(n_tasks, -1)[:, mask.ravel()], subj_common[mask]]
-        )  # (n_tasks + 1, n_voxels)
-        for _ in range(n_runs):
-            events = _run_events(gen, task_names, n_blocks, block_s, rest_s)
-            regs = _regressors(gen, events, task_names, frame_times, hrf_model, 0.15)
-            design = np.column_stack([regs, regs.sum(axis=1)])
-            signal = design @ amplitudes + _drift(gen, frame_times, mask.sum(), drift)
-            signal += _noise(gen, n_scans, kernel, ar=noise_ar, global_sd=0.5)
-            if preprocessed:
-                signal = clean(signal, detrend=True, standardize="zscore_sample", filter=False)
-            else:
-                signal = baseline * (1.0 + signal / 100.0)
-            data = np.zeros(shape + (n_scans,), dtype=np.float32)
-            data[mask] = signal.T
-            run_img = nib.Nifti1Image(data, affine)
-            run_img.header.set_xyzt_units("mm", "sec")
-            run_img.header["pixdim"][4] = t_r
-            # extract_blocks' own cutting, without its defensive copy of the run
-            frames, _ = _block_frames(events, t_r, hrf_delay, n_scans, None)
-            blocks = _cut_blocks(data, affine, run_img.header, frames)
-            block_labels = events["trial_type"].to_numpy()
-            out["imgs"] += blocks
-            out["y"] += list(block_labels)
-            out["groups"] += [subject] * len(blocks)
-            out["block_runs"] += [len(out["runs"])] * len(blocks)
-            out["runs"].append(run_img)
-            out["run_groups"].append(subject)
-            out["events"].append(events)
+        for _ in range(design.n_runs):
+            events = _run_events(
+                gen, design.task_names, design.n_blocks, design.block_s, design.rest_s
+            )
+            signal = _run_signal(
+                gen, design, events, amplitudes, brain, ar=float(noise_ar), drift=float(drift)
+            )
+            signal = _to_output_units(signal, baseline)
+            _add_run(out, subject, events, design, brain, signal)
 
-    for key in ("y", "groups", "block_runs", "run_groups"):
-        out[key] = np.asarray(out[key])
-    out["y"] = out["y"].astype(str)
-    elapsed = time.perf_counter() - start_time
-    return Bunch(
-        **out,
-        run_imgs=out["runs"],
-        networks_img=network_atlas.maps,
-        network_names=network_atlas.names,
-        mask_img=network_atlas.mask_img,
-        t_r=t_r,
-        task_networks=task_networks,
-        description=(
-            f"Simulated block-design task fMRI: {n_subjects} subjects x {n_runs} runs x "
-            f"{n_tasks} tasks x {n_blocks} blocks of {block_duration} volumes (t_r={t_r:g} s, "
-            f"{int(mask.sum())} voxels of {voxel_size:g} mm, "
-            f"{'synthetic' if atlas is None else 'atlas'} 7-network layout); "
-            f"{_PREPROCESSING[preprocessed]}; "
-            f"blocks cut {hrf_delay:g} s after onset. Generated in {elapsed:.1f} s."
-        ),
-    )
+    description = _describe(design, brain, atlas, preprocessed, time.perf_counter() - start_time)
+    return _assemble(out, design, brain, task_networks, description)
