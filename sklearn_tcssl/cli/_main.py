@@ -163,21 +163,10 @@ def _bold_runs(args):
 
 def _check_events(root, refs, task):
     """Every run needs its events file (as load_bids_blocks will require), checked first."""
-    from sklearn_tcssl.datasets._bids import (
-        _expected_events_path,
-        _inherited,
-        _raw_entities,
-        _sidecar_files,
-    )
+    from sklearn_tcssl.datasets._bids import _events_file
 
     for ref in refs:
-        entities = _raw_entities(ref["entities"])
-        if not _inherited(_sidecar_files(root, "events.tsv", entities["sub"]), entities):
-            raise FileNotFoundError(
-                f"No events file for {ref['file_basename']}: expected "
-                f"{str(_expected_events_path(root, ref))!r} (or an inherited "
-                f"task-{task}_events.tsv at the dataset root)."
-            )
+        _events_file(root, ref, task)
 
 
 def _pretrained_model(args, networks, mask_img, first_run):

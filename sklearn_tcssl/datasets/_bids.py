@@ -195,6 +195,99 @@ def _bold_files(search_root, task, subjects, derivatives, space, desc):
     return refs
 
 
+# ------------------------------------------------------------------ load_bids_blocks' steps
+def _check_arguments(bids_root, task, derivatives, space, subjects):
+    """Check what the file search needs; return the root, the bare task and subject labels."""
+    root = Path(bids_root)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"bids_root={str(bids_root)!r} is not a folder. Pass the root of a BIDS dataset."
+        )
+    if space is not None and not derivatives:
+        raise ValueError(
+            f"space={space!r} only applies to derivatives (raw BOLD files have no space); "
+            "pass derivatives=True or leave space=None."
+        )
+    if subjects is not None:
+        subjects = [str(s).removeprefix("sub-") for s in np.atleast_1d(subjects)]
+    return root, str(task).removeprefix("task-"), subjects
+
+
+def _events_file(root, ref, task):
+    """Return the events file of a BOLD run (the most specific one, BIDS inheritance)."""
+    entities = _raw_entities(ref["entities"])
+    events_files = _inherited(_sidecar_files(root, "events.tsv", entities["sub"]), entities)
+    if not events_files:
+        raise FileNotFoundError(
+            f"No events file for {ref['file_basename']}: expected "
+            f"{str(_expected_events_path(root, ref))!r} (or an inherited "
+            f"task-{task}_events.tsv at the dataset root)."
+        )
+    return events_files[-1]
+
+
+def _run_blocks(ref, root, search_root, task, t_r, cleaning):
+    """Read one run's events and repetition time, then clean and cut it (extract_blocks)."""
+    entities = _raw_entities(ref["entities"])
+    events_file = _events_file(root, ref, task)
+    if t_r is not None:
+        t_r = _check_t_r(t_r)
+    else:
+        t_r = _read_t_r(ref["file_path"], ref, root, search_root)
+    events = _read_events(events_file)
+    blocks, labels = extract_blocks(ref["file_path"], events, t_r, **cleaning)
+    return Bunch(
+        id="_".join(f"{k}-{entities[k]}" for k in ("sub", "ses", "acq", "run") if k in entities),
+        subject=f"sub-{entities['sub']}",
+        path=ref["file_path"],
+        events=events,
+        blocks=blocks,
+        labels=list(labels),
+        t_r=t_r,
+    )
+
+
+def _check_runs(runs):
+    """Refuse runs that cannot be told apart or that differ in repetition time."""
+    run_ids = [run.id for run in runs]
+    if len(set(run_ids)) < len(run_ids):
+        raise ValueError(
+            f"Run ids are not unique: {run_ids}; the runs differ by an entity other "
+            "than sub/ses/acq/run. Load them separately (e.g. with subjects=)."
+        )
+    t_rs = [run.t_r for run in runs]
+    if not np.allclose(t_rs, t_rs[0]):
+        raise ValueError(
+            f"The runs have different repetition times {sorted(set(t_rs))}; load runs "
+            "with the same t_r together (e.g. with subjects=)."
+        )
+
+
+def _assemble(runs, task, search_root, hrf_delay):
+    """Return the Bunch: the blocks of every run, in run order, and the runs themselves."""
+    per_block = {
+        "y": [label for run in runs for label in run.labels],
+        "groups": [run.subject for run in runs for _ in run.blocks],
+        "runs": [run.id for run in runs for _ in run.blocks],
+    }
+    per_block = {key: np.asarray(values) for key, values in per_block.items()}
+    return Bunch(
+        imgs=[block for run in runs for block in run.blocks],
+        **per_block,
+        block_runs=per_block["runs"],
+        run_imgs=[run.path for run in runs],
+        run_ids=np.asarray([run.id for run in runs]),
+        run_groups=np.asarray([run.subject for run in runs]),
+        events=[run.events for run in runs],
+        t_r=runs[0].t_r,
+        description=(
+            f"Blocks of task {task!r} from {len(runs)} run(s) of "
+            f"{len({run.subject for run in runs})} subject(s) in {str(search_root)!r}, cut "
+            f"{hrf_delay:g} s after each onset."
+        ),
+    )
+
+
 @validate_params(
     {
         "bids_root": [str, os.PathLike],
@@ -292,81 +385,17 @@ def load_bids_blocks(
     ...     "ds000105", task="objectviewing", derivatives=True, space="MNI152NLin2009cAsym"
     ... )  # doctest: +SKIP
     """
-    root = Path(bids_root)
-    if not root.is_dir():
-        raise FileNotFoundError(
-            f"bids_root={str(bids_root)!r} is not a folder. Pass the root of a BIDS dataset."
-        )
-    task = str(task).removeprefix("task-")
-    if space is not None and not derivatives:
-        raise ValueError(
-            f"space={space!r} only applies to derivatives (raw BOLD files have no space); "
-            "pass derivatives=True or leave space=None."
-        )
-    if subjects is not None:
-        subjects = [str(s).removeprefix("sub-") for s in np.atleast_1d(subjects)]
+    root, task, subjects = _check_arguments(bids_root, task, derivatives, space, subjects)
     search_root = _find_derivatives_root(root, derivatives)
     refs = _bold_files(search_root, task, subjects, bool(derivatives), space, desc)
-
-    out = {
-        k: []
-        for k in ("imgs", "y", "groups", "runs", "run_imgs", "run_ids", "run_groups", "events")
+    cleaning = {
+        "hrf_delay": hrf_delay,
+        "standardize": standardize,
+        "detrend": detrend,
+        "high_pass": high_pass,
+        "trial_types": trial_types,
+        "min_duration": min_duration,
     }
-    t_rs = []
-    for ref in refs:
-        ents = _raw_entities(ref["entities"])
-        sub = ents["sub"]
-        events_files = _inherited(_sidecar_files(root, "events.tsv", sub), ents)
-        if not events_files:
-            raise FileNotFoundError(
-                f"No events file for {ref['file_basename']}: expected "
-                f"{str(_expected_events_path(root, ref))!r} (or an inherited "
-                f"task-{task}_events.tsv at the dataset root)."
-            )
-        run_t_r = _check_t_r(t_r) if t_r is not None else None
-        if run_t_r is None:
-            run_t_r = _read_t_r(ref["file_path"], ref, root, search_root)
-        events = _read_events(events_files[-1])
-        blocks, labels = extract_blocks(
-            ref["file_path"],
-            events,
-            run_t_r,
-            hrf_delay=hrf_delay,
-            standardize=standardize,
-            detrend=detrend,
-            high_pass=high_pass,
-            trial_types=trial_types,
-            min_duration=min_duration,
-        )
-        run_id = "_".join(f"{k}-{ents[k]}" for k in ("sub", "ses", "acq", "run") if k in ents)
-        out["imgs"] += blocks
-        out["y"] += list(labels)
-        out["groups"] += [f"sub-{sub}"] * len(blocks)
-        out["runs"] += [run_id] * len(blocks)
-        out["run_imgs"].append(ref["file_path"])
-        out["run_ids"].append(run_id)
-        out["run_groups"].append(f"sub-{sub}")
-        out["events"].append(events)
-        t_rs.append(run_t_r)
-    if len(set(out["run_ids"])) < len(out["run_ids"]):
-        raise ValueError(
-            f"Run ids are not unique: {out['run_ids']}; the runs differ by an entity other "
-            "than sub/ses/acq/run. Load them separately (e.g. with subjects=)."
-        )
-    if not np.allclose(t_rs, t_rs[0]):
-        raise ValueError(
-            f"The runs have different repetition times {sorted(set(t_rs))}; load runs "
-            "with the same t_r together (e.g. with subjects=)."
-        )
-    for key in ("y", "groups", "runs", "run_ids", "run_groups"):
-        out[key] = np.asarray(out[key])
-    return Bunch(
-        **out,
-        block_runs=out["runs"],
-        t_r=t_rs[0],
-        description=(
-            f"Blocks of task {task!r} from {len(refs)} run(s) of "
-            f"{len(set(out['run_groups']))} subject(s) in {str(search_root)!r}, cut "
-            f"{hrf_delay:g} s after each onset."
-        ),
-    )
+    runs = [_run_blocks(ref, root, search_root, task, t_r, cleaning) for ref in refs]
+    _check_runs(runs)
+    return _assemble(runs, task, search_root, hrf_delay)

@@ -239,6 +239,26 @@ def _standardize_arg(standardize):
     return "zscore_sample" if standardize else None
 
 
+def _cleaning_mask(mask_img, img):
+    """Return the voxels of ``mask_img`` (on the run's grid, not empty) as a boolean array."""
+    mask_img = load_img(mask_img)
+    check_image_file(mask_img)
+    if mask_img.shape[:3] != img.shape[:3] or not np.allclose(mask_img.affine, img.affine):
+        raise ValueError(
+            f"mask_img (shape {mask_img.shape[:3]}) is not on the run's grid (shape "
+            f"{img.shape[:3]}); resample it with nilearn.image.resample_to_img("
+            "mask_img, img, interpolation='nearest')."
+        )
+    mask = np.asarray(mask_img.dataobj).astype(bool).reshape(img.shape[:3])
+    if not mask.any():
+        raise ValueError(
+            f"mask_img={image_name(mask_img, '(in memory)')} has no non-zero voxel: "
+            "no block would hold any data. Pass a brain mask of the run (e.g. "
+            "nilearn.masking.compute_epi_mask(img)), or mask_img=None."
+        )
+    return mask
+
+
 def _clean_run(data, mask, t_r, *, detrend, standardize, high_pass):
     """Detrend / filter / standardize each voxel of a (X, Y, Z, T) array over the run.
 
@@ -443,21 +463,7 @@ def extract_blocks(
         if mask_img is None:
             mask = data.std(axis=3) > 0
         else:
-            mask_img = load_img(mask_img)
-            check_image_file(mask_img)
-            if mask_img.shape[:3] != img.shape[:3] or not np.allclose(mask_img.affine, img.affine):
-                raise ValueError(
-                    f"mask_img (shape {mask_img.shape[:3]}) is not on the run's grid (shape "
-                    f"{img.shape[:3]}); resample it with nilearn.image.resample_to_img("
-                    "mask_img, img, interpolation='nearest')."
-                )
-            mask = np.asarray(mask_img.dataobj).astype(bool).reshape(img.shape[:3])
-            if not mask.any():
-                raise ValueError(
-                    f"mask_img={image_name(mask_img, '(in memory)')} has no non-zero voxel: "
-                    "no block would hold any data. Pass a brain mask of the run (e.g. "
-                    "nilearn.masking.compute_epi_mask(img)), or mask_img=None."
-                )
+            mask = _cleaning_mask(mask_img, img)
             check_finite_image_data(data[mask], f"{where} (inside mask_img)")
         data = _clean_run(
             data, mask, t_r, detrend=detrend, standardize=standardize, high_pass=high_pass
