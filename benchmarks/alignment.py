@@ -15,7 +15,8 @@ protocol of Chen et al. 2015 and of brainiak's SRM tutorial), both scored on sca
   trained on 16 people and tested on the held-out one (17 folds); shrinkage LDA and logistic
   regression rows.
 
-Methods: no alignment, our ``SharedResponseAligner`` and ``TemporalContrastiveAligner``,
+Methods: no alignment, our ``SharedResponseAligner`` (default basis and
+``basis="dominant"``) and ``TemporalContrastiveAligner``,
 brainiak's probabilistic SRM, deterministic SRM and robust SRM, fmralign's template
 alignment (Procrustes, ridge, optimal transport) and CEBRA multi-session with time as the
 auxiliary variable. Peers are optional (``pip install -e ".[peers]"``): a peer that is not
@@ -142,12 +143,15 @@ def fit_none(scan1):
     return Series(lambda person, x: x)
 
 
-def fit_ours_srm(scan1):
-    from sklearn_tcssl import SharedResponseAligner
+def fit_ours_srm(basis):
+    def fit(scan1):
+        from sklearn_tcssl import SharedResponseAligner
 
-    aligner = SharedResponseAligner(N_COMPONENTS, n_iter=N_ITER, random_state=0)
-    aligner.fit(list(scan1), subjects=list(range(len(scan1))))
-    return Series(lambda person, x: aligner.transform([x], subjects=[person])[0])
+        aligner = SharedResponseAligner(N_COMPONENTS, n_iter=N_ITER, basis=basis, random_state=0)
+        aligner.fit(list(scan1), subjects=list(range(len(scan1))))
+        return Series(lambda person, x: aligner.transform([x], subjects=[person])[0])
+
+    return fit
 
 
 def fit_ours_tc(params):
@@ -206,6 +210,21 @@ def fit_ours_srm_in_brainiak_basis(scan1):
     u, _, vt = np.linalg.svd(ours.shared_response_.T @ theirs.s_.T)  # Procrustes: S_o R ~ S_b
     rotation = u @ vt
     return Series(lambda person, x: ours.transform([x], subjects=[person])[0] @ rotation)
+
+
+def fit_brainiak_in_canonical_basis(scan1):
+    """Diagnostic: brainiak DetSRM's maps rotated onto our canonical ``"dominant"`` basis.
+
+    The counterpart of the row above: our basis rule applied to brainiak's fit.
+    """
+    from brainiak.funcalign import srm
+
+    from sklearn_tcssl.alignment._srm import canonical_rotation
+
+    theirs = srm.DetSRM(n_iter=N_ITER, features=N_COMPONENTS, rand_seed=0)
+    theirs.fit([run.T.astype(np.float64) for run in scan1])
+    rotation = canonical_rotation(theirs.s_.T)
+    return Series(lambda person, x: x @ theirs.w_[person] @ rotation)
 
 
 def basis_report(scan1):
@@ -286,7 +305,8 @@ def make_methods(mode):
     tc_frozen = fit_ours_tc({"max_epochs": epochs, "freeze_maps": True})
     methods = {
         "no alignment (voxels)": (fit_none, None),
-        "ours: SharedResponseAligner": (fit_ours_srm, None),
+        "ours: SharedResponseAligner": (fit_ours_srm("fitted"), None),
+        'ours: SharedResponseAligner(basis="dominant")': (fit_ours_srm("dominant"), None),
         "ours: TemporalContrastiveAligner (default), embed": (tc_default, "embed"),
         "ours: TemporalContrastiveAligner (default), transform": (tc_default, "transform"),
         "ours: TemporalContrastiveAligner (freeze_maps), embed": (tc_frozen, "embed"),
@@ -313,6 +333,10 @@ def make_methods(mode):
     if mode == "full":
         methods["diagnostic: ours SRM rotated onto brainiak DetSRM's basis"] = (
             fit_ours_srm_in_brainiak_basis,
+            None,
+        )
+        methods['diagnostic: brainiak DetSRM rotated onto our basis="dominant"'] = (
+            fit_brainiak_in_canonical_basis,
             None,
         )
         tc_random = fit_ours_tc({"max_epochs": 3 * epochs, "init": "random", "lr": 1e-3})

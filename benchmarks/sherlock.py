@@ -138,6 +138,10 @@ def make_aligners(quick):
     tc = dict(n_components=50, random_state=0, max_epochs=epochs)
     return {
         "SRM (k=50)": (SharedResponseAligner(50, random_state=0), False),
+        'SRM (k=50), basis="dominant"': (
+            SharedResponseAligner(50, basis="dominant", random_state=0),
+            False,
+        ),
         "TC aligner, SRM init, untrained": (
             TemporalContrastiveAligner(**{**tc, "max_epochs": 0}),
             True,

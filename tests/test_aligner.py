@@ -5,7 +5,7 @@ from sklearn.model_selection import GroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 
 from sklearn_tcssl import SharedResponseAligner, TemporalContrastiveAligner
-from sklearn_tcssl.alignment._srm import fit_srm, procrustes_map
+from sklearn_tcssl.alignment._srm import canonical_rotation, fit_srm, procrustes_map
 from sklearn_tcssl.baselines import BlockMeanPattern
 from sklearn_tcssl.datasets import make_time_locked_fmri
 
@@ -43,6 +43,57 @@ def test_srm_maps_are_orthonormal_and_shared_response_is_their_mean(data):
         np.testing.assert_allclose(w.T @ w, np.eye(6), atol=1e-4)
     mean = np.mean([r @ w for r, w in zip(data.runs, weights)], axis=0)
     np.testing.assert_allclose(shared, mean, atol=1e-4)
+
+
+def _distinct_shared_variances(seed=0, n_people=4, n_timepoints=200, n_features=30):
+    rng = np.random.default_rng(seed)
+    shared = rng.normal(size=(n_timepoints, 5)) * np.array([4.0, 2.5, 1.8, 1.2, 0.8])
+    maps = [np.linalg.qr(rng.normal(size=(n_features, 5)))[0] for _ in range(n_people)]
+    noise = [0.3 * rng.normal(size=(n_timepoints, n_features)) for _ in range(n_people)]
+    return shared, [shared @ w.T + e for w, e in zip(maps, noise)]
+
+
+def test_canonical_rotation_ignores_the_basis_it_is_given():
+    shared, _ = _distinct_shared_variances()
+    rotated = shared @ np.linalg.qr(np.random.default_rng(1).normal(size=(5, 5)))[0]
+    canonical = shared @ canonical_rotation(shared)
+    np.testing.assert_allclose(rotated @ canonical_rotation(rotated), canonical, atol=1e-8)
+    rotation = canonical_rotation(shared)
+    np.testing.assert_allclose(rotation.T @ rotation, np.eye(5), atol=1e-12)
+
+
+def test_dominant_basis_puts_the_largest_shared_variance_alone_on_the_first_axis():
+    shared, _ = _distinct_shared_variances()
+    variances = np.linalg.svd(shared, compute_uv=False) ** 2
+    energy = ((shared @ canonical_rotation(shared)) ** 2).sum(axis=0)
+    np.testing.assert_allclose(energy[0], variances[0], rtol=1e-6)
+    # the others mix the remaining principal axes: none carries the second one alone
+    assert energy[1:].max() < 0.9 * variances[1]
+
+
+def test_dominant_basis_does_not_depend_on_the_random_start():
+    _, runs = _distinct_shared_variances()
+    outputs = [
+        SharedResponseAligner(5, basis="dominant", random_state=seed)
+        .fit(runs)
+        .transform(runs[:2], subjects=[0, 1])
+        for seed in (0, 1, 2)
+    ]
+    for other in outputs[1:]:
+        for a, b in zip(outputs[0], other):
+            np.testing.assert_allclose(a, b, atol=1e-4)
+    # the fitted basis does depend on it: the option is what makes the output canonical
+    fitted = [
+        SharedResponseAligner(5, random_state=seed).fit(runs).transform(runs[:1], subjects=[0])
+        for seed in (0, 1)
+    ]
+    assert np.abs(fitted[0][0] - fitted[1][0]).max() > 0.1
+
+
+def test_srm_basis_is_checked():
+    _, runs = _distinct_shared_variances()
+    with pytest.raises(ValueError, match="'basis' parameter of SharedResponseAligner"):
+        SharedResponseAligner(5, basis="pca").fit(runs)
 
 
 def test_srm_alignment_beats_unaligned_voxels(data):

@@ -151,3 +151,23 @@ def test_model_files_written_before_aligners_were_saveable_still_load():
     classifier = load(folder / "classifier_format1.safetensors")
     np.testing.assert_allclose(embedder.transform(X), expected[:, :9], rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(classifier.predict_proba(X), expected[:, 9:], rtol=1e-6, atol=1e-7)
+
+
+def test_srm_model_files_from_before_the_canonical_basis_still_load():
+    # written by the previous release's save(): maps in the basis the random start gave
+    folder = Path(__file__).parent / "data"
+    rng = np.random.default_rng(0)
+    runs = [rng.normal(size=(40, 8)).astype("float32") for _ in range(3)]
+    subjects = ["sub-01", "sub-02", "sub-03"]
+    aligner = load(folder / "srm_fitted_basis.safetensors")
+    expected = np.load(folder / "srm_fitted_basis_outputs.npy")
+    np.testing.assert_allclose(np.stack(aligner.transform(runs, subjects)), expected, atol=1e-6)
+
+
+def test_srm_basis_is_read_back_from_the_model_file(tmp_path, data):
+    aligner = SharedResponseAligner(5, basis="dominant", random_state=0).fit(data.runs[:3])
+    loaded = load(save(aligner, tmp_path / "srm.safetensors"))
+    assert loaded.get_params()["basis"] == "dominant"
+    np.testing.assert_array_equal(
+        loaded.transform(data.runs[:1], [0])[0], aligner.transform(data.runs[:1], [0])[0]
+    )

@@ -53,7 +53,7 @@ if not rows:
 # ---------------
 # One bar per method (mean over the 17 held-out people, error bar: their standard
 # deviation); red: this package, blue: the peers, gray: no alignment, orange: the
-# diagnostic row (our SRM in brainiak's basis). A method that did not
+# diagnostic rows (our SRM in brainiak's basis, brainiak's in ours). A method that did not
 # run here is listed with its error instead of a bar.
 if rows:
     tasks = [

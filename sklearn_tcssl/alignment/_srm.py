@@ -5,9 +5,18 @@ an orthonormal map ``W_s`` (voxels x k) and a response ``S`` (time x k) shared b
 Fitting alternates two closed-form steps: ``S`` is the mean of the subjects' projections
 ``X_s W_s``, and each ``W_s`` is the orthogonal Procrustes solution that best maps ``X_s``
 onto ``S``. A new subject's map is one Procrustes step against the fitted ``S``.
+
+The model is unchanged by one rotation ``R`` of the shared space applied to everyone
+(``W_s R``, ``S R``), so the random start decides the basis the maps come out in; anything
+that scales each shared dimension on its own (the z-scoring of time-segment matching, a
+``StandardScaler`` before a decoder, shrinkage LDA) depends on that basis. With
+``basis="dominant"``, :func:`fit_srm` ends in a canonical basis that no start changes
+(:func:`canonical_rotation`).
 """
 
 import numpy as np
+from scipy.fft import dct
+from sklearn.utils.extmath import svd_flip
 
 
 def procrustes_map(run, shared):
@@ -48,7 +57,10 @@ def random_orthonormal(n_features, n_components, rng):
     return (q * np.sign(np.diag(r))).astype(np.float32)
 
 
-def fit_srm(runs, n_components, *, n_iter=10, random_state=0):
+BASES = ("fitted", "dominant")
+
+
+def fit_srm(runs, n_components, *, n_iter=10, random_state=0, basis="fitted"):
     """Fit a deterministic SRM to time-locked runs.
 
     Parameters
@@ -61,6 +73,9 @@ def fit_srm(runs, n_components, *, n_iter=10, random_state=0):
         Alternating updates after the random initialisation.
     random_state : int, default=0
         Seed of the random orthonormal initial maps.
+    basis : {"fitted", "dominant"}, default="fitted"
+        ``"fitted"``: the basis the alternating updates end in from the random start;
+        ``"dominant"``: the canonical basis of :func:`canonical_rotation`.
 
     Returns
     -------
@@ -74,7 +89,46 @@ def fit_srm(runs, n_components, *, n_iter=10, random_state=0):
     for _ in range(n_iter):
         shared = shared_response(runs, weights)
         weights = [procrustes_map(run, shared) for run in runs]
+    if basis == "dominant":
+        rotation = canonical_rotation(shared_response(runs, weights))
+        weights = [(w.astype(np.float64) @ rotation).astype(np.float32) for w in weights]
     return weights, shared_response(runs, weights)
+
+
+def canonical_rotation(shared):
+    """Rotation of the shared space onto its ``"dominant"`` basis, whatever basis it is in.
+
+    The first axis is the principal axis of largest shared variance, alone (on region data,
+    where the voxels move together, the region's global signal); the other axes mix the
+    remaining principal axes with the orthonormal DCT-II, so that each carries a share of
+    many components rather than one. A per-dimension scaling downstream (the z-scoring of
+    time-segment matching, a ``StandardScaler``, shrinkage LDA) then damps the dominant
+    component on its own. It is the basis brainiak's SRM happens to end in (its uniform
+    random start puts the voxels' mean on one axis). Signs follow
+    ``sklearn.utils.extmath.svd_flip`` (the largest absolute value of each principal time
+    course is positive). The bare principal axes are not used: a per-dimension scaling would
+    whiten them, weighting the weakest, noisiest components as much as the strongest.
+
+    Parameters
+    ----------
+    shared : ndarray of shape (n_timepoints, n_components)
+        A fitted shared response, in any basis (``n_components <= n_timepoints``).
+
+    Returns
+    -------
+    rotation : ndarray of shape (n_components, n_components), float64
+        Orthogonal; the canonical maps are ``W_s @ rotation``, the response ``shared @ rotation``.
+        It depends on the fitted model only, not on the basis it was given in (up to ties
+        between principal variances).
+    """
+    shared = np.asarray(shared, dtype=np.float64)
+    u, _, vt = np.linalg.svd(shared, full_matrices=False)  # (T, k), (k,), (k, k)
+    _, vt = svd_flip(u, vt)  # deterministic signs
+    axes = vt.T  # (k, k): principal axes as columns, by decreasing shared variance
+    if axes.shape[1] < 3:
+        return axes  # nothing to mix
+    mix = dct(np.eye(axes.shape[1] - 1), norm="ortho", axis=0).T  # (k-1, k-1) orthogonal
+    return np.concatenate([axes[:, :1], axes[:, 1:] @ mix], axis=1)
 
 
 def shared_response(runs, weights):

@@ -50,6 +50,7 @@ MODEL_PARAMS = frozenset(
         "encoder_lr_scale",
         # aligners (their architecture parameters are read from the architecture)
         "n_iter",
+        "basis",
         "cross_subject",
         "freeze_maps",
         "srm_iter",
