@@ -411,11 +411,31 @@ def test_pretrain_on_npy_runs_trains_from_memory_maps(npy_runs, tmp_path, capsys
     assert np.isfinite(load(model).transform([np.load(npy_runs[0])])).all()
 
 
+def test_pretrain_bids_with_masked_runs_on_disk_is_the_same_model(bids_tree, tmp_path, capsys):
+    import numpy as np
+
+    from sklearn_tcssl.io import load
+
+    root, mask = bids_tree
+    common = ["pretrain", str(root), "--task", "blocks", "--mask", str(mask)]
+    common += ["--max-epochs", "1", "--segment-length", "2"]
+    models = [tmp_path / "in_memory.safetensors", tmp_path / "from_disk.safetensors"]
+    assert main([*common, "--out", str(models[0])]) == 0, capsys.readouterr().err
+    folder = tmp_path / "masked"
+    assert main([*common, "--out", str(models[1]), "--masked-runs", str(folder)]) == 0
+    assert "pretraining from disk" in capsys.readouterr().out
+    runs = sorted(folder.glob("*.npy"))
+    assert [p.name for p in runs][0] == "sub-01_task-blocks_bold.npy" and len(runs) == 4
+    X = [np.load(runs[0])]
+    np.testing.assert_array_equal(load(models[1]).transform(X), load(models[0]).transform(X))
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
         (["--task", "rest"], "--task applies to a BIDS folder only"),
         (["--derivatives"], "--derivatives applies to a BIDS folder only"),
+        (["--masked-runs", "{tmp}/m"], "--masked-runs applies to a BIDS folder only"),
         (["--mask", "{tmp}/nope.nii.gz"], "--mask {tmp}/nope.nii.gz does not exist"),
     ],
 )

@@ -272,34 +272,55 @@ def _decode_whole_brain(data, groups, cv, mask_img, embedding):
 
 def run_pretrain(args):
     """Run ``tcssl pretrain``: z-score whole runs, pretrain the embedder, save a model file."""
-    from nilearn.maskers import MultiNiftiMasker
-
-    from sklearn_tcssl._input.files import open_npy_run
-    from sklearn_tcssl.cli._checks import check_mask_voxels, check_output_file
+    from sklearn_tcssl.cli._checks import check_output_file
     from sklearn_tcssl.embedding._embedder import TemporalContrastiveEmbedder
 
     check_output_file("--out", args.out)
     npy = npy_runs(args)
-    if npy is not None:  # masked runs on disk: memory maps, memory bounded
-        sequences = [open_npy_run(path, "RUN.npy") for path in npy]
-        mask_img = None if args.mask is None else check_mask_voxels(args.mask, sequences)
-        info = {"npy_runs": len(npy)}
-        _say(f"{len(npy)} .npy run(s), {sum(s.nbytes for s in sequences) / 2**30:.2f} GiB")
-    else:
-        runs = _bold_runs(args)
-        _say(f"{len(runs)} run(s) of task '{args.task}'")
-        mask_img = _brain_mask(args, runs)
-        masker = MultiNiftiMasker(
-            mask_img=mask_img, detrend=True, standardize="zscore_sample", reports=False
-        )
-        sequences = masker.fit_transform(runs)
-        info = {"bids_task": args.task}
+    sequences, mask_img, info = _bids_runs(args) if npy is None else _npy_runs(args, npy)
     params = {**_embedder_params(args), "segment_length": args.segment_length}
     _say(f"pretraining on {len(sequences)} runs x {sequences[0].shape[1]} voxels")
     embedder = TemporalContrastiveEmbedder(**params).fit(sequences)
     path = embedder.save(args.out, mask=mask_img, input_info=info)
     _say(f"saved {path} (final pretext accuracy {embedder.history_[-1, 'train_pretext_acc']:.2f})")
     return EXIT_OK
+
+
+def _npy_runs(args, paths):
+    """Return masked runs on disk as memory maps (memory bounded), and ``--mask`` if given."""
+    from sklearn_tcssl._input.files import open_npy_run
+    from sklearn_tcssl.cli._checks import check_mask_voxels
+
+    sequences = [open_npy_run(path, "RUN.npy") for path in paths]
+    mask_img = None if args.mask is None else check_mask_voxels(args.mask, sequences)
+    _say(f"{len(paths)} .npy run(s), {sum(s.nbytes for s in sequences) / 2**30:.2f} GiB")
+    return sequences, mask_img, {"npy_runs": len(paths)}
+
+
+def _bids_runs(args):
+    """Return the task's runs, detrended and z-scored in the mask (in memory or on disk)."""
+    import numpy as np
+    from nilearn.maskers import MultiNiftiMasker
+
+    runs = _bold_runs(args)
+    _say(f"{len(runs)} run(s) of task '{args.task}'")
+    mask_img = _brain_mask(args, runs)
+    masker = MultiNiftiMasker(
+        mask_img=mask_img, detrend=True, standardize="zscore_sample", reports=False
+    )
+    info = {"bids_task": args.task}
+    if args.masked_runs is None:
+        return masker.fit_transform(runs), mask_img, info
+    from sklearn_tcssl.cli._checks import check_output_folder
+
+    folder = check_output_folder("--masked-runs", args.masked_runs)
+    masker.fit()
+    paths = []
+    for run in runs:  # one masked run in memory at a time
+        paths.append(folder / f"{Path(run).name.split('.')[0]}.npy")
+        np.save(paths[-1], np.ascontiguousarray(masker.transform(run), dtype=np.float32))
+    _say(f"masked runs written to {folder}: pretraining from disk")
+    return _npy_runs(args, paths)[0], mask_img, info
 
 
 def _write_results(scores, out, *, chance, title):

@@ -167,6 +167,14 @@ def build_parser():
         "masked with, recorded in the model file (its voxel count must match)",
     )
     pretrain.add_argument(*MIN_MASK_OPTION, **MIN_MASK_ARGS)
+    pretrain.add_argument(
+        "--masked-runs",
+        type=Path,
+        metavar="DIR",
+        help="with a BIDS folder: write each masked run to DIR as a float32 .npy file (one "
+        "run in memory at a time) and pretrain from them on disk, so that many subjects fit; "
+        "later pretrains can pass DIR/*.npy directly",
+    )
     pretrain.add_argument("--derivatives", action="store_true", help="use fMRIPrep derivatives")
     pretrain.add_argument("--space", default=None, help="derivatives space")
     pretrain.add_argument("--segment-length", type=int, default=5, help="TRs per segment")
@@ -238,8 +246,10 @@ def npy_runs(args):
                 f"--{option} applies to a BIDS folder only; .npy runs are used as they are. "
                 f"Leave out --{option}."
             )
-    if args.derivatives:
-        raise ValueError("--derivatives applies to a BIDS folder only; leave it out.")
+    for flag in ("derivatives", "masked_runs"):
+        if getattr(args, flag):
+            option = "--" + flag.replace("_", "-")
+            raise ValueError(f"{option} applies to a BIDS folder only; leave it out.")
     return data
 
 
