@@ -20,11 +20,13 @@ fit):
   larger than RAM trains without the OOM killer, at disk speed once it no longer fits.
 
 Throughput is windows per second of the best training epoch after the first (skorch's epoch
-``dur``), for the same first runs held in memory (``np.load`` without a memory map) and as
-memory maps (alternated, ``--repeats`` times each, as the machine's load drifts), and for the
-whole corpus as memory maps. Setup (validation, statistics, PCA initialisation) is
-timed apart. Last, a resume check: a fit with ``checkpoint_dir`` is killed (SIGKILL) after its
-first checkpoint, started again, and must end with the same weights as an uninterrupted fit.
+``dur``; and per CPU second of the process, which a busy machine disturbs less), for the
+same first runs held in memory (``np.load`` without a memory map) and as memory maps
+(alternated, ``--repeats`` times each, as the machine's load drifts), and for the whole
+corpus as memory maps. Setup (the fit's time outside its epochs: validation, statistics,
+PCA initialisation) is timed apart. Last, a resume check: a fit with ``checkpoint_dir`` is
+killed (SIGKILL) after its first checkpoint, started again, and must end with the same
+weights as an uninterrupted fit.
 """
 
 import argparse
@@ -99,13 +101,20 @@ def _child(args):
     import torch
     from skorch.callbacks import Callback
 
-    class EpochsRunHere(Callback):  # epochs trained by this process (not restored ones)
+    class EpochsRunHere(Callback):  # epochs trained by this process, and their CPU time
         def initialize(self):
-            self.count = getattr(self, "count", 0)
+            self.cpu_s = getattr(self, "cpu_s", [])
             return self
 
+        def on_epoch_begin(self, net, **kwargs):
+            self._start = time.process_time()
+
         def on_epoch_end(self, net, **kwargs):
-            self.count += 1
+            self.cpu_s.append(time.process_time() - self._start)
+
+        @property
+        def count(self):
+            return len(self.cpu_s)
 
     from sklearn_tcssl import TemporalContrastiveEmbedder
     from sklearn_tcssl.nn.windows import windows_per_sequence
@@ -145,6 +154,7 @@ def _child(args):
         "setup_s": fit_s - float(sum(durations[-counter.count :])),  # epochs run here
         "epoch_s": float(min(durations[1:] or durations)),  # the best after the first
         "windows_per_s": n_windows / float(min(durations[1:] or durations)),
+        "windows_per_cpu_s": n_windows / min(counter.cpu_s[1:] or counter.cpu_s),
         "epochs": len(durations),
         "epochs_run_here": counter.count,
         "weights": _weights_digest(embedder),
@@ -213,14 +223,14 @@ def _resume_check(paths, workdir):
 def _table(rows):
     head = (
         f"{'corpus':>8} {'runs':>5} {'X as':>8} {'anon GB':>8} {'file GB':>8} "
-        f"{'setup s':>8} {'windows/s':>10}"
+        f"{'setup s':>8} {'windows/s':>10} {'per CPU s':>10}"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
             f"{r['gb']:>7.2f}G {r['n_runs']:>5} {r['mode']:>8} "
             f"{r['anon_above_baseline_gb']:>8.2f} {r['file_above_baseline_gb']:>8.2f} "
-            f"{r['setup_s']:>8.1f} {r['windows_per_s']:>10.0f}"
+            f"{r['setup_s']:>8.1f} {r['windows_per_s']:>10.0f} {r['windows_per_cpu_s']:>10.0f}"
         )
     return "\n".join(lines)
 
@@ -231,22 +241,24 @@ def _rst(rows, resume, load):
         ".. list-table::",
         "   :header-rows: 1",
         "",
-        "   * - corpus on disk",
+        "   * - corpus on disk (GiB)",
         "     - X given as",
-        "     - peak anonymous memory above baseline",
-        "     - peak file-backed memory above baseline",
+        "     - peak anonymous memory above baseline (MiB)",
+        "     - peak file-backed memory above baseline (MiB)",
         "     - setup (s)",
-        "     - windows/s",
+        "     - windows/s (wall)",
+        "     - windows per CPU second",
     ]
     for r in rows:
         given = "arrays in memory" if r["mode"] == "memory" else ".npy paths (memory maps)"
         lines += [
-            f"   * - {r['gb']:.2f} GB ({r['n_runs']} runs)",
+            f"   * - {r['gb']:.2f} ({r['n_runs']} runs)",
             f"     - {given}",
-            f"     - {r['anon_above_baseline_gb'] * 1024:.0f} MB",
-            f"     - {r['file_above_baseline_gb'] * 1024:.0f} MB",
+            f"     - {r['anon_above_baseline_gb'] * 1024:,.0f}",
+            f"     - {r['file_above_baseline_gb'] * 1024:,.0f}",
             f"     - {r['setup_s']:.1f}",
             f"     - {r['windows_per_s']:.0f}",
+            f"     - {r['windows_per_cpu_s']:.0f}",
         ]
     if resume is not None:
         same = "identical" if resume["identical_weights"] else "DIFFERENT"
