@@ -30,6 +30,7 @@ extensions = [
     "matplotlib.sphinxext.plot_directive",
     "tcssl_docs",
     "tcssl_bad_inputs",
+    "tcssl_layout",
 ]
 templates_path = ["_templates"]
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "auto_examples/*.md5"]
