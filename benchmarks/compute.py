@@ -3,6 +3,7 @@
     python benchmarks/compute.py                 # the sizes of the docs (a few minutes, 2 cores)
     python benchmarks/compute.py --quick         # smaller, a smoke test
     python benchmarks/compute.py --out out.json  # also write the measurements as JSON
+    python benchmarks/compute.py --parts speed,memory  # only some parts
 
 Every ratio compares measurements of the same run, on the same device, under the same
 thread budget (:func:`sklearn_tcssl._utils.threads.thread_budget`, the one the estimators
@@ -23,8 +24,9 @@ use), so no row gets more CPU than another:
   counts as 1 for the fit; the transform figure is what it needs on top).
 * **contended**: the same default fit quiet and beside 2 CPU-bound processes: the slowdown,
   and whether the two fitted models give bit-identical outputs.
-* **CEBRA** (only when ``cebra`` is importable): CEBRA-Time samples per second on the same
-  data and threads, beside our windows per second.
+* **throughput**: our training windows per second at several batch sizes (median epoch,
+  setup excluded) beside, when ``cebra`` is importable, CEBRA-Time's samples per second on
+  the same data and threads (its setup excluded too: two fits of different lengths).
 """
 
 import argparse
@@ -49,10 +51,11 @@ from sklearn_tcssl.nn.losses import TemporalContrastiveLoss
 from sklearn_tcssl.nn.windows import windows_per_sequence
 
 SHAPES = {  # name: (n_sequences, n_timepoints, n_features)
-    "many short sequences": (100, 20, 20_000),
+    "many short sequences": (100, 20, 50_000),  # 381 MB of float32
     "Sherlock-like runs": (17, 946, 481),
 }
 QUICK = {"many short sequences": (32, 20, 4_000), "Sherlock-like runs": (4, 300, 481)}
+PARTS = ("speed", "memory", "contended", "throughput")
 LEADING = 8  # axes with signal in make_sequences (8 latent dynamics + noise)
 
 
@@ -264,64 +267,112 @@ def contended(shape, epochs, segment_length):
     }
 
 
-# ----------------------------------------------------------------- CEBRA
-def cebra_throughput(sequences, iterations=200):
-    """CEBRA-Time samples per second (batch 512, offset10 model), or None without cebra."""
+# ------------------------------------------------------------ throughput
+def windows_per_second(sequences, batch_size, epochs, segment_length=3):
+    """Our training windows per second (median epoch, setup excluded) at ``batch_size``."""
+    model = TemporalContrastiveEmbedder(
+        **embedder_params(epochs, segment_length), batch_size=batch_size
+    ).fit(sequences)
+    steps = model.history_[:, "n_steps"]
+    per_epoch = [b - a for a, b in zip([0, *steps[:-1]], steps)]
+    rates = [n * batch_size / d for n, d in zip(per_epoch, model.history_[:, "dur"])]
+    return statistics.median(rates)
+
+
+def cebra_throughput(sequences, iterations=(100, 400)):
+    """CEBRA-Time samples per second (batch 512, offset10 model), or None without cebra.
+
+    Two fits of different lengths on the first sequence; the rate is their difference in
+    samples over their difference in time, so CEBRA's setup is excluded as ours is.
+    """
     try:
         import cebra
     except ImportError:
         return None
     data = sequences[0]
-    model = cebra.CEBRA(
-        model_architecture="offset10-model",
-        batch_size=512,
-        max_iterations=iterations,
-        conditional="time",
-        device="cpu",
-        verbose=False,
-    )
+    seconds = []
+    for n in iterations:
+        model = cebra.CEBRA(
+            model_architecture="offset10-model",
+            batch_size=512,
+            max_iterations=n,
+            conditional="time",
+            device="cpu",
+            verbose=False,
+        )
+        with thread_budget():
+            start = time.perf_counter()
+            model.fit(data)
+            seconds.append(time.perf_counter() - start)
+    return (iterations[1] - iterations[0]) * 512 / (seconds[1] - seconds[0])
+
+
+def throughput(shape, batch_sizes, epochs):
+    """Our windows/s per batch size beside CEBRA's samples/s, measured alternately."""
+    sequences = make_sequences(*shape)
+    rows = {"ours": {b: [] for b in batch_sizes}, "cebra": []}
     with thread_budget():
-        start = time.perf_counter()
-        model.fit(data)
-    return iterations * 512 / (time.perf_counter() - start)
+        for _ in range(2):  # alternate, so that other load hits every row alike
+            for b in batch_sizes:
+                _say(f"throughput: batch {b}")
+                rows["ours"][b].append(windows_per_second(sequences, b, epochs))
+            _say("throughput: CEBRA")
+            rows["cebra"].append(cebra_throughput(sequences))
+    cebra = None if rows["cebra"][0] is None else statistics.median(rows["cebra"])
+    return {
+        "shape": list(shape),
+        "windows_per_s": {b: statistics.median(v) for b, v in rows["ours"].items()},
+        "cebra_samples_per_s": cebra,
+    }
 
 
 # ------------------------------------------------------------------ main
 def table(result):
+    load = " ".join(f"{x:.2f}" for x in result["load_average"])
     lines = [
-        f"torch {torch.__version__}, {result['threads']} thread(s), {os.cpu_count()} CPUs",
+        f"torch {torch.__version__}, {result['threads']} thread(s), {os.cpu_count()} CPUs, "
+        f"load average at the end {load}",
         "",
         "| data | whole fit (s) | vectorised loop (s) | whole-fit ratio | epoch ratio "
-        "| windows/s | PCA (s) | statistics (s) | PCA cosine: 128 mean / 8 leading min |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| windows/s | PCA (s) | PCA share of the fit | statistics (s) "
+        "| PCA cosine: 128 mean / 8 leading min |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["speed"]:
         lines.append(
             f"| {r['n_sequences']} x {r['n_timepoints']} x {r['n_features']:,} "
             f"({r['data_mb']:.0f} MB, {r['epochs']} epochs) | {r['fit_s']:.2f} | "
             f"{r['loop_s']:.2f} | {r['whole_fit_ratio']:.2f} | {r['epoch_ratio']:.2f} | "
-            f"{r['windows_per_s']:.0f} | {r['pca_s']:.2f} | {r['statistics_s']:.2f} | "
+            f"{r['windows_per_s']:.0f} | {r['pca_s']:.2f} | {r['pca_s'] / r['fit_s']:.1%} | "
+            f"{r['statistics_s']:.2f} | "
             f"{r['pca_mean_subspace_cosine']:.3f} / {r['pca_leading_min_cosine']:.3f} |"
         )
+    lines += ["", "| measure | value | target |", "|---|---|---|"]
     mem, c = result["memory"], result["contended"]
-    lines += [
-        "",
-        "| measure | value | target |",
-        "|---|---|---|",
-        f"| fit peak / float32 data ({mem['data_mb']:.0f} MB) | "
-        f"{mem['fit_peak_over_data']:.2f} | <= 1.6 |",
-        f"| transform extra / data | {mem['transform_extra_over_data']:.2f} | <= 1.0 |",
-        f"| default fit, quiet (s) | {c['quiet_s']:.2f} | |",
-        f"| same fit beside 2 CPU-bound processes (s) | {c['contended_s']:.2f} | |",
-        f"| contended slowdown | {c['slowdown']:.2f}x | |",
-        f"| outputs bit-identical quiet vs contended | {c['bit_identical']} | True |",
-    ]
-    cebra = result["cebra_samples_per_s"]
-    lines.append(
-        "| CEBRA-Time samples/s (same data, threads) | "
-        + ("skipped (cebra not installed)" if cebra is None else f"{cebra:.0f}")
-        + " | |"
-    )
+    if mem is not None:
+        lines += [
+            f"| fit peak / float32 data ({mem['data_mb']:.0f} MB) | "
+            f"{mem['fit_peak_over_data']:.2f} | <= 1.6 |",
+            f"| transform extra / data | {mem['transform_extra_over_data']:.2f} | <= 1.0 |",
+        ]
+    if c is not None:
+        lines += [
+            f"| default fit, quiet (s) | {c['quiet_s']:.2f} | |",
+            f"| same fit beside 2 CPU-bound processes (s) | {c['contended_s']:.2f} | |",
+            f"| contended slowdown | {c['slowdown']:.2f}x | |",
+            f"| outputs bit-identical quiet vs contended | {c['bit_identical']} | True |",
+        ]
+    t = result["throughput"]
+    if t is not None:
+        shape = " x ".join(f"{n:,}" for n in t["shape"])
+        for b, rate in t["windows_per_s"].items():
+            lines.append(f"| our windows/s, batch {b} ({shape}) | {rate:.0f} | |")
+        cebra = t["cebra_samples_per_s"]
+        lines.append(
+            "| CEBRA-Time samples/s, batch 512 (first sequence, same threads) | "
+            + ("skipped (cebra not installed)" if cebra is None else f"{cebra:.0f}")
+            + " | |"
+        )
     return "\n".join(lines)
 
 
@@ -331,22 +382,52 @@ def main():
     parser.add_argument("--epochs", type=int, default=None, help="default: max_epochs=50")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
+    parser.add_argument(
+        "--shapes",
+        default="all",
+        choices=["all", "short", "runs"],
+        help="speed rows: both shapes, only the many short sequences, or only the runs",
+    )
+    parser.add_argument(
+        "--batch-sizes",
+        type=lambda text: [int(b) for b in text.split(",")],
+        default=[32, 64, 128, 256],
+        help="batch sizes of the throughput rows (comma-separated)",
+    )
+    parser.add_argument(
+        "--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}"
+    )
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    if not parts <= set(PARTS):
+        parser.error(f"--parts {args.parts!r}: choose among {','.join(PARTS)}")
     shapes = QUICK if args.quick else SHAPES
     epochs = args.epochs or (2 if args.quick else 50)  # 50: the default max_epochs
-    speeds = [speed(name, shape, epochs, 3, args.repeats) for name, shape in shapes.items()]
     small = shapes["many short sequences"]
-    _say("memory")
-    memory = peak_memory(small, 3)
-    _say("contended")
     result = {
-        "threads": speeds[0]["threads"],
-        "speed": speeds,
-        "memory": memory,
-        "contended": contended(small, epochs, 3),
-        "cebra_samples_per_s": cebra_throughput(make_sequences(*shapes["Sherlock-like runs"])),
+        "threads": resolve_n_threads(),
+        "speed": [],
+        "memory": None,
+        "contended": None,
+        "throughput": None,
     }
-    for row in speeds:
+    if "speed" in parts:
+        chosen = {"all": list(shapes), "short": list(shapes)[:1], "runs": list(shapes)[1:]}
+        result["speed"] = [
+            speed(name, shapes[name], epochs, 3, args.repeats) for name in chosen[args.shapes]
+        ]
+    if "memory" in parts:
+        _say("memory")
+        result["memory"] = peak_memory(small, 3)
+    if "contended" in parts:
+        _say("contended")
+        result["contended"] = contended(shapes["Sherlock-like runs"], epochs, 3)
+    if "throughput" in parts:
+        result["throughput"] = throughput(
+            shapes["Sherlock-like runs"], args.batch_sizes, 3 if args.quick else 5
+        )
+    result["load_average"] = os.getloadavg()
+    for row in result["speed"]:
         row.pop("fitted")
     print(table(result))
     if args.out is not None:

@@ -89,6 +89,17 @@ def test_principal_axes_span_the_exact_subspace(standardize):
     np.testing.assert_allclose(ours @ ours.T, np.eye(10), atol=1e-4)
 
 
+def test_principal_axes_do_not_depend_on_how_rows_are_packed_into_blocks(monkeypatch):
+    import sklearn_tcssl._input.sequences as sequences
+
+    X = _low_rank(2)
+    st = Standardizer.fit(X)
+    whole = principal_axes(X, 10, seed=0, standardizer=st)
+    monkeypatch.setattr(sequences, "PCA_BLOCK_BYTES", 4 * 400 * 7)  # 7 rows: packed, split
+    packed = principal_axes(X, 10, seed=0, standardizer=st)
+    np.testing.assert_allclose(packed, whole, atol=2e-4)  # same axes, same signs
+
+
 def test_principal_axes_sample_rows_beyond_the_limit_and_are_seeded():
     X = _low_rank(1, rank=5, low=5.0)  # a clear gap after the 5th axis
     a = principal_axes(X, 5, seed=3, max_rows=1000)

@@ -132,3 +132,28 @@ def test_batches_are_not_capped_by_the_number_of_long_runs():
     # 2 runs x (300 // 15) = 40 windows -> 2 full batches of 16 (not 20 batches of 2 runs)
     assert embedder.net_.batch_size == 16
     assert embedder.history_[:, "n_steps"] == [2]
+
+
+def test_reused_buffers_give_the_same_batches_and_alternate():
+    sequences = [torch.randn(40, 3) for _ in range(6)]
+    dataset = TripletWindowDataset(sequences, 2)
+
+    def batches(reuse):
+        torch.manual_seed(0)
+        loader = window_loader(dataset, 4, shuffle=True, reuse_buffers=reuse)
+        return [(batch.clone(), batch.data_ptr()) for batch, _ in loader]
+
+    fresh, reused = batches(False), batches(True)
+    assert all(torch.equal(a, b) for (a, _), (b, _) in zip(fresh, reused))
+    pointers = [pointer for _, pointer in reused]
+    assert len(pointers) == 9 and len(set(pointers)) == 2  # 36 windows: two buffers in turn
+    assert pointers[0] == pointers[2] != pointers[1]
+    assert dataset[torch.tensor([[0, 0]])][0].data_ptr() not in pointers  # indexing: fresh
+
+
+def test_reused_buffers_stay_out_of_pickles():
+    import pickle
+
+    dataset = TripletWindowDataset([torch.randn(40, 3)] * 2, 2)
+    dataset.reused_buffer(8)
+    assert "_buffers" not in vars(pickle.loads(pickle.dumps(dataset)))

@@ -310,6 +310,8 @@ class TemporalContrastiveEmbedder(
             iterator_train=window_loader,
             iterator_valid=window_loader,
             iterator_valid__seed=seed,  # the same validation windows every epoch
+            iterator_train__reuse_buffers=True,  # skorch is done with a batch two batches on
+            iterator_valid__reuse_buffers=True,
             iterator_train__shuffle=True,
             # in-batch negatives: avoid a tiny last batch with almost no candidates
             iterator_train__drop_last=n_train > batch_size,
