@@ -271,6 +271,7 @@ class TripletWindowDataset(Dataset):
         Returns
         -------
         buffer : torch.Tensor of shape (batch_size, window, n_features)
+            Float32 buffer for :meth:`gather` (``out``).
         """
         shape = (int(batch_size), self.window, int(self.sequences[0].shape[1]))
         ring = vars(self).setdefault("_buffers", {}).setdefault(shape, [])
