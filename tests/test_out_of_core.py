@@ -126,3 +126,19 @@ def test_values_are_checked_across_blocks(monkeypatch):
 def test_data_digest_of_a_memmap_is_that_of_its_array(saved_runs):
     runs, paths = saved_runs
     assert data_digest([np.load(p, mmap_mode="r") for p in paths]) == data_digest(runs)
+
+
+def test_file_rows_read_the_arrays_own_bytes(saved_runs):
+    import pickle
+
+    from sklearn_tcssl._input.files import FileRows, file_position
+
+    runs, paths = saved_runs
+    whole = np.load(paths[2], mmap_mode="r")
+    for view, expected in [(whole, runs[2]), (whole[5:17], runs[2][5:17])]:
+        rows = FileRows(np.ascontiguousarray(view))
+        np.testing.assert_array_equal(rows[2:9].numpy(), expected[2:9])
+        np.testing.assert_array_equal(rows[np.array([0, 3, 3, 7])].numpy(), expected[[0, 3, 3, 7]])
+        np.testing.assert_array_equal(pickle.loads(pickle.dumps(rows))[:].numpy(), expected)
+    assert file_position(runs[0]) is None and file_position(whole[:, :2]) is None
+    assert data_digest([FileRows(whole)]) == data_digest([runs[2]])

@@ -22,6 +22,7 @@ import warnings
 import numpy as np
 import torch
 
+from sklearn_tcssl._input.files import FileRows, file_position
 from sklearn_tcssl._input.sequences import (
     batches_of_equal_length,
     common_buffer,
@@ -114,10 +115,23 @@ class SequenceInput:
             return array
         return self.standardizer.transform(array)  # a new array: X is never written
 
+    def _row_sources(self):
+        """Return the sequences to read rows from: memory maps through :class:`FileRows`.
+
+        Random windows or sampled rows of a memory map would fault in the file's read-ahead
+        window around each (often MB); the file rows read just the rows, with the same bytes.
+        """
+        return [FileRows(s) if file_position(s) is not None else s for s in self.sequences]
+
     def window_dataset(self, segment_length):
         """Triplet windows of the raw sequences, each batch standardised as it is gathered."""
-        tensors = [_shared_tensor(s) for s in self.sequences]
         flat = common_buffer(self.sequences)
+        if flat is None:
+            tensors = [
+                _shared_tensor(s) if isinstance(s, np.ndarray) else s for s in self._row_sources()
+            ]
+        else:
+            tensors = [_shared_tensor(s) for s in self.sequences]
         return TripletWindowDataset(
             tensors,
             segment_length,
@@ -151,7 +165,10 @@ class SequenceInput:
         module = TimeSeriesEncoder(n_features, **arguments)
         if init == "pca":
             components = principal_axes(
-                self.sequences, arguments["n_components"], seed, standardizer=self.standardizer
+                self._row_sources(),
+                arguments["n_components"],
+                seed,
+                standardizer=self.standardizer,
             )
             module.initialize_spatial(torch.from_numpy(components))
         return module

@@ -16,12 +16,14 @@
 * :func:`open_cached_array` opens a cached ``.npy`` and rebuilds it when it is truncated or
   of the wrong shape, instead of failing.
 * :func:`open_npy_run` opens a user's ``.npy`` run (a masked ``(n_timepoints, n_features)``
-  sequence) as a read-only memory map, so that corpora larger than memory train from disk.
+  sequence) as a read-only memory map, so that corpora larger than memory train from disk;
+  :class:`FileRows` reads rows of such a map from its file without the map's read-ahead.
 """
 
 import gzip
 import hashlib
 import math
+import mmap
 import os
 import warnings
 import zlib
@@ -33,9 +35,11 @@ from sklearn_tcssl._utils.exceptions import DamagedFileError
 
 __all__ = [
     "DamagedFileError",
+    "FileRows",
     "check_finite_image",
     "check_finite_image_data",
     "check_image_file",
+    "file_position",
     "file_identity",
     "image_name",
     "load_image_file",
@@ -377,3 +381,98 @@ def open_npy_run(path, what):
             f"disk as they are and must be C-ordered float32. {convert}"
         )
     return array
+
+
+def file_position(array):
+    """``(path, offset)`` of a C-contiguous array that views a memory-mapped file, else None.
+
+    The offset is where the array's first byte lies in the file (a view of a memory map, a
+    slice of it or ``np.load(path, mmap_mode="r")`` itself).
+
+    Parameters
+    ----------
+    array : object
+        Anything; only views of :class:`numpy.memmap` objects have a position.
+
+    Returns
+    -------
+    position : tuple of (str, int) or None
+    """
+    base = array
+    while isinstance(base, np.ndarray) and not isinstance(base, np.memmap):
+        base = base.base
+    mapped = getattr(base, "_mmap", None)
+    if mapped is None or getattr(base, "filename", None) is None:
+        return None
+    if not isinstance(array, np.ndarray) or not array.flags.c_contiguous:
+        return None
+    start = np.frombuffer(mapped, np.uint8).__array_interface__["data"][0]  # the map's start
+    mapped_from = base.offset - base.offset % mmap.ALLOCATIONGRANULARITY  # its file offset
+    return base.filename, array.__array_interface__["data"][0] - start + mapped_from
+
+
+class FileRows:
+    """Rows of a memory-mapped 2D array, read from its file with ``pread`` (as tensors).
+
+    A page fault on a memory map reads the file's whole read-ahead window around it (often
+    several MB): random training windows of a corpus larger than memory would then read
+    the disk many times over. This reads exactly the rows asked for, with read-ahead off
+    (``POSIX_FADV_RANDOM``), into a new array; the values are the array's own bytes.
+    Slicing along time (``rows[start:stop]``) and integer index arrays are supported.
+    Picklable (the file is reopened in the receiving process).
+
+    Parameters
+    ----------
+    array : numpy.ndarray
+        A C-contiguous 2D view of a memory-mapped file (see :func:`file_position`); kept as
+        ``array`` (what a checkpoint's data digest hashes), not pickled.
+    """
+
+    def __init__(self, array):
+        self.array = array
+        self.path, self.offset = file_position(array)
+        self.shape, self.dtype = tuple(array.shape), array.dtype
+        self._row_bytes = int(array.shape[1]) * array.itemsize
+        self._fd = None
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getstate__(self):
+        return {**self.__dict__, "_fd": None, "array": None}
+
+    def __del__(self):
+        if self._fd is not None:
+            os.close(self._fd)
+
+    def _file(self):
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY)
+            if hasattr(os, "posix_fadvise"):
+                os.posix_fadvise(self._fd, 0, 0, os.POSIX_FADV_RANDOM)
+        return self._fd
+
+    def _read_into(self, out, first_row):
+        view, position = memoryview(out).cast("B"), self.offset + first_row * self._row_bytes
+        while len(view):
+            n = os.preadv(self._file(), [view], position)
+            if n == 0:
+                raise DamagedFileError(f"{self.path!r} ended before row {first_row} was read.")
+            view, position = view[n:], position + n
+
+    def __getitem__(self, index):
+        import torch
+
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step != 1:
+                raise TypeError("FileRows supports only contiguous slices along time.")
+            out = np.empty((max(stop - start, 0), self.shape[1]), self.dtype)
+            if len(out):
+                self._read_into(out, start)
+            return torch.from_numpy(out)
+        rows = np.asarray(index, dtype=np.int64).reshape(-1)
+        out = np.empty((len(rows), self.shape[1]), self.dtype)
+        for j, row in enumerate(rows):  # one read per row (PCA samples rows)
+            self._read_into(out[j], int(row))
+        return torch.from_numpy(out)

@@ -176,8 +176,9 @@ def data_digest(sequences):
     Parameters
     ----------
     sequences : list of torch.Tensor or other sequence objects
-        The training sequences. Objects that are not tensors or arrays (e.g. lazily read
-        runs) are hashed with :func:`joblib.hash` (their pickled state).
+        The training sequences. An object with an ``array`` attribute (rows read from a
+        memory-mapped file) is hashed as that array; other objects that are not tensors or
+        arrays (e.g. lazily read runs) with :func:`joblib.hash` (their pickled state).
 
     Returns
     -------
@@ -186,6 +187,7 @@ def data_digest(sequences):
     """
     digest = hashlib.sha256()
     for sequence in sequences:
+        sequence = getattr(sequence, "array", sequence)  # rows read from a file: its array
         if isinstance(sequence, torch.Tensor):
             sequence = sequence.detach().cpu().contiguous().numpy()
         if isinstance(sequence, np.ndarray):
