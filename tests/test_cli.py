@@ -465,3 +465,17 @@ def test_pretrain_mixed_or_taskless_inputs_are_refused(bids_tree, npy_runs, tmp_
     assert "not a .npy file" in capsys.readouterr().err
     assert main(["pretrain", str(root), *out]) == 2
     assert "--task is required with a BIDS folder" in capsys.readouterr().err
+
+
+def test_refused_decode_leaves_no_output_folder(tmp_path, capsys):
+    out = tmp_path / "nested" / "results"
+    code = main(["decode", str(tmp_path / "no_such_bids"), "--task", "x", "--out", str(out)])
+    assert code == 2
+    assert not out.exists() and not (tmp_path / "nested").exists()
+
+
+def test_out_under_an_existing_file_is_refused(tmp_path, capsys):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("keep me")
+    assert main(["demo", "--out", str(blocker / "results")]) == 2
+    assert "is a file" in capsys.readouterr().err and blocker.read_text() == "keep me"

@@ -6,6 +6,7 @@ training.
 """
 
 import os
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -17,18 +18,26 @@ MIN_MASK_VOXELS = 50
 
 # ------------------------------------------------------------------ outputs
 def check_output_folder(option, folder):
-    """Create ``folder`` (if needed) and check that files can be written in it."""
+    """Check that ``folder`` can be created (if needed) and written, without creating it.
+
+    The folder itself is made when the results are written, so a run refused later (a bad
+    input, Ctrl-C) leaves no empty folder behind.
+    """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(
             f"{option} {folder} is an existing file; the results are several files. "
             "Pass a folder path (it is created if needed)."
         )
+    existing = next(p for p in (folder.absolute(), *folder.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise NotADirectoryError(
+            f"{option} {folder}: {existing} is a file, so the folder cannot be created there. "
+            "Pass a folder path whose parents are folders."
+        )
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".tcssl_write_test"
-        probe.write_text("")
-        probe.unlink()
+        with tempfile.TemporaryFile(dir=existing, prefix=".tcssl_write_test"):
+            pass
     except OSError as exc:
         raise PermissionError(
             f"{option} {folder}: cannot write there ({exc.strerror or exc}). "

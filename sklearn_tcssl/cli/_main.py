@@ -315,6 +315,7 @@ def _bids_runs(args):
 
     folder = check_output_folder("--masked-runs", args.masked_runs)
     masker.fit()
+    folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for run in runs:  # one masked run in memory at a time
         paths.append(folder / f"{Path(run).name.split('.')[0]}.npy")
