@@ -120,7 +120,11 @@ class SequenceInput:
 
         Random windows or sampled rows of a memory map would fault in the file's read-ahead
         window around each (often MB); the file rows read just the rows, with the same bytes.
+        Where the platform has no ``os.preadv`` (Windows, some macOS builds), the rows are
+        read through the memory map itself: the same values, with the read-ahead.
         """
+        if not hasattr(os, "preadv"):
+            return list(self.sequences)
         return [FileRows(s) if file_position(s) is not None else s for s in self.sequences]
 
     def window_dataset(self, segment_length):
