@@ -88,8 +88,8 @@ def check_same_grid(option, img, reference, reference_name):
         )
 
 
-def load_mask(path, first_run, min_voxels=MIN_MASK_VOXELS):
-    """Load ``--mask``, check it is a 3D image on the grid of ``first_run``."""
+def _read_mask(path):
+    """Load ``--mask`` as a 3D image (a 4D image of one volume is taken as 3D)."""
     import nibabel as nib
 
     if not Path(path).is_file():
@@ -99,6 +99,14 @@ def load_mask(path, first_run, min_voxels=MIN_MASK_VOXELS):
         img = img.slicer[..., 0]
     if len(img.shape) != 3:
         raise ValueError(f"--mask {path} has shape {img.shape}; pass a 3D mask image.")
+    return img
+
+
+def load_mask(path, first_run, min_voxels=MIN_MASK_VOXELS):
+    """Load ``--mask``, check it is a 3D image on the grid of ``first_run``."""
+    import nibabel as nib
+
+    img = _read_mask(path)
     check_same_grid(f"--mask {path}", img, nib.load(str(first_run)), Path(first_run).name)
     n_voxels = int(np.count_nonzero(np.asarray(img.dataobj)))
     if n_voxels < min_voxels:
@@ -114,13 +122,7 @@ def check_mask_voxels(path, sequences):
     """Load the ``--mask`` of ``.npy`` runs: a 3D image with one voxel per feature."""
     import nibabel as nib
 
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"--mask {path} does not exist.")
-    img = nib.load(str(path))
-    if len(img.shape) == 4 and img.shape[3] == 1:
-        img = img.slicer[..., 0]
-    if len(img.shape) != 3:
-        raise ValueError(f"--mask {path} has shape {img.shape}; pass a 3D mask image.")
+    img = _read_mask(path)
     n_voxels = int(np.count_nonzero(np.asarray(img.dataobj)))
     n_features = int(sequences[0].shape[1])
     if n_voxels != n_features:

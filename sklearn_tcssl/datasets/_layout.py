@@ -4,12 +4,13 @@ from numbers import Real
 
 import nibabel as nib
 import numpy as np
-from nilearn.image import load_img, resample_img
+from nilearn.image import load_img
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval
 
 from sklearn_tcssl._utils.params import validate_params
 from sklearn_tcssl.networks import YEO7_NETWORKS
+from sklearn_tcssl.networks._atlas import on_grid
 
 __all__ = ["make_network_atlas"]
 
@@ -72,15 +73,7 @@ def _atlas_networks(atlas, shape, affine):
         raise ValueError(
             f"atlas must be a 3D label image (or 4D with one volume); got shape {img.shape}."
         )
-    img = resample_img(
-        img,
-        target_affine=affine,
-        target_shape=shape,
-        interpolation="nearest",
-        force_resample=True,
-        copy_header=True,
-    )
-    labels = np.rint(np.asarray(img.dataobj)).astype(np.int16)
+    labels = np.rint(on_grid(img, affine, tuple(shape))).astype(np.int16)
     values = set(np.unique(labels)) - {0}
     if not values or not values <= set(range(1, 8)):
         raise ValueError(
