@@ -173,6 +173,18 @@ x : torch.Tensor of shape (batch, time, n_features_s)
 subject : int
     Index of the subject."""
 
+# --- entries shared in estimators and aligners ---
+
+# --- entries shared in input conversion ---
+
+# --- entries shared in data loaders and simulators ---
+
+# --- entries shared in model files and checkpoints ---
+
+# --- entries shared in command line and utilities ---
+
+# --- entries shared in torch blocks, baselines, plots and reports ---
+
 docdict = {key: text.strip("\n") for key, text in docdict.items()}
 
 
