@@ -4,7 +4,7 @@ One command on a machine with a CUDA GPU (nothing to configure)::
 
     python benchmarks/gpu.py                  # a table
     python benchmarks/gpu.py --out gpu.json   # and the rows as JSON
-    python -m pytest -m gpu tests/test_gpu.py # the GPU tests
+    python -m pytest -m gpu tests/training/test_gpu.py # the GPU tests
 
 Every row fits the same embedder (same data, parameters and ``random_state``) after a
 one-epoch warm-up fit (kernels, caches), and reports the whole fit's seconds (setup

@@ -6,6 +6,7 @@ as for ``conftest.py``); fixtures stay in ``conftest.py``.
 
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 
 #: ``../shared/data`` beside the project root: real files for tests, absent on a user's machine.
@@ -48,3 +49,38 @@ def fast_slow_sequences(n_sequences, n_timepoints, n_features, *, seed=0, mixing
         noise = rng.normal(size=(n_timepoints, n_features))
         sequences.append(slow @ slow_mixing + fast @ fast_mixing + noise)
     return [s.astype(np.float32) for s in sequences]
+
+
+#: Fast embedder parameters for tests on 4D volumes.
+VOLUME_FAST = {
+    "n_components": 8,
+    "max_epochs": 2,
+    "batch_size": 4,
+    "segment_length": 3,
+    "target_voxel_size": 8.0,
+    "random_state": 0,
+}
+
+
+def volume_image(shape, voxel_size, n_frames, *, seed, origin=(-30.0, -36.0, -24.0)):
+    """A 4D NIfTI image with slow drifts on top of a fixed spatial pattern."""
+    rng = np.random.default_rng(seed)
+    pattern = rng.normal(size=shape)
+    drift = np.cumsum(rng.normal(size=n_frames)) * 0.3
+    data = 100 + 5 * pattern[..., None] * (1 + drift) + rng.normal(size=(*shape, n_frames))
+    affine = np.diag([voxel_size, voxel_size, voxel_size, 1.0])
+    affine[:3, 3] = origin
+    return nib.Nifti1Image(data.astype(np.float32), affine)
+
+
+def mixed_volume_images(tmp_path, n_each=4):
+    """Runs of two grids: (10, 12, 8) at 6 mm as files and (16, 18, 12) at 4 mm in memory."""
+    images = []
+    for i in range(n_each):
+        path = tmp_path / f"sub-{i:02d}_bold.nii"
+        nib.save(volume_image((10, 12, 8), 6.0, 14, seed=i), path)
+        images.append(str(path))
+        images.append(
+            volume_image((16, 18, 12), 4.0, 16 + i, seed=100 + i, origin=(-34, -40, -20))
+        )
+    return images

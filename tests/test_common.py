@@ -84,7 +84,7 @@ _TOO_SHORT = (
 )
 _IMAGES = (
     "X is a list of 4D images (as for nilearn's maskers); the check passes a 2D array, "
-    "refused with a message naming the image input (tests/test_networks.py and "
+    "refused with a message naming the image input (tests/networks/test_networks.py and "
     "tests/test_bad_inputs.py cover clone, pickle, Pipeline/CV use and the errors on images)"
 )
 _ONE_ROW = (

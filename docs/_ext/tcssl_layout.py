@@ -101,10 +101,10 @@ def imported_subpackages(path):
 def tests_rst(package_dir, tests_dir):
     """A table: each subpackage or module, and the test files that import from it."""
     by_part = defaultdict(list)
-    for path in sorted(tests_dir.glob("*.py")):
+    for path in sorted(tests_dir.rglob("*.py")):
         if path.name != "conftest.py":
             for part in imported_subpackages(path):
-                by_part[part].append(path.name)
+                by_part[part].append(path.relative_to(tests_dir).as_posix())
     lines = [".. list-table::", "   :header-rows: 1", "   :widths: 25 75", ""]
     lines += ["   * - Subpackage or module", "     - Test files that import from it"]
     for name, _, _ in _entries(package_dir):

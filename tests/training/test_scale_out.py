@@ -109,7 +109,7 @@ def test_gathered_negatives_and_a_fit_on_two_cpu_processes(tmp_path):
     pytest.importorskip("accelerate")
     script = tmp_path / "check_gather.py"
     script.write_text(_GATHER_SCRIPT)
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
     result = subprocess.run([*command, str(script)], env=env, capture_output=True, timeout=300)

@@ -203,7 +203,7 @@ def test_affinity_mask_is_respected():
         """
     )
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", _threads.ENV_VAR)}
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, env=env, check=True
     )

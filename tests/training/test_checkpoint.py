@@ -18,7 +18,7 @@ from skorch.callbacks import Callback
 from sklearn_tcssl import IncompatibleModelError, TemporalContrastiveEmbedder
 from sklearn_tcssl._training.checkpoint import list_checkpoints
 
-TESTS_DIR = Path(__file__).resolve().parent
+TESTS_DIR = Path(__file__).resolve().parents[1]
 PARAMS = {"n_components": 8, "batch_size": 8, "random_state": 0, "max_epochs": 12}
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from _helpers import SHERLOCK
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "sherlock.py"
 DATA = SHERLOCK
 

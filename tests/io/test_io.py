@@ -303,7 +303,7 @@ def test_load_in_a_fresh_process_imports_the_estimator_by_name(tmp_path, embedde
         "import sys; from sklearn_tcssl.io import load; m = load(sys.argv[1]); "
         "print(type(m).__name__)"
     )
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = {**os.environ, "PYTHONPATH": root}
     result = subprocess.run(
         [sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=env

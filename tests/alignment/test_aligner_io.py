@@ -144,7 +144,7 @@ def test_edited_contrastive_architecture_is_refused(tmp_path, data, edit, match)
 
 def test_model_files_written_before_aligners_were_saveable_still_load():
     # written by the previous release's save() (same data as below), before this format change
-    folder = Path(__file__).parent / "data"
+    folder = Path(__file__).resolve().parents[1] / "data"
     X = np.random.default_rng(0).normal(size=(12, 9, 5)).astype("float32")
     expected = np.load(folder / "format1_outputs.npy")
     embedder = load(folder / "embedder_format1.safetensors")
@@ -155,7 +155,7 @@ def test_model_files_written_before_aligners_were_saveable_still_load():
 
 def test_srm_model_files_from_before_the_canonical_basis_still_load():
     # written by the previous release's save(): maps in the basis the random start gave
-    folder = Path(__file__).parent / "data"
+    folder = Path(__file__).resolve().parents[1] / "data"
     rng = np.random.default_rng(0)
     runs = [rng.normal(size=(40, 8)).astype("float32") for _ in range(3)]
     subjects = ["sub-01", "sub-02", "sub-03"]

@@ -14,7 +14,7 @@ from sklearn_tcssl._training import checkpoint_lock
 from sklearn_tcssl._training.checkpoint import list_checkpoints
 from sklearn_tcssl._training.checkpoint_lock import LOCK_NAME, checkpoint_dir_lock
 
-TESTS_DIR = Path(__file__).resolve().parent
+TESTS_DIR = Path(__file__).resolve().parents[1]
 PARAMS = {"n_components": 8, "batch_size": 8, "random_state": 0, "max_epochs": 6}
 
 _TRAINER = """

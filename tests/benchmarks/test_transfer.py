@@ -5,7 +5,7 @@ import numpy as np
 
 import sklearn_tcssl
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "transfer_subjects.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "transfer_subjects.py"
 
 
 def _benchmark():

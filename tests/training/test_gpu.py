@@ -144,10 +144,9 @@ def test_cuda_compile():
 @pytest.mark.gpu
 @needs_cuda
 def test_cuda_volumes(tmp_path):
-    from test_volumes import FAST as VOLUME_FAST
-    from test_volumes import _mixed_images
+    from _helpers import VOLUME_FAST, mixed_volume_images
 
-    images = _mixed_images(tmp_path, n_each=2)
+    images = mixed_volume_images(tmp_path, n_each=2)
     embedder = TemporalContrastiveEmbedder(device="cuda", num_workers=2, **VOLUME_FAST)
     Z = embedder.fit(images).transform(images)
     assert Z.shape == (4, 8)

@@ -7,8 +7,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from _helpers import VOLUME_FAST, mixed_volume_images, volume_image
 from sklearn.frozen import FrozenEstimator
-from test_volumes import FAST, _image, _mixed_images
 
 from sklearn_tcssl import (
     IncompatibleModelError,
@@ -21,17 +21,17 @@ from sklearn_tcssl.baselines import BlockMeanPattern
 from sklearn_tcssl.io import read_card
 from sklearn_tcssl.nn.volume import VolumeEncoder
 
-CLF = {k: v for k, v in FAST.items() if k != "segment_length"}
+CLF = {k: v for k, v in VOLUME_FAST.items() if k != "segment_length"}
 
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
-    return _mixed_images(tmp_path_factory.mktemp("runs"), n_each=3)
+    return mixed_volume_images(tmp_path_factory.mktemp("runs"), n_each=3)
 
 
 @pytest.fixture(scope="module")
 def pretrained(images):
-    return TemporalContrastiveEmbedder(**FAST).fit(images)
+    return TemporalContrastiveEmbedder(**VOLUME_FAST).fit(images)
 
 
 def _labels(n):
@@ -103,7 +103,7 @@ def test_classifier_fine_tunes_a_pretrained_volume_encoder(images, pretrained, t
 
 
 def test_pretrained_grid_is_used_for_new_images(pretrained):
-    other = [_image((7, 8, 6), 8.0, 12, seed=s) for s in range(4)]
+    other = [volume_image((7, 8, 6), 8.0, 12, seed=s) for s in range(4)]
     clf = TemporalContrastiveClassifier(init_from=FrozenEstimator(pretrained), **CLF)
     clf.fit(other, _labels(4))
     assert clf.grid_shape_ == pretrained.grid_shape_
@@ -133,7 +133,7 @@ def test_inputs_are_never_written():
     for img in images:
         img.dataobj.setflags(write=False)  # writing would raise
     before = [np.array(img.dataobj) for img in images]
-    embedder = TemporalContrastiveEmbedder(**FAST).fit(images)
+    embedder = TemporalContrastiveEmbedder(**VOLUME_FAST).fit(images)
     one_frame = _on_grid_image(1)
     one_frame.dataobj.setflags(write=False)
     embedder.transform([one_frame])
@@ -146,7 +146,7 @@ def test_inputs_are_never_written():
 
 def test_writable_in_memory_image_is_not_standardised_in_place():
     image = _on_grid_image(12)
-    embedder = TemporalContrastiveEmbedder(**FAST).fit([image, _on_grid_image(12, 50.0)])
+    embedder = TemporalContrastiveEmbedder(**VOLUME_FAST).fit([image, _on_grid_image(12, 50.0)])
     single = _on_grid_image(1)
     embedder.transform([single])
     assert float(np.asarray(single.dataobj).mean()) == 105.0
@@ -161,7 +161,7 @@ def test_read_only_arrays_at_every_entry_point():
         x.setflags(write=False)
     copies = [x.copy() for x in X]
     y = np.arange(6) % 2
-    embedder = TemporalContrastiveEmbedder(**{**FAST, "n_components": 4}).fit(X)
+    embedder = TemporalContrastiveEmbedder(**{**VOLUME_FAST, "n_components": 4}).fit(X)
     embedder.transform(X)
     embedder.score(X, n_draws=1)
     clf = TemporalContrastiveClassifier(**{**CLF, "n_components": 4}).fit(X, y)
@@ -187,7 +187,7 @@ def test_network_masker_never_writes_the_images():
 def test_embedder_continues_pretraining_on_images(images, pretrained, tmp_path):
     path = pretrained.save(tmp_path / "brain.safetensors")
     continued = TemporalContrastiveEmbedder(
-        **{**FAST, "max_epochs": 1}, init_from=path, standardize="pretrained"
+        **{**VOLUME_FAST, "max_epochs": 1}, init_from=path, standardize="pretrained"
     ).fit(images[:3])
     np.testing.assert_array_equal(continued.mean_, pretrained.mean_)
     assert continued.grid_shape_ == pretrained.grid_shape_

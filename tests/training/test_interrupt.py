@@ -170,7 +170,7 @@ print("finished", flush=True)
 def _signal_a_training_process(tmp_path, signum, params):
     """Run the trainer in a child, send ``signum`` during epoch 3; return it and its output."""
     script = tmp_path / "train.py"
-    tests = Path(__file__).resolve().parent
+    tests = Path(__file__).resolve().parents[1]
     script.write_text(_TRAINER.format(tests=str(tests), root=str(tests.parent), params=params))
     checkpoints, waiting = tmp_path / "checkpoints", tmp_path / "waiting"
     process = subprocess.Popen(
@@ -282,7 +282,7 @@ sys.exit(main(["demo", "--out", sys.argv[2], "--n-subjects", "4", "--folds", "2"
 
 def test_sigterm_during_tcssl_training_exits_143_with_a_message(tmp_path):
     script = tmp_path / "cli.py"
-    script.write_text(_CLI.format(root=str(Path(__file__).resolve().parent.parent)))
+    script.write_text(_CLI.format(root=str(Path(__file__).resolve().parents[2])))
     waiting = tmp_path / "waiting"
     process = subprocess.Popen(
         [sys.executable, str(script), str(waiting), str(tmp_path / "out")],
