@@ -1,23 +1,16 @@
-"""One input layer: an adapter per input kind, between X and the torch layer.
+"""One adapter per input kind, between X and the torch layer.
 
-Each adapter owns, for its kind of X, the validation (and the input sizes it sets on the
-estimator), the standardisation statistics and their application, the windows drawn for
-training and the batches read for inference, so that the estimators never branch on the
-kind of input:
-
-* :class:`SequenceInput`: arrays of ``(n_timepoints, n_features)`` sequences (after a
-  masker), validated by :mod:`sklearn_tcssl._input.validation`;
-* :class:`VolumeInput`: 4D images read lazily on a common grid
-  (:class:`~sklearn_tcssl._input.volumes.VolumeRun`), encoded by a 3D CNN per frame.
-
-The data path reads one way: X -> adapter (validated, standardised as read) -> window
+An adapter owns, for its kind of X, the validation (and the input sizes it sets on the
+estimator), the standardisation, the training windows and the inference batches, so the
+estimators never branch on the kind of input: :class:`SequenceInput` for arrays of
+``(n_timepoints, n_features)`` sequences, :class:`VolumeInput` for 4D images read lazily on
+a common grid. The data path: X -> adapter (validated, standardised as read) -> window
 dataset (:mod:`sklearn_tcssl.nn.windows`) -> encoder -> loss. Adapters never write to the
-user's data: standardisation always produces new arrays.
+user's data.
 """
 
 import math
 import os
-import warnings
 
 import numpy as np
 import torch
@@ -28,6 +21,7 @@ from sklearn_tcssl._input.sequences import (
     common_buffer,
     mean_patterns,
     principal_axes,
+    read_only_tensor,
 )
 from sklearn_tcssl._input.standardize import Standardizer
 from sklearn_tcssl._input.validation import check_estimator_input, check_fits_in_memory
@@ -42,16 +36,14 @@ _BYTES = 4  # float32
 EVAL_BATCH_BYTES = 16 * 2**20  # bound on one evaluation batch (float32 bytes)
 
 
-def _statistics(estimator, sequences, n_features, source):
-    """Return the :class:`Standardizer` for ``standardize`` (the source's with "pretrained")."""
+def _fit_statistics(estimator, sequences, n_features, source):
+    """Set ``mean_`` and ``scale_`` as ``standardize`` asks (the source's with "pretrained")."""
     if estimator.standardize == "pretrained":
-        return Standardizer(source["mean"], source["scale"])
-    if not estimator.standardize:
-        return Standardizer.identity(n_features)
-    return Standardizer.fit(sequences)
-
-
-def _set_statistics(estimator, standardizer):
+        standardizer = Standardizer(source["mean"], source["scale"])
+    elif not estimator.standardize:
+        standardizer = Standardizer.identity(n_features)
+    else:
+        standardizer = Standardizer.fit(sequences)
     estimator.mean_, estimator.scale_ = standardizer.mean, standardizer.scale
 
 
@@ -84,17 +76,13 @@ class SequenceInput:
     def fit(cls, estimator, X, source=None):
         """Validate training X, set the input sizes and ``mean_``/``scale_``; return the input."""
         sequences = check_estimator_input(estimator, X, reset=True)
-        n_features = estimator.n_features_per_timepoint_
-        _set_statistics(estimator, _statistics(estimator, sequences, n_features, source))
-        return cls._wrap(estimator, sequences)
+        _fit_statistics(estimator, sequences, estimator.n_features_per_timepoint_, source)
+        return cls(sequences, fitted_standardizer(estimator))
 
     @classmethod
     def apply(cls, estimator, X):
         """Validate X against the fitted sizes; return the input, standardised as read."""
-        return cls._wrap(estimator, check_estimator_input(estimator, X, reset=False))
-
-    @classmethod
-    def _wrap(cls, estimator, sequences):
+        sequences = check_estimator_input(estimator, X, reset=False)
         return cls(sequences, fitted_standardizer(estimator))
 
     def __len__(self):
@@ -118,10 +106,8 @@ class SequenceInput:
     def _row_sources(self):
         """Return the sequences to read rows from: memory maps through :class:`FileRows`.
 
-        Random windows or sampled rows of a memory map would fault in the file's read-ahead
-        window around each (often MB); the file rows read just the rows, with the same bytes.
-        Where the platform has no ``os.preadv`` (Windows, some macOS builds), the rows are
-        read through the memory map itself: the same values, with the read-ahead.
+        Without ``os.preadv`` (Windows, some macOS builds) the maps themselves: the same
+        values, with the read-ahead.
         """
         if not hasattr(os, "preadv"):
             return list(self.sequences)
@@ -129,23 +115,18 @@ class SequenceInput:
 
     def window_dataset(self, segment_length):
         """Triplet windows of the raw sequences, each batch standardised as it is gathered."""
-        flat = common_buffer(self.sequences)
-        if flat is None:
-            tensors = [
-                _shared_tensor(s) if isinstance(s, np.ndarray) else s for s in self._row_sources()
-            ]
-        else:
-            tensors = [_shared_tensor(s) for s in self.sequences]
+        flat = common_buffer(self.sequences)  # all arrays when not None
+        sources = self._row_sources() if flat is None else self.sequences
         return TripletWindowDataset(
-            tensors,
+            [read_only_tensor(s) if isinstance(s, np.ndarray) else s for s in sources],
             segment_length,
             standardizer=self.standardizer,
-            flat=None if flat is None else _shared_tensor(flat),
+            flat=None if flat is None else read_only_tensor(flat),
         )
 
     def tensor(self, i):
         """Sequence ``i``, standardised, as a float32 tensor ``(T, V)`` (read-only use)."""
-        return _shared_tensor(np.ascontiguousarray(self._scaled(self.sequences[i])))
+        return read_only_tensor(np.ascontiguousarray(self._scaled(self.sequences[i])))
 
     def batches(self, batch_size, max_bytes=EVAL_BATCH_BYTES):
         """Yield ``(indices, batch)``: standardised ``(B, T, V)`` arrays of equal length.
@@ -199,15 +180,12 @@ class VolumeInput(SequenceInput):
 
     Parameters
     ----------
-    runs : list of VolumeRun
+    sequences : list of VolumeRun
         Runs on the grid, standardised as they are read.
     """
 
     kind = "volumes"
     has_mean_pattern = False
-
-    def __init__(self, runs):
-        super().__init__(runs)
 
     @classmethod
     def fit(cls, estimator, X, source=None):
@@ -225,7 +203,7 @@ class VolumeInput(SequenceInput):
             if hasattr(estimator, stale):
                 delattr(estimator, stale)
         raw = [VolumeRun(img, affine, shape, cache_dir=estimator.cache_dir) for img in images]
-        _set_statistics(estimator, _statistics(estimator, raw, math.prod(shape), source))
+        _fit_statistics(estimator, raw, math.prod(shape), source)
         return cls.apply(estimator, images)
 
     @classmethod
@@ -304,17 +282,6 @@ class VolumeInput(SequenceInput):
         estimator.grid_affine_, estimator.grid_shape_ = affine, shape
 
 
-def _shared_tensor(array):
-    """Wrap ``array`` in a tensor sharing its memory, which is only ever read.
-
-    torch warns on read-only arrays (e.g. memory maps) because a tensor could write to them;
-    these tensors are only sliced and standardised into new tensors, so the warning is noise.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        return torch.from_numpy(array)
-
-
 def _check_grid_fits(estimator, shape):
     """Refuse a grid whose training batch cannot fit in memory (before any allocation)."""
     n_voxels = math.prod(shape)
@@ -335,24 +302,11 @@ INPUT_KINDS = {cls.kind: cls for cls in (SequenceInput, VolumeInput)}
 
 
 def fit_input(estimator, X, source=None):
-    """Pick the adapter for training X (``estimator.input``), validate and standardise.
+    """Return the adapter of training X (``estimator.input``), validated and standardised.
 
-    Sets ``_input_kind_`` and the input sizes on ``estimator``.
-
-    Parameters
-    ----------
-    estimator : estimator
-        Being fitted (reads ``input``, ``standardize``, ``target_voxel_size``...).
-    X : object
-        Training input.
-    source : dict or None, default=None
-        The pretrained source (:func:`sklearn_tcssl.io._pretrained.pretrained_encoder`): its
-        input kind must match X's, its grid and, with ``standardize="pretrained"``, its
-        statistics are used.
-
-    Returns
-    -------
-    data : SequenceInput or VolumeInput
+    Sets ``_input_kind_`` and the input sizes on ``estimator``. The pretrained ``source``
+    (:func:`sklearn_tcssl.io._pretrained.pretrained_encoder`), if any, must be of X's input
+    kind; its grid and, with ``standardize="pretrained"``, its statistics are used.
     """
     kind = "volumes" if reads_volumes(X, estimator.input) else "sequences"
     if source is not None and source["kind"] != kind:

@@ -1,23 +1,9 @@
-"""Image files that may be damaged, and the cache of resampled runs: checks that name the file.
+"""Files this package reads: NIfTI images that may be damaged, ``.npy`` runs, the volume cache.
 
-* :func:`check_image_file` verifies a file-backed NIfTI image before its data is read: for
-  ``.gz`` files the whole gzip stream is decompressed once and its CRC and length checked
-  (nibabel stops reading before the CRC, so a corrupted stream would load as wrong
-  numbers); for every file the data must be as long as the header announces. Results are
-  remembered per file identity (see below), so a run is verified once per process.
-* :func:`check_finite_image_data` refuses NaN or infinite voxel values, naming the image;
-  :func:`check_finite_image` does it for a whole image (once per file and mask).
-* :func:`file_identity` is the cache key of a file's *content*. ``cp -p`` and ``rsync -a``
-  keep a file's size and modification time, so these alone could serve stale data; the key
-  therefore also holds the inode number and the inode change time (``st_ctime_ns``, set by
-  the kernel on every write or replacement and impossible to copy), plus the SHA-256 of the
-  file's first and last MiB. A ``.gz`` file is keyed by the SHA-256 of all its bytes,
-  computed while its CRC is verified. A changed file can only be a cache miss.
-* :func:`open_cached_array` opens a cached ``.npy`` and rebuilds it when it is truncated or
-  of the wrong shape, instead of failing.
-* :func:`open_npy_run` opens a user's ``.npy`` run (a masked ``(n_timepoints, n_features)``
-  sequence) as a read-only memory map, so that corpora larger than memory train from disk;
-  :class:`FileRows` reads rows of such a map from its file without the map's read-ahead.
+Every check names the file. Images are verified once per process and file identity
+(:func:`check_image_file`, :func:`check_finite_image`); :func:`file_identity` keys the cache
+by content; ``.npy`` runs are read-only memory maps, whose rows :class:`FileRows` reads
+without the map's read-ahead.
 """
 
 import gzip
@@ -33,41 +19,13 @@ import numpy as np
 
 from sklearn_tcssl._utils.exceptions import DamagedFileError
 
-__all__ = [
-    "DamagedFileError",
-    "FileRows",
-    "check_finite_image",
-    "check_finite_image_data",
-    "check_image_file",
-    "file_position",
-    "file_identity",
-    "image_name",
-    "load_image_file",
-    "missing_file_error",
-    "open_cached_array",
-    "open_npy_run",
-]
-
 _BLOCK = 2**20  # bytes read at a time, and the size of the head/tail chunks hashed
 _VERIFIED = {}  # stat identity -> sha256 of the verified file (this process)
 _FINITE = set()  # (stat identity, mask digest) of files checked for NaN and inf
 
 
 def load_image_file(path, what):
-    """``nibabel.load(path)``; a file nibabel cannot read is a DamagedFileError naming it.
-
-    Parameters
-    ----------
-    path : str or path-like
-        An existing file.
-    what : str
-        How the caller names it, e.g. ``"X[2]"``.
-
-    Returns
-    -------
-    img : nibabel image
-        With its data not read yet.
-    """
+    """``nibabel.load(path)``; a file it cannot read is a DamagedFileError naming ``what``."""
     import nibabel as nib
     from nibabel.filebasedimages import ImageFileError
 
@@ -81,24 +39,9 @@ def load_image_file(path, what):
 
 
 def missing_file_error(path, what, fix):
-    """Return the error for a file that is not there; a dangling (DataLad) link says so.
+    """Return the FileNotFoundError for ``what=path``; ``fix`` ends the plain-absence message.
 
-    Datasets installed with DataLad or git-annex hold symbolic links into
-    ``.git/annex/objects`` until their content is fetched; such a link "exists" but its target
-    does not.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The missing file.
-    what : str
-        The parameter that named it, e.g. ``"img"``.
-    fix : str
-        What to pass instead, for a file that is simply absent.
-
-    Returns
-    -------
-    error : FileNotFoundError
+    A dangling link (DataLad/git-annex content not fetched yet) is named as such.
     """
     path = Path(path)
     if not path.is_symlink():
@@ -139,7 +82,7 @@ def _damaged(path, reason):
 
 
 def _verify_gzip(path):
-    """Decompress a whole gzip file; return the SHA-256 of its compressed bytes and length."""
+    """Decompress a whole gzip file (CRC checked); return its bytes' SHA-256 and its length."""
     digest = hashlib.sha256()
     n_bytes = 0
     with open(path, "rb") as raw:
@@ -181,20 +124,11 @@ def _expected_data_bytes(img):
 
 
 def check_image_file(img):
-    """Check that a file-backed image's file holds all its data, intact.
+    """Raise DamagedFileError if a file-backed image's file is truncated or corrupted.
 
-    In-memory images are not checked. A ``.gz`` file is decompressed in full once (CRC and
-    length checked); an uncompressed file must be as long as its header announces.
-
-    Parameters
-    ----------
-    img : nibabel image
-        Typically the result of ``nibabel.load``.
-
-    Raises
-    ------
-    DamagedFileError
-        If the file is truncated or its gzip stream is corrupted (the message names it).
+    A ``.gz`` file is decompressed in full once (nibabel stops before the CRC, so a corrupted
+    stream would load as wrong numbers); every file must be as long as its header announces.
+    In-memory images are not checked.
     """
     filename = getattr(img, "get_filename", lambda: None)()
     if not filename:
@@ -218,18 +152,11 @@ def check_image_file(img):
 
 
 def file_identity(path):
-    """Return a cache key of a file's content (see the module docstring).
+    """Return a cache key that changes whenever the file's content may have changed.
 
-    Parameters
-    ----------
-    path : str or path-like
-        An existing file.
-
-    Returns
-    -------
-    identity : tuple
-        Changes whenever the file's content may have changed, including after ``cp -p`` or
-        ``rsync -a`` replaced it by a file of the same size and modification time.
+    ``cp -p`` and ``rsync -a`` keep size and modification time, so the key also holds the
+    inode and its change time (set on every write, impossible to copy) and the SHA-256 of
+    the first and last MiB; a ``.gz`` file is keyed by the SHA-256 of all its bytes.
     """
     key = _stat_identity(path)
     if str(path).endswith(".gz"):
@@ -246,17 +173,7 @@ def file_identity(path):
 
 
 def check_finite_image_data(data, where, *, frames=None):
-    """Raise a ValueError naming the image if ``data`` holds NaN or infinite values.
-
-    Parameters
-    ----------
-    data : ndarray
-        Voxel values (any shape).
-    where : str
-        The image, e.g. ``"X[2]"`` or a file name.
-    frames : tuple of 2 int or None, default=None
-        The frames ``(start, stop)`` that ``data`` holds, for the message.
-    """
+    """Raise a ValueError naming image ``where`` (and ``frames=(start, stop)``) on NaN or inf."""
     if np.issubdtype(data.dtype, np.integer) or np.isfinite(data).all():
         return
     n_nan = int(np.isnan(data).sum())
@@ -270,18 +187,9 @@ def check_finite_image_data(data, where, *, frames=None):
 
 
 def check_finite_image(img, where, *, mask=None):
-    """Refuse NaN or infinite voxel values of an image (inside ``mask`` if given).
+    """Refuse NaN or infinite voxels of ``img`` inside the spatial ``mask`` (all if None).
 
     A file-backed image is read once per file identity and mask in this process.
-
-    Parameters
-    ----------
-    img : nibabel image
-        A 4D (or 3D) image.
-    where : str
-        The image, for the message.
-    mask : ndarray of bool or None, default=None
-        Spatial mask (the image's first 3 dimensions); only its voxels are checked.
     """
     filename = getattr(img, "get_filename", lambda: None)()
     key = None
@@ -297,23 +205,10 @@ def check_finite_image(img, where, *, mask=None):
 
 
 def open_cached_array(path, shape, write):
-    """Open a cached float32 ``.npy`` memory map, (re)building it with ``write(path)``.
+    """Memory-map the float32 cache entry ``path`` of ``shape``, written by ``write(path)``.
 
-    A missing entry is written; one that cannot be opened (truncated, not ``.npy``) or has
-    another shape or dtype is rebuilt with a warning.
-
-    Parameters
-    ----------
-    path : pathlib.Path
-        The cache file.
-    shape : tuple of int
-        Expected shape.
-    write : callable
-        ``write(path)`` writes the entry atomically.
-
-    Returns
-    -------
-    array : numpy.memmap
+    A missing entry is written; a damaged one (truncated, not ``.npy``, another shape or
+    dtype) is rebuilt with a warning.
     """
     path = Path(path)
     if not path.exists():
@@ -336,24 +231,10 @@ def open_cached_array(path, shape, write):
 
 
 def open_npy_run(path, what):
-    """Open a ``.npy`` run as a read-only float32 ``(n_timepoints, n_features)`` memory map.
+    """Open the ``.npy`` run ``what=path`` as a read-only ``(n_timepoints, n_features)`` map.
 
-    Nothing is read but the header: windows, statistics and checks then read the file
-    piece by piece, so the runs of a corpus larger than memory can train from disk. The
-    file must already hold what training reads (C-ordered float32, 2D), because any
-    conversion would be a copy in memory.
-
-    Parameters
-    ----------
-    path : str or path-like
-        A ``.npy`` file written by :func:`numpy.save`.
-    what : str
-        How the caller names it, e.g. ``"X[2]"``.
-
-    Returns
-    -------
-    array : numpy.memmap
-        Read-only, float32, C-contiguous, 2D.
+    Only the header is read, so a corpus larger than memory trains from disk; the file must
+    hold C-ordered 2D float32 already, because a conversion would be a copy in memory.
     """
     path = Path(path)
     if not path.is_file():
@@ -383,24 +264,16 @@ def open_npy_run(path, what):
     return array
 
 
+def memmap_base(array):
+    """Return the first :class:`numpy.memmap` among ``array`` and its bases, else the last."""
+    while isinstance(array, np.ndarray) and not isinstance(array, np.memmap):
+        array = array.base
+    return array
+
+
 def file_position(array):
-    """``(path, offset)`` of a C-contiguous array that views a memory-mapped file, else None.
-
-    The offset is where the array's first byte lies in the file (a view of a memory map, a
-    slice of it or ``np.load(path, mmap_mode="r")`` itself).
-
-    Parameters
-    ----------
-    array : object
-        Anything; only views of :class:`numpy.memmap` objects have a position.
-
-    Returns
-    -------
-    position : tuple of (str, int) or None
-    """
-    base = array
-    while isinstance(base, np.ndarray) and not isinstance(base, np.memmap):
-        base = base.base
+    """``(path, offset of the first byte)`` of a C-contiguous view of a memmap, else None."""
+    base = memmap_base(array)
     mapped = getattr(base, "_mmap", None)
     if mapped is None or getattr(base, "filename", None) is None:
         return None
@@ -414,12 +287,10 @@ def file_position(array):
 class FileRows:
     """Rows of a memory-mapped 2D array, read from its file with ``pread`` (as tensors).
 
-    A page fault on a memory map reads the file's whole read-ahead window around it (often
-    several MB): random training windows of a corpus larger than memory would then read
-    the disk many times over. This reads exactly the rows asked for, with read-ahead off
-    (``POSIX_FADV_RANDOM``), into a new array; the values are the array's own bytes.
-    Slicing along time (``rows[start:stop]``) and integer index arrays are supported.
-    Picklable (the file is reopened in the receiving process).
+    A page fault on a memory map reads the read-ahead window around it (often MB), so random
+    windows of a corpus larger than memory would read the disk many times over; this reads
+    just the rows asked for (``POSIX_FADV_RANDOM``), with the same bytes. It takes contiguous
+    slices along time and integer index arrays, and is picklable (the file is reopened).
 
     Parameters
     ----------

@@ -1,11 +1,8 @@
-"""Operations on lists of ``(n_timepoints, n_features)`` sequences shared by the estimators.
+"""Numerics on lists of ``(n_timepoints, n_features)`` sequences shared by the estimators.
 
-PCA axes, batching by length, and output checks: the numerical plumbing
-around the encoder that both :class:`~sklearn_tcssl.TemporalContrastiveEmbedder` and
-:class:`~sklearn_tcssl.TemporalContrastiveClassifier` need.
+PCA axes, batching by length, one-buffer views, and checks of lengths and outputs.
 """
 
-import numbers
 import warnings
 
 import numpy as np
@@ -53,39 +50,11 @@ def check_y_length(y, n_samples, owner):
         )
 
 
-def is_2d_table(X):
-    """Whether X is a 2D table (array, DataFrame or list of rows) rather than sequences."""
-    if isinstance(X, (list, tuple)):
-        return len(X) > 0 and all(is_row(item) for item in X)
-    return getattr(X, "ndim", None) == 2
-
-
-def is_row(item):
-    if isinstance(item, numbers.Number):
-        return True
-    if isinstance(item, (str, bytes)) or not hasattr(item, "__len__"):
-        return False
-    try:
-        return np.ndim(item) == 1
-    except ValueError:  # ragged nested lists: not a row; check_sequences explains
-        return False
-
-
 def common_buffer(arrays):
-    """Return the arrays as one ``(rows, n_features)`` view if they lie end to end in memory.
+    """Return the arrays as one read-only ``(rows, n_features)`` view, or None.
 
-    True for the rows of a C-contiguous float32 3D array (which validation splits into views);
-    the window datasets then gather a batch with one index operation.
-
-    Parameters
-    ----------
-    arrays : list of ndarray of shape (n_timepoints_i, n_features)
-        Sequences.
-
-    Returns
-    -------
-    flat : ndarray of shape (sum(n_timepoints_i), n_features) or None
-        A view (no copy), or None when the arrays are not consecutive in one buffer.
+    Only arrays lying end to end in one buffer (the rows of a C-contiguous 3D array, which
+    validation splits into views) have one; a batch is then gathered with one index.
     """
     first = arrays[0]
     if not all(isinstance(a, np.ndarray) and a.flags.c_contiguous for a in arrays):
@@ -116,33 +85,15 @@ def principal_axes(
     n_iter=PCA_POWER_ITERATIONS,
     max_rows=PCA_MAX_ROWS,
 ):
-    """Leading principal axes ``(k, n_features)`` of the time points of all sequences.
+    """Return the leading principal axes ``(k, n_features)`` of all time points, float32.
 
     A randomized SVD (Halko et al. 2011, as :func:`sklearn.utils.extmath.randomized_svd`,
-    with ``n_iter`` power iterations) of the standardised, centred time points, computed
-    without standardising or stacking them: each product with the data is taken block by
-    block from the sequences, with the standardisation and centring folded into the small
-    factor. Beyond ``max_rows`` time points, a seeded sample of ``max_rows`` rows is used.
-
-    Parameters
-    ----------
-    sequences : list of ndarray of shape (n_timepoints_i, n_features)
-        Training sequences (never copied whole, never written).
-    n_components : int
-        Axes wanted (at most the number of rows and of features).
-    seed : int
-        Seed of the row sample and of the random projection.
-    standardizer : Standardizer or None, default=None
-        Standardisation of the time points (none when ``None``).
-    n_iter : int, default=PCA_POWER_ITERATIONS
-        Power iterations.
-    max_rows : int, default=PCA_MAX_ROWS
-        Rows used at most.
-
-    Returns
-    -------
-    components : ndarray of shape (k, n_features), float32
-        Orthonormal rows, leading first.
+    ``n_iter`` power iterations, seeded by ``seed``) of the time points standardised by
+    ``standardizer`` and centred: each product with the data is taken block by block from
+    the sequences (never copied whole, never written), with the standardisation and centring
+    folded into the small factor. Beyond ``max_rows`` time points, a seeded sample of
+    ``max_rows`` rows is used. The rows are orthonormal, leading first, and
+    ``k = min(n_components, n_rows, n_features)``.
     """
     rng = np.random.RandomState(seed)
     lengths = np.array([len(s) for s in sequences])
@@ -191,25 +142,23 @@ class _CentredRows:
         self._centre = torch.from_numpy((total / self.n_rows).astype(np.float32))
 
     def _blocks(self):
-        """Blocks of about ``PCA_BLOCK_BYTES``: short sequences packed into one buffer.
+        """Yield blocks of about ``PCA_BLOCK_BYTES``, short pieces packed into one buffer.
 
-        Each product with a block reads and writes the whole ``(n_features, l)`` factor,
-        so blocks of a few rows (one short sequence each) make the products memory-bound;
-        rows of consecutive pieces are copied into a buffer of ``PCA_BLOCK_BYTES`` (pieces
-        as large as the buffer are used as views).
+        Each product reads and writes the whole ``(n_features, l)`` factor, so blocks of a
+        few rows would make it memory-bound; pieces as large as the buffer are views.
         """
         buffer, filled = None, 0
         for i, index in self._pieces:
             piece = np.asarray(self.sequences[i][index], dtype=np.float32)
             if len(piece) >= self._block_rows:
-                yield _read_only_tensor(piece)
+                yield read_only_tensor(piece)
                 continue
             if buffer is None:
                 buffer = torch.empty(self._block_rows, self.n_features)
             if filled + len(piece) > self._block_rows:
                 yield buffer[:filled]
                 filled = 0
-            buffer[filled : filled + len(piece)] = _read_only_tensor(piece)
+            buffer[filled : filled + len(piece)] = read_only_tensor(piece)
             filled += len(piece)
         if filled:
             yield buffer[:filled]
@@ -228,8 +177,8 @@ class _CentredRows:
         return out * self._inverse[:, None]
 
 
-def _read_only_tensor(array):
-    """Return a tensor sharing ``array``'s memory (only read: torch warns on read-only ones)."""
+def read_only_tensor(array):
+    """Return a tensor sharing ``array``'s memory, only read (torch warns on read-only arrays)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         return torch.from_numpy(array)
@@ -267,17 +216,7 @@ def batches_of_equal_length(sequences, batch_size, max_bytes=None):
 
 
 def check_segment_length(sequences, segment_length, *, owner):
-    """Raise a clear ValueError if a sequence is shorter than three segments.
-
-    Parameters
-    ----------
-    sequences : list of array-like
-        Sequences (anything with ``len``).
-    segment_length : int
-        Time points per segment.
-    owner : str
-        Name used in the message.
-    """
+    """Raise a ValueError naming ``owner`` if a sequence is shorter than 3 segments."""
     window = 3 * segment_length
     lengths = [len(s) for s in sequences]
     shortest = min(lengths)

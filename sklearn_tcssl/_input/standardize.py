@@ -1,16 +1,12 @@
 """One standardisation rule: per-feature ``(x - mean) / scale``, learned once, applied anywhere.
 
-:class:`Standardizer` holds the statistics of the training time points and applies them to
-numpy arrays or torch tensors, out of place (the user's data is never written) or in place
-(on a batch this package has just built). The statistics come from one streaming pass in
-float64 over chunks of bounded size (Chan et al.'s pairwise update), so no float64 or
-stacked copy of the data is made. A feature with (near) zero variance keeps a scale of 1,
-so it is only centred, by scikit-learn's rule (``StandardScaler``'s constant-feature test
-and ``_handle_zeros_in_scale``).
-
-The input adapters, the window datasets (which receive it as an object with
-:meth:`Standardizer.apply_`), the volume runs and the aligners use this one class.
+The statistics come from one streaming float64 pass over bounded chunks (Chan et al.'s
+pairwise update), so no float64 or stacked copy of the data is made; a (near) constant
+feature keeps a scale of 1, by scikit-learn's rule (``StandardScaler``). The adapters, the
+window datasets, the volume runs and the aligners all use :class:`Standardizer`.
 """
+
+import math
 
 import numpy as np
 import torch
@@ -20,43 +16,18 @@ _EPS = np.finfo(np.float64).eps
 
 
 def row_chunks(sequences, chunk_bytes=CHUNK_BYTES):
-    """Yield consecutive row blocks of each sequence, each at most ``chunk_bytes`` (float32).
-
-    Parameters
-    ----------
-    sequences : list of array-like of shape (n_timepoints_i, n_features)
-        Arrays, memory maps or lazily read runs (anything sliced along time).
-    chunk_bytes : int, default=CHUNK_BYTES
-        Size bound of one block.
-
-    Yields
-    ------
-    chunk : ndarray of shape (n_rows, n_features)
-        A view where the sequence is an array (no copy).
-    """
+    """Yield row blocks (views of arrays) of each sequence, of at most ``chunk_bytes`` float32."""
     for sequence in sequences:
-        n_rows = max(1, int(chunk_bytes) // (4 * max(int(sequence.shape[1]), 1)))
+        row_bytes = 4 * max(math.prod(sequence.shape[1:]), 1)
+        n_rows = max(1, int(chunk_bytes) // row_bytes)
         for start in range(0, len(sequence), n_rows):
             yield sequence[start : start + n_rows]
 
 
 def zero_scale_rule(var, mean, n_samples):
-    """Scale ``sqrt(var)``, with 1 for constant features (scikit-learn's rule).
+    """Return ``sqrt(var)`` with 1 for constant features, by ``StandardScaler``'s tests.
 
-    A feature is constant when its variance is within float64 rounding of 0
-    (``var <= n * eps * var + (n * mean * eps) ** 2``, as ``StandardScaler``), or when its
-    scale is below ``10 * eps``.
-
-    Parameters
-    ----------
-    var, mean : ndarray of shape (n_features,), float64
-        Variance and mean over ``n_samples`` time points.
-    n_samples : int
-        Number of time points.
-
-    Returns
-    -------
-    scale : ndarray of shape (n_features,), float64
+    Constant: ``var <= n * eps * var + (n * mean * eps) ** 2``, or a scale below ``10 * eps``.
     """
     constant = var <= n_samples * _EPS * var + (n_samples * mean * _EPS) ** 2
     scale = np.sqrt(var)
@@ -93,19 +64,7 @@ class Standardizer:
 
     @classmethod
     def fit(cls, sequences, chunk_bytes=CHUNK_BYTES):
-        """Statistics over every time point of ``sequences``, in one streaming pass.
-
-        Parameters
-        ----------
-        sequences : list of array-like of shape (n_timepoints_i, n_features)
-            Arrays, memory maps or runs read lazily (sliced along time, chunk by chunk).
-        chunk_bytes : int, default=CHUNK_BYTES
-            Bound on the rows read at once.
-
-        Returns
-        -------
-        standardizer : Standardizer
-        """
+        """Statistics over every time point of ``sequences`` (sliced along time, in chunks)."""
         return cls.from_chunks(row_chunks(sequences, chunk_bytes))
 
     @classmethod
@@ -133,11 +92,6 @@ class Standardizer:
             raise ValueError("Standardizer.fit needs at least one time point.")
         return cls(mean, zero_scale_rule(m2 / count, mean, count))
 
-    @property
-    def n_features(self):
-        """Number of features."""
-        return len(self.mean)
-
     def transform(self, x):
         """``(x - mean) / scale`` as a new float32 array; ``x`` is never written."""
         return ((np.asarray(x, dtype=np.float32) - self.mean) / self.scale).astype(
@@ -145,17 +99,7 @@ class Standardizer:
         )
 
     def apply_(self, x):
-        """Standardise ``x`` in place and return it (a float32 array or tensor this code owns).
-
-        Parameters
-        ----------
-        x : ndarray or torch.Tensor of shape (..., n_features)
-            Writable; on any device for tensors.
-
-        Returns
-        -------
-        x : same object
-        """
+        """Standardise, in place, a float32 array or tensor (any device) this code owns."""
         if isinstance(x, torch.Tensor):
             mean, scale = self.tensors(x.device)
             return x.sub_(mean).div_(scale)

@@ -13,7 +13,6 @@ Accepted forms:
   convention). This exists for scikit-learn compatibility; fMRI users pass one of the above.
 """
 
-import math
 import mmap
 import numbers
 import os
@@ -26,9 +25,8 @@ import torch
 from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from sklearn_tcssl._input.files import open_npy_run
-from sklearn_tcssl._input.sequences import is_2d_table
-from sklearn_tcssl._input.standardize import CHUNK_BYTES
+from sklearn_tcssl._input.files import memmap_base, open_npy_run
+from sklearn_tcssl._input.standardize import CHUNK_BYTES, row_chunks
 from sklearn_tcssl._utils.exceptions import InsufficientMemoryError, NotFittedError
 
 SEQUENCE_FORMS = (
@@ -39,22 +37,8 @@ SEQUENCE_FORMS = (
 
 
 def is_memory_mapped(array):
-    """Whether ``array``'s memory is a memory-mapped file (``np.load(..., mmap_mode=...)``).
-
-    Parameters
-    ----------
-    array : object
-        Anything; only numpy arrays can be memory-mapped.
-
-    Returns
-    -------
-    mapped : bool
-    """
-    while isinstance(array, np.ndarray):
-        if isinstance(array, np.memmap):
-            return True
-        array = array.base
-    return isinstance(array, mmap.mmap)
+    """Whether ``array``'s memory is a memory-mapped file (``np.load(..., mmap_mode=...)``)."""
+    return isinstance(memmap_base(array), (np.memmap, mmap.mmap))
 
 
 def _as_float_array(value, where):
@@ -89,26 +73,15 @@ def _as_float_array(value, where):
     return array
 
 
-def _row_blocks(array):
-    """Blocks of ``array`` along its first axis, of at most ``CHUNK_BYTES`` (views)."""
-    step = max(1, CHUNK_BYTES // max(array.itemsize * math.prod(array.shape[1:]), 1))
-    for start in range(0, len(array), step):
-        yield array[start : start + step]
-
-
 def _check_values(array, where, limit=1e15):
-    """Refuse NaN, infinity and values beyond ``limit``, in one pass of bounded blocks.
+    """Refuse NaN, infinity and values beyond ``limit``, in one pass over bounded blocks.
 
-    One pass over blocks of ``CHUNK_BYTES`` reads a memory-mapped array from disk once and
-    never holds a temporary of its size. A float64 sum of finite float32 values cannot
-    overflow, so a finite block sum proves the block finite; only a suspect block is checked
-    element by element (a float64 block can overflow its sum with finite values). Values
-    beyond ``limit`` would overflow the squares of a float32 standardisation: almost surely
-    a units or scaling mistake. The extremes are compared as Python floats (float16 cannot
-    hold the limit, and an integer ``abs()`` can wrap around).
+    A finite float64 sum proves a block finite (only a suspect block is checked element by
+    element); ``limit`` guards a float32 standardisation's squares. Extremes are compared as
+    Python floats (float16 cannot hold the limit, an integer ``abs()`` can wrap around).
     """
     largest, n_nan, n_inf = 0.0, 0, 0
-    for block in _row_blocks(array):
+    for block in row_chunks([array], CHUNK_BYTES):
         if block.dtype.kind == "f" and not np.isfinite(block.sum(dtype=np.float64)):
             nan, inf = int(np.isnan(block).sum()), int(np.isinf(block).sum())
             if nan or inf:
@@ -132,23 +105,11 @@ def _check_values(array, where, limit=1e15):
 
 
 def check_sequences(X, *, estimator_name, n_features=None, min_length=1):
-    """Validate X and return it as a list of float32 ``(n_timepoints, n_features)`` arrays.
+    """Validate X (see the module docstring) as float32 C-contiguous sequences.
 
-    Parameters
-    ----------
-    X : list of array-like, or ndarray
-        See the module docstring for the accepted forms.
-    estimator_name : str
-        Name used in error messages.
-    n_features : int or None, default=None
-        Features per time point expected (from ``fit``); ``None`` accepts any.
-    min_length : int, default=1
-        Minimum number of time points of every sequence.
-
-    Returns
-    -------
-    sequences : list of numpy.ndarray
-        Float32 C-contiguous arrays of shape ``(n_timepoints_i, n_features)``.
+    ``n_features`` (from ``fit``; ``None`` accepts any) is the expected count of features
+    per time point, ``min_length`` the fewest time points of a sequence; errors name the
+    estimator ``estimator_name``.
     """
     if isinstance(X, (list, tuple)):
         sequences = _list_to_sequences(X, estimator_name)
@@ -169,22 +130,7 @@ def _list_to_sequences(X, estimator_name):
 
 
 def check_sequence(item, *, where, estimator_name):
-    """Validate one ``(n_timepoints, n_features)`` sequence; errors name it as ``where``.
-
-    Parameters
-    ----------
-    item : array-like
-        One sequence (array, DataFrame, nested list).
-    where : str
-        How messages name it, e.g. ``"X[2]"``.
-    estimator_name : str
-        Name used in error messages.
-
-    Returns
-    -------
-    sequence : numpy.ndarray
-        Float32 C-contiguous array of shape ``(n_timepoints, n_features)``.
-    """
+    """Validate one sequence as a float32 C-contiguous 2D array; errors call it ``where``."""
     if isinstance(item, (str, os.PathLike)) and os.fspath(item).endswith(".npy"):
         item = open_npy_run(item, where)  # a read-only float32 memory map
     if isinstance(item, (str, bytes)) or not hasattr(item, "__len__"):
@@ -276,21 +222,9 @@ _DEVICE_HELP = "use 'auto' (CUDA when available, else CPU), 'cpu', 'cuda' or 'cu
 
 
 def resolve_device(device, *, estimator_name):
-    """Return a ``torch.device`` for ``device`` ("auto", "cpu", "cuda", "cuda:1", ...).
+    """Return the ``torch.device`` for ``device``; one that cannot train is an error now.
 
-    Checked up front, so that a device that cannot train (``"meta"``, a missing GPU, an
-    unavailable ``"mps"``) is a clear error before any work.
-
-    Parameters
-    ----------
-    device : str or torch.device
-        ``"auto"`` picks CUDA when available and the CPU otherwise.
-    estimator_name : str
-        Name used in error messages.
-
-    Returns
-    -------
-    device : torch.device
+    ``"auto"`` picks CUDA when available and the CPU otherwise.
     """
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -305,7 +239,7 @@ def resolve_device(device, *, estimator_name):
             f"{estimator_name}: device={device!r} cannot train a model (allowed device types: "
             f"{', '.join(_DEVICE_TYPES)}); {_DEVICE_HELP}."
         )
-    if resolved.type == "mps" and not _mps_available():
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(
             f"{estimator_name}: device={device!r} was requested but torch's MPS backend "
             "(Apple GPUs) is not available here. Use device='auto' or 'cpu'."
@@ -325,16 +259,10 @@ def resolve_device(device, *, estimator_name):
     return resolved
 
 
-def _mps_available():
-    backend = getattr(torch.backends, "mps", None)
-    return backend is not None and backend.is_available()
-
-
 def memory_limit():
-    """Bytes of memory this process may use: physical memory, or a lower cgroup limit.
+    """Bytes this process may use: physical memory or a lower cgroup limit (else 64 GiB).
 
-    A static limit (not the memory free now), so that the same request is accepted or
-    refused the same way whatever else runs; 64 GiB when it cannot be read.
+    A static limit, not the memory free now, so a request is judged the same way each time.
     """
     try:
         limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -350,25 +278,9 @@ def memory_limit():
 
 
 def check_fits_in_memory(n_bytes, *, owner, what, fix):
-    """Refuse, before allocating, a request of ``n_bytes`` beyond :func:`memory_limit`.
+    """Raise InsufficientMemoryError, before allocating, for ``n_bytes`` beyond the limit.
 
-    The one memory check of the package (estimators, simulators).
-
-    Parameters
-    ----------
-    n_bytes : int
-        Estimated bytes.
-    owner : str
-        Name of the estimator or function, for the message.
-    what : str
-        What needs the memory (starts the sentence after ``owner``).
-    fix : str
-        How to ask for less.
-
-    Raises
-    ------
-    InsufficientMemoryError
-        A ``MemoryError`` and a ``ValueError``, with the estimate.
+    The message reads "``owner``: ``what`` needs about ... ``fix``".
     """
     limit = memory_limit()
     if n_bytes > limit:
@@ -379,42 +291,38 @@ def check_fits_in_memory(n_bytes, *, owner, what, fix):
 
 
 def check_fitted(estimator, attributes):
-    """Raise this package's :class:`~sklearn_tcssl.NotFittedError` if not fitted.
-
-    Parameters
-    ----------
-    estimator : estimator instance
-        The estimator to check.
-    attributes : str or list of str
-        Fitted attributes that must exist.
-    """
+    """``check_is_fitted``, raising this package's :class:`~sklearn_tcssl.NotFittedError`."""
     try:
         check_is_fitted(estimator, attributes)
     except _SklearnNotFittedError as exc:
         raise NotFittedError(str(exc)) from None
 
 
+def is_2d_table(X):
+    """Whether X is a 2D table (array, DataFrame or list of rows) rather than sequences."""
+    if isinstance(X, (list, tuple)):
+        return len(X) > 0 and all(_is_row(item) for item in X)
+    return getattr(X, "ndim", None) == 2
+
+
+def _is_row(item):
+    if isinstance(item, numbers.Number):
+        return True
+    if isinstance(item, (str, bytes)) or not hasattr(item, "__len__"):
+        return False
+    try:
+        return np.ndim(item) == 1
+    except ValueError:  # ragged nested lists: not a row; check_sequences explains
+        return False
+
+
 def check_estimator_input(estimator, X, *, reset):
-    """Validate X for an estimator of this package and set or check its input sizes.
+    """Validate X as sequences and set (``reset=True``, in ``fit``) or check its sizes.
 
     A 2D table goes through scikit-learn's ``validate_data`` (rows are univariate series;
     it sets ``n_features_in_`` and ``feature_names_in_``); sequences set ``n_features_in_``
     to their features per time point. With ``reset=False`` the form and the feature count
     must match ``fit``.
-
-    Parameters
-    ----------
-    estimator : estimator instance
-        The estimator being fitted or applied.
-    X : list of array-like or ndarray
-        See the module docstring for the accepted forms.
-    reset : bool
-        True in ``fit``; False in ``transform``, ``predict`` and ``score``.
-
-    Returns
-    -------
-    sequences : list of numpy.ndarray
-        Float32 arrays of shape ``(n_timepoints_i, n_features)``.
     """
     name = type(estimator).__name__
     univariate = is_2d_table(X)

@@ -1,38 +1,20 @@
-"""Whole-brain 4D images as lazily read sequences on a common grid (nibabel/nilearn side).
+"""Whole-brain 4D images as lazily read ``(n_frames, n_voxels)`` sequences on a common grid.
 
-The torch layer (:mod:`sklearn_tcssl.nn`) knows nothing of images: this module turns a list of
-4D images (``Nifti1Image`` objects or paths) into :class:`VolumeRun` objects that behave like
-``(n_frames, n_voxels)`` float32 tensors for slicing along time, so the ordinary
-:class:`~sklearn_tcssl.nn.windows.TripletWindowDataset` draws windows from them.
-
-Design, in short:
-
-* **Common grid.** ``fit`` computes, from the image headers only, the bounding box (in world
-  millimetres) of the centres of all training voxels and lays an axis-aligned grid of
-  ``target_voxel_size`` mm over it. Every image, at fit and transform, is resampled onto that
-  grid with :func:`nilearn.image.resample_img` (linear interpolation; voxels outside an image's
-  field of view are 0). Images of any shape, voxel size or orientation can thus be mixed;
-  parts of a later image outside the training box are cropped.
-* **Lazy reading.** A window reads only its frames, through nibabel's array proxy
-  (``img.dataobj[..., start:stop]``), then resamples just those frames; a dataset larger than
-  RAM trains. Uncompressed ``.nii`` files are read by offset; ``.nii.gz`` files must be
-  decompressed up to the window, which is slower (use ``cache_dir``).
-* **Cache.** With ``cache_dir``, the first read of a run resamples the whole run once, in
-  chunks, into ``cache_dir/<hash>.npy`` (float32, ``(n_frames, n_voxels)``); later windows are
-  slices of a memory map of that file. The key hashes the file's content identity
-  (:func:`sklearn_tcssl._input.files.file_identity`: robust to ``cp -p``/``rsync -a``; or, for
-  in-memory images, their data) with the grid, so a changed file or grid is never served
-  stale; a damaged entry is rebuilt. This pays from the second epoch on and costs the disk
-  space of the resampled data.
-* **Damaged or non-finite data** is an error naming the image: files are verified (gzip CRC,
-  length) before use, and every frame read is checked for NaN and infinity.
-* **Standardisation** mirrors the masked-sequence case: one mean and standard deviation per
-  grid voxel over all training frames, computed in one streaming pass over the runs
-  (:class:`~sklearn_tcssl._input.standardize.Standardizer`). A run applies it to the frames
-  it has just read, never to the image's own data.
-
-The estimators reach these runs through :class:`sklearn_tcssl._input.adapters.VolumeInput`; this
-module only reads images (no torch model, no inference).
+* **Common grid.** ``fit`` lays an axis-aligned grid of ``target_voxel_size`` mm over the
+  bounding box of all training voxel centres (headers only); every image, at fit and
+  transform, is resampled onto it (:func:`nilearn.image.resample_img`, linear; 0 outside an
+  image's field of view), so any shapes, voxel sizes and orientations mix.
+* **Lazy reading.** A window reads and resamples only its frames through nibabel's array
+  proxy, so a dataset larger than RAM trains (``.nii.gz`` must be decompressed up to the
+  window: slower, use ``cache_dir``).
+* **Cache.** With ``cache_dir``, a run is resampled once into ``cache_dir/<hash>.npy`` and
+  later read as a memory map; the key hashes the file's content identity
+  (:func:`~sklearn_tcssl._input.files.file_identity`) with the grid, so nothing stale is
+  served, and a damaged entry is rebuilt.
+* **Checks and standardisation.** Files are verified before use and every frame read is
+  checked for NaN and infinity; the per-voxel statistics come from one streaming pass
+  (:class:`~sklearn_tcssl._input.standardize.Standardizer`) and are applied to the frames
+  just read, never to the image's own data.
 """
 
 import math
@@ -60,22 +42,10 @@ _CACHE_VERSION = 2
 
 
 def reads_volumes(X, input_kind):
-    """Whether X is to be read as 4D images rather than arrays.
+    """Whether X is read as 4D images for the estimator's ``input=input_kind``.
 
-    ``"auto"`` reads X as images when it is a non-empty list or tuple whose every item is a
-    nibabel image or a path to an existing file other than a ``.npy`` array (``.npy`` runs
-    are arrays of sequences, read as memory maps).
-
-    Parameters
-    ----------
-    X : object
-        The input given to ``fit``.
-    input_kind : {"auto", "sequences", "volumes"}
-        The estimator's ``input`` parameter.
-
-    Returns
-    -------
-    volumes : bool
+    ``"auto"`` reads images from a non-empty list or tuple of nibabel images or paths to
+    existing files other than ``.npy`` runs (arrays of sequences).
     """
     if input_kind != "auto":
         return input_kind == "volumes"
@@ -93,20 +63,7 @@ def reads_volumes(X, input_kind):
 
 
 def check_images(X, *, estimator_name):
-    """Validate a list of 4D images; return the images (paths loaded lazily by nibabel).
-
-    Parameters
-    ----------
-    X : list of Nifti1Image or path-like
-        4D images ``(x, y, z, time)``.
-    estimator_name : str
-        Name used in error messages.
-
-    Returns
-    -------
-    images : list of SpatialImage
-        Images whose data is not read yet (file-backed images keep their array proxy).
-    """
+    """Validate a list of 4D images or paths; return the images, their data not read yet."""
     if not isinstance(X, (list, tuple)) or len(X) == 0:
         raise TypeError(
             f"{estimator_name} with input='volumes' expects a non-empty list of 4D images "
@@ -141,22 +98,7 @@ def check_images(X, *, estimator_name):
 
 
 def bounding_grid(images, voxel_size):
-    """Axis-aligned grid of ``voxel_size`` mm covering every image's voxel centres.
-
-    Parameters
-    ----------
-    images : list of SpatialImage
-        The training images (only headers are used).
-    voxel_size : float
-        Edge of the grid's cubic voxels in mm.
-
-    Returns
-    -------
-    affine : ndarray of shape (4, 4)
-        Voxel-to-world affine of the grid.
-    shape : tuple of 3 int
-        Grid shape.
-    """
+    """``(affine, shape)`` of the axis-aligned ``voxel_size`` mm grid over all voxel centres."""
     corners = np.array(np.meshgrid([0, 1], [0, 1], [0, 1], indexing="ij")).reshape(3, -1)
     points = []
     for img in images:
@@ -269,13 +211,10 @@ class VolumeRun:
 
     def _cache_key(self):
         if self._key is None:
-            self._key = self._compute_cache_key()
+            filename = self.image.get_filename()
+            if filename is not None:
+                source = file_identity(filename)  # content, not only size and mtime
+            else:
+                source = (self.image.affine, np.asarray(self.image.dataobj))
+            self._key = joblib.hash((_CACHE_VERSION, source, self.grid_affine, self.grid_shape))
         return self._key
-
-    def _compute_cache_key(self):
-        filename = self.image.get_filename()
-        if filename is not None:
-            source = file_identity(filename)  # content, not only size and mtime
-        else:
-            source = (self.image.affine, np.asarray(self.image.dataobj))
-        return joblib.hash((_CACHE_VERSION, source, self.grid_affine, self.grid_shape))
