@@ -137,19 +137,10 @@ def _read_t_r(bold_path, bold_ref, raw_root, search_root):
     )
 
 
-def _refuse_subjects(search_root, task, subjects):
-    """If the task has BOLD files, the subjects are wrong: say which labels exist."""
-    found = get_bids_files(
-        search_root, file_tag="bold", file_type="nii*", filters=[("task", task)]
-    )
-    labels = sorted({parse_bids_filename(f)["entities"].get("sub", "?") for f in found})
-    if labels:
-        raise ValueError(
-            f"No BOLD files of task={task!r} for subjects={subjects} under "
-            f"{str(search_root)!r}; the task's subject labels are {labels}. Pass labels as "
-            f"they are written after 'sub-', as strings (e.g. subjects=[{labels[0]!r}] for "
-            f"sub-{labels[0]})."
-        )
+def _found(search_root, entity, filters=None):
+    """Sorted values of ``entity`` in the names of the BOLD files under ``search_root``."""
+    files = get_bids_files(search_root, file_tag="bold", file_type="nii*", filters=filters)
+    return sorted({parse_bids_filename(f)["entities"].get(entity, "?") for f in files})
 
 
 def _bold_files(search_root, task, subjects, derivatives, space, desc):
@@ -169,17 +160,21 @@ def _bold_files(search_root, task, subjects, derivatives, space, desc):
             modality_folder="func",
             filters=filters,
         )
-    if not files and subjects is not None:
-        _refuse_subjects(search_root, task, subjects)
     if not files:
-        found = get_bids_files(search_root, file_tag="bold", file_type="nii*")
-        tasks = sorted({parse_bids_filename(f)["entities"].get("task", "?") for f in found})
+        labels = _found(search_root, "sub", [("task", task)]) if subjects is not None else []
+        if labels:  # the task has BOLD files: the subjects are wrong
+            raise ValueError(
+                f"No BOLD files of task={task!r} for subjects={subjects} under "
+                f"{str(search_root)!r}; the task's subject labels are {labels}. Pass labels "
+                f"as they are written after 'sub-', as strings (e.g. subjects=[{labels[0]!r}] "
+                f"for sub-{labels[0]})."
+            )
         raise ValueError(
             f"No BOLD files for task={task!r}"
             + (f", subjects={subjects}" if subjects is not None else "")
             + (f", space={space!r}, desc={desc!r}" if derivatives else "")
-            + f" under {str(search_root)!r}; tasks found: {tasks}. Pass one of them "
-            "(without the 'task-' prefix)."
+            + f" under {str(search_root)!r}; tasks found: {_found(search_root, 'task')}. Pass "
+            "one of them (without the 'task-' prefix)."
         )
     refs = [parse_bids_filename(f) for f in sorted(set(files))]
     by_run = {}
@@ -230,9 +225,7 @@ def _run_blocks(ref, root, search_root, task, t_r, cleaning):
     """Read one run's events and repetition time, then clean and cut it (extract_blocks)."""
     entities = _raw_entities(ref["entities"])
     events_file = _events_file(root, ref, task)
-    if t_r is not None:
-        t_r = _check_t_r(t_r)
-    else:
+    if t_r is None:
         t_r = _read_t_r(ref["file_path"], ref, root, search_root)
     events = _read_events(events_file)
     blocks, labels = extract_blocks(ref["file_path"], events, t_r, **cleaning)
@@ -243,7 +236,7 @@ def _run_blocks(ref, root, search_root, task, t_r, cleaning):
         events=events,
         blocks=blocks,
         labels=list(labels),
-        t_r=t_r,
+        t_r=float(t_r),
     )
 
 

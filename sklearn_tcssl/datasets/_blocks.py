@@ -1,6 +1,6 @@
 """Cut task blocks out of a 4D fMRI run: cleaned over the whole run, then sliced."""
 
-import numbers
+import functools
 import warnings
 from numbers import Real
 from pathlib import Path
@@ -47,12 +47,7 @@ BLOCK_HINTS = {"t_r": T_R_HINT, "hrf_delay": HRF_DELAY_HINT}
 def _check_t_r(t_r, source=None):
     """Return ``t_r`` as a float in (0, 100] s; ``source`` names the file it was read from."""
     where = f"t_r={t_r!r}" if source is None else f"RepetitionTime={t_r!r} in {source}"
-    if (
-        isinstance(t_r, bool)
-        or not isinstance(t_r, numbers.Real)
-        or not np.isfinite(t_r)
-        or t_r <= 0
-    ):
+    if isinstance(t_r, bool) or not isinstance(t_r, Real) or not 0 < t_r < np.inf:
         raise ValueError(
             f"{where} is not a valid repetition time: pass the time between two volumes in "
             "seconds, a number > 0 (e.g. 2.0)."
@@ -146,28 +141,17 @@ def _numeric_times(events, source):
                 "duration)."
             )
         events[column] = values.astype(float)
-    _refuse_rows(
-        events,
-        source,
+    refuse, durations = functools.partial(_refuse_rows, events, source), events["duration"]
+    refuse(
         "onset",
         ~np.isfinite(events["onset"]),
-        "Every block needs "
-        "a finite onset in seconds from the first volume: fill it in or delete the row.",
+        "Every block needs a finite onset in seconds from the first volume: fill it in or "
+        "delete the row.",
     )
-    _refuse_rows(
-        events,
-        source,
-        "duration",
-        events["duration"] < 0,
-        "Durations are seconds >= 0: fix the value or delete the row.",
+    refuse(
+        "duration", durations < 0, "Durations are seconds >= 0: fix the value or delete the row."
     )
-    _refuse_rows(
-        events,
-        source,
-        "duration",
-        np.isinf(events["duration"]),
-        "Write the block's duration in seconds.",
-    )
+    refuse("duration", np.isinf(durations), "Write the block's duration in seconds.")
     return events
 
 
@@ -193,13 +177,12 @@ def _select_events(events, trial_types):
         )
         events = events[events["trial_type"].notna()]
     if trial_types is not None:
-        if isinstance(trial_types, str):
-            trial_types = [trial_types]
+        trial_types = [trial_types] if isinstance(trial_types, str) else list(trial_types)
         present = events["trial_type"].unique().tolist()
-        events = events[events["trial_type"].isin(list(trial_types))]
+        events = events[events["trial_type"].isin(trial_types)]
         if events.empty and present:
             raise ValueError(
-                f"trial_types={list(trial_types)!r} ({_type_names(trial_types)}) matches none "
+                f"trial_types={trial_types!r} ({_type_names(trial_types)}) matches none "
                 f"of the trial types in {source}: {sorted(present, key=str)!r} "
                 f"({_type_names(present)}). Pass some of those, of the same type."
             )
@@ -231,12 +214,6 @@ def _drop_missing_durations(events, source):
         events = events[~missing].reset_index(drop=True)
     events.attrs["source"] = source
     return events
-
-
-def _standardize_arg(standardize):
-    if isinstance(standardize, str):
-        return standardize
-    return "zscore_sample" if standardize else None
 
 
 def _cleaning_mask(mask_img, img):
@@ -440,7 +417,8 @@ def extract_blocks(
     ([(4, 4, 4, 8), (4, 4, 4, 8)], ['a', 'b'])
     """
     t_r, hrf_delay = _check_t_r(t_r), float(hrf_delay)
-    standardize = _standardize_arg(standardize)
+    if not isinstance(standardize, str):
+        standardize = "zscore_sample" if standardize else None
     events = _select_events(_read_events(events), trial_types)
 
     img = _load_run(img)

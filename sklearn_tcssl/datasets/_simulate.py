@@ -90,7 +90,7 @@ def _default_task_networks(task_names):
 def _check_task_networks(task_networks, task_names):
     if task_networks is None:
         return _default_task_networks(task_names)
-    if not isinstance(task_networks, dict) or set(task_networks) != set(task_names):
+    if set(task_networks) != set(task_names):
         raise ValueError(
             f"task_networks must be a dict with one key per task {task_names}; got "
             f"{task_networks!r}."
@@ -132,18 +132,6 @@ def _patterns(rng, labels, task_networks, sigma):
         in_net = labels == YEO7_NETWORKS[name]
         common[in_net] = weight * (1.0 + 0.3 * _smooth_field(rng, labels.shape, sigma)[in_net])
     return patterns * gains, gains, common
-
-
-def _subject_patterns(rng, patterns, gains, common, *, variability, jitter_vox, sigma):
-    """Shift the group patterns by a subject-specific offset and mix in a subject field."""
-    direction = rng.standard_normal(3)
-    offset = rng.uniform(0.0, jitter_vox) * direction / np.linalg.norm(direction)
-    out = np.empty_like(patterns)
-    for k, (pattern, gain) in enumerate(zip(patterns, gains, strict=True)):
-        own = gain * _smooth_field(rng, pattern.shape, sigma)
-        out[k] = np.sqrt(1 - variability) * shift(pattern, offset, order=1)
-        out[k] += np.sqrt(variability) * own
-    return out, shift(common, offset, order=1)
 
 
 def _run_events(rng, task_names, n_blocks, block_s, rest_s):
@@ -235,38 +223,20 @@ def _check_memory(design, voxel_size):
     )
 
 
-@dataclass(frozen=True)
-class _Brain:
-    """The grid, the network labels on it, the smoothing widths and the noise operator."""
-
-    atlas: Bunch  # make_network_atlas's output
-    voxel_size: float
-    sigma: float  # of the activation patterns, in voxels
-    kernel: object  # sparse noise smoothing operator (see _smoothing_operator)
-
-    @classmethod
-    def build(cls, voxel_size, atlas, pattern_fwhm, noise_fwhm):
-        """Lay out the networks on the grid; convert the FWHMs (mm) to voxel sds."""
-        network_atlas = make_network_atlas(voxel_size, atlas=atlas)
-        mask = np.asarray(network_atlas.maps.dataobj) > 0
-        fwhm_to_sigma = 1.0 / voxel_size / np.sqrt(8 * np.log(2))  # mm FWHM -> voxels sd
-        kernel = _smoothing_operator(mask, noise_fwhm * fwhm_to_sigma)
-        return cls(network_atlas, voxel_size, pattern_fwhm * fwhm_to_sigma, kernel)
-
-    @property
-    def labels(self):
-        """Network label (0..7) of each voxel of the grid."""
-        return np.asarray(self.atlas.maps.dataobj)
-
-    @property
-    def mask(self):
-        """The simulated (cortical) voxels."""
-        return self.labels > 0
-
-    @property
-    def affine(self):
-        """Affine of the grid."""
-        return self.atlas.maps.affine
+def _brain(voxel_size, atlas, pattern_fwhm, noise_fwhm):
+    """Return the grid, its network labels, the smoothing widths and the noise operator."""
+    network_atlas = make_network_atlas(voxel_size, atlas=atlas)
+    labels = np.asarray(network_atlas.maps.dataobj)  # 0..7 on the grid
+    fwhm_to_sigma = 1.0 / voxel_size / np.sqrt(8 * np.log(2))  # mm FWHM -> voxels sd
+    return Bunch(
+        atlas=network_atlas,
+        labels=labels,
+        mask=labels > 0,  # the simulated (cortical) voxels
+        affine=network_atlas.maps.affine,
+        voxel_size=voxel_size,
+        sigma=pattern_fwhm * fwhm_to_sigma,  # of the activation patterns
+        kernel=_smoothing_operator(labels > 0, noise_fwhm * fwhm_to_sigma),
+    )
 
 
 def _baseline(rng, brain):
@@ -276,22 +246,20 @@ def _baseline(rng, brain):
 
 
 def _subject_amplitudes(rng, group, brain, *, effect_size, variability, jitter):
-    """One subject's response amplitudes (n_tasks + 1, n_voxels): tasks, then task-general."""
+    """One subject's response amplitudes (n_tasks + 1, n_voxels): tasks, then task-general.
+
+    The group patterns move by a subject-specific offset; a subject field is mixed in.
+    """
     patterns, gains, common = group
-    subj_patterns, subj_common = _subject_patterns(
-        rng,
-        patterns,
-        gains,
-        common,
-        variability=variability,
-        jitter_vox=jitter / brain.voxel_size,
-        sigma=brain.sigma,
-    )
-    mask = brain.mask
-    n_tasks = len(patterns)
-    return effect_size * np.vstack(
-        [subj_patterns.reshape(n_tasks, -1)[:, mask.ravel()], subj_common[mask]]
-    )
+    direction = rng.standard_normal(3)
+    offset = rng.uniform(0.0, jitter / brain.voxel_size) * direction / np.linalg.norm(direction)
+    rows = []
+    for pattern, gain in zip(patterns, gains, strict=True):
+        own = gain * _smooth_field(rng, pattern.shape, brain.sigma)
+        shifted = np.sqrt(1 - variability) * shift(pattern, offset, order=1)
+        rows.append((shifted + np.sqrt(variability) * own)[brain.mask])
+    rows.append(shift(common, offset, order=1)[brain.mask])
+    return effect_size * np.vstack(rows)
 
 
 def _run_signal(rng, design, events, amplitudes, brain, *, ar, drift):
@@ -399,12 +367,9 @@ def make_task_fmri(
     the blocks cut with :func:`~sklearn_tcssl.datasets.extract_blocks`, shifted by
     ``hrf_delay`` seconds; so ``imgs`` are ready for a masker with ``standardize=None``.
 
-    The parameters come in groups, in this order: the **design** (``n_subjects`` to
-    ``hrf_delay``: subjects, runs, blocks, timing), the **brain** (``voxel_size``, ``atlas``
-    and which networks carry each task, ``task_networks``), the **signal and its subject
-    effects** (``effect_size`` to ``jitter``), the **noise** (``noise_ar``, ``noise_fwhm``,
-    ``drift``) and the **output** (``preprocessed``, ``random_state``). Pass all but
-    ``n_subjects`` by name.
+    The parameters come in groups: the design (``n_subjects`` to ``hrf_delay``), the brain
+    (``voxel_size`` to ``task_networks``), the signal (``effect_size`` to ``jitter``), the
+    noise (``noise_ar`` to ``drift``) and the output.
 
     Parameters
     ----------
@@ -491,23 +456,16 @@ def make_task_fmri(
 
     Notes
     -----
-    Calibration. The classical decoder, the mean over time of each block's masked voxels
-    (``MultiNiftiMasker(mask_img=data.mask_img, standardize=None)``) fed to
-    ``LogisticRegression(max_iter=2000)`` with ``GroupKFold(5)`` over subjects, scores on
-    the default dataset (4 tasks, chance 0.25; mean +- sd over the 5 folds):
-    0.80 +- 0.08 (``random_state=0``), 0.69 +- 0.10 (1) and 0.68 +- 0.08 (2), so 0.72 on
-    average; ``LinearSVC()`` gives 0.79, 0.69 and 0.68. Each network alone (logistic
-    regression, seeds 0-2 averaged): visual 0.71, somatomotor 0.30, dorsal_attention 0.37,
-    ventral_attention 0.33, limbic 0.22, frontoparietal 0.30, default 0.40; so visual is
-    about as good as the whole brain and limbic is at chance, as in Shi et al. (2023).
-    ``effect_size=0.5`` gives 0.98, ``subject_variability=0.8`` 0.53 (seed 0). Measured
-    with ``benchmarks/simulator_calibration.py``. The default dataset takes about 2 s of
-    CPU time to generate.
+    Calibration (``benchmarks/simulator_calibration.py``): the block-mean decoder
+    (``MultiNiftiMasker(mask_img=data.mask_img, standardize=None)``, then
+    ``LogisticRegression``, ``GroupKFold(5)`` over subjects) scores 0.72 on the default
+    dataset (seeds 0-2; chance 0.25). Each network alone: visual 0.71, somatomotor 0.30,
+    dorsal_attention 0.37, ventral_attention 0.33, limbic 0.22, frontoparietal 0.30,
+    default 0.40, as in Shi et al. (2023). ``effect_size=0.5`` gives 0.98,
+    ``subject_variability=0.8`` 0.53 (seed 0).
 
-    Most of the information is in each block's mean pattern, as in real data; the only
-    temporal structure within a block is the HRF's rise and plateau, the noise and the
-    drifts, so a method that wins here by exploiting simulation artefacts would not
-    generalise to real scans.
+    Most of the information is in each block's mean pattern, as in real data; within a
+    block there is only the HRF's rise and plateau, the noise and the drifts.
 
     Examples
     --------
@@ -529,7 +487,7 @@ def make_task_fmri(
     rng = check_random_state(random_state)
     gen = np.random.default_rng(rng.randint(2**31))
     task_networks = _check_task_networks(task_networks, design.task_names)
-    brain = _Brain.build(voxel_size, atlas, float(pattern_fwhm), float(noise_fwhm))
+    brain = _brain(voxel_size, atlas, float(pattern_fwhm), float(noise_fwhm))
     group = _patterns(gen, brain.labels, task_networks, brain.sigma)
     baseline = None if preprocessed else _baseline(gen, brain)
 

@@ -13,6 +13,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+from scipy.signal import lfilter
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
@@ -21,13 +22,11 @@ from sklearn_tcssl._utils.exceptions import DamagedFileError
 
 
 def _smooth_response(rng, n_timepoints, n_components, smoothness):
-    # AR(1) shared response, unit variance per component: (T, k)
+    """AR(1) shared response (T, k), unit variance per component."""
     noise = rng.normal(size=(n_timepoints, n_components))
-    out = np.empty_like(noise)
-    out[0] = noise[0]
-    for t in range(1, n_timepoints):
-        out[t] = smoothness * out[t - 1] + np.sqrt(1 - smoothness**2) * noise[t]
-    return out
+    a, b = [1.0, -smoothness], [np.sqrt(1 - smoothness**2)]
+    rest, _ = lfilter(b, a, noise[1:], axis=0, zi=smoothness * noise[:1])
+    return np.vstack([noise[:1], rest])
 
 
 def _scene_bounds(rng, n_timepoints, n_scenes, min_length):

@@ -165,24 +165,11 @@ def _short(obj):
 
 # --------------------------------------------------------------------------- the space check
 def check_in_brain(names, required, labels, brain, source):
-    """Share of the networks' voxels on the images' grid that lie inside the brain.
+    """Share of the networks' voxels (atlas ``labels`` on the grid) inside ``brain``.
 
-    Parameters
-    ----------
-    names, required : list of str
-        The selected networks, and those named explicitly (each checked on its own).
-    labels : ndarray of int
-        The atlas labels on the images' grid.
-    brain : ndarray of bool or None
-        The brain on the same grid; None skips the check.
-    source : str
-        Where ``brain`` comes from, for the messages.
-
-    Returns
-    -------
-    in_brain : dict of str to float
-        Share per selected network (networks with no voxel on the grid left out) and over
-        all of them (key ``"total"``); empty when ``brain`` is None.
+    Each of the explicitly named networks (``required``) and their union are checked;
+    ``source`` names where ``brain`` comes from. Returns ``{network or "total": share}``
+    (networks with no voxel on the grid left out), empty when ``brain`` is None.
     """
     if brain is None:
         return {}

@@ -26,39 +26,33 @@ def _is_single_image(imgs):
 
 
 def _check_4d(imgs, owner, grid=None):
-    """Check that every image is 4D (and on ``grid`` = (affine, shape) if given).
+    """Return the images as a list and their grid, checking that all are 4D and on one grid.
 
-    Return the images as a list.
+    The grid, ``(affine, shape)``, is ``grid`` if given, else the first image's.
     """
     listed = [imgs] if _is_single_image(imgs) else list(imgs)
     if not listed:
         raise NetworkMaskError(f"{owner} got imgs=[]; pass a list of 4D images or paths.")
-    for i, img in enumerate(listed):
-        _, shape = image_grid(img, f"imgs[{i}]")
+    grids = [image_grid(img, f"imgs[{i}]") for i, img in enumerate(listed)]
+    for i, (_, shape) in enumerate(grids):
         if len(shape) != 4:
             raise NetworkMaskError(
                 f"imgs[{i}] has shape {shape} ({len(shape)}D); {owner} expects 4D images "
                 "(x, y, z, time), one per run. Pass 4D runs; a 3D volume can be made 4D with "
                 "nilearn.image.concat_imgs([img])."
             )
-        if grid is not None:
-            _check_grid(f"imgs[{i}]", img, shape, grid, owner)
-    return listed
-
-
-def _check_grid(what, img, shape, grid, owner):
-    """Refuse an image whose grid differs from the fitted one (no silent resampling)."""
-    affine, mask_shape = grid
-    img_affine = image_grid(img, what)[0]
-    if tuple(shape[:3]) == tuple(mask_shape[:3]) and np.allclose(img_affine, affine, atol=1e-3):
-        return
-    raise NetworkMaskError(
-        f"{what} has grid shape {tuple(shape[:3])} and affine {np.round(img_affine, 2).tolist()}, "
-        f"but {owner} was fitted on grid shape {tuple(mask_shape[:3])} and affine "
-        f"{np.round(affine, 2).tolist()}. Images with different affines cannot be mixed: "
-        "resample them to one grid first (e.g. nilearn.image.resample_to_img(img, "
-        "reference_img)), or fit the masker on images of that grid."
-    )
+    affine, mask_shape = grid or grids[0]
+    for i, (img_affine, shape) in enumerate(grids):  # no silent resampling
+        if shape[:3] != mask_shape[:3] or not np.allclose(img_affine, affine, atol=1e-3):
+            raise NetworkMaskError(
+                f"imgs[{i}] has grid shape {shape[:3]} and affine "
+                f"{np.round(img_affine, 2).tolist()}, but {owner} was fitted on grid shape "
+                f"{tuple(mask_shape[:3])} and affine {np.round(affine, 2).tolist()}. Images "
+                "with different affines cannot be mixed: resample them to one grid first (e.g. "
+                "nilearn.image.resample_to_img(img, reference_img)), or fit the masker on "
+                "images of that grid."
+            )
+    return listed, (affine, mask_shape)
 
 
 def _check_runs_readable(listed, mask):
@@ -76,32 +70,26 @@ class NetworkMasker(TransformerMixin, BaseEstimator):
     """Mask 4D fMRI runs to one or more Yeo (2011) 7-network cortical networks.
 
     A thin wrapper around :class:`nilearn.maskers.MultiNiftiMasker`: ``fit`` builds the mask
-    of the requested networks on the grid of the first image (the atlas mask is resampled
-    with nearest-neighbour interpolation; the data are never resampled to the 1 mm atlas
-    grid) and fits the inner masker with it. Usable as the first step of a
-    :class:`~sklearn.pipeline.Pipeline`, with X a Python list of 4D images or paths.
+    of the networks on the grid of the first image (the atlas is resampled, nearest
+    neighbour; never the data) and fits the inner masker with it. X is a Python list of 4D
+    images or paths, e.g. in a :class:`~sklearn.pipeline.Pipeline`.
 
     Parameters
     ----------
     networks : str or list of str, default="whole_brain"
-        Network name(s): ``"visual"``, ``"somatomotor"``, ``"dorsal_attention"``,
-        ``"ventral_attention"``, ``"limbic"``, ``"frontoparietal"``, ``"default"`` (case,
-        spaces and hyphens are ignored), or ``"whole_brain"``: the union of the 7 networks,
-        i.e. the cortex covered by the atlas, intersected with ``mask_img`` when one is given
-        (subcortex and cerebellum are not included; for them use a ``MultiNiftiMasker`` with
-        a brain mask directly).
+        Network name(s) among :func:`network_names` (case, spaces and hyphens ignored), or
+        ``"whole_brain"``: the union of the 7 networks, the atlas's cortex (no subcortex or
+        cerebellum: for them use a ``MultiNiftiMasker`` with a brain mask).
     atlas : str, pathlib.Path, Nifti image or None, default=None
-        Yeo-style 7-network label volume (integer labels 0..7, 3D or 4D with one volume), in
-        the same (MNI152) space as the images. ``None`` fetches it with
-        ``nilearn.datasets.fetch_atlas_yeo_2011(n_networks=7, thickness="thick",
-        data_dir=data_dir)``, which needs network access the first time.
+        As in :func:`network_mask`, in the images' (MNI152) space; fetching needs network
+        access the first time.
     data_dir : str, pathlib.Path or None, default=None
         Passed to the fetcher when ``atlas`` is None.
     mask_img : str, pathlib.Path, Nifti image or None, default=None
         Optional brain mask intersected with the networks; resampled (nearest) to the data.
     standardize : {None, "zscore_sample", "psc"}, default=None
-        Passed to ``MultiNiftiMasker``. None because runs are expected to be normalised
-        before blocks are cut; z-scoring each block would zero its mean pattern.
+        Passed to ``MultiNiftiMasker``. None: normalise whole runs before cutting blocks;
+        z-scoring each block would zero its mean pattern.
     detrend : bool, default=False
         Passed to ``MultiNiftiMasker``.
     smoothing_fwhm : float or None, default=None
@@ -129,12 +117,10 @@ class NetworkMasker(TransformerMixin, BaseEstimator):
         Voxels of each network in ``mask_img_``, and their sum under the key ``"total"``
         (the number of output columns).
     in_brain_ : dict of str to float
-        Share of each network's voxels on the images' grid that lie inside the brain
-        (``mask_img``, or the non-zero voxels of the first volume of ``imgs[0]``), and over
-        all selected networks (``"total"``): about 0.99 for images in MNI152 space. Below
-        0.2 ``fit`` refuses the images (they are not in the atlas's space), below 0.6 it
-        warns (without ``mask_img``, which may leave out cortex on purpose). Empty when the
-        brain cannot be told (raw runs with noise everywhere and no ``mask_img``).
+        Share of each network's voxels (and of all, ``"total"``) inside the brain
+        (``mask_img``, or the non-zero voxels of ``imgs[0]``'s first volume): about 0.99 in
+        MNI152 space; see :func:`network_mask` for the limits. Empty when the brain cannot
+        be told (raw runs with noise everywhere and no ``mask_img``).
 
     See Also
     --------
@@ -209,11 +195,8 @@ class NetworkMasker(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         imgs : list of (str, pathlib.Path or Nifti image), or one 4D image
-            4D runs in MNI152 space, all on one grid (shape and affine); the first one's
-            header fixes the grid, and its first volume gives the brain of the space check
-            (see ``in_brain_``) when ``mask_img`` is None. Images on another grid raise a
-            ``NetworkMaskError`` rather than being resampled silently: resample them first
-            (``nilearn.image.resample_to_img``).
+            4D runs in MNI152 space, all on the first one's grid (shape and affine); others
+            raise a ``NetworkMaskError`` rather than being resampled silently.
         y : None
             Ignored.
 
@@ -223,12 +206,9 @@ class NetworkMasker(TransformerMixin, BaseEstimator):
             The fitted masker.
         """
         names, required = validate_networks(self.networks)
-        listed = _check_4d(imgs, type(self).__name__)
-        compute = network_mask_data
-        if self.memory is not None and self.memory_level >= 1:
-            compute = check_memory(self.memory).cache(network_mask_data)
-        grid = image_grid(listed[0], "imgs[0]")
-        _check_4d(listed, type(self).__name__, grid=grid)  # one grid for all images
+        listed, grid = _check_4d(imgs, type(self).__name__)
+        memory = check_memory(self.memory if self.memory_level >= 1 else None)
+        compute = memory.cache(network_mask_data)
         brain = None if self.mask_img is not None else brain_of_image(listed[0])
         self.mask_img_, self.n_voxels_, self.in_brain_ = compute(
             names, required, self.atlas, grid, self.mask_img, brain, self.data_dir, self.verbose
@@ -273,7 +253,7 @@ class NetworkMasker(TransformerMixin, BaseEstimator):
         self._check_fitted()
         single = _is_single_image(imgs)
         grid = (self.mask_img_.affine, self.mask_img_.shape)
-        listed = _check_4d(imgs, type(self).__name__, grid=grid)
+        listed, _ = _check_4d(imgs, type(self).__name__, grid=grid)
         _check_runs_readable(listed, np.asarray(self.mask_img_.dataobj) != 0)
         signals = self.masker_.transform(listed)
         signals = [np.asarray(s, dtype=np.float32) for s in signals]
