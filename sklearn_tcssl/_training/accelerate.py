@@ -1,25 +1,14 @@
 """Multi-GPU / multi-node pretraining through skorch's ``AccelerateMixin`` (optional extra).
 
-Pass an ``accelerate.Accelerator`` as ``TemporalContrastiveEmbedder(accelerator=...)`` and
-start the script with ``accelerate launch`` (see ``docs/scale_out.rst`` and
-``docs/scale_out_recipe.py``). The embedder then trains an
-:class:`AcceleratedTemporalContrastiveNet`: skorch leaves device placement to the accelerator
-(``device=None``), which shards the batches over processes (data parallel), wraps the module in
-``DistributedDataParallel`` and applies its own mixed precision (``Accelerator(
-mixed_precision="bf16")``); the estimator's ``precision`` and ``device`` are then not used.
-
-Deep copies: scikit-learn's ``clone`` (in ``cross_val_score``, ``GridSearchCV``...) deep-copies
-every parameter, and a deep-copied ``Accelerator`` would lose track of its gradient state.
-accelerate 0.21 and later make ``copy.deepcopy(accelerator)`` return the accelerator itself,
-so every clone of the embedder shares it; an older release is refused with the fix.
-
-In-batch negatives: with several processes each one holds only its share of a batch, so
-the ``"batch"`` loss gathers the middles and beginnings of every process
-(:class:`AcceleratorGather`, passed to the loss as ``criterion__gather``): the candidates are
-those of the whole batch, as on one device, and gradients flow through each process's own
-rows.
-
-Install with ``pip install "sklearn-tcssl[accelerate]"``.
+With ``TemporalContrastiveEmbedder(accelerator=...)``, started by ``accelerate launch`` (see
+``docs/scale_out.rst``), the embedder trains an :class:`AcceleratedTemporalContrastiveNet`:
+the accelerator places devices (``device=None``), shards the batches over processes, wraps
+the module in ``DistributedDataParallel`` and applies its own mixed precision; the
+estimator's ``precision`` and ``device`` are then unused. ``clone`` deep-copies parameters:
+accelerate 0.21 and later return the accelerator itself from ``copy.deepcopy``, so clones
+share it (older releases are refused). The ``"batch"`` loss gathers every process's
+candidates (:class:`AcceleratorGather`), as on one device. Install with
+``pip install "sklearn-tcssl[accelerate]"``.
 """
 
 import copy
@@ -43,12 +32,7 @@ class AcceleratedTemporalContrastiveNet(AccelerateMixin, TemporalContrastiveNet)
     """
 
     def _initialize_accelerator(self):
-        """Prepare as skorch does, leaving a loss without trainable parameters unwrapped.
-
-        With several processes ``accelerator.prepare`` wraps every module in
-        ``DistributedDataParallel``, which refuses one without trainable parameters, like
-        the contrastive loss.
-        """
+        """Prepare as skorch does, leaving the loss (no trainable parameters) out of DDP."""
         criteria = self._criteria
         self._criteria = [name for name in criteria if _trainable(getattr(self, name + "_"))]
         try:
@@ -64,24 +48,11 @@ def _trainable(module):
 
 
 def gather_with_local_grad(z, all_gather, rank):
-    """Stack every process's ``z``, keeping this process's rows differentiable.
+    """Stack every process's ``z`` (batch, dim), keeping this process's rows differentiable.
 
-    Parameters
-    ----------
-    z : torch.Tensor of shape (batch, dim)
-        This process's rows (the same ``batch`` on every process).
-    all_gather : callable
-        Maps a tensor to the concatenation, along dimension 0 and in process order, of that
-        tensor on every process (e.g. ``accelerator.gather``); it needs no gradient.
-    rank : int
-        Index of this process.
-
-    Returns
-    -------
-    z_all : torch.Tensor of shape (world_size * batch, dim)
-        Every process's rows; rows ``offset:offset + batch`` are ``z`` itself.
-    offset : int
-        ``rank * batch``.
+    ``all_gather`` concatenates a tensor of every process in process order (e.g.
+    ``accelerator.gather``). Returns ``(z_all, offset)``: rows ``offset:offset + batch`` of
+    ``z_all`` are ``z`` itself, ``offset = rank * batch``.
     """
     gathered = all_gather(z.detach().contiguous())  # (W * B, D), no gradient
     n = z.shape[0]
@@ -138,9 +109,8 @@ def accelerated_net_kwargs(accelerator, compute_kwargs):
     accelerator : accelerate.Accelerator
         The accelerator given to the estimator.
     compute_kwargs : dict
-        Output of :func:`sklearn_tcssl._training.net.compute_options`; its precision and
-        pinned-memory settings are dropped (the accelerator handles both), and the loss is given an
-        :class:`AcceleratorGather` so that in-batch negatives span every process.
+        Output of :func:`sklearn_tcssl._training.net.compute_options`; the accelerator
+        replaces its precision and pinned-memory settings.
 
     Returns
     -------

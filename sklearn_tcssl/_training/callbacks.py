@@ -10,10 +10,9 @@ from sklearn_tcssl._utils.progress import NORMAL, VERBOSE, Reporter, is_terminal
 
 
 class StepCounter(Callback):
-    """Record the cumulative number of optimizer steps in the history as ``n_steps``.
+    """Record the cumulative number of optimizer steps as ``n_steps`` in the history.
 
-    The count is read from the history itself (training batches of this epoch plus the
-    previous epoch's total), so it stays right when training resumes from a checkpoint.
+    Counted from the history itself, so it stays right when training resumes.
     """
 
     def on_epoch_end(self, net, **kwargs):
@@ -45,11 +44,6 @@ class EpochProgress(Callback):
         self.reporter = reporter
         self.label = label
 
-    def initialize(self):
-        """Reset the clock (called by skorch when the net is initialised)."""
-        self.start_ = time.perf_counter()
-        return self
-
     def on_train_begin(self, net, **kwargs):
         """Start the clock for the ETA."""
         self.start_ = time.perf_counter()
@@ -80,11 +74,8 @@ class EpochProgress(Callback):
 class PretextMonitor(Callback):
     """Record the epoch's pretext accuracy and stop a fit whose loss is not finite.
 
-    The net adds each batch's correct windows to a running sum on the device
-    (``net.pretext_sums_``), so logging forces no host synchronisation per batch; the
-    epoch's mean is read once, at the end of the epoch, as ``train_pretext_acc`` and
-    ``valid_pretext_acc``. The divergence check reads the batch loss that skorch has
-    already copied to the host (``train_loss``/``valid_loss`` of the batch).
+    The net sums each batch's correct windows on the device (``net.pretext_sums_``); the
+    epoch's ``train_pretext_acc`` and ``valid_pretext_acc`` are read once, at its end.
     """
 
     def on_epoch_begin(self, net, **kwargs):

@@ -1,23 +1,13 @@
 """Ctrl-C and SIGTERM stop training: re-raise the ``KeyboardInterrupt`` that skorch swallows.
 
-skorch's ``NeuralNet.partial_fit`` catches ``KeyboardInterrupt`` and returns normally (its
-"stop training early" feature, also used by ``skorch.callbacks.EarlyStopping``, which raises
-it from ``on_epoch_end``). :class:`InterruptibleMixin` tells the two apart:
-
-* a ``KeyboardInterrupt`` raised while an epoch runs (a batch, the validation pass), or any
-  one that follows a real SIGINT (Ctrl-C) received during training, is an **interrupt**:
-  callbacks' ``on_train_end`` still run (with ``net.interrupted_`` set, so that
-  :class:`~sklearn_tcssl._training.checkpoint.TrainingCheckpoint` never saves the half epoch), then
-  the interrupt propagates out of ``fit``/``partial_fit``;
-* one raised by an ``on_epoch_end`` callback without a SIGINT (``EarlyStopping``) ends
-  training normally, as in skorch: the epoch is complete.
-
-SIGTERM (what ``kill``, job schedulers and containers send) is handled like Ctrl-C: it stops the
-running epoch in the same way (``on_train_end`` runs, the half epoch is never saved), then a
-message naming the last complete epoch is printed and
-:class:`~sklearn_tcssl._utils.processes.Terminated` is raised, a ``SystemExit`` with status 143:
-``finally`` blocks and context managers run, and the process ends with the status a killed one
-would have. A SIGTERM handler installed by the user is chained, never replaced.
+skorch's ``partial_fit`` catches ``KeyboardInterrupt`` and returns normally (its early stop,
+also raised by ``EarlyStopping`` from ``on_epoch_end``). :class:`InterruptibleMixin` treats one
+raised while an epoch runs, or after a real SIGINT, as an interrupt: ``on_train_end`` still
+runs (with ``net.interrupted_`` set, so no checkpoint saves the half epoch), then it
+propagates out of ``fit``. One raised by an ``on_epoch_end`` callback without a SIGINT ends
+training normally, as in skorch. SIGTERM stops the epoch the same way, then raises
+:class:`~sklearn_tcssl._utils.processes.Terminated` (exit status 143) with a message naming
+the last complete epoch; a SIGTERM handler of the user's is chained, never replaced.
 """
 
 import contextlib
@@ -37,10 +27,7 @@ class InterruptibleMixin:
     Attributes
     ----------
     interrupted_ : KeyboardInterrupt or None
-        The interrupt that stopped the last training call (None otherwise); set while
-        callbacks' ``on_train_end`` run.
-
-    Private state ends in ``_`` too: skorch treats every other attribute as a parameter.
+        The interrupt that stopped the last training call, while ``on_train_end`` runs.
     """
 
     def notify(self, method_name, **cb_kwargs):
@@ -112,12 +99,10 @@ def _install(signum, handler):
 
 @contextlib.contextmanager
 def _signal_watch():
-    """Yield ``{"int": bool, "term": bool}``, set when SIGINT / SIGTERM arrive.
+    """Yield ``{"int": bool, "term": bool}``, set when SIGINT / SIGTERM arrive (main thread).
 
-    SIGINT's previous handler still runs (it raises ``KeyboardInterrupt``). SIGTERM raises an
-    interrupt that skorch treats like Ctrl-C, unless the user installed a SIGTERM handler of
-    their own, which is then called instead. Only the main thread can install signal handlers;
-    elsewhere nothing is installed and the flags stay False.
+    SIGINT's previous handler still runs; SIGTERM raises an interrupt, or calls the user's
+    own SIGTERM handler.
     """
     seen = {"int": False, "term": False}
     previous = {}

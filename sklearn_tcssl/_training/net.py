@@ -1,6 +1,7 @@
 """Private skorch network shared by the estimators: the contrastive objective in ``get_loss``."""
 
 import contextlib
+import functools
 import math
 
 import numpy as np
@@ -13,10 +14,9 @@ from sklearn_tcssl.nn.losses import pretext_accuracy
 
 
 class PrecisionMixin:
-    """Forward passes of a skorch net under its ``precision``, CUDA batches copied non-blocking.
+    """Forward passes of a skorch net under its ``precision`` (``"32"`` or ``"bf16"``).
 
-    The net class defines a ``precision`` parameter (``"32"`` or ``"bf16"``); shared by the
-    contrastive net and the classifier's net so that both follow one precision rule.
+    CUDA batches are copied non-blocking (from pinned memory); the loss stays float32.
     """
 
     def autocast(self):
@@ -36,26 +36,18 @@ class PrecisionMixin:
 class TemporalContrastiveNet(InterruptibleMixin, PrecisionMixin, NeuralNet):
     """skorch ``NeuralNet`` whose module maps windows to ``(batch, 3, dim)`` projections.
 
-    :meth:`get_loss` splits the projections into beginning, middle and end and applies the
-    criterion (a :class:`~sklearn_tcssl.nn.losses.TemporalContrastiveLoss`); a default
-    callback (:class:`~sklearn_tcssl._training.callbacks.PretextMonitor`) records the
-    epoch's pretext accuracy (``train_pretext_acc`` or ``valid_pretext_acc``) and stops
-    training with :class:`~sklearn_tcssl.TrainingDivergedError` on a non-finite loss. A
-    Ctrl-C propagates out of ``fit``
-    (:class:`~sklearn_tcssl._training.interrupt.InterruptibleMixin`).
-
-    For speed on GPUs, :meth:`infer` also copies CUDA batches with ``non_blocking=True`` (they
-    come from pinned memory when ``iterator_train__pin_memory=True``) and runs the forward pass
-    under :meth:`autocast`; the loss is always computed in float32.
+    :meth:`get_loss` applies the criterion (a
+    :class:`~sklearn_tcssl.nn.losses.TemporalContrastiveLoss`) to the beginning, middle and
+    end; the default :class:`~sklearn_tcssl._training.callbacks.PretextMonitor` records the
+    epoch's pretext accuracy and stops a diverging fit.
 
     Parameters
     ----------
     module, criterion, **kwargs
         As for :class:`skorch.NeuralNet`.
     precision : {"32", "bf16"}, default="32"
-        ``"bf16"`` runs the forward pass under ``torch.autocast(dtype=torch.bfloat16)`` on the
-        net's device (weights and optimizer states stay float32; no gradient scaler is needed
-        with bfloat16).
+        ``"bf16"`` runs the forward pass under bfloat16 autocast (weights and optimizer
+        states stay float32; bfloat16 needs no gradient scaler).
     """
 
     def __init__(self, module, criterion, *, precision="32", **kwargs):
@@ -65,16 +57,14 @@ class TemporalContrastiveNet(InterruptibleMixin, PrecisionMixin, NeuralNet):
     def get_default_callbacks(self):
         """Return skorch's defaults with :class:`PretextMonitor` before the printed log."""
         defaults = list(super().get_default_callbacks())
-        at = next((i for i, (name, _) in enumerate(defaults) if name == "print_log"), None)
-        defaults.insert(len(defaults) if at is None else at, ("pretext", PretextMonitor()))
+        at = [name for name, _ in defaults].index("print_log")
+        defaults.insert(at, ("pretext", PretextMonitor()))
         return defaults
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        """Temporal-contrastive loss of a batch; ``y_true`` is a dummy and is ignored.
+        """Temporal-contrastive loss of a batch (``y_true`` is ignored).
 
-        The batch's pretext accuracy is added to a running sum on the device (no host
-        synchronisation); :class:`PretextMonitor` turns it into the epoch's
-        ``train_pretext_acc`` / ``valid_pretext_acc`` and stops a diverging fit.
+        The batch's pretext accuracy is summed on the device, without host synchronisation.
         """
         z_begin, z_middle, z_end = y_pred.float().unbind(dim=1)  # 3 x (B, P), float32
         loss = self.criterion_(z_begin, z_middle, z_end)
@@ -99,15 +89,11 @@ class TemporalContrastiveNet(InterruptibleMixin, PrecisionMixin, NeuralNet):
 
 
 class SequenceValidSplit:
-    """skorch ``train_split`` holding out whole sequences, their windows fixed across epochs.
+    """skorch ``train_split`` holding out whole sequences (never parts of one on both sides).
 
-    A window dataset gives each sequence several windows per epoch (in proportion to its
-    length); splitting windows would put parts of one sequence on both sides. Here a seeded
-    permutation holds out ``ceil(cv * n_sequences)`` sequences
-    (:meth:`~sklearn_tcssl.nn.windows.TripletWindowDataset.subset`). Training windows are
-    drawn afresh every epoch; the validation loader's sampler is seeded (``seed``, passed as
-    ``iterator_valid__seed``), so every epoch scores the *same* windows and ``valid_loss``
-    changes only when the model does (a steady signal for ``EarlyStopping``).
+    A seeded permutation holds out ``ceil(cv * n_sequences)`` sequences; with the validation
+    sampler seeded (``iterator_valid__seed``), every epoch scores the same windows, so
+    ``valid_loss`` changes only when the model does.
 
     Parameters
     ----------
@@ -138,22 +124,7 @@ def _is_cuda(device):
 
 
 def resolve_precision(precision, device):
-    """Return ``"32"`` or ``"bf16"`` for the ``precision`` parameter on ``device``.
-
-    ``"auto"`` is ``"bf16"`` on a CUDA device that supports bfloat16 (Ampere and newer) and
-    ``"32"`` everywhere else, the CPU included.
-
-    Parameters
-    ----------
-    precision : {"auto", "32", "bf16"}
-        The estimator's parameter (already validated).
-    device : torch.device
-        The training device.
-
-    Returns
-    -------
-    precision : {"32", "bf16"}
-    """
+    """Return ``precision``; ``"auto"`` is ``"bf16"`` on a bfloat16 CUDA device, else ``"32"``."""
     if precision != "auto":
         return precision
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
@@ -162,26 +133,10 @@ def resolve_precision(precision, device):
 
 
 def compute_options(*, device, precision, num_workers, compile):
-    """Keyword arguments of :class:`TemporalContrastiveNet` for the compute parameters.
+    """Return the net's keyword arguments for the estimators' compute parameters.
 
-    DataLoader workers for training and validation, pinned host memory on CUDA (harmless and
-    off on the CPU), the autocast precision, ``torch.compile`` and the fused AdamW step
-    (:func:`optimizer_options`).
-
-    Parameters
-    ----------
-    device : torch.device
-        The training device.
-    precision : {"auto", "32", "bf16"}
-        Mixed-precision setting.
-    num_workers : int
-        DataLoader worker processes (0: load in the main process).
-    compile : bool
-        Whether skorch compiles the module with ``torch.compile``.
-
-    Returns
-    -------
-    kwargs : dict
+    DataLoader workers, pinned memory on CUDA, the precision, ``torch.compile`` and the
+    AdamW step (:func:`optimizer_options`).
     """
     pin = device.type == "cuda"
     return {
@@ -195,40 +150,27 @@ def compute_options(*, device, precision, num_workers, compile):
     }
 
 
-_FUSED = {}
-
-
 def fused_adamw_supported(device):
     """Whether ``torch.optim.AdamW(fused=True)`` runs on ``device``'s type (tried once)."""
-    kind = torch.device(device).type
-    if kind not in _FUSED:
-        try:
-            weight = torch.zeros(1, device=kind, requires_grad=True)
-            weight.grad = torch.zeros_like(weight)
-            torch.optim.AdamW([weight], fused=True).step()
-            _FUSED[kind] = True
-        except (RuntimeError, TypeError, ValueError):
-            _FUSED[kind] = False
-    return _FUSED[kind]
+    return _fused_adamw_runs(torch.device(device).type)
+
+
+@functools.cache
+def _fused_adamw_runs(kind):
+    try:
+        weight = torch.zeros(1, device=kind, requires_grad=True)
+        weight.grad = torch.zeros_like(weight)
+        torch.optim.AdamW([weight], fused=True).step()
+    except (RuntimeError, TypeError, ValueError):
+        return False
+    return True
 
 
 def optimizer_options(device):
-    """Return the skorch arguments of the AdamW step: fused where torch supports it.
+    """Return the AdamW step's skorch arguments: fused where torch supports it, else foreach.
 
-    The fused step (one kernel for every parameter) is several times faster than the default
-    on large layers (50,000 inputs: 8.6 ms against 38 ms on a CPU) and agrees with it within
-    float32 rounding; ``foreach`` is the fallback elsewhere. Either is deterministic for a
-    given device and thread count.
-
-    Parameters
-    ----------
-    device : torch.device
-        The training device.
-
-    Returns
-    -------
-    kwargs : dict
-        ``{"optimizer__fused": True}`` or ``{"optimizer__foreach": True}``.
+    The fused step is several times faster on large layers (50,000 inputs: 8.6 ms against
+    38 ms on a CPU); either is deterministic for a given device and thread count.
     """
     if fused_adamw_supported(device):
         return {"optimizer__fused": True}
@@ -241,32 +183,15 @@ def autocast_of(net):
 
 
 def inner_module(module):
-    """Return the module, or the original module inside a ``torch.compile`` wrapper.
-
-    Save this one's ``state_dict``: a compiled module prefixes its keys with ``_orig_mod.``.
-    """
+    """Return the module, unwrapped from ``torch.compile`` (whose keys gain ``_orig_mod.``)."""
     return getattr(module, "_orig_mod", module)
 
 
 def check_monitored_scores(callbacks, *, has_validation, owner):
-    """Refuse callbacks that monitor a validation score no fit without validation writes.
+    """Refuse callbacks monitoring a ``valid_*`` score when there is no validation split.
 
-    skorch's ``EarlyStopping()`` monitors ``valid_loss`` by default; without a validation
-    split that key never exists and skorch fails with a bare ``KeyError: 'valid_loss'``.
-
-    Parameters
-    ----------
-    callbacks : list of skorch callbacks or (name, callback) tuples, or None
-        The estimator's ``callbacks``.
-    has_validation : bool
-        Whether ``validation_fraction`` is set.
-    owner : str
-        Estimator name for the message.
-
-    Raises
-    ------
-    ValueError
-        If a callback monitors a ``valid_*`` score and there is no validation split.
+    Without one skorch would fail later with a bare ``KeyError: 'valid_loss'`` (the default
+    monitor of ``EarlyStopping``).
     """
     if has_validation:
         return

@@ -1,16 +1,10 @@
-"""Parameter errors that name the value and the fix: one way, for estimators and functions.
+"""Parameter errors that name the value and the fix, for estimators and functions.
 
-scikit-learn's constraints (``Interval``, ``StrOptions``...) decide what is allowed; this
-module only adds, in front of scikit-learn's own message (kept whole, never parsed), who
-refused which value and, after it, how to fix it:
-
-    TemporalContrastiveEmbedder: batch_size=0 is not allowed. The 'batch_size' parameter of
-    TemporalContrastiveEmbedder must be an int in the range [1, inf). Got 0 instead. Fix:
-    pass an integer >= 1 such as 32.
-
-Estimators decorate ``fit`` with :func:`validates_params` (placed above scikit-learn's
-``_fit_context``, whose own check then passes); public functions use
-:func:`validate_params`. Nothing overrides scikit-learn's private ``_validate_params``.
+scikit-learn's constraints decide what is allowed; its message is kept whole, with who
+refused which value before it and how to fix it after it ("TemporalContrastiveEmbedder:
+batch_size=0 is not allowed. The 'batch_size' parameter ... Got 0 instead. Fix: pass an
+integer >= 1 such as 32."). Estimators decorate ``fit`` with :func:`validates_params`
+(above scikit-learn's ``_fit_context``); public functions use :func:`validate_params`.
 """
 
 import functools

@@ -1,11 +1,9 @@
 """Processes and signals: SIGTERM as a clean exit (status 143), and whether a process runs.
 
-SIGTERM is what ``kill``, job schedulers and containers send. Its default action ends the
-process at once, leaving half-written files behind. :func:`stop_on_sigterm` turns it, for the
-duration of a block, into :class:`Terminated`, a ``SystemExit`` with status 143 (128 + 15, the
-shell's code for SIGTERM): ``finally`` clauses and cleanups run, a message is printed, and the
-process ends with the status a killed one would have. Training loops stop on SIGTERM as on
-Ctrl-C (see :mod:`sklearn_tcssl._training.interrupt`).
+SIGTERM (``kill``, job schedulers, containers) ends a process at once by default, leaving
+half-written files behind. :func:`stop_on_sigterm` turns it into :class:`Terminated`, a
+``SystemExit`` with status 143 (128 + 15): ``finally`` clauses run, a message is printed,
+and the process ends with the status of a killed one.
 """
 
 import contextlib
@@ -43,17 +41,7 @@ class Terminated(SystemExit):
 
 
 def replaceable(handler):
-    """Whether a SIGTERM handler is the default action or one installed by this package.
-
-    Parameters
-    ----------
-    handler : callable, int or None
-        What :func:`signal.getsignal` returned.
-
-    Returns
-    -------
-    replaceable : bool
-    """
+    """Whether a SIGTERM ``handler`` is the default action or one installed by this package."""
     return handler == signal.SIG_DFL or getattr(handler, "_tcssl_sigterm", False)
 
 
@@ -61,9 +49,7 @@ def replaceable(handler):
 def stop_on_sigterm(what):
     """While the block runs, SIGTERM raises :class:`Terminated` instead of killing the process.
 
-    The exception unwinds the block (its ``finally`` clauses and ``except BaseException``
-    cleanups run), its message is printed on stderr, and the process exits with status 143
-    unless the caller catches it. A SIGTERM handler of the user's is left in place.
+    The message is printed on stderr; a SIGTERM handler of the user's is left in place.
 
     Parameters
     ----------
@@ -94,17 +80,7 @@ def stop_on_sigterm(what):
 
 
 def is_other_live_process(pid):
-    """Whether ``pid`` is a running process other than this one.
-
-    Parameters
-    ----------
-    pid : int
-        A process id.
-
-    Returns
-    -------
-    alive : bool
-    """
+    """Whether the process ``pid`` is running and is not this one."""
     if pid == os.getpid():
         return False
     try:

@@ -1,27 +1,13 @@
-"""Thread policy: how many CPU threads torch and BLAS may use during fit, transform, predict.
+"""Thread policy: how many CPU threads torch and BLAS use in fit, transform and predict.
 
-The policy is static, so that the same data, parameters and ``random_state`` give
-bit-identical results whatever else runs on the machine (torch's results differ in the last
-digits between thread counts, so the count must not follow the load). Every public method
-of the estimators runs inside :func:`thread_budget`, which
-
-* counts the CPUs this process may use (:func:`joblib.cpu_count`: affinity mask, cgroup
-  quota, ``LOKY_MAX_CPU_COUNT``) and the limits the user set (``OMP_NUM_THREADS``,
-  ``torch.set_num_threads``, ``threadpoolctl`` limits of the BLAS libraries);
-* uses one thread inside joblib/loky, multiprocessing or dask workers, where the parent
-  already runs one process per CPU;
-* sets torch's intra-op threads and the BLAS threads of the scikit-learn parts to that
-  budget and restores both afterwards, so the caller's process is left as found.
-
-Contended machines stay fast by a reproducible means instead: importing the package before
-torch sets OpenMP's passive wait policy (:func:`prefer_passive_openmp`), so idle OpenMP
-threads sleep instead of spinning against other processes (a fit with 2 threads beside
-2 CPU-bound processes on 2 cores: 59.8 s spinning, 11.0 s passive, 6.1 s quiet either way,
-same bits).
-
-Override with :func:`set_config` (process-wide: reaches worker threads, and worker
-processes through ``SKLEARN_TCSSL_N_THREADS``) or :func:`config_context` (this thread only),
-following scikit-learn's ``n_jobs`` conventions.
+The count is static (it never follows the machine's load), because torch's results differ
+in the last digits between thread counts: the same data and ``random_state`` give
+bit-identical results under any load. :func:`thread_budget` takes the CPUs this process may
+use (:func:`joblib.cpu_count`) within the user's limits (``OMP_NUM_THREADS``, torch,
+threadpoolctl), 1 inside joblib/multiprocessing/dask workers, and restores torch's count on
+exit. Contended machines stay fast through OpenMP's passive wait policy
+(:func:`prefer_passive_openmp`) instead. :func:`set_config` and :func:`config_context`
+override the count with scikit-learn's ``n_jobs`` conventions.
 """
 
 import contextlib
@@ -49,17 +35,15 @@ _exported = {"value": None}  # what set_config wrote to ENV_VAR, to take back on
 
 
 def prefer_passive_openmp():
-    """Ask OpenMP to let idle threads sleep rather than spin, if torch is not loaded yet.
+    """Let idle OpenMP threads sleep rather than spin, if torch is not loaded yet.
 
     OpenMP reads ``OMP_WAIT_POLICY`` once, when torch loads it; a value the user set is
-    kept. Called when :mod:`sklearn_tcssl` is imported. The environment variable also
-    reaches child processes.
+    kept. Called when :mod:`sklearn_tcssl` is imported; child processes inherit it.
 
     Returns
     -------
     applied : bool
-        Whether the passive policy is in effect for torch's OpenMP (it is not when torch
-        was imported before this package without ``OMP_WAIT_POLICY=PASSIVE``).
+        Whether the passive policy is in effect for torch's OpenMP.
     """
     if "torch" not in sys.modules:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -95,20 +79,17 @@ def set_config(n_threads=None):
     Parameters
     ----------
     n_threads : int or None, default=None
-        ``None``: automatic (``SKLEARN_TCSSL_N_THREADS`` when set; otherwise the CPUs this
-        process may use, within the limits set by ``OMP_NUM_THREADS``, torch or
-        threadpoolctl; 1 inside joblib/multiprocessing workers). The same machine and
-        environment always give the same count, so refits are bit-identical under any
-        load. A positive int: exactly that many threads, capped with a warning at the
-        CPUs available. ``-1``: every CPU this process may use; ``-2`` all but one, and so
-        on, as scikit-learn's ``n_jobs``. ``0`` is not allowed. Results can differ in the
-        last digits between thread counts.
+        ``None``: automatic (``SKLEARN_TCSSL_N_THREADS`` when set, else the CPUs this
+        process may use within the limits of ``OMP_NUM_THREADS``, torch and threadpoolctl;
+        1 inside workers), the same count under any load. A positive int: that many
+        threads, capped with a warning at the available CPUs. ``-1``: every available CPU,
+        ``-2`` all but one... as scikit-learn's ``n_jobs``; ``0`` is not allowed.
 
     Notes
     -----
-    The setting is process-wide: it reaches the worker threads of joblib's threading
-    backend, and worker processes started afterwards through ``SKLEARN_TCSSL_N_THREADS``.
-    :func:`config_context` changes the current thread only.
+    The setting is process-wide: it reaches joblib's worker threads, and worker processes
+    started afterwards through ``SKLEARN_TCSSL_N_THREADS``. :func:`config_context` changes
+    the current thread only. Results can differ in the last digits between thread counts.
 
     Examples
     --------
@@ -134,9 +115,8 @@ def config_context(*, n_threads=None):
     Parameters
     ----------
     n_threads : int or None, default=None
-        Threads for the duration of the ``with`` block, in this thread only (like
-        :func:`sklearn.config_context`); use :func:`set_config` to reach worker threads
-        and processes.
+        Threads for the ``with`` block, in this thread only (as
+        :func:`sklearn.config_context`).
 
     Yields
     ------
@@ -182,12 +162,11 @@ def _cap(n_threads, cpus, name):
 
 # ------------------------------------------------------------------ CPUs
 def available_cpus():
-    """CPUs this process may use: :func:`joblib.cpu_count` (affinity, cgroup quota).
+    """Return the CPUs this process may use (:func:`joblib.cpu_count`), at least 1.
 
     Returns
     -------
     n_cpus : int
-        At least 1.
 
     Examples
     --------
@@ -206,26 +185,20 @@ def _env_limit():
     return int(value) if value.isdigit() and int(value) > 0 else None
 
 
-_controllers = {}
-
-
 def _controller():
-    """Return a threadpoolctl controller, rebuilt only after new modules were imported.
+    """Return a threadpoolctl controller, rebuilt only after new modules were imported."""
+    return _controller_for(len(sys.modules))
 
-    Building one inspects every loaded library (milliseconds); libraries are loaded by
-    imports, so the number of imported modules tells when a new one may have appeared.
-    """
+
+@functools.lru_cache(maxsize=1)
+def _controller_for(n_modules):
     from threadpoolctl import ThreadpoolController
 
-    key = len(sys.modules)
-    if key not in _controllers:
-        _controllers.clear()
-        _controllers[key] = ThreadpoolController()
-    return _controllers[key]
+    return ThreadpoolController()
 
 
 def _blas_limit():
-    """Return the lowest thread count of the loaded BLAS libraries (a threadpoolctl limit)."""
+    """Return the lowest thread count of the loaded BLAS libraries, or None."""
     counts = [lib.num_threads for lib in _controller().lib_controllers if lib.user_api == "blas"]
     return min(counts) if counts else None
 
@@ -262,18 +235,16 @@ def _requested(n_threads):
 
 
 def resolve_n_threads(n_threads=None):
-    """Return the number of threads the policy gives for a requested ``n_threads``.
+    """Return the policy's thread count (at least 1) for ``n_threads`` (see :func:`set_config`).
 
     Parameters
     ----------
     n_threads : int or None, default=None
-        As in :func:`set_config`; ``None`` reads the configuration, then
-        ``SKLEARN_TCSSL_N_THREADS``, then decides from static limits.
+        ``None`` reads the configuration, then ``SKLEARN_TCSSL_N_THREADS``, then the limits.
 
     Returns
     -------
     n : int
-        At least 1.
     """
     import torch
 
@@ -293,10 +264,7 @@ def resolve_n_threads(n_threads=None):
 # ------------------------------------------------------------------ apply
 @contextlib.contextmanager
 def thread_budget(n_threads=None):
-    """Run a block with torch and BLAS limited to the policy's number of threads.
-
-    Nested uses keep the outer budget (the policy is decided once per public call).
-    torch's thread count is restored on exit.
+    """Run a block with torch and BLAS at :func:`resolve_n_threads` threads (nested: the outer).
 
     Parameters
     ----------
@@ -327,10 +295,4 @@ def thread_budget(n_threads=None):
 
 def with_thread_budget(method):
     """Decorate a public estimator method so that it runs inside :func:`thread_budget`."""
-
-    @functools.wraps(method)
-    def wrapper(*args, **kwargs):
-        with thread_budget():
-            return method(*args, **kwargs)
-
-    return wrapper
+    return thread_budget()(method)

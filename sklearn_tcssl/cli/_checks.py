@@ -1,8 +1,6 @@
 """Checks of the ``tcssl`` inputs and outputs, run before the first fold, and the brain mask.
 
-Each check reads headers or small files only, so a wrong path, a mask on another grid, a
-model for other features or an unwritable output fails in seconds, not after an hour of
-training.
+Each check reads headers or small files only, so that a bad input fails in seconds.
 """
 
 import os
@@ -12,17 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-#: Default of ``--min-mask-voxels``: fewer voxels are taken for an ROI given by mistake.
-MIN_MASK_VOXELS = 50
+from sklearn_tcssl.cli._parser import MIN_MASK_VOXELS
 
 
 # ------------------------------------------------------------------ outputs
 def check_output_folder(option, folder):
-    """Check that ``folder`` can be created (if needed) and written, without creating it.
-
-    The folder itself is made when the results are written, so a run refused later (a bad
-    input, Ctrl-C) leaves no empty folder behind.
-    """
+    """Check that ``folder`` can be created and written, without creating it (yet)."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(
@@ -54,7 +47,7 @@ def check_output_file(option, path):
             f"{option} {path} is a folder; pass the model file to write, e.g. "
             f"{path / 'encoder.safetensors'}."
         )
-    parent = path.parent if str(path.parent) else Path(".")
+    parent = path.parent
     if not parent.is_dir():
         raise FileNotFoundError(
             f"{option} {path}: the folder {parent} does not exist. Create it first."
@@ -89,7 +82,7 @@ def check_same_grid(option, img, reference, reference_name):
 
 
 def _read_mask(path):
-    """Load ``--mask`` as a 3D image (a 4D image of one volume is taken as 3D)."""
+    """Load ``--mask`` as a binary uint8 3D image (4D of one volume: 3D); return its voxels too."""
     import nibabel as nib
 
     if not Path(path).is_file():
@@ -99,31 +92,28 @@ def _read_mask(path):
         img = img.slicer[..., 0]
     if len(img.shape) != 3:
         raise ValueError(f"--mask {path} has shape {img.shape}; pass a 3D mask image.")
-    return img
+    inside = np.asarray(img.dataobj) != 0
+    return nib.Nifti1Image(inside.astype(np.uint8), img.affine), int(inside.sum())
 
 
 def load_mask(path, first_run, min_voxels=MIN_MASK_VOXELS):
     """Load ``--mask``, check it is a 3D image on the grid of ``first_run``."""
     import nibabel as nib
 
-    img = _read_mask(path)
+    img, n_voxels = _read_mask(path)
     check_same_grid(f"--mask {path}", img, nib.load(str(first_run)), Path(first_run).name)
-    n_voxels = int(np.count_nonzero(np.asarray(img.dataobj)))
     if n_voxels < min_voxels:
         raise ValueError(
             f"--mask {path} has {n_voxels} voxels, fewer than the {min_voxels} expected of a "
             "brain mask (--min-mask-voxels). Pass a brain mask, or, to decode this small "
             f"region on purpose, lower the minimum: --min-mask-voxels {max(n_voxels, 1)}."
         )
-    return nib.Nifti1Image((np.asarray(img.dataobj) != 0).astype(np.uint8), img.affine)
+    return img
 
 
 def check_mask_voxels(path, sequences):
     """Load the ``--mask`` of ``.npy`` runs: a 3D image with one voxel per feature."""
-    import nibabel as nib
-
-    img = _read_mask(path)
-    n_voxels = int(np.count_nonzero(np.asarray(img.dataobj)))
+    img, n_voxels = _read_mask(path)
     n_features = int(sequences[0].shape[1])
     if n_voxels != n_features:
         raise ValueError(
@@ -131,7 +121,7 @@ def check_mask_voxels(path, sequences):
             "features per time point. Pass the mask the runs were masked with, or leave "
             "out --mask."
         )
-    return nib.Nifti1Image((np.asarray(img.dataobj) != 0).astype(np.uint8), img.affine)
+    return img
 
 
 # ------------------------------------------------------------------ brain mask
@@ -140,16 +130,15 @@ def _mean_and_std(run_paths):
     import nibabel as nib
 
     first = nib.load(str(run_paths[0]))
-    total = sq = None
+    total = sq = 0.0
     n_frames = 0
     for path in run_paths:
         img = nib.load(str(path))
         check_same_grid(Path(path).name, img, first, Path(run_paths[0]).name)
         data = np.asarray(img.dataobj, dtype=np.float64)
         data = data.reshape(*data.shape[:3], -1)
-        sums, squares = data.sum(axis=-1), (data**2).sum(axis=-1)
-        total = sums if total is None else total + sums
-        sq = squares if sq is None else sq + squares
+        total = total + data.sum(axis=-1)
+        sq = sq + (data**2).sum(axis=-1)
         n_frames += data.shape[-1]
     mean = total / n_frames
     std = np.sqrt(np.maximum(sq / n_frames - mean**2, 0))
@@ -157,31 +146,17 @@ def _mean_and_std(run_paths):
 
 
 def compute_brain_mask(run_paths, say=None, min_voxels=MIN_MASK_VOXELS):
-    """Brain mask of raw runs: nilearn's EPI mask of their mean image.
+    """Return the uint8 brain mask of raw runs on one grid: the EPI mask of their mean image.
 
-    Raw scanner runs (for example int16) have a dark background, which
-    ``nilearn.masking.compute_epi_mask`` finds on the mean image. Runs without one (already
-    masked or z-scored by another tool) fall back to the voxels whose signal varies in time.
-
-    Parameters
-    ----------
-    run_paths : list of path
-        The BOLD runs, all on one grid.
-    say : callable or None, default=None
-        Progress messages.
-    min_voxels : int, default=50
-        Fewest voxels of a usable mask.
-
-    Returns
-    -------
-    mask_img : nibabel.Nifti1Image
-        uint8 mask on the runs' grid.
+    Raw scanner runs have a dark background, which ``nilearn.masking.compute_epi_mask``
+    finds; runs without one fall back to the voxels whose signal varies in time. ``say``
+    receives progress messages; a mask needs at least ``min_voxels`` voxels.
     """
     import nibabel as nib
     from nilearn.masking import compute_epi_mask
 
-    if say is not None:
-        say(f"computing a brain mask from the mean image of {len(run_paths)} run(s)")
+    say = say or (lambda message: None)
+    say(f"computing a brain mask from the mean image of {len(run_paths)} run(s)")
     affine, mean, std = _mean_and_std(run_paths)
     # zeros excluded from the histogram: resliced or defaced runs pad the brain with zeros
     with warnings.catch_warnings():  # an empty EPI mask is handled below
@@ -200,8 +175,7 @@ def compute_brain_mask(run_paths, say=None, min_voxels=MIN_MASK_VOXELS):
             "desc-brain_mask file, or nilearn.masking.compute_epi_mask run on a mean image "
             "you checked)."
         )
-    if say is not None:
-        say(f"brain mask: {n_voxels} voxels ({how})")
+    say(f"brain mask: {n_voxels} voxels ({how})")
     return nib.Nifti1Image(mask.astype(np.uint8), affine)
 
 
@@ -224,10 +198,7 @@ def _why_no_mask(mean, n_voxels, n_grid, min_voxels):
 
 # ------------------------------------------------------------------ inputs
 def check_pretrained(path, n_features, first_run):
-    """Check the ``--pretrained`` model's card against the runs' grid and ``n_features``.
-
-    Reads the JSON card only (no weights), then loads the model.
-    """
+    """Check the ``--pretrained`` model's card (no weights read) against the runs; load it."""
     import nibabel as nib
 
     from sklearn_tcssl.io import load, read_card
@@ -257,10 +228,9 @@ def check_pretrained(path, n_features, first_run):
 
 
 def check_networks_in_brain(networks, atlas, first_run, brain_img, source, say):
-    """Refuse networks that fall outside the brain of the runs (runs not in MNI152 space).
+    """Refuse networks outside the runs' brain (runs not in MNI152 space); say their shares.
 
-    Reads the atlas and the header of ``first_run``; ``brain_img`` is ``--mask`` or the mask
-    computed from the runs. Prints the share of each network's voxels inside the brain.
+    ``brain_img`` is ``--mask`` or the mask computed from the runs.
     """
     import nibabel as nib
 

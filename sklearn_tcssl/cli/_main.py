@@ -68,7 +68,6 @@ def _drop_lda_if_too_few(decoders, y, folds):
 
 def run_demo(args):
     """Run ``tcssl demo``: simulate, cross-validate the decoders, write the results."""
-    from nilearn.maskers import MultiNiftiMasker
     from sklearn.model_selection import GroupKFold
 
     from sklearn_tcssl.cli._checks import check_output_folder
@@ -78,9 +77,7 @@ def run_demo(args):
     _say(f"simulating {args.n_subjects} subjects (seed {args.seed})")
     data = make_task_fmri(args.n_subjects, random_state=args.seed)
     n_tasks = len(set(data.y))
-    # the mask is given: the masker learns nothing from the blocks, so mask each block once
-    masker = MultiNiftiMasker(mask_img=data.mask_img, standardize=None, reports=False)
-    X = masker.fit_transform(list(data.imgs))
+    X = _mask_blocks(data.imgs, data.mask_img)
     _say(f"{len(X)} blocks, {n_tasks} tasks; cross-validating ({args.folds} folds)")
     cv = GroupKFold(args.folds)
     scores = _cross_validate(X, data.y, data.groups, cv, _embedder_params(args))
@@ -94,7 +91,7 @@ def run_decode(args):
     from sklearn_tcssl.datasets import load_bids_blocks
 
     check_output_folder("--out", args.out)
-    networks = _decode_networks(args.network)
+    networks = "all" if args.network == ["all"] else args.network
     runs = _bold_runs(args)
     mask_img = _brain_mask(args, runs) if networks is None or args.mask else None
     if networks is not None:
@@ -113,7 +110,9 @@ def run_decode(args):
     cv, groups = _decode_cv(args, data)
     embedding = _tcssl_embedding(args, model)
     if networks is None:
-        scores = _decode_whole_brain(data, groups, cv, mask_img, embedding)
+        X = _mask_blocks(data.imgs, mask_img)
+        scores = _cross_validate(X, data.y, groups, cv, embedding)
+        scores = scores.assign(network="whole_brain (brain mask)")
     else:
         from sklearn_tcssl.report import network_decoding_report
 
@@ -134,39 +133,26 @@ def run_decode(args):
 
 
 def _bold_runs(args):
-    """Paths of the task's BOLD runs (no data read)."""
-    from sklearn_tcssl.datasets._bids import _bold_files, _find_derivatives_root
+    """Paths of the task's BOLD runs, with their events files for decode (no data read)."""
+    from sklearn_tcssl.datasets._bids import (
+        _bold_files,
+        _check_arguments,
+        _events_file,
+        _find_derivatives_root,
+    )
 
-    root = Path(args.bids_root)
-    if not root.is_dir():  # the same message as load_bids_blocks
-        raise FileNotFoundError(
-            f"bids_root={str(args.bids_root)!r} is not a folder. Pass the root of a BIDS dataset."
-        )
+    root, task, _ = _check_arguments(args.bids_root, args.task, args.derivatives, None, None)
     if args.space is not None and not args.derivatives:
         raise ValueError(
             f"--space {args.space} only applies to --derivatives (raw BOLD files have no "
             "space); add --derivatives or leave --space out."
         )
-    task = str(args.task).removeprefix("task-")
     search_root = _find_derivatives_root(root, args.derivatives)
     refs = _bold_files(search_root, task, None, args.derivatives, args.space, "preproc")
     if args.command == "decode":
-        _check_events(root, refs, task)
-    runs = [r["file_path"] for r in refs]
-    if not runs:
-        raise FileNotFoundError(
-            f"no BOLD run of task '{args.task}' in {search_root}. Check --task "
-            "(the label after 'task-' in the file names) and --derivatives/--space."
-        )
-    return runs
-
-
-def _check_events(root, refs, task):
-    """Every run needs its events file (as load_bids_blocks will require), checked first."""
-    from sklearn_tcssl.datasets._bids import _events_file
-
-    for ref in refs:
-        _events_file(root, ref, task)
+        for ref in refs:
+            _events_file(root, ref, task)
+    return [r["file_path"] for r in refs]
 
 
 def _pretrained_model(args, networks, mask_img, first_run):
@@ -192,12 +178,6 @@ def _pretrained_model(args, networks, mask_img, first_run):
         target = network_mask(names[0], args.atlas, target_img=first_run, mask_img=mask_img)
         n_features = int(np.count_nonzero(np.asarray(target.dataobj)))
     return check_pretrained(args.pretrained, n_features, first_run)
-
-
-def _decode_networks(names):
-    if names is None:
-        return None
-    return "all" if names == ["all"] else names
 
 
 def _decode_cv(args, data):
@@ -260,14 +240,12 @@ def _tcssl_embedding(args, model):
     return {"embedder": FrozenEstimator(model)}
 
 
-def _decode_whole_brain(data, groups, cv, mask_img, embedding):
+def _mask_blocks(imgs, mask_img):
+    """Mask the blocks once: with a given mask, the masker learns nothing from them."""
     from nilearn.maskers import MultiNiftiMasker
 
-    # the mask is fixed: the masker learns nothing from the blocks, so mask them once
     masker = MultiNiftiMasker(mask_img=mask_img, standardize=None, reports=False)
-    X = masker.fit_transform(list(data.imgs))
-    scores = _cross_validate(X, data.y, groups, cv, embedding)
-    return scores.assign(network="whole_brain (brain mask)")
+    return masker.fit_transform(list(imgs))
 
 
 def run_pretrain(args):
@@ -348,32 +326,17 @@ def _write_results(scores, out, *, chance, title):
 
 
 def _format_table(summary):
-    lines = []
-    index_names = list(summary.index.names)
-    header = " | ".join([*index_names, "accuracy (mean ± sd)", "folds", "time (s)"])
-    lines.append(header)
-    lines.append("-" * len(header))
+    header = " | ".join([*summary.index.names, "accuracy (mean ± sd)", "folds", "time (s)"])
+    lines = [header, "-" * len(header)]
     for key, row in summary.iterrows():
-        keys = key if isinstance(key, tuple) else (key,)
-        lines.append(
-            " | ".join(
-                [
-                    *map(str, keys),
-                    f"{row['mean']:.3f} ± {row['sd']:.3f}",
-                    str(int(row["n_folds"])),
-                    f"{row['time_s']:.1f}",
-                ]
-            )
-        )
+        accuracy = f"{row['mean']:.3f} ± {row['sd']:.3f}"
+        cells = [accuracy, str(int(row["n_folds"])), f"{row['time_s']:.1f}"]
+        lines.append(" | ".join([*map(str, key if isinstance(key, tuple) else (key,)), *cells]))
     return "\n".join(lines)
 
 
 def _run_within_thread_budget(args):
-    """Run the command with torch and BLAS threads set once from the free CPUs.
-
-    The scikit-learn parts (masking, LDA, logistic regression) then follow the same budget
-    as the estimators; the budget is decided when the command starts.
-    """
+    """Run the command inside one thread budget (the scikit-learn parts follow it too)."""
     from sklearn_tcssl._utils import processes, threads
 
     with threads.thread_budget() as n_threads, processes.stop_on_sigterm(f"tcssl {args.command}"):

@@ -38,14 +38,8 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefa
 
 #: Folds of ``--cv subject`` when ``--folds`` is not given.
 DEFAULT_FOLDS = 5
-MIN_MASK_OPTION = ("--min-mask-voxels",)
-MIN_MASK_ARGS = {
-    "type": int,
-    "default": 50,
-    "metavar": "N",
-    "help": "fewest voxels of --mask or of the computed brain mask (a guard against an ROI "
-    "passed by mistake; lower it to decode a small region on purpose)",
-}
+#: Default of ``--min-mask-voxels``: fewer voxels are taken for an ROI given by mistake.
+MIN_MASK_VOXELS = 50
 
 
 def build_parser():
@@ -102,13 +96,11 @@ def build_parser():
         help="local Yeo 2011 7-network atlas file (default: fetched by nilearn, which needs "
         "network access once)",
     )
-    decode.add_argument(
-        "--mask",
-        type=Path,
-        help="brain mask image on the BOLD grid (default: nilearn's compute_epi_mask on the "
-        "mean image of the raw runs)",
+    _add_mask_options(
+        decode,
+        "brain mask image on the BOLD grid (default: nilearn's compute_epi_mask on the mean "
+        "image of the raw runs)",
     )
-    decode.add_argument(*MIN_MASK_OPTION, **MIN_MASK_ARGS)
     decode.add_argument(
         "--pretrained",
         type=Path,
@@ -128,17 +120,11 @@ def build_parser():
         help=f"subject-wise folds of --cv subject (default: {DEFAULT_FOLDS}, or the number "
         "of subjects if fewer); not used by --cv run",
     )
-    decode.add_argument("--derivatives", action="store_true", help="use fMRIPrep derivatives")
-    decode.add_argument(
-        "--space", default=None, help="derivatives space, e.g. MNI152NLin2009cAsym"
-    )
+    _add_derivatives_options(decode)
     decode.add_argument(
         "--hrf-delay", type=float, default=5.0, help="haemodynamic delay of block onsets (s)"
     )
-    decode.add_argument(
-        "--max-epochs", type=int, default=None, help="pretraining epochs (default: 50)"
-    )
-    decode.add_argument("--seed", type=int, default=0, help="training seed")
+    _add_training_options(decode)
     decode.add_argument("--out", type=Path, default=Path("tcssl_decode_out"), help="output folder")
 
     pretrain = commands.add_parser(
@@ -160,13 +146,11 @@ def build_parser():
         "--task", help="BIDS task label of the runs to use (required with a BIDS folder)"
     )
     pretrain.add_argument("--out", type=Path, required=True, help="model file to write")
-    pretrain.add_argument(
-        "--mask",
-        type=Path,
-        help="brain mask (default: from the runs); with .npy runs, the mask they were "
-        "masked with, recorded in the model file (its voxel count must match)",
+    _add_mask_options(
+        pretrain,
+        "brain mask (default: from the runs); with .npy runs, the mask they were masked "
+        "with, recorded in the model file (its voxel count must match)",
     )
-    pretrain.add_argument(*MIN_MASK_OPTION, **MIN_MASK_ARGS)
     pretrain.add_argument(
         "--masked-runs",
         type=Path,
@@ -175,14 +159,34 @@ def build_parser():
         "run in memory at a time) and pretrain from them on disk, so that many subjects fit; "
         "later pretrains can pass DIR/*.npy directly",
     )
-    pretrain.add_argument("--derivatives", action="store_true", help="use fMRIPrep derivatives")
-    pretrain.add_argument("--space", default=None, help="derivatives space")
+    _add_derivatives_options(pretrain)
     pretrain.add_argument("--segment-length", type=int, default=5, help="TRs per segment")
-    pretrain.add_argument(
+    _add_training_options(pretrain)
+    return parser
+
+
+def _add_mask_options(command, mask_help):
+    command.add_argument("--mask", type=Path, help=mask_help)
+    command.add_argument(
+        "--min-mask-voxels",
+        type=int,
+        default=MIN_MASK_VOXELS,
+        metavar="N",
+        help="fewest voxels of --mask or of the computed brain mask (a guard against an ROI "
+        "passed by mistake; lower it to decode a small region on purpose)",
+    )
+
+
+def _add_derivatives_options(command):
+    command.add_argument("--derivatives", action="store_true", help="use fMRIPrep derivatives")
+    command.add_argument("--space", help="derivatives space, e.g. MNI152NLin2009cAsym")
+
+
+def _add_training_options(command):
+    command.add_argument(
         "--max-epochs", type=int, default=None, help="pretraining epochs (default: 50)"
     )
-    pretrain.add_argument("--seed", type=int, default=0, help="training seed")
-    return parser
+    command.add_argument("--seed", type=int, default=0, help="training seed")
 
 
 def _verbosity_parser():
@@ -198,9 +202,9 @@ def _verbosity_parser():
 
 
 def _level(args):
-    if getattr(args, "quiet", False):
+    if args.quiet:
         return QUIET
-    return VERBOSE if getattr(args, "verbose", False) else NORMAL
+    return VERBOSE if args.verbose else NORMAL
 
 
 PRETRAIN_HELP = """\
@@ -240,16 +244,13 @@ def npy_runs(args):
             f"tcssl pretrain got .npy runs and {str(other)!r}, which is not a .npy file. "
             "Pass either one BIDS folder or only .npy runs."
         )
-    for option in ("task", "space"):
-        if getattr(args, option) is not None:
+    for name in ("task", "space", "derivatives", "masked_runs"):
+        if getattr(args, name) not in (None, False):
+            option = "--" + name.replace("_", "-")
             raise ValueError(
-                f"--{option} applies to a BIDS folder only; .npy runs are used as they are. "
-                f"Leave out --{option}."
+                f"{option} applies to a BIDS folder only; .npy runs are used as they are. "
+                f"Leave out {option}."
             )
-    for flag in ("derivatives", "masked_runs"):
-        if getattr(args, flag):
-            option = "--" + flag.replace("_", "-")
-            raise ValueError(f"{option} applies to a BIDS folder only; leave it out.")
     return data
 
 
