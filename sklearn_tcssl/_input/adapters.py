@@ -32,7 +32,6 @@ from sklearn_tcssl.nn.volume import VolumeEncoder
 from sklearn_tcssl.nn.windows import TripletWindowDataset
 
 INPUTS = ("auto", "sequences", "volumes")
-_BYTES = 4  # float32
 EVAL_BATCH_BYTES = 16 * 2**20  # bound on one evaluation batch (float32 bytes)
 
 
@@ -197,21 +196,24 @@ class VolumeInput(SequenceInput):
             _check_grid_fits(estimator, grid[1])
         affine, shape = np.asarray(grid[0], dtype=float), tuple(int(n) for n in grid[1])
         estimator.grid_affine_, estimator.grid_shape_ = affine, shape
-        estimator.n_features_per_timepoint_ = math.prod(shape)
+        estimator.n_features_per_timepoint_ = n_voxels = math.prod(shape)
         estimator._univariate_ = False
         for stale in ("n_features_in_", "feature_names_in_"):  # from a fit on arrays
             if hasattr(estimator, stale):
                 delattr(estimator, stale)
-        raw = [VolumeRun(img, affine, shape, cache_dir=estimator.cache_dir) for img in images]
-        _fit_statistics(estimator, raw, math.prod(shape), source)
-        return cls.apply(estimator, images)
+        _fit_statistics(estimator, cls._runs(estimator, images, None), n_voxels, source)
+        return cls(cls._runs(estimator, images, fitted_standardizer(estimator)))
 
     @classmethod
     def apply(cls, estimator, X):
         """Lazy standardised runs of images X on the grid fixed in ``fit``."""
         images = check_images(X, estimator_name=type(estimator).__name__)
-        standardizer = fitted_standardizer(estimator)
-        runs = [
+        return cls(cls._runs(estimator, images, fitted_standardizer(estimator)))
+
+    @staticmethod
+    def _runs(estimator, images, standardizer):
+        """One :class:`VolumeRun` per image on the fitted grid."""
+        return [
             VolumeRun(
                 img,
                 estimator.grid_affine_,
@@ -221,7 +223,6 @@ class VolumeInput(SequenceInput):
             )
             for img in images
         ]
-        return cls(runs)
 
     @property
     def spatial_inputs(self):
@@ -286,7 +287,7 @@ def _check_grid_fits(estimator, shape):
     """Refuse a grid whose training batch cannot fit in memory (before any allocation)."""
     n_voxels = math.prod(shape)
     frames = int(estimator.batch_size) * 3 * int(getattr(estimator, "segment_length", 3))
-    n_bytes = n_voxels * _BYTES * (2 * frames + 8)  # windows, activations, statistics
+    n_bytes = n_voxels * 4 * (2 * frames + 8)  # float32 windows, activations, statistics
     check_fits_in_memory(
         n_bytes,
         owner=type(estimator).__name__,

@@ -137,11 +137,8 @@ def check_image_file(img):
     if key in _VERIFIED:
         return
     expected = _expected_data_bytes(img)
-    digest = None
-    if str(filename).endswith(".gz"):
-        digest, n_bytes = _verify_gzip(filename)
-    else:
-        n_bytes = key[3]
+    gz = str(filename).endswith(".gz")
+    digest, n_bytes = _verify_gzip(filename) if gz else (None, key[3])
     if expected is not None and n_bytes < expected:
         raise _damaged(
             filename,
@@ -210,24 +207,21 @@ def open_cached_array(path, shape, write):
     A missing entry is written; a damaged one (truncated, not ``.npy``, another shape or
     dtype) is rebuilt with a warning.
     """
-    path = Path(path)
-    if not path.exists():
-        write(path)
-        return np.load(path, mmap_mode="r")
-    try:
-        array = np.load(path, mmap_mode="r")
-        if array.shape != tuple(shape) or array.dtype != np.float32:
+    if path.exists():
+        try:
+            array = np.load(path, mmap_mode="r")
+            if array.shape == tuple(shape) and array.dtype == np.float32:
+                return array
             raise ValueError(f"shape {array.shape} and dtype {array.dtype}, not {tuple(shape)}")
-    except (ValueError, OSError, EOFError) as exc:
-        warnings.warn(
-            f"The cache entry {str(path)!r} is damaged ({exc}); it is rebuilt.",
-            UserWarning,
-            stacklevel=3,
-        )
-        path.unlink(missing_ok=True)
-        write(path)
-        array = np.load(path, mmap_mode="r")
-    return array
+        except (ValueError, OSError, EOFError) as exc:
+            warnings.warn(
+                f"The cache entry {str(path)!r} is damaged ({exc}); it is rebuilt.",
+                UserWarning,
+                stacklevel=3,
+            )
+            path.unlink(missing_ok=True)
+    write(path)
+    return np.load(path, mmap_mode="r")
 
 
 def open_npy_run(path, what):

@@ -101,21 +101,17 @@ class Standardizer:
     def apply_(self, x):
         """Standardise, in place, a float32 array or tensor (any device) this code owns."""
         if isinstance(x, torch.Tensor):
-            mean, scale = self.tensors(x.device)
+            key = str(x.device)
+            if key not in self._tensors:  # the statistics, cached per device
+                self._tensors[key] = (
+                    torch.from_numpy(self.mean).to(x.device),
+                    torch.from_numpy(self.scale).to(x.device),
+                )
+            mean, scale = self._tensors[key]
             return x.sub_(mean).div_(scale)
         x -= self.mean
         x /= self.scale
         return x
-
-    def tensors(self, device="cpu"):
-        """``(mean, scale)`` as float32 tensors on ``device`` (cached)."""
-        key = str(device)
-        if key not in self._tensors:
-            self._tensors[key] = (
-                torch.from_numpy(self.mean).to(device),
-                torch.from_numpy(self.scale).to(device),
-            )
-        return self._tensors[key]
 
     def __getstate__(self):
         return {"mean": self.mean, "scale": self.scale, "_tensors": {}}

@@ -4,9 +4,8 @@ Accepted forms:
 
 * a list (or tuple) of 2D arrays ``(n_timepoints_i, n_features)``, e.g. what
   :class:`nilearn.maskers.MultiNiftiMasker` returns; lengths may differ. Items may be
-  memory maps (``np.load(path, mmap_mode="r")``) or paths to ``.npy`` files, opened as
-  read-only memory maps: C-ordered float32 ones are used in place, read piece by piece
-  (validation and statistics in blocks, windows per batch), so a corpus larger than memory
+  memory maps or paths to ``.npy`` files (opened as read-only memory maps); C-ordered
+  float32 ones are used in place and read piece by piece, so a corpus larger than memory
   trains from disk;
 * a 3D array ``(n_samples, n_timepoints, n_features)``;
 * a 2D array ``(n_samples, n_timepoints)``: ``n_samples`` univariate series (the tslearn
@@ -154,18 +153,16 @@ def _array_to_sequences(X, estimator_name):
     if isinstance(X, numbers.Number) or X is None:
         raise ValueError(f"{estimator_name} expects {SEQUENCE_FORMS}; got {X!r}.")
     array = _as_float_array(X, "X")
-    if array.ndim == 3:
-        if array.shape[0] == 0:
-            raise ValueError(f"{estimator_name} got X with 0 samples; pass at least one.")
+    if array.ndim == 3 and array.shape[0] == 0:
+        raise ValueError(f"{estimator_name} got X with 0 samples; pass at least one.")
+    if array.ndim == 2 and 0 in array.shape:
+        raise ValueError(
+            f"{estimator_name} got X of shape {array.shape} with 0 samples or time points."
+        )
+    if array.ndim in (2, 3):
         _check_values(array, "X")
-        return [_to_float32(s, "X") for s in array]
-    if array.ndim == 2:
-        if 0 in array.shape:
-            raise ValueError(
-                f"{estimator_name} got X of shape {array.shape} with 0 samples or time points."
-            )
-        _check_values(array, "X")
-        return [_to_float32(row[:, None], "X") for row in array]
+        samples = array if array.ndim == 3 else array[:, :, None]  # rows: univariate series
+        return [_to_float32(s, "X") for s in samples]
     hint = "Reshape your data: " if array.ndim < 2 else ""
     raise ValueError(
         f"X has {array.ndim} dimension(s) (shape {array.shape}). {hint}{estimator_name} "

@@ -37,7 +37,7 @@ from sklearn_tcssl._input.files import (
     open_cached_array,
 )
 
-_CHUNK = 32  # frames resampled at once by the statistics pass and the cache writer
+_CHUNK = 32  # frames resampled at once by the cache writer
 _CACHE_VERSION = 2
 
 
@@ -123,10 +123,8 @@ class VolumeRun:
     ----------
     image : SpatialImage
         A 4D image (file-backed images are read through their array proxy).
-    grid_affine : ndarray of shape (4, 4)
-        Affine of the common grid.
-    grid_shape : tuple of 3 int
-        Shape of the common grid.
+    grid_affine, grid_shape : ndarray of shape (4, 4), tuple of 3 int
+        The common grid.
     standardizer : Standardizer or None, default=None
         Standardisation applied to every frame read (none when ``None``).
     cache_dir : path-like or None, default=None
@@ -151,9 +149,7 @@ class VolumeRun:
         return self.shape[0]
 
     def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_cached"] = None  # memory maps are reopened in the receiving process
-        return state
+        return {**self.__dict__, "_cached": None}  # the memory map is reopened
 
     def __getitem__(self, index):
         if not isinstance(index, slice) or index.step not in (None, 1):
