@@ -22,13 +22,8 @@ from sklearn_tcssl._training.net import TemporalContrastiveNet
 class AcceleratedTemporalContrastiveNet(AccelerateMixin, TemporalContrastiveNet):
     """:class:`~sklearn_tcssl._training.net.TemporalContrastiveNet` trained through HF Accelerate.
 
-    Parameters
-    ----------
-    accelerator : accelerate.Accelerator
-        The accelerator that places the module, optimizer and DataLoaders.
-    **kwargs
-        As for :class:`~sklearn_tcssl._training.net.TemporalContrastiveNet`; ``device`` must be
-        ``None`` when the accelerator places devices.
+    Takes skorch's ``accelerator`` (which places the module, optimizer and DataLoaders) and
+    ``device=None``.
     """
 
     def _initialize_accelerator(self):
@@ -81,13 +76,12 @@ class AcceleratorGather:
 
 def _import_accelerate():
     try:
-        import accelerate
+        import accelerate  # noqa: F401
     except ImportError as exc:
         raise ImportError(
             "accelerator=... needs the 'accelerate' package, which is not installed. Install "
             "it with: pip install 'sklearn-tcssl[accelerate]' (or pip install accelerate)."
         ) from exc
-    return accelerate
 
 
 def _check_shared(accelerator):
@@ -102,20 +96,10 @@ def _check_shared(accelerator):
 
 
 def accelerated_net_kwargs(accelerator, compute_kwargs):
-    """Net class and keyword arguments for training through ``accelerator``.
+    """Return the net class and its keyword arguments for training through ``accelerator``.
 
-    Parameters
-    ----------
-    accelerator : accelerate.Accelerator
-        The accelerator given to the estimator.
-    compute_kwargs : dict
-        Output of :func:`sklearn_tcssl._training.net.compute_options`; the accelerator
-        replaces its precision and pinned-memory settings.
-
-    Returns
-    -------
-    net_class : type
-    kwargs : dict
+    ``compute_kwargs`` come from :func:`~sklearn_tcssl._training.net.compute_options`; the
+    accelerator replaces their precision and pinned-memory settings.
     """
     _import_accelerate()
     _check_shared(accelerator)

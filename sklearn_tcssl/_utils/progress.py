@@ -1,9 +1,4 @@
-"""Progress lines for long work: timestamped steps, and transient lines on a terminal.
-
-Used by the ``tcssl`` command and by the epoch callback
-:class:`sklearn_tcssl._training.callbacks.EpochProgress`. Nothing here writes terminal
-control codes unless the stream is a terminal; nothing imports torch.
-"""
+"""Progress lines: timestamped steps, and transient lines on a terminal (only there)."""
 
 import sys
 import time

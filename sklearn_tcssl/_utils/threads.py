@@ -51,13 +51,8 @@ def prefer_passive_openmp():
 
 
 # ------------------------------------------------------------------ config
-def _config():
-    """Return the configuration this thread sees: process-wide, then config_context."""
-    return {**_global_config, **getattr(_local, "override", {})}
-
-
 def get_config():
-    """Return the package configuration (a copy).
+    """Return the configuration this thread sees (a copy): set_config, then config_context.
 
     Returns
     -------
@@ -70,7 +65,7 @@ def get_config():
     >>> sklearn_tcssl.get_config()["n_threads"] is None
     True
     """
-    return dict(_config())
+    return {**_global_config, **getattr(_local, "override", {})}
 
 
 def set_config(n_threads=None):
@@ -209,19 +204,15 @@ def _in_worker():
     if process.name.startswith("Loky") or process.daemon:
         return True
     distributed = sys.modules.get("distributed")
-    if distributed is not None:
-        try:
-            distributed.get_worker()
-            return True
-        except (ValueError, AttributeError):
-            pass
+    with contextlib.suppress(ValueError, AttributeError):  # get_worker raises outside workers
+        return distributed is not None and distributed.get_worker() is not None
     return False
 
 
 def _requested(n_threads):
     """Return the explicit request (argument, configuration, environment) or None."""
     if n_threads is None:
-        n_threads = _config()["n_threads"]
+        n_threads = get_config()["n_threads"]
     if n_threads is not None:
         return _check_n_threads(n_threads, "n_threads"), "n_threads"
     raw = os.environ.get(ENV_VAR, "").strip()

@@ -62,6 +62,10 @@ def _grid(img):
     return tuple(int(n) for n in img.shape[:3]), np.asarray(img.affine)
 
 
+def _same_grid(grid, other):
+    return grid[0] == other[0] and np.allclose(grid[1], other[1], atol=1e-3)
+
+
 def _grid_text(shape, affine):
     zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
     return f"shape {shape}, voxel size {tuple(round(float(z), 2) for z in zooms)} mm"
@@ -69,12 +73,11 @@ def _grid_text(shape, affine):
 
 def check_same_grid(option, img, reference, reference_name):
     """Refuse an image whose grid (shape and affine) differs from the runs' grid."""
-    shape, affine = _grid(img)
-    ref_shape, ref_affine = _grid(reference)
-    if shape != ref_shape or not np.allclose(affine, ref_affine, atol=1e-3):
+    grid, runs = _grid(img), _grid(reference)
+    if not _same_grid(grid, runs):
         raise ValueError(
-            f"{option} is on another grid ({_grid_text(shape, affine)}) than the runs "
-            f"({reference_name}: {_grid_text(ref_shape, ref_affine)}). Resampling every run "
+            f"{option} is on another grid ({_grid_text(*grid)}) than the runs "
+            f"({reference_name}: {_grid_text(*runs)}). Resampling every run "
             "silently would give wrong voxels; resample the mask to the BOLD grid yourself "
             "(nilearn.image.resample_to_img(mask, bold, interpolation='nearest')) or pass "
             "a mask made on these runs."
@@ -207,18 +210,16 @@ def check_pretrained(path, n_features, first_run):
         raise FileNotFoundError(f"--pretrained {path} does not exist.")
     recorded = read_card(path).get("input", {})
     if "mask_shape" in recorded and "affine" in recorded:
-        shape, affine = _grid(nib.load(str(first_run)))
-        if tuple(recorded["mask_shape"][:3]) != shape or not np.allclose(
-            np.asarray(recorded["affine"]), affine, atol=1e-3
-        ):
+        model = tuple(recorded["mask_shape"][:3]), np.asarray(recorded["affine"])
+        runs = _grid(nib.load(str(first_run)))
+        if not _same_grid(model, runs):
             raise ValueError(
-                f"--pretrained {path} was pretrained on another grid "
-                f"({_grid_text(tuple(recorded['mask_shape'][:3]), np.asarray(recorded['affine']))}"
-                f") than the runs ({Path(first_run).name}: {_grid_text(shape, affine)}). "
+                f"--pretrained {path} was pretrained on another grid ({_grid_text(*model)}) "
+                f"than the runs ({Path(first_run).name}: {_grid_text(*runs)}). "
                 "Pretrain on runs of this grid, or resample the runs to the model's grid."
             )
     expected = recorded.get("n_features")
-    if n_features is not None and expected is not None and int(expected) != int(n_features):
+    if expected is not None and int(expected) != n_features:
         raise ValueError(
             f"--pretrained {path} expects {expected} features (voxels) per time point, but "
             f"the mask gives {n_features}. Use the --mask/--network the model was pretrained "

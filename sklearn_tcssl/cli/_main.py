@@ -163,20 +163,18 @@ def _pretrained_model(args, networks, mask_img, first_run):
 
     from sklearn_tcssl.cli._checks import check_pretrained
 
-    if networks is None:
-        n_features = int(np.count_nonzero(np.asarray(mask_img.dataobj)))
-    else:
-        from sklearn_tcssl.networks import network_mask, network_names
+    target = mask_img
+    if networks is not None:
+        from sklearn_tcssl.networks import network_mask
 
-        names = network_names() + ["whole_brain"] if networks == "all" else list(networks)
-        if len(names) > 1:
+        if networks == "all" or len(networks) > 1:
             raise ValueError(
                 f"--pretrained with --network {' '.join(args.network)}: a pretrained model "
                 "expects the voxels of one mask; pass a single --network (the one it was "
                 "pretrained on)."
             )
-        target = network_mask(names[0], args.atlas, target_img=first_run, mask_img=mask_img)
-        n_features = int(np.count_nonzero(np.asarray(target.dataobj)))
+        target = network_mask(networks[0], args.atlas, target_img=first_run, mask_img=mask_img)
+    n_features = int(np.count_nonzero(np.asarray(target.dataobj)))
     return check_pretrained(args.pretrained, n_features, first_run)
 
 
@@ -371,7 +369,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"\ntcssl {args.command}: interrupted (Ctrl-C)", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (TCSSLError, ValueError, FileNotFoundError, NotADirectoryError, OSError) as exc:
+    except (TCSSLError, ValueError, OSError) as exc:
         if args.debug:
             raise
         print(f"tcssl {args.command}: error: {exc}", file=sys.stderr)
