@@ -92,21 +92,20 @@ def _read_sidecar(path):
         with open(path, encoding="utf-8-sig") as f:  # a BOM is tolerated
             meta = json.load(f)
     except json.JSONDecodeError as exc:
-        raise ValueError(
-            f"The JSON sidecar {str(path)!r} is not valid JSON ({exc.msg} at line {exc.lineno}, "
-            f"column {exc.colno}). Fix the file (e.g. check it with python -m json.tool), or "
-            "pass t_r= to skip reading it."
-        ) from None
+        problem = (
+            f"is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}). Fix the "
+            "file (e.g. check it with python -m json.tool), or pass t_r= to skip reading it."
+        )
     except UnicodeDecodeError as exc:
-        raise ValueError(
-            f"The JSON sidecar {str(path)!r} is not UTF-8 text ({exc}). Save it as UTF-8 JSON."
-        ) from None
-    if not isinstance(meta, dict):
-        raise ValueError(
-            f"The JSON sidecar {str(path)!r} holds a {type(meta).__name__}, not a JSON object "
+        problem = f"is not UTF-8 text ({exc}). Save it as UTF-8 JSON."
+    else:
+        if isinstance(meta, dict):
+            return meta
+        problem = (
+            f"holds a {type(meta).__name__}, not a JSON object "
             '(e.g. {"RepetitionTime": 2.0}). Fix the file, or pass t_r=.'
         )
-    return meta
+    raise ValueError(f"The JSON sidecar {str(path)!r} {problem}") from None
 
 
 def _read_t_r(bold_path, bold_ref, raw_root, search_root):
@@ -258,16 +257,13 @@ def _check_runs(runs):
 
 def _assemble(runs, task, search_root, hrf_delay):
     """Return the Bunch: the blocks of every run, in run order, and the runs themselves."""
-    per_block = {
-        "y": [label for run in runs for label in run.labels],
-        "groups": [run.subject for run in runs for _ in run.blocks],
-        "runs": [run.id for run in runs for _ in run.blocks],
-    }
-    per_block = {key: np.asarray(values) for key, values in per_block.items()}
+    block_runs = np.asarray([run.id for run in runs for _ in run.blocks])
     return Bunch(
         imgs=[block for run in runs for block in run.blocks],
-        **per_block,
-        block_runs=per_block["runs"],
+        y=np.asarray([label for run in runs for label in run.labels]),
+        groups=np.asarray([run.subject for run in runs for _ in run.blocks]),
+        runs=block_runs,
+        block_runs=block_runs,
         run_imgs=[run.path for run in runs],
         run_ids=np.asarray([run.id for run in runs]),
         run_groups=np.asarray([run.subject for run in runs]),
@@ -312,12 +308,11 @@ def load_bids_blocks(
 ):
     """Cut the task blocks of every run of one task in a BIDS dataset.
 
-    BOLD runs are found with nilearn's BIDS helpers, either in the raw tree
+    BOLD runs are found with nilearn's BIDS helpers in the raw tree
     (``sub-*/[ses-*/]func/*_task-<task>_bold.nii[.gz]``) or in a derivatives folder such
-    as fMRIPrep's (``*_task-<task>[_space-<space>]_desc-preproc_bold.nii.gz``). Events
-    always come from the raw tree (``*_events.tsv``, with BIDS inheritance). Each run is
-    then cleaned and cut with :func:`extract_blocks`: by default every voxel is detrended
-    and z-scored over the whole run before the blocks are cut.
+    as fMRIPrep's (``*_task-<task>[_space-<space>]_desc-preproc_bold.nii.gz``); events
+    come from the raw tree (``*_events.tsv``, with BIDS inheritance). Each run is cleaned
+    and cut with :func:`extract_blocks`.
 
     Parameters
     ----------
@@ -337,9 +332,8 @@ def load_bids_blocks(
     subjects : list of str or None, default=None
         Subject labels to load (``"01"`` or ``"sub-01"``). Default loads all.
     t_r : float or None, default=None
-        Repetition time in seconds, in (0, 100]. By default read from ``RepetitionTime``
-        in the JSON sidecars (the file's own, then inherited ones up to
-        ``task-<task>_bold.json``), else from the NIfTI header when it has a time unit.
+        Repetition time in seconds, in (0, 100]. By default ``RepetitionTime`` of the JSON
+        sidecars (with inheritance), else the NIfTI header's when it has a time unit.
     hrf_delay, standardize, detrend, high_pass, trial_types, min_duration
         Passed to :func:`extract_blocks`.
 
@@ -353,8 +347,8 @@ def load_bids_blocks(
         - ``groups``: numpy.ndarray, subject (``"sub-01"``) of each block.
         - ``runs`` (and its alias ``block_runs``): numpy.ndarray, run id of each block,
           e.g. ``"sub-01_run-1"`` (with ``ses-``/``acq-`` when present).
-        - ``run_imgs``: list of str, path of each BOLD run (uncleaned), e.g. for
-          unlabeled pretraining; ``run_ids`` and ``run_groups`` describe them.
+        - ``run_imgs``: list of str, the (uncleaned) BOLD runs, e.g. for unlabeled
+          pretraining; ``run_ids`` and ``run_groups`` describe them.
         - ``events``: list of pandas.DataFrame, the events of each run.
         - ``t_r``: float, the repetition time shared by all runs.
 
@@ -378,17 +372,11 @@ def load_bids_blocks(
     ...     "ds000105", task="objectviewing", derivatives=True, space="MNI152NLin2009cAsym"
     ... )  # doctest: +SKIP
     """
+    arguments = locals()
+    cleaning = {name: arguments[name] for name in BLOCK_CONSTRAINTS}  # for extract_blocks
     root, task, subjects = _check_arguments(bids_root, task, derivatives, space, subjects)
     search_root = _find_derivatives_root(root, derivatives)
     refs = _bold_files(search_root, task, subjects, bool(derivatives), space, desc)
-    cleaning = {
-        "hrf_delay": hrf_delay,
-        "standardize": standardize,
-        "detrend": detrend,
-        "high_pass": high_pass,
-        "trial_types": trial_types,
-        "min_duration": min_duration,
-    }
     runs = [_run_blocks(ref, root, search_root, task, t_r, cleaning) for ref in refs]
     _check_runs(runs)
     return _assemble(runs, task, search_root, hrf_delay)

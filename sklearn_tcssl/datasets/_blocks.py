@@ -81,11 +81,7 @@ def _load_run(img):
 
 
 def _read_events(events):
-    """Return the events as a DataFrame sorted by onset, checking its columns and times.
-
-    The DataFrame's ``attrs["source"]`` names where it came from (``events='<file>'``), for
-    later messages.
-    """
+    """Return the checked events sorted by onset; ``attrs["source"]`` names them in errors."""
     source = "events"
     if isinstance(events, (str, Path)):
         source = f"events={str(events)!r}"
@@ -191,14 +187,6 @@ def _select_events(events, trial_types):
             f"No events to cut: the events table ({source}) is empty. Pass an events table "
             "with at least one block."
         )
-    return _drop_missing_durations(events.reset_index(drop=True), source)
-
-
-def _type_names(values):
-    return "of type " + "/".join(sorted({type(v).__name__ for v in values}))
-
-
-def _drop_missing_durations(events, source):
     missing = events["duration"].isna()
     if missing.all():
         raise ValueError(
@@ -209,11 +197,16 @@ def _drop_missing_durations(events, source):
         warnings.warn(
             f"Dropped {int(missing.sum())} event(s) whose duration is n/a from {source}.",
             UserWarning,
-            stacklevel=4,
+            stacklevel=3,
         )
-        events = events[~missing].reset_index(drop=True)
+        events = events[~missing]
+    events = events.reset_index(drop=True)
     events.attrs["source"] = source
     return events
+
+
+def _type_names(values):
+    return "of type " + "/".join(sorted({type(v).__name__ for v in values}))
 
 
 def _cleaning_mask(mask_img, img):
@@ -237,10 +230,7 @@ def _cleaning_mask(mask_img, img):
 
 
 def _clean_run(data, mask, t_r, *, detrend, standardize, high_pass):
-    """Detrend / filter / standardize each voxel of a (X, Y, Z, T) array over the run.
-
-    Voxels outside ``mask`` are set to zero. Works in place on ``data`` (float32).
-    """
+    """Clean each voxel of ``mask`` over the run, in place on ``data`` (X, Y, Z, T); 0 outside."""
     signals = data[mask].T  # (T, V)
     signals = clean(
         signals,
@@ -336,9 +326,8 @@ def extract_blocks(
 ):
     """Cut the task blocks of one 4D fMRI run into one 4D image per block.
 
-    The run is first cleaned as a whole: by default every voxel is detrended and z-scored
-    over the entire run (``nilearn.signal.clean``), and only then are the blocks cut. Each
-    block starts ``hrf_delay`` seconds after its onset, to follow the haemodynamic delay.
+    The run is cleaned as a whole (``nilearn.signal.clean``), then the blocks are cut, each
+    ``hrf_delay`` seconds after its onset.
 
     .. warning::
        Do not z-score each block on its own afterwards (for instance with a masker built
@@ -351,15 +340,13 @@ def extract_blocks(
     img : Niimg-like or str or pathlib.Path
         The 4D run (image or path).
     events : pandas.DataFrame or str or pathlib.Path
-        The run's events, or the path to a BIDS ``events.tsv`` file. Columns ``onset`` and
-        ``duration`` (seconds, from the first volume) and ``trial_type`` (the label) are
-        required; other columns are ignored. Rows with a missing ``trial_type`` are dropped
-        with a warning.
+        The run's events, or the path to a BIDS ``events.tsv`` file, with columns ``onset``
+        and ``duration`` (seconds from the first volume) and ``trial_type`` (the label).
+        Rows without a ``trial_type`` are dropped with a warning.
     t_r : float
-        Repetition time in seconds, in (0, 100] (a larger value is taken for milliseconds
-        and refused).
+        Repetition time in seconds, in (0, 100] (larger values are milliseconds: refused).
     hrf_delay : float, default=5.0
-        Haemodynamic delay in seconds added to each onset before cutting, in [0, 60].
+        Haemodynamic delay in seconds, in [0, 60].
     standardize : bool or {"zscore_sample", "zscore", "psc"}, default=True
         True z-scores each voxel over the whole run (``"zscore_sample"``); a string is
         passed to ``nilearn.signal.clean``; False (or None) keeps the scale.
@@ -368,30 +355,26 @@ def extract_blocks(
     high_pass : float or None, default=None
         High-pass cutoff in Hz (cosine drift basis) applied over the whole run, e.g. 0.008.
     mask_img : Niimg-like or None, default=None
-        Voxels to clean, on the run's grid; voxels outside it are set to zero. By default
-        all voxels whose signal varies over the run are cleaned (constant ones become 0).
-        Ignored when no cleaning is asked for.
+        Voxels to clean, on the run's grid; others become 0. By default the voxels that vary
+        over the run. Ignored without cleaning.
     trial_types : list of str or None, default=None
         Keep only these trial types (e.g. to leave out ``"rest"``). Default keeps all.
     min_duration : float or None, default=None
-        Blocks shorter than this many seconds, after rounding to whole volumes and
-        clipping to the run, are dropped with a warning. By default only blocks with no
-        volume at all are dropped.
+        Blocks shorter than this (seconds, after rounding to volumes and clipping to the run)
+        are dropped with a warning; by default only blocks of no volume.
     return_frames : bool, default=False
         Also return the (start, stop) volume indices of each block in the run.
 
     Returns
     -------
     block_imgs : list of nibabel.Nifti1Image
-        One float32 4D image per block, in onset order. Block ``i`` holds volumes
-        ``start = round((onset + hrf_delay) / t_r)`` (rounding half up) to
-        ``start + round(duration / t_r)``, clipped to the end of the run (with a warning).
-        The images share memory with the cleaned run: copy one before writing into it.
+        One float32 4D image per block, in onset order: volumes ``round((onset + hrf_delay)
+        / t_r)`` (half up) to that plus ``round(duration / t_r)``, clipped to the run (with a
+        warning). They share memory with the cleaned run: copy one before writing into it.
     labels : numpy.ndarray of shape (n_blocks,)
         The ``trial_type`` of each block.
     frames : numpy.ndarray of shape (n_blocks, 2)
-        Start (inclusive) and stop (exclusive) volume of each block; only returned when
-        ``return_frames=True``.
+        [start, stop) volume of each block; only with ``return_frames=True``.
 
     Raises
     ------

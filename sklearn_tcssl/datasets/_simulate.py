@@ -134,26 +134,27 @@ def _patterns(rng, labels, task_networks, sigma):
     return patterns * gains, gains, common
 
 
-def _run_events(rng, task_names, n_blocks, block_s, rest_s):
-    order = rng.permutation(np.repeat(np.arange(len(task_names)), n_blocks))
+def _run_events(rng, design):
+    order = rng.permutation(np.repeat(np.arange(design.n_tasks), design.n_blocks))
+    block_s, rest_s = design.block_duration * design.t_r, design.rest_duration * design.t_r
     onsets = rest_s + np.arange(len(order)) * (block_s + rest_s)
     return pd.DataFrame(
         {
             "onset": onsets,
             "duration": np.full(len(order), block_s),
-            "trial_type": np.asarray(task_names, dtype=object)[order],
+            "trial_type": np.asarray(design.task_names, dtype=object)[order],
         }
     )
 
 
-def _regressors(rng, events, task_names, frame_times, hrf_model, block_gain_sd):
+def _regressors(rng, events, design, block_gain_sd=0.15):
     """HRF-convolved block regressors (n_scans, n_tasks), with a random gain per block."""
-    regs = np.zeros((len(frame_times), len(task_names)))
-    for k, task in enumerate(task_names):
+    regs = np.zeros((design.n_scans, design.n_tasks))
+    for k, task in enumerate(design.task_names):
         ev = events[events["trial_type"] == task]
         gains = np.clip(rng.normal(1.0, block_gain_sd, size=len(ev)), 0.2, None)
         condition = np.vstack([ev["onset"], ev["duration"], gains])
-        regs[:, k] = compute_regressor(condition, hrf_model, frame_times)[0][:, 0]
+        regs[:, k] = compute_regressor(condition, design.hrf_model, design.frame_times)[0][:, 0]
     return regs
 
 
@@ -176,9 +177,9 @@ class _Design:
     hrf_delay: float
 
     def __post_init__(self):
-        if self.rest_s < self.hrf_delay:
+        if (rest_s := self.rest_duration * self.t_r) < self.hrf_delay:
             raise ValueError(
-                f"rest_duration={self.rest_duration} volumes ({self.rest_s:g} s) is shorter "
+                f"rest_duration={self.rest_duration} volumes ({rest_s:g} s) is shorter "
                 f"than hrf_delay={self.hrf_delay:g} s: the last block would run past the end "
                 "of the run. Raise rest_duration or lower hrf_delay."
             )
@@ -187,16 +188,6 @@ class _Design:
     def task_names(self):
         """``["task0", "task1", ...]``."""
         return [f"task{k}" for k in range(self.n_tasks)]
-
-    @property
-    def block_s(self):
-        """Block length in seconds."""
-        return self.block_duration * self.t_r
-
-    @property
-    def rest_s(self):
-        """Rest length in seconds."""
-        return self.rest_duration * self.t_r
 
     @property
     def n_scans(self):
@@ -264,10 +255,9 @@ def _subject_amplitudes(rng, group, brain, *, effect_size, variability, jitter):
 
 def _run_signal(rng, design, events, amplitudes, brain, *, ar, drift):
     """One run's signal (n_scans, n_voxels) in percent signal change: responses, drift, noise."""
-    frame_times = design.frame_times
-    regs = _regressors(rng, events, design.task_names, frame_times, design.hrf_model, 0.15)
+    regs = _regressors(rng, events, design)
     responses = np.column_stack([regs, regs.sum(axis=1)])
-    signal = responses @ amplitudes + _drift(rng, frame_times, brain.mask.sum(), drift)
+    signal = responses @ amplitudes + _drift(rng, design.frame_times, brain.mask.sum(), drift)
     signal += _noise(rng, design.n_scans, brain.kernel, ar=ar, global_sd=0.5)
     return signal
 
@@ -330,29 +320,19 @@ def _assemble(out, design, brain, task_networks, description):
 
 @validate_params(_SIMULATE_CONSTRAINTS, hints=_HINTS)
 def make_task_fmri(
-    n_subjects=12,
-    *,
-    n_runs=2,
-    n_tasks=4,
-    n_blocks=3,
-    block_duration=12,
-    rest_duration=8,
-    t_r=2.0,
-    hrf_model="glover",
-    hrf_delay=5.0,
-    voxel_size=6.0,
-    atlas=None,
-    task_networks=None,
-    effect_size=0.25,
-    pattern_fwhm=12.0,
-    subject_variability=0.5,
-    jitter=6.0,
-    noise_ar=0.5,
-    noise_fwhm=8.0,
-    drift=1.0,
-    preprocessed=True,
-    random_state=None,
-):
+    n_subjects=12, *,
+    # the design
+    n_runs=2, n_tasks=4, n_blocks=3, block_duration=12, rest_duration=8, t_r=2.0,
+    hrf_model="glover", hrf_delay=5.0,
+    # the brain
+    voxel_size=6.0, atlas=None, task_networks=None,
+    # the signal and its subject effects
+    effect_size=0.25, pattern_fwhm=12.0, subject_variability=0.5, jitter=6.0,
+    # the noise
+    noise_ar=0.5, noise_fwhm=8.0, drift=1.0,
+    # the output
+    preprocessed=True, random_state=None,
+):  # fmt: skip
     """Simulate a block-design task-fMRI dataset with task information in chosen networks.
 
     Each subject performs ``n_runs`` runs; a run alternates rest and task blocks, every
@@ -363,13 +343,10 @@ def make_task_fmri(
     noise is spatially smooth and AR(1) in time, with a global signal and slow drifts. All
     amplitudes are in percent signal change of a voxel's baseline (noise sd = 1 %).
 
-    The runs are then cleaned (each voxel detrended and z-scored over the whole run) and
-    the blocks cut with :func:`~sklearn_tcssl.datasets.extract_blocks`, shifted by
-    ``hrf_delay`` seconds; so ``imgs`` are ready for a masker with ``standardize=None``.
-
-    The parameters come in groups: the design (``n_subjects`` to ``hrf_delay``), the brain
-    (``voxel_size`` to ``task_networks``), the signal (``effect_size`` to ``jitter``), the
-    noise (``noise_ar`` to ``drift``) and the output.
+    The blocks are cut as :func:`~sklearn_tcssl.datasets.extract_blocks` does, ready for a
+    masker with ``standardize=None``. The parameters come in groups: the design
+    (``n_subjects`` to ``hrf_delay``), the brain (``voxel_size`` to ``task_networks``), the
+    signal (``effect_size`` to ``jitter``), the noise (``noise_ar`` to ``drift``), the output.
 
     Parameters
     ----------
@@ -392,16 +369,13 @@ def make_task_fmri(
     hrf_delay : float, default=5.0
         Delay in seconds added to each onset when cutting the blocks.
     voxel_size : float, default=6.0
-        Isotropic voxel size in mm of the MNI-space grid. The default grid is
-        25 x 31 x 24 with about 2.9k cortical voxels (in ``mask_img``) for the synthetic
-        layout, 4.8k with the real Yeo atlas.
+        Isotropic voxel size in mm of the MNI-space grid: by default 25 x 31 x 24, with
+        about 2.9k cortical voxels (4.8k with the real Yeo atlas).
     atlas : Niimg-like or str or pathlib.Path or None, default=None
-        The 7-network layout (see :func:`make_network_atlas`): None for a synthetic one, or
-        a Yeo 2011 7-network image in MNI space, resampled to the grid.
+        The 7-network layout, as in :func:`make_network_atlas`.
     task_networks : dict or None, default=None
-        Task name -> names of the networks carrying that task's specific pattern. Default:
-        visual carries every task, limbic none, and somatomotor, dorsal_attention,
-        ventral_attention, frontoparietal and default each carry two tasks in three.
+        Task name -> names of the networks carrying its specific pattern. Default: visual
+        carries every task, limbic none, each other network two tasks in three.
     effect_size : float, default=0.25
         Amplitude (percent signal change, noise sd = 1) of the task-specific patterns in
         the visual network; other carrying networks get 0.45 times it.
@@ -410,8 +384,7 @@ def make_task_fmri(
     subject_variability : float, default=0.5
         Share, in [0, 1], of each subject's pattern variance that is subject-specific.
     jitter : float, default=6.0
-        Largest shift (mm) of a subject's patterns: each subject's patterns move by a
-        random vector whose length is uniform in [0, jitter] (3 mm on average).
+        Largest shift (mm) of a subject's patterns (a random length in [0, jitter]).
     noise_ar : float, default=0.5
         AR(1) coefficient of the noise, in [0, 1).
     noise_fwhm : float, default=8.0
@@ -419,9 +392,8 @@ def make_task_fmri(
     drift : float, default=1.0
         Amplitude (percent signal change) of each voxel's slow drift.
     preprocessed : bool, default=True
-        True returns cleaned runs and blocks (detrended, z-scored per voxel over the run).
-        False returns the runs in scanner units (voxel-wise baselines in the hundreds to
-        thousands, with drifts) and blocks cut from them without any cleaning.
+        True cleans the runs (each voxel detrended and z-scored over the run) before the
+        blocks are cut; False keeps scanner units (baselines of hundreds to thousands).
     random_state : int, numpy.random.RandomState or None, default=None
         Seed for reproducible datasets.
 
@@ -430,8 +402,8 @@ def make_task_fmri(
     data : sklearn.utils.Bunch
         With fields:
 
-        - ``imgs``: list of 4D Nifti1Image (float32), one per block (``block_duration``
-          volumes), in subject, run and onset order.
+        - ``imgs``: list of 4D float32 Nifti1Image, one per block, in subject, run and
+          onset order.
         - ``y``: numpy.ndarray of str, the task of each block.
         - ``groups``: numpy.ndarray of int, the subject of each block.
         - ``block_runs``: numpy.ndarray of int, the run (0 .. n_subjects * n_runs - 1) of
@@ -502,9 +474,7 @@ def make_task_fmri(
             jitter=float(jitter),
         )
         for _ in range(design.n_runs):
-            events = _run_events(
-                gen, design.task_names, design.n_blocks, design.block_s, design.rest_s
-            )
+            events = _run_events(gen, design)
             signal = _run_signal(
                 gen, design, events, amplitudes, brain, ar=float(noise_ar), drift=float(drift)
             )

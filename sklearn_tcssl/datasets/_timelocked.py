@@ -1,11 +1,4 @@
-"""Time-locked multi-subject data: a simulator and a loader for the Sherlock PMC files.
-
-When people watch the same movie, time point ``t`` of every run is the same moment of the
-stimulus. :func:`make_time_locked_fmri` simulates that setting (a shared response seen
-through a different linear map in every person, plus noise); :func:`load_sherlock_pmc`
-reads the posterior-medial-cortex extract of the Sherlock movie data (Chen et al. 2017)
-from a local file.
-"""
+"""Time-locked multi-subject data (people watching one movie): a simulator and a loader."""
 
 import numbers
 import zipfile
@@ -55,16 +48,10 @@ def _zscore(run):
     prefer_skip_nested_validation=True,
 )
 def make_time_locked_fmri(
-    n_subjects=8,
-    *,
-    n_timepoints=300,
-    n_features=60,
-    n_components=8,
-    n_scenes=10,
-    noise=1.0,
-    smoothness=0.9,
-    random_state=None,
-):
+    n_subjects=8, *, n_timepoints=300, n_features=60,
+    # the shared response, the scenes and the noise
+    n_components=8, n_scenes=10, noise=1.0, smoothness=0.9, random_state=None,
+):  # fmt: skip
     """Simulate people watching the same movie twice: an unlabeled run and labelled scenes.
 
     Each subject's data are ``S W_s^T + noise``: a smooth shared response ``S`` (time x

@@ -1,10 +1,8 @@
 """The Yeo atlas on the images' grid: fetching, loading, resampling and the space check.
 
-The atlas lives on a 1 mm grid; its labels are resampled (nearest neighbour) to the grid of
-the data, never the data to the atlas grid, which would blow up memory (nilearn issue
-#1883). Images in another space than the atlas's (MNI152) put the networks outside the
-brain: :func:`check_in_brain` measures the share of network voxels inside the brain and
-refuses a tiny one rather than letting a decoder end silently at chance.
+The atlas's labels are resampled (nearest) to the data's grid, never the data to the 1 mm
+atlas grid (a memory blow-up). Images in another space than MNI152 put the networks outside
+the brain: :func:`check_in_brain` refuses them rather than let a decoder sit at chance.
 """
 
 import shutil
@@ -215,12 +213,10 @@ def _in_brain_text(names, which, counts, source, *, refused):
 def network_mask_data(
     names, required, atlas, grid, mask_img, brain, data_dir, verbose, source=None
 ):
-    """Compute the network mask on ``grid`` = (affine, shape) or None.
+    """Return the network mask on ``grid`` (affine, shape), its voxel counts and in-brain shares.
 
-    ``None`` means the grid of ``mask_img``, or of the atlas. ``brain`` (a boolean array on
-    the grid, or None) is used for the space check when ``mask_img`` is None; ``source``
-    says where it comes from. Returns (mask image, voxel counts, share of network voxels
-    inside the brain).
+    A ``grid`` of None is that of ``mask_img``, else of the atlas. Without ``mask_img``,
+    ``brain`` (boolean, on the grid, or None) from ``source`` serves the space check.
     """
     atlas_img = load_atlas(atlas, data_dir, verbose)
     if grid is None:
@@ -281,15 +277,13 @@ def network_mask(networks, atlas=None, target_img=None, mask_img=None, *, data_d
         fetches it with ``nilearn.datasets.fetch_atlas_yeo_2011(n_networks=7,
         thickness="thick", data_dir=data_dir)``.
     target_img : str, pathlib.Path, Nifti image or None, default=None
-        Image whose grid (affine and first 3 dimensions) the mask is resampled to, with
-        nearest-neighbour interpolation; its header and first volume are read (the first
-        volume for the space check below). ``None`` uses the grid of ``mask_img``, or of
-        the atlas when ``mask_img`` is None too.
+        Image whose grid (affine, first 3 dimensions) the atlas is resampled to (nearest);
+        its first volume gives the brain of the space check below. ``None``: the grid of
+        ``mask_img``, else of the atlas.
     mask_img : str, pathlib.Path, Nifti image or None, default=None
-        Brain mask intersected with the networks (non-zero voxels are kept); resampled to the
-        target grid with nearest-neighbour interpolation.
+        Brain mask (non-zero voxels) intersected with the networks, resampled (nearest).
     data_dir : str, pathlib.Path or None, default=None
-        Where the fetcher looks for / stores the atlas when ``atlas`` is None.
+        Where the fetcher looks for and stores the atlas when ``atlas`` is None.
 
     Returns
     -------
@@ -300,10 +294,9 @@ def network_mask(networks, atlas=None, target_img=None, mask_img=None, *, data_d
     ------
     NetworkMaskError
         For an unknown network name, an atlas that is not a 0..7 label volume, a requested
-        network with no voxel on the target grid, or one with less than 20% of its voxels
-        inside the brain (``mask_img``, or the non-zero voxels of ``target_img``): images in
-        another space than the atlas's MNI152. Below 60% (without ``mask_img``) a warning
-        is given.
+        network with no voxel on the grid or with less than 20% of its voxels inside the
+        brain (``mask_img``, or the non-zero voxels of ``target_img``): images in another
+        space than MNI152. Below 60% (without ``mask_img``) a warning is given.
     AtlasUnavailableError
         When ``atlas`` is None and the fetcher fails.
 

@@ -214,16 +214,7 @@ class NetworkMasker(TransformerMixin, BaseEstimator):
             names, required, self.atlas, grid, self.mask_img, brain, self.data_dir, self.verbose
         )
         self.networks_ = names
-        self.masker_ = self._make_masker().fit()  # the mask is given: no image needed
-        if self.verbose:
-            print(
-                f"[{type(self).__name__}] networks {names}: {self.n_voxels_} voxels; share "
-                f"inside the brain: {self.in_brain_ or 'not measured (no background)'}"
-            )
-        return self
-
-    def _make_masker(self):
-        return MultiNiftiMasker(
+        self.masker_ = MultiNiftiMasker(
             mask_img=self.mask_img_,
             standardize=self.standardize,
             detrend=self.detrend,
@@ -234,7 +225,13 @@ class NetworkMasker(TransformerMixin, BaseEstimator):
             n_jobs=self.n_jobs,
             verbose=self.verbose,
             reports=False,
-        )
+        ).fit()  # the mask is given: no image needed
+        if self.verbose:
+            print(
+                f"[{type(self).__name__}] networks {names}: {self.n_voxels_} voxels; share "
+                f"inside the brain: {self.in_brain_ or 'not measured (no background)'}"
+            )
+        return self
 
     def transform(self, imgs):
         """Extract the network voxels' time series of each run.

@@ -1,5 +1,6 @@
 """The Yeo et al. (2011) 7 networks: names, labels, the errors and the check of names."""
 
+import re
 from collections.abc import Iterable
 
 from sklearn_tcssl._utils.exceptions import TCSSLError
@@ -73,11 +74,7 @@ def validate_networks(networks):
         )
     names, required = [], []
     for name in given:
-        key = (
-            name.strip().lower().replace(" ", "_").replace("-", "_")
-            if isinstance(name, str)
-            else name
-        )
+        key = re.sub("[ -]", "_", name.strip().lower()) if isinstance(name, str) else name
         if key == WHOLE_BRAIN:
             names.extend(YEO7_NETWORKS)
         elif key in YEO7_NETWORKS:
