@@ -9,6 +9,53 @@ import textwrap
 
 docdict = {}
 
+docdict["plot_axes"] = """
+ax : matplotlib Axes or None, default=None
+    Axes to draw on; a new figure when None.
+chance : float or None, default=None
+    Draws a dashed chance line when given.
+title : str or None, default=None
+    Axes title."""
+
+# Model files.
+docdict["card_and_header"] = """
+card : dict
+    The parsed card.
+header : dict
+    The file's tensor index (name to ``{"dtype", "shape"}``), as read by safetensors.
+where : str
+    The file, for error messages."""
+
+# The torch layer's building blocks.
+docdict["segment_projections"] = """
+z_begin, z_middle, z_end : torch.Tensor of shape (batch, dim)
+    Projections of the three segments of each window."""
+
+docdict["loss_options"] = """
+temperature : float, default=0.1
+    Softmax temperature applied to cosine similarities.
+negatives : {"batch", "pair"}, default="batch"
+    Which negatives to use (see the module docstring).
+gather : callable or None, default=None
+    ``"batch"`` only: ``gather(z) -> (z_all, offset)`` collects the candidates of every
+    process (see the module docstring)."""
+
+docdict["temporal_part"] = """
+kernel_size : int, default=3
+    Temporal kernel width in time points.
+n_blocks : int, default=1
+    Number of residual temporal convolution blocks.
+projection_dim : int, default=64
+    Output width of the projection head."""
+
+docdict["subject_sequences"] = """
+x : torch.Tensor of shape (batch, time, n_features_s)
+    Sequences of the subject.
+subject : int
+    Index of the subject."""
+
+# --- entries shared in estimators and aligners ---
+
 docdict["aligner_fit"] = """
 X : list of array-like of shape (n_timepoints, n_features_s)
     One unlabeled run per subject, all on the same stimulus clock.
@@ -71,29 +118,11 @@ init : {"pca", "random"}, default="pca"
 docdict["standardize"] = """
 standardize : bool or "pretrained", default=True
     ``True`` z-scores each feature with the mean and standard deviation of all training
-    time points (one value per feature, learnt in ``fit``, kept in ``mean_`` and
-    ``scale_``; a feature with zero variance is only centred). Sequences are never z-scored
-    one by one: that would erase each block's mean pattern. ``"pretrained"`` keeps the
+    time points (learnt in ``fit``, kept in ``mean_`` and ``scale_``; a feature with zero
+    variance is only centred), never sequence by sequence (that would erase each block's
+    mean pattern). ``"pretrained"`` keeps the
     statistics of ``init_from`` (which it needs), the right choice when the new data are few
     or come from the same scanner and preprocessing. ``False`` leaves the data as they are."""
-
-docdict["device"] = """
-device : str or torch.device, default="auto"
-    ``"auto"`` trains on CUDA when available and on the CPU otherwise; or ``"cpu"``,
-    ``"cuda"``, ``"cuda:N"`` (``"mps"`` where available). Checked at the start of ``fit``."""
-
-docdict["random_state"] = """
-random_state : int, RandomState instance or None, default=None
-    Seeds weights, PCA sampling, windows and batch order. The same integer on the CPU gives
-    identical results."""
-
-docdict["verbose"] = """
-verbose : int, default=0
-    1 prints the skorch training log."""
-
-docdict["callbacks"] = """
-callbacks : list of skorch callbacks or None, default=None
-    Extra callbacks (e.g. ``skorch.callbacks.EarlyStopping``)."""
 
 docdict["volumes"] = """
 input : {"auto", "sequences", "volumes"}, default="auto"
@@ -128,52 +157,50 @@ grid_affine_, grid_shape_ : ndarray of shape (4, 4), tuple of 3 int
 fit_time_ : float
     Seconds spent training in the last ``fit``."""
 
-docdict["plot_axes"] = """
-ax : matplotlib Axes or None, default=None
-    Axes to draw on; a new figure when None.
-chance : float or None, default=None
-    Draws a dashed chance line when given.
-title : str or None, default=None
-    Axes title."""
+docdict["fitted_X"] = """
+X : list of array-like of shape (n_timepoints_i, n_features), ndarray or list of 4D images
+    Sequences with the features seen in ``fit`` (or images, for a whole-brain model); any
+    length >= 1."""
 
-# Model files.
-docdict["card_and_header"] = """
-card : dict
-    The parsed card.
-header : dict
-    The file's tensor index (name to ``{"dtype", "shape"}``), as read by safetensors.
-where : str
-    The file, for error messages."""
+docdict["known_X"] = """
+X : list of array-like of shape (n_timepoints_i, n_features_s)
+    Sequences (blocks or runs) of known subjects; any lengths. DataFrames must have the
+    columns of that subject's run in ``fit``, in the same order.
+subjects : array-like of shape (n_sequences,)
+    The subject of each sequence (required)."""
 
-# The torch layer's building blocks.
-docdict["segment_projections"] = """
-z_begin, z_middle, z_end : torch.Tensor of shape (batch, dim)
-    Projections of the three segments of each window."""
+docdict["training_options"] = """
+device : str or torch.device, default="auto"
+    ``"auto"`` trains on CUDA when available and on the CPU otherwise; or ``"cpu"``,
+    ``"cuda"``, ``"cuda:N"`` (``"mps"`` where available). Checked at the start of ``fit``.
+random_state : int, RandomState instance or None, default=None
+    Seeds the initial weights, windows and batch order. The same integer on the CPU gives
+    identical results.
+verbose : int, default=0
+    1 prints the skorch training log.
+callbacks : list of skorch callbacks or None, default=None
+    Extra callbacks (e.g. ``skorch.callbacks.EarlyStopping``).
+checkpoint_dir : str, pathlib.Path or None, default=None
+    If set, a complete checkpoint (weights, optimizer, history, torch random state) is
+    written there atomically every ``checkpoint_every`` epochs, and ``fit`` resumes from
+    the latest one of the same run (same parameters and data, labels and subjects
+    included), training only the remaining epochs; on the CPU it ends in the state of an
+    uninterrupted run. Use one directory per training run.
+checkpoint_every : int, default=1
+    Epochs between checkpoints (the last epoch is always saved).
+precision : {"auto", "32", "bf16"}, default="auto"
+    Forward-pass precision, in training and inference; ``"auto"`` is bfloat16 autocast on
+    CUDA GPUs that support it, float32 elsewhere. Weights and loss stay float32.
+num_workers : int, default=0
+    DataLoader workers (results stay reproducible). On CUDA, batches are pinned and
+    copied without blocking.
+compile : bool, default=False
+    Compile the network with ``torch.compile`` (original module: ``_orig_mod``)."""
 
-docdict["loss_options"] = """
-temperature : float, default=0.1
-    Softmax temperature applied to cosine similarities.
-negatives : {"batch", "pair"}, default="batch"
-    Which negatives to use (see the module docstring).
-gather : callable or None, default=None
-    ``"batch"`` only: ``gather(z) -> (z_all, offset)`` collects the candidates of every
-    process (see the module docstring)."""
-
-docdict["temporal_part"] = """
-kernel_size : int, default=3
-    Temporal kernel width in time points.
-n_blocks : int, default=1
-    Number of residual temporal convolution blocks.
-projection_dim : int, default=64
-    Output width of the projection head."""
-
-docdict["subject_sequences"] = """
-x : torch.Tensor of shape (batch, time, n_features_s)
-    Sequences of the subject.
-subject : int
-    Index of the subject."""
-
-# --- entries shared in estimators and aligners ---
+docdict["accelerator"] = """
+accelerator : accelerate.Accelerator or None, default=None
+    Train through Hugging Face Accelerate (multi-GPU/node, ``accelerate launch``), which
+    then owns ``device`` and precision. See the scale-out guide."""
 
 # --- entries shared in input conversion ---
 

@@ -1,26 +1,16 @@
 """Subject alignment from unlabeled time-locked runs: the base shared by both aligners.
 
-Two estimators learn one map per subject into a space shared by everyone, from runs that
-follow the same stimulus clock (a movie, a fixed-timing paradigm) and carry no labels:
-
-* :class:`~sklearn_tcssl.SharedResponseAligner`: the deterministic shared response model
-  (SRM, Chen et al. 2015), the classical reference for this kind of data;
-* :class:`~sklearn_tcssl.TemporalContrastiveAligner`: per-subject maps and a shared temporal
-  encoder trained with the beginning/middle/end objective, the middle taken from another
-  person at the same stimulus time.
-
-Both build on :class:`~sklearn_tcssl.embedding._base.TrainedEstimator` (parameter checks
-with fixes, seed, device, checkpoint and compute options, model files), map any sequence
-of a known subject into the shared space (``transform``), give a subject unseen in ``fit``
-a map from that person's own unlabeled time-locked run (``add_subjects``, a Procrustes
-step against the learned shared response), and score an alignment without labels
-(``score``: time-segment matching, :mod:`sklearn_tcssl.alignment._scoring`). With
-``validation_fraction``, ``fit`` holds out the end of every run and warns when aligning
-does worse than not aligning there.
+Both aligners (:class:`~sklearn_tcssl.SharedResponseAligner`,
+:class:`~sklearn_tcssl.TemporalContrastiveAligner`) learn one map per subject into a shared
+space from runs on one stimulus clock; this base checks the runs and subjects, maps known
+subjects' sequences (``transform``), gives new subjects a map (``add_subjects``, a
+Procrustes step against the shared response), scores an alignment without labels
+(``score``: time-segment matching) and, with ``validation_fraction``, warns when aligning
+does worse than not aligning on the held-out end of the runs.
 """
 
 import warnings
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 import torch
@@ -29,27 +19,26 @@ from sklearn.utils._param_validation import Interval
 
 from sklearn_tcssl._input.standardize import Standardizer
 from sklearn_tcssl._input.validation import check_fits_in_memory, check_fitted, check_sequence
+from sklearn_tcssl._utils.docs import fill_doc
 from sklearn_tcssl._utils.exceptions import AlignmentWarning, IncompatibleModelError
 from sklearn_tcssl._utils.threads import with_thread_budget
 from sklearn_tcssl.alignment._scoring import compare_with_unaligned, segment_matching
 from sklearn_tcssl.alignment._srm import procrustes_map, shared_response
-from sklearn_tcssl.embedding._base import PARAMETER_CONSTRAINTS, TrainedEstimator, python_scalar
+from sklearn_tcssl.embedding._base import TrainedEstimator, check_integer, python_scalar
 
 _SUBJECT_TYPES = (str, int, float)  # what a model card can hold (bool is an int)
 WINDOW = 9  # time points per segment in the label-free score (Chen et al. 2015)
 
+# the aligners' own constraints, over the shared ones (see ``constraints_for``)
 ALIGNER_CONSTRAINTS = {
-    "n_components": PARAMETER_CONSTRAINTS["n_components"],
     "standardize": ["boolean"],
     "validation_fraction": [Interval(Real, 0.0, 0.5, closed="neither"), None],
-    "random_state": ["random_state"],
 }
 
 
 class _BaseAligner(TransformerMixin, TrainedEstimator):
     """Shared machinery: run checks, subject bookkeeping, transform, add_subjects, score."""
 
-    _parameter_constraints = ALIGNER_CONSTRAINTS
     _fitted_attribute = "shared_response_"
 
     # ------------------------------------------------------------ checking
@@ -297,16 +286,13 @@ class _BaseAligner(TransformerMixin, TrainedEstimator):
         return sequences, subjects
 
     @with_thread_budget
+    @fill_doc
     def transform(self, X, subjects=None):
         """Map each sequence into the shared space with its subject's map.
 
         Parameters
         ----------
-        X : list of array-like of shape (n_timepoints_i, n_features_s)
-            Sequences (blocks or runs) of known subjects; any lengths. DataFrames must have
-            the columns of that subject's run in ``fit``, in the same order.
-        subjects : array-like of shape (n_sequences,)
-            The subject of each sequence (required).
+        %(known_X)s
 
         Returns
         -------
@@ -323,17 +309,13 @@ class _BaseAligner(TransformerMixin, TrainedEstimator):
             for s, subject in zip(sequences, subjects)
         ]
 
+    @fill_doc
     def fit_transform(self, X, y=None, subjects=None):
         """Fit on the runs and return them in the shared space.
 
         Parameters
         ----------
-        X : list of array-like of shape (n_timepoints, n_features_s)
-            Time-locked runs, one per subject.
-        y : None
-            Ignored.
-        subjects : array-like or None, default=None
-            Subject identifiers (default ``0 .. n_runs - 1``).
+        %(aligner_fit)s
 
         Returns
         -------
@@ -420,7 +402,6 @@ class _BaseAligner(TransformerMixin, TrainedEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.three_d_array = True
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
 
@@ -466,15 +447,6 @@ def _check_not_constant(runs, subjects, owner, what):
                 "(every feature has zero variance): a failed or empty scan cannot be aligned "
                 "(its map would be arbitrary). Leave this run out, or check its preprocessing."
             )
-
-
-def check_integer(value, name, owner, minimum=1):
-    """Refuse a non-integer or too small ``value`` for a method argument, naming the fix."""
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(
-            f"{owner}: {name}={value!r} is not allowed; pass an integer >= {minimum}."
-        )
-    return int(value)
 
 
 def _check_restored_values(aligner, tensors):

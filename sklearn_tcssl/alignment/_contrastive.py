@@ -1,37 +1,31 @@
-"""TemporalContrastiveAligner: subject-aligned temporal contrast on time-locked runs.
+"""TemporalContrastiveAligner: subject-aligned temporal contrast on time-locked runs."""
 
-Per-subject maps into a shared space and a shared temporal encoder, pretrained without
-labels with the beginning/middle/end objective, the middle taken from another person at the
-same stimulus time. See :mod:`sklearn_tcssl.alignment._base` for the shared behaviour
-(``transform``, ``add_subjects``, ``score``) and :class:`~sklearn_tcssl.SharedResponseAligner`
-for the classical reference.
-"""
-
-import os
 import time
 import warnings
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import torch
-from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from sklearn_tcssl._input.sequences import batches_of_equal_length, check_finite_embeddings
 from sklearn_tcssl._input.validation import check_fitted
-from sklearn_tcssl._training.callbacks import StepCounter
-from sklearn_tcssl._training.checkpoint import data_digest, fit_or_resume
-from sklearn_tcssl._training.net import PRECISIONS, check_monitored_scores
+from sklearn_tcssl._training.checkpoint import data_digest
 from sklearn_tcssl._training.seeding import seeded_torch
 from sklearn_tcssl._utils.docs import fill_doc
-from sklearn_tcssl._utils.exceptions import AlignmentWarning, IncompatibleModelError
-from sklearn_tcssl._utils.params import validates_params
+from sklearn_tcssl._utils.exceptions import AlignmentWarning
 from sklearn_tcssl._utils.threads import with_thread_budget
 from sklearn_tcssl.alignment._base import ALIGNER_CONSTRAINTS, _BaseAligner
 from sklearn_tcssl.alignment._srm import fit_srm, random_orthonormal
-from sklearn_tcssl.embedding._base import EVAL_BATCH, PARAMETER_CONSTRAINTS, run_batches
-from sklearn_tcssl.io._registry import register_estimator
-from sklearn_tcssl.nn.losses import NEGATIVES, TemporalContrastiveLoss
+from sklearn_tcssl.embedding._base import (
+    EVAL_BATCH,
+    constraints_for,
+    fit_method,
+    load_module_state,
+    run_batches,
+    tensors_under,
+)
+from sklearn_tcssl.io._registry import encoder_config, register_estimator, uncompiled
 from sklearn_tcssl.nn.subjects import SubjectAlignedEncoder
 from sklearn_tcssl.nn.windows import TimeLockedWindowDataset, collate_time_locked
 
@@ -78,16 +72,14 @@ class TemporalContrastiveAligner(_BaseAligner):
         Keep each map's columns orthonormal during training.
     max_epochs : int, default=50
         Passes over the runs; an epoch has ``n_subjects * (n_timepoints // (3 *
-        segment_length))`` windows (17 runs of 946 time points: 527 windows, 8 steps of 64;
-        50 epochs: 400 steps, 26,000 windows).
+        segment_length))`` windows (17 runs of 946 time points: 527 windows, 8 steps of 64).
     batch_size : int, default=64
         Windows per optimizer step.
     lr : float, default=1e-4
-        AdamW learning rate. Chosen on held-out scenes of the Sherlock scan 1 (never on the
-        scan used for the reported benchmark): 1e-3 moved the maps away from the SRM
-        optimum and lowered cross-subject decoding by 0.01-0.04; 1e-4 stays within
-        0.02 of the SRM. ``fit`` warns when training ends at the chance level of the
-        pretext task or with exploding embeddings (too high a rate).
+        AdamW learning rate, chosen on held-out scenes of the Sherlock scan 1: 1e-3 moved the
+        maps away from the SRM optimum and lowered cross-subject decoding by 0.01-0.04.
+        ``fit`` warns when training ends at the chance level of the pretext task or with
+        exploding embeddings (too high a rate).
     %(weight_decay)s
     kernel_size : int, default=3
         Width (time points, odd) of the temporal convolutions.
@@ -100,25 +92,8 @@ class TemporalContrastiveAligner(_BaseAligner):
     srm_iter : int, default=10
         SRM iterations for ``init="srm"``.
     %(aligner_validation)s
-    %(device)s
-    %(random_state)s
-    %(verbose)s
-    %(callbacks)s
-    checkpoint_dir : str, pathlib.Path or None, default=None
-        As for :class:`~sklearn_tcssl.TemporalContrastiveEmbedder`: a complete checkpoint
-        every ``checkpoint_every`` epochs, and ``fit`` resumes from the latest one of the
-        same run (same parameters, runs and subjects).
-    checkpoint_every : int, default=1
-        Epochs between checkpoints (the last epoch is always saved).
-    precision : {"auto", "32", "bf16"}, default="auto"
-        Forward-pass precision (bfloat16 autocast on CUDA GPUs that support it), in
-        training and in ``embed``.
-    num_workers : int, default=0
-        DataLoader workers (each draws its own windows).
-    compile : bool, default=False
-        Compile the network with ``torch.compile``.
-    accelerator : accelerate.Accelerator or None, default=None
-        Train through Hugging Face Accelerate; see the scale-out guide.
+    %(training_options)s
+    %(accelerator)s
 
     Attributes
     ----------
@@ -147,31 +122,6 @@ class TemporalContrastiveAligner(_BaseAligner):
     person's run is needed to fit that person's map.
     """
 
-    _parameter_constraints = {
-        **ALIGNER_CONSTRAINTS,
-        **{
-            key: PARAMETER_CONSTRAINTS[key]
-            for key in ("max_epochs", "lr", "weight_decay", "device", "verbose", "callbacks")
-        },
-        "segment_length": [Interval(Integral, 1, None, closed="left")],
-        "cross_subject": ["boolean"],
-        "negatives": [StrOptions(set(NEGATIVES))],
-        "temperature": [Interval(Real, 1e-3, 100, closed="both")],
-        "init": [StrOptions({"srm", "random"})],
-        "freeze_maps": ["boolean"],
-        "orthonormal": ["boolean"],
-        "batch_size": [Interval(Integral, 2, None, closed="left")],
-        "kernel_size": [Interval(Integral, 1, None, closed="left")],
-        "n_blocks": [Interval(Integral, 0, None, closed="left")],
-        "projection_dim": [Interval(Integral, 1, None, closed="left")],
-        "srm_iter": [Interval(Integral, 0, None, closed="left")],
-        "checkpoint_dir": [str, os.PathLike, None],
-        "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
-        "precision": [StrOptions(set(PRECISIONS))],
-        "num_workers": [Interval(Integral, 0, None, closed="left")],
-        "compile": ["boolean"],
-        "accelerator": "no_validation",
-    }
     _fitted_attribute = "net_"
 
     def __init__(
@@ -235,10 +185,21 @@ class TemporalContrastiveAligner(_BaseAligner):
         self.compile = compile
         self.accelerator = accelerator
 
-    @with_thread_budget
-    @validates_params
-    @_fit_context(prefer_skip_nested_validation=True)
-    @fill_doc
+    _parameter_constraints = constraints_for(
+        __init__,
+        **ALIGNER_CONSTRAINTS,
+        cross_subject=["boolean"],
+        init=[StrOptions({"srm", "random"})],
+        freeze_maps=["boolean"],
+        orthonormal=["boolean"],
+        batch_size=[Interval(Integral, 2, None, closed="left")],
+        kernel_size=[Interval(Integral, 1, None, closed="left")],
+        n_blocks=[Interval(Integral, 0, None, closed="left")],
+        projection_dim=[Interval(Integral, 1, None, closed="left")],
+        srm_iter=[Interval(Integral, 0, None, closed="left")],
+    )
+
+    @fit_method
     def fit(self, X, y=None, *, subjects=None):
         """Pretrain the maps and the shared temporal encoder; ``y`` is ignored.
 
@@ -270,9 +231,7 @@ class TemporalContrastiveAligner(_BaseAligner):
                 self._param("segment_length"),
                 cross_subject=bool(self.cross_subject),
             )
-            fit_or_resume(net, dataset, owner=self._name)
-        self.net_ = net  # only once training completed (Ctrl-C leaves the aligner unfitted)
-        self.history_ = self.net_.history
+            self._train(net, dataset)
         self.device_ = device
         maps = self.net_.module_.subject_maps
         with torch.no_grad():
@@ -314,30 +273,13 @@ class TemporalContrastiveAligner(_BaseAligner):
     def _build_net(self, module, device, n_runs, seed, extra=None):
         n_timepoints = self._n_train(int(self.n_timepoints_))
         n_windows = n_runs * max(1, n_timepoints // (3 * self._param("segment_length")))
-        batch_size = min(self._param("batch_size"), n_windows)
-        check_monitored_scores(self.callbacks, has_validation=False, owner=self._name)
-        net_class, compute = self._net_class_and_options(device)
-        return net_class(
-            module=module,
-            criterion=TemporalContrastiveLoss,
-            criterion__temperature=float(self.temperature),
-            criterion__negatives=self.negatives,
-            optimizer=torch.optim.AdamW,
-            lr=float(self.lr),
-            optimizer__weight_decay=float(self.weight_decay),
-            max_epochs=self._param("max_epochs"),
-            batch_size=int(batch_size),
-            train_split=None,
-            iterator_train__shuffle=True,
-            iterator_train__drop_last=bool(n_windows > batch_size),
+        return self._contrastive_net(
+            module,
+            device,
+            seed,
+            n_windows,
+            extra=extra,
             iterator_train__collate_fn=collate_time_locked,
-            callbacks=[
-                ("n_steps", StepCounter()),
-                *self._checkpoint_callbacks(seed, extra),
-                *list(self.callbacks or []),
-            ],
-            verbose=int(self.verbose),
-            **compute,
         )
 
     def _check_training(self, scaled):
@@ -381,6 +323,7 @@ class TemporalContrastiveAligner(_BaseAligner):
             )
 
     @with_thread_budget
+    @fill_doc
     def embed(self, X, subjects=None):
         """One embedding per sequence: shared space, then the trained temporal encoder.
 
@@ -389,10 +332,7 @@ class TemporalContrastiveAligner(_BaseAligner):
 
         Parameters
         ----------
-        X : list of array-like of shape (n_timepoints_i, n_features_s)
-            Sequences (e.g. task blocks) of known subjects.
-        subjects : array-like of shape (n_sequences,)
-            The subject of each sequence (required).
+        %(known_X)s
 
         Returns
         -------
@@ -416,39 +356,22 @@ class TemporalContrastiveAligner(_BaseAligner):
     # ------------------------------------------------------ model files (io)
     def _model_file_parts(self):
         card, tensors = super()._model_file_parts()
-        module = self.net_.module_
-        module = getattr(module, "_orig_mod", module)
-        card["architecture"] = {
-            "name": type(module).__name__,
-            **module.get_config(),
-        }
+        module = uncompiled(self.net_.module_)
+        card["architecture"] = encoder_config(module)
         card["training"] = {
             "epochs": len(self.history_),
             "fit_time_s": round(float(getattr(self, "fit_time_", 0.0)), 3),
         }
-        for key, value in module.state_dict().items():
-            tensors[f"encoder.{key}"] = value.detach().to("cpu", copy=True).contiguous()
-        return card, tensors
+        tensors.update({f"encoder.{k}": v for k, v in module.state_dict().items()})
+        return card, tensors  # io.save copies the tensors to the CPU
 
     def _restore_from_model(self, card, tensors):
         super()._restore_from_model(card, tensors)
         config = {k: v for k, v in card["architecture"].items() if k != "name"}
         module = SubjectAlignedEncoder(**config)
-        state = {k[len("encoder.") :]: v for k, v in tensors.items() if k.startswith("encoder.")}
-        try:
-            module.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise IncompatibleModelError(
-                f"The model file's encoder tensors do not match its card ({exc}). The file is "
-                "damaged or was edited; save the model again with sklearn_tcssl.io.save."
-            ) from exc
-        self.set_params(
-            kernel_size=config["kernel_size"],
-            n_blocks=config["n_blocks"],
-            projection_dim=config["projection_dim"],
-            orthonormal=config["orthonormal"],
-        )
+        load_module_state(module, tensors_under(tensors, "encoder."), what="encoder tensors")
+        architecture = ("kernel_size", "n_blocks", "projection_dim", "orthonormal")
+        self.set_params(**{key: config[key] for key in architecture})
         net = self._build_net(module, torch.device("cpu"), len(self.subjects_), 0)
-        self.net_ = net.initialize()
-        self.history_ = self.net_.history
+        self._set_net(net.initialize())
         self.device_ = torch.device("cpu")

@@ -5,12 +5,8 @@ their run into every segment of ``window`` consecutive time points; correlate ea
 with the average, over the *other* people, of every segment of the same length; it is
 matched when the best correlation is the segment at the same stimulus time. Candidates that
 overlap the true segment (but are not it) are excluded, as in Chen et al. (2015). Chance is
-about one over the number of candidates.
-
-Nothing here uses a label: it measures how well people's data line up in time, which is
-what an alignment is for. :func:`segment_matching` takes runs already in a common space
-(aligned, or voxels of one mask for the unaligned reference); :func:`compare_with_unaligned`
-gives both numbers for a held-out part of the runs.
+about one over the number of candidates. No label is used: it measures how well people's
+data line up in time, which is what an alignment is for.
 """
 
 import numpy as np

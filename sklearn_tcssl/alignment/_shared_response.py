@@ -2,14 +2,12 @@
 
 from numbers import Integral
 
-from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from sklearn_tcssl._utils.docs import fill_doc
-from sklearn_tcssl._utils.params import validates_params
-from sklearn_tcssl._utils.threads import with_thread_budget
 from sklearn_tcssl.alignment._base import ALIGNER_CONSTRAINTS, _BaseAligner
 from sklearn_tcssl.alignment._srm import BASES, fit_srm
+from sklearn_tcssl.embedding._base import constraints_for, fit_method
 from sklearn_tcssl.io._registry import register_estimator
 
 
@@ -31,17 +29,15 @@ class SharedResponseAligner(_BaseAligner):
     n_iter : int, default=10
         Alternating (shared response, Procrustes) updates.
     basis : {"fitted", "dominant"}, default="fitted"
-        The basis of the shared space. The model is the same in any rotation of it, but
+        The basis of the shared space: the model is the same in any rotation of it, but
         whatever scales each dimension on its own downstream (a ``StandardScaler``,
         shrinkage LDA, the z-scoring of time-segment matching) is not. ``"fitted"``: the
-        basis the updates end in from the random start (it changes with
-        ``random_state``). ``"dominant"``: a canonical basis, the same whatever the start:
-        the axis of largest shared variance (on region data, the global signal) is
-        dimension 0 on its own and the others mix the remaining principal axes, so that
-        per-dimension scaling damps the dominant component, as in the basis brainiak's
-        SRM ends in. On Sherlock, ``"dominant"`` matches brainiak's SRM on time-segment
-        matching (0.26 against 0.15) but decodes scenes worse with standardisation +
-        logistic regression (0.05-0.07 lower); see the alignment benchmark in the docs.
+        basis the updates end in from the random start. ``"dominant"``: the same whatever
+        the start, the axis of largest shared variance (on region data, the global signal)
+        alone as dimension 0, as in the basis brainiak's SRM ends in. On Sherlock,
+        ``"dominant"`` matches brainiak's SRM on time-segment matching (0.26 against 0.15)
+        but decodes scenes worse with standardisation + logistic regression (0.05-0.07
+        lower); see the alignment benchmark in the docs.
     standardize : bool, default=True
         Z-score each subject's features over its run in ``fit`` (statistics kept per
         subject and applied to that subject's data in ``transform``).
@@ -74,12 +70,6 @@ class SharedResponseAligner(_BaseAligner):
     (40, 4)
     """
 
-    _parameter_constraints = {
-        **ALIGNER_CONSTRAINTS,
-        "n_iter": [Interval(Integral, 0, None, closed="left")],
-        "basis": [StrOptions(set(BASES))],
-    }
-
     def __init__(
         self,
         n_components=50,
@@ -97,10 +87,14 @@ class SharedResponseAligner(_BaseAligner):
         self.validation_fraction = validation_fraction
         self.random_state = random_state
 
-    @with_thread_budget
-    @validates_params
-    @_fit_context(prefer_skip_nested_validation=True)
-    @fill_doc
+    _parameter_constraints = constraints_for(
+        __init__,
+        **ALIGNER_CONSTRAINTS,
+        n_iter=[Interval(Integral, 0, None, closed="left")],
+        basis=[StrOptions(set(BASES))],
+    )
+
+    @fit_method
     def fit(self, X, y=None, *, subjects=None):
         """Fit the maps and the shared response; ``y`` is ignored.
 

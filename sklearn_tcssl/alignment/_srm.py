@@ -4,14 +4,9 @@ Each subject's standardised run ``X_s`` (time x voxels) is modelled as ``X_s ~ S
 an orthonormal map ``W_s`` (voxels x k) and a response ``S`` (time x k) shared by everyone.
 Fitting alternates two closed-form steps: ``S`` is the mean of the subjects' projections
 ``X_s W_s``, and each ``W_s`` is the orthogonal Procrustes solution that best maps ``X_s``
-onto ``S``. A new subject's map is one Procrustes step against the fitted ``S``.
-
-The model is unchanged by one rotation ``R`` of the shared space applied to everyone
-(``W_s R``, ``S R``), so the random start decides the basis the maps come out in; anything
-that scales each shared dimension on its own (the z-scoring of time-segment matching, a
-``StandardScaler`` before a decoder, shrinkage LDA) depends on that basis. With
-``basis="dominant"``, :func:`fit_srm` ends in a canonical basis that no start changes
-(:func:`canonical_rotation`).
+onto ``S``. A new subject's map is one Procrustes step against the fitted ``S``. The random
+start decides the basis of the shared space; :func:`canonical_rotation` gives one no start
+changes.
 """
 
 import numpy as np
@@ -20,19 +15,10 @@ from sklearn.utils.extmath import svd_flip
 
 
 def procrustes_map(run, shared):
-    """Orthonormal map ``W`` (voxels x k) maximising ``trace(W^T run^T shared)``.
+    """Return the float32 orthonormal ``W`` (voxels x k) maximising ``trace(W^T run^T shared)``.
 
-    Parameters
-    ----------
-    run : ndarray of shape (n_timepoints, n_features)
-        A subject's standardised run.
-    shared : ndarray of shape (n_timepoints, n_components)
-        The shared response at the same stimulus times.
-
-    Returns
-    -------
-    weights : ndarray of shape (n_features, n_components), float32
-        Columns are orthonormal when ``n_features >= n_components``.
+    ``run`` is ``(n_timepoints, n_features)``, ``shared`` ``(n_timepoints, n_components)``;
+    the columns of ``W`` are orthonormal when ``n_features >= n_components``.
     """
     cross = run.astype(np.float64, copy=False).T @ shared.astype(np.float64, copy=False)
     u, _, vt = np.linalg.svd(cross, full_matrices=False)  # (V, k), (k,), (k, k)
@@ -40,19 +26,7 @@ def procrustes_map(run, shared):
 
 
 def random_orthonormal(n_features, n_components, rng):
-    """Draw a random ``(n_features, n_components)`` matrix with orthonormal columns.
-
-    Parameters
-    ----------
-    n_features, n_components : int
-        Shape; ``n_components <= n_features``.
-    rng : numpy.random.Generator
-        Source of randomness.
-
-    Returns
-    -------
-    weights : ndarray of shape (n_features, n_components), float32
-    """
+    """Draw a float32 ``(n_features, n_components)`` matrix with orthonormal columns."""
     q, r = np.linalg.qr(rng.normal(size=(n_features, n_components)))
     return (q * np.sign(np.diag(r))).astype(np.float32)
 
@@ -101,13 +75,10 @@ def canonical_rotation(shared):
     The first axis is the principal axis of largest shared variance, alone (on region data,
     where the voxels move together, the region's global signal); the other axes mix the
     remaining principal axes with the orthonormal DCT-II, so that each carries a share of
-    many components rather than one. A per-dimension scaling downstream (the z-scoring of
-    time-segment matching, a ``StandardScaler``, shrinkage LDA) then damps the dominant
-    component on its own. It is the basis brainiak's SRM happens to end in (its uniform
-    random start puts the voxels' mean on one axis). Signs follow
-    ``sklearn.utils.extmath.svd_flip`` (the largest absolute value of each principal time
-    course is positive). The bare principal axes are not used: a per-dimension scaling would
-    whiten them, weighting the weakest, noisiest components as much as the strongest.
+    many components: a per-dimension scaling downstream (a ``StandardScaler``, shrinkage LDA)
+    then damps the dominant component alone, instead of whitening the bare principal axes
+    (weighting the noisiest components as much as the strongest). It is the basis brainiak's
+    SRM happens to end in. Signs follow ``sklearn.utils.extmath.svd_flip``.
 
     Parameters
     ----------
@@ -117,9 +88,8 @@ def canonical_rotation(shared):
     Returns
     -------
     rotation : ndarray of shape (n_components, n_components), float64
-        Orthogonal; the canonical maps are ``W_s @ rotation``, the response ``shared @ rotation``.
-        It depends on the fitted model only, not on the basis it was given in (up to ties
-        between principal variances).
+        Orthogonal; the canonical maps are ``W_s @ rotation``, the response ``shared @ rotation``,
+        whatever basis ``shared`` was in (up to ties between principal variances).
     """
     shared = np.asarray(shared, dtype=np.float64)
     u, _, vt = np.linalg.svd(shared, full_matrices=False)  # (T, k), (k,), (k, k)
@@ -132,18 +102,6 @@ def canonical_rotation(shared):
 
 
 def shared_response(runs, weights):
-    """Mean projection ``mean_s(X_s W_s)`` of the runs, ``(n_timepoints, k)`` float32.
-
-    Parameters
-    ----------
-    runs : list of ndarray of shape (n_timepoints, n_features_s)
-        Time-locked runs.
-    weights : list of ndarray of shape (n_features_s, n_components)
-        Their maps.
-
-    Returns
-    -------
-    shared : ndarray of shape (n_timepoints, n_components), float32
-    """
+    """Return the mean projection ``mean_s(X_s W_s)`` of the runs, float32 ``(T, k)``."""
     total = sum(run.astype(np.float64, copy=False) @ w for run, w in zip(runs, weights))
     return (total / len(runs)).astype(np.float32)

@@ -1,36 +1,48 @@
-"""Private base class of the estimators: what the embedder and the classifier share.
+"""Private bases of the estimators: what the embedder, the classifier and the aligners share.
 
-:class:`EncoderEstimator` holds the parameter constraints both estimators have, the
-pretrained source (``init_from``), the choice of input adapter
-(:mod:`sklearn_tcssl._input.adapters`),
-the encoder's architecture parameters, evaluation batching, the end of ``fit``, and the hooks
-:mod:`sklearn_tcssl.io` calls to save and restore a model. Subclasses build their skorch
-net and define ``fit``.
+:class:`TrainedEstimator` (every trained estimator): parameter constraints and fix hints,
+seed, device, checkpoints, the skorch net of the contrastive objective. :class:`EncoderEstimator`
+(the embedder and the classifier): the pretrained source (``init_from``), the input adapter
+(:mod:`sklearn_tcssl._input.adapters`), the architecture, evaluation batches and the
+hooks :mod:`sklearn_tcssl.io` calls to save and restore a model.
 """
 
+import inspect
 import os
 import time
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from sklearn_tcssl._input.adapters import INPUT_KINDS, INPUTS, fit_input, fitted_input
 from sklearn_tcssl._input.sequences import check_finite_embeddings
 from sklearn_tcssl._input.validation import check_fits_in_memory, check_fitted, resolve_device
+from sklearn_tcssl._training.callbacks import StepCounter
 from sklearn_tcssl._training.checkpoint import (
     TrainingCheckpoint,
     check_checkpoint_dir,
+    fit_or_resume,
     run_fingerprint,
 )
-from sklearn_tcssl._training.net import TemporalContrastiveNet, autocast_of, compute_options
+from sklearn_tcssl._training.net import (
+    PRECISIONS,
+    TemporalContrastiveNet,
+    autocast_of,
+    check_monitored_scores,
+    compute_options,
+)
+from sklearn_tcssl._utils.docs import fill_doc
 from sklearn_tcssl._utils.exceptions import IncompatibleModelError
+from sklearn_tcssl._utils.params import validates_params
+from sklearn_tcssl._utils.threads import with_thread_budget
 from sklearn_tcssl.io._model_file import SaveMixin
 from sklearn_tcssl.io._pretrained import check_pretrained_features, pretrained_encoder
 from sklearn_tcssl.io._registry import build_encoder
+from sklearn_tcssl.nn.losses import NEGATIVES, TemporalContrastiveLoss
 
 INITS = ("pca", "random")
 ARCHITECTURE = {"kernel_size": 3, "n_blocks": 1, "projection_dim": 64}  # encoder defaults
@@ -40,6 +52,9 @@ _SIZE = Interval(Integral, 1, None, closed="left")
 
 PARAMETER_CONSTRAINTS = {
     "n_components": [_SIZE],
+    "segment_length": [_SIZE],
+    "negatives": [StrOptions(set(NEGATIVES))],
+    "temperature": [Interval(Real, 1e-3, 100.0, closed="both")],
     "max_epochs": [Interval(Integral, 0, None, closed="left")],
     "batch_size": [_SIZE],
     "lr": [Interval(Real, 0.0, 10.0, closed="right")],
@@ -51,6 +66,8 @@ PARAMETER_CONSTRAINTS = {
     "random_state": ["random_state"],
     "verbose": ["verbose"],
     "callbacks": [list, tuple, None],
+    "checkpoint_dir": _PATH,
+    "checkpoint_every": [_SIZE],
     "init_from": [str, os.PathLike, HasMethods(["fit"]), None],
     "input": [StrOptions(set(INPUTS))],
     "target_voxel_size": [Interval(Real, 0.0, 100.0, closed="right")],
@@ -58,7 +75,22 @@ PARAMETER_CONSTRAINTS = {
     "kernel_size": [_SIZE, None],
     "n_blocks": [Interval(Integral, 0, None, closed="left"), None],
     "projection_dim": [_SIZE, None],
+    "precision": [StrOptions(set(PRECISIONS))],
+    "num_workers": [Interval(Integral, 0, None, closed="left")],
+    "compile": ["boolean"],
+    "accelerator": "no_validation",
 }
+
+
+def constraints_for(init, /, **own):
+    """Return the constraints of ``init``'s parameters: ``own`` ones, else the shared ones.
+
+    The keys are exactly the parameters (as scikit-learn's ``check_param_validation`` asks).
+    """
+    allowed = {**PARAMETER_CONSTRAINTS, **own}
+    names = list(inspect.signature(init).parameters)[1:]  # without self
+    return {name: allowed[name] for name in names}
+
 
 # How to fix a value outside its constraint, appended to scikit-learn's message
 # (sklearn_tcssl._utils.params.validates_params).
@@ -94,18 +126,45 @@ def python_scalar(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-class TrainedEstimator(SaveMixin, BaseEstimator):
-    """What every trained estimator shares: parameter checks, seed, device, net options.
+def check_integer(value, name, owner, minimum=1, example=""):
+    """Refuse a non-integer or too small ``value`` for a method argument, naming the fix."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise ValueError(
+            f"{owner}: {name}={value!r} is not allowed; pass an integer >= {minimum}{example}."
+        )
+    return int(value)
 
-    Used by the embedder and the classifier (through :class:`EncoderEstimator`) and by the
-    aligners (:mod:`sklearn_tcssl.alignment`).
-    """
+
+def fit_method(fit):
+    """Decorate a trained estimator's ``fit``: thread budget, parameter checks, docdict."""
+    fit = _fit_context(prefer_skip_nested_validation=True)(fill_doc(fit))
+    return with_thread_budget(validates_params(fit))  # our checks before scikit-learn's
+
+
+def load_module_state(module, state, what="tensors"):
+    """Load ``state`` into ``module`` strictly; a mismatch means a damaged model file."""
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:  # missing, unexpected or mis-shaped tensors
+        raise IncompatibleModelError(
+            f"The model file's {what} do not match its card ({exc}). The file is "
+            "damaged or was edited; save the model again with sklearn_tcssl.io.save."
+        ) from exc
+    return module
+
+
+def tensors_under(tensors, prefix):
+    """Return the tensors whose names start with ``prefix``, the prefix removed."""
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+class TrainedEstimator(SaveMixin, BaseEstimator):
+    """What every trained estimator shares: parameter checks, seed, device, skorch nets."""
 
     @property
     def _name(self):
         return type(self).__name__
 
-    # ------------------------------------------------------------ parameters
     _fix_hints = {key: f"pass {hint}" for key, hint in FIX_HINTS.items()}  # validates_params
 
     def _check_param_combinations(self):
@@ -158,63 +217,81 @@ class TrainedEstimator(SaveMixin, BaseEstimator):
         return [("checkpoint", checkpoint)]
 
     def _net_class_and_options(self, device):
-        """Net class and its compute keyword arguments (precision, workers, compile...)."""
-        return net_class_and_options(self, device)
-
-
-def net_class_and_options(estimator, device):
-    """Net class and its compute keyword arguments for an estimator's parameters.
-
-    Parameters
-    ----------
-    estimator : estimator
-        Reads ``precision``, ``num_workers``, ``compile`` and ``accelerator``.
-    device : torch.device
-        The resolved training device.
-
-    Returns
-    -------
-    net_class : type
-        :class:`TemporalContrastiveNet`, or its Accelerate subclass with an accelerator.
-    kwargs : dict
-    """
-    kwargs = {"device": str(device)}
-    kwargs.update(
-        compute_options(
-            device=device,
-            precision=estimator.precision,
-            num_workers=int(estimator.num_workers),
-            compile=estimator.compile,
+        """Net class and its compute keyword arguments (device, precision, workers...)."""
+        kwargs = {"device": str(device)}
+        kwargs.update(
+            compute_options(
+                device=device,
+                precision=self.precision,
+                num_workers=self._param("num_workers"),
+                compile=self.compile,
+            )
         )
-    )
-    if estimator.accelerator is None:
-        return TemporalContrastiveNet, kwargs
-    from sklearn_tcssl._training.accelerate import accelerated_net_kwargs  # optional extra
+        accelerator = getattr(self, "accelerator", None)
+        if accelerator is None:
+            return TemporalContrastiveNet, kwargs
+        from sklearn_tcssl._training.accelerate import accelerated_net_kwargs  # optional extra
 
-    return accelerated_net_kwargs(estimator.accelerator, kwargs)
+        return accelerated_net_kwargs(accelerator, kwargs)
+
+    def _contrastive_net(
+        self, module, device, seed, n_windows, *, train_split=None, extra=None, **iterators
+    ):
+        """Build the skorch net of the beginning/middle/end objective (AdamW, step counter).
+
+        ``n_windows`` (training windows per epoch) caps the batch size; ``extra`` joins the
+        checkpoint fingerprint; ``iterators`` are further DataLoader arguments.
+        """
+        batch_size = min(self._param("batch_size"), n_windows)
+        has_validation = train_split is not None
+        check_monitored_scores(self.callbacks, has_validation=has_validation, owner=self._name)
+        net_class, compute = self._net_class_and_options(device)
+        return net_class(
+            module=module,
+            criterion=TemporalContrastiveLoss,
+            criterion__temperature=float(self.temperature),
+            criterion__negatives=self.negatives,
+            optimizer=torch.optim.AdamW,
+            lr=float(self.lr),
+            optimizer__weight_decay=float(self.weight_decay),
+            max_epochs=self._param("max_epochs"),
+            batch_size=batch_size,
+            train_split=train_split,
+            iterator_train__shuffle=True,
+            # in-batch negatives: avoid a tiny last batch with almost no candidates
+            iterator_train__drop_last=n_windows > batch_size,
+            callbacks=[
+                ("n_steps", StepCounter()),
+                *self._checkpoint_callbacks(seed, extra),
+                *list(self.callbacks or []),
+            ],
+            verbose=int(self.verbose),
+            **iterators,
+            **compute,
+        )
+
+    def _train(self, net, dataset, **fit_params):
+        """Fit ``net``, resuming its checkpoint; the estimator is fitted only once trained."""
+        vars(self).pop("net_", None)  # a refit stopped half way (Ctrl-C) is not fitted
+        fit_or_resume(net, dataset, owner=self._name, **fit_params)
+        self._set_net(net)
+
+    def _set_net(self, net):
+        self.net_ = net
+        self.history_ = net.history
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        return tags
 
 
 def run_batches(net, batches, function, n_rows, *, dtype=np.float32):
     """Apply ``function(module, batch)`` to each ``(indices, batch)``; stack the rows.
 
     The evaluation rules of every estimator: the module in eval mode, no gradients, the
-    net's autocast precision, outputs gathered as ``dtype`` on the CPU.
-
-    Parameters
-    ----------
-    net : skorch.NeuralNet
-        The fitted net (its ``module_`` and precision are used).
-    batches : iterable of (ndarray of int, ndarray)
-        Row indices and the float32 batch that gives them.
-    function : callable
-        ``function(module, tensor) -> tensor`` of shape ``(batch, width)``.
-    n_rows : int
-        Rows of the output.
-    dtype : numpy dtype, default=np.float32
-
-    Returns
-    -------
-    out : ndarray of shape (n_rows, width)
+    net's autocast precision; ``function`` maps a float32 batch tensor to ``(batch, width)``
+    and the ``(n_rows, width)`` output is gathered as ``dtype`` on the CPU.
     """
     module = net.module_
     device = next(module.parameters()).device
@@ -233,11 +310,10 @@ def run_batches(net, batches, function, n_rows, *, dtype=np.float32):
 class EncoderEstimator(TrainedEstimator):
     """Shared machinery of the estimators that train an encoder (see the module docstring)."""
 
-    _parameter_constraints = PARAMETER_CONSTRAINTS
-
     # ------------------------------------------------------------------ fit
     def _begin_fit(self, X):
         """Validate X and the pretrained source; return ``(device, data, source, seed)``."""
+        self._check_checkpoint_dir()
         device = self._device()
         source = None
         if self.init_from is not None:
@@ -249,15 +325,12 @@ class EncoderEstimator(TrainedEstimator):
         self._check_model_fits(data)
         return device, data, source, self._seed()
 
-    def _default_width(self):
-        return 128
-
     def _encoder_arguments(self, source):
         """``n_components`` and the architecture parameters, checked against the source."""
         wanted = {"n_components": self._param("n_components")}
         wanted.update({key: self._param(key) for key in ARCHITECTURE})
         if source is None:
-            defaults = {"n_components": self._default_width(), **ARCHITECTURE}
+            defaults = {"n_components": 128, **ARCHITECTURE}
             return {k: defaults[k] if v is None else v for k, v in wanted.items()}
         config = source["config"]
         for key, value in wanted.items():
@@ -291,8 +364,7 @@ class EncoderEstimator(TrainedEstimator):
         return data.new_encoder(self._architecture_, init=self.init, seed=seed)
 
     def _finish_fit(self, data, device, source, start):
-        """Finish fit: record history, device, training sizes, source card and time."""
-        self.history_ = self.net_.history
+        """Finish fit: record device, training sizes, source card and time."""
         self.device_ = device
         self.n_sequences_ = len(data)
         self.n_timepoints_ = data.n_timepoints

@@ -1,13 +1,12 @@
 """TemporalContrastiveClassifier: the pretrained encoder plus a linear head, fine-tuned."""
 
-import os
 import time
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 import torch
-from sklearn.base import ClassifierMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import ClassifierMixin
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 from skorch import NeuralNetClassifier
@@ -15,20 +14,20 @@ from skorch.dataset import ValidSplit
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from sklearn_tcssl._training.checkpoint import data_digest, fit_or_resume
+from sklearn_tcssl._training.checkpoint import data_digest
 from sklearn_tcssl._training.interrupt import InterruptibleMixin
-from sklearn_tcssl._training.net import (
-    PRECISIONS,
-    PrecisionMixin,
-    check_monitored_scores,
-    compute_options,
-)
+from sklearn_tcssl._training.net import PrecisionMixin, check_monitored_scores
 from sklearn_tcssl._training.seeding import seeded_torch
 from sklearn_tcssl._utils.docs import fill_doc
-from sklearn_tcssl._utils.exceptions import IncompatibleModelError, TrainingDivergedError
-from sklearn_tcssl._utils.params import validates_params
+from sklearn_tcssl._utils.exceptions import TrainingDivergedError
 from sklearn_tcssl._utils.threads import with_thread_budget
-from sklearn_tcssl.embedding._base import PARAMETER_CONSTRAINTS, EncoderEstimator
+from sklearn_tcssl.embedding._base import (
+    PARAMETER_CONSTRAINTS,
+    EncoderEstimator,
+    constraints_for,
+    fit_method,
+    load_module_state,
+)
 from sklearn_tcssl.io._registry import build_encoder, register_estimator
 
 
@@ -38,12 +37,11 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
     """Classify fMRI sequences with a (pretrained) encoder and a linear head.
 
     The model is the encoder of :class:`TemporalContrastiveEmbedder`
-    (:class:`~sklearn_tcssl.nn.encoders.TimeSeriesEncoder`: linear spatial projection,
-    residual temporal convolution, mean over time; or, on 4D images,
+    (:class:`~sklearn_tcssl.nn.encoders.TimeSeriesEncoder`, or, on 4D images,
     :class:`~sklearn_tcssl.nn.volume.VolumeEncoder`) followed by a linear layer on the
     embedding, trained with the cross-entropy. The encoder starts from a pretrained model
-    (``init_from``: a fitted embedder or classifier, or a model file) or from scratch; it can
-    be frozen (only the head is trained) or fine-tuned with a smaller learning rate.
+    (``init_from``) or from scratch; it can be frozen (only the head is trained) or
+    fine-tuned with a smaller learning rate.
 
     Parameters
     ----------
@@ -54,19 +52,15 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
         A fitted :class:`TemporalContrastiveEmbedder` or classifier (wrap it in
         :class:`sklearn.frozen.FrozenEstimator` to survive ``clone``, as in
         ``cross_val_score``), or the path of a model file (:func:`sklearn_tcssl.io.save`),
-        whose encoder weights start the training. Its
-        classification head, if any, is not used: a new head is trained for ``y``. The data
-        must have the same number of features (voxels) as the pretrained model; a
-        whole-brain model (fitted on 4D images) is fine-tuned on 4D images, resampled onto
-        its grid.
+        whose encoder weights start the training (a new head is trained for ``y``). The data
+        must have the pretrained number of features; a whole-brain model (fitted on 4D
+        images) is fine-tuned on 4D images, resampled onto its grid.
     freeze_encoder : bool, default=False
         Train only the linear head; the encoder keeps its initial weights.
     encoder_lr_scale : float, default=0.1
-        The encoder learns with ``lr * encoder_lr_scale`` (skorch param groups), the head
-        with ``lr``: by default the encoder moves at the embedder's pretraining rate
-        (1e-3), slowly enough that fine-tuning does not wash out what pretraining learnt,
-        and the randomly initialised head ten times faster. Ignored with
-        ``freeze_encoder=True``.
+        The encoder learns with ``lr * encoder_lr_scale``, the head with ``lr``: by default
+        the encoder moves at the embedder's pretraining rate (1e-3), slowly enough not to
+        wash out what pretraining learnt. Ignored with ``freeze_encoder=True``.
     %(init)s
     max_epochs : int, default=50
         Passes over the training sequences.
@@ -80,24 +74,8 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
     validation_fraction : float or None, default=None
         If set, this stratified fraction of the sequences is held out to report
         ``valid_loss`` and ``valid_acc`` in the history (e.g. for ``EarlyStopping``).
-    %(device)s
-    %(random_state)s
-    %(verbose)s
-    %(callbacks)s
-    checkpoint_dir : str, pathlib.Path or None, default=None
-        As for :class:`TemporalContrastiveEmbedder`: a complete checkpoint every
-        ``checkpoint_every`` epochs, and ``fit`` resumes from the latest one of the same run
-        (same parameters, data and labels).
-    checkpoint_every : int, default=1
-        Epochs between checkpoints (the last epoch is always saved).
     %(volumes)s
-    precision : {"auto", "32", "bf16"}, default="auto"
-        Forward-pass precision, in training and prediction; ``"auto"`` is bfloat16 autocast
-        on CUDA GPUs that support it, float32 elsewhere.
-    num_workers : int, default=0
-        DataLoader workers (batches of one length are still drawn in the main process).
-    compile : bool, default=False
-        Compile the network with ``torch.compile``.
+    %(training_options)s
 
     Attributes
     ----------
@@ -119,8 +97,8 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
     -----
     The embedder's ``accelerator`` (Hugging Face Accelerate) is not offered: its multi-GPU
     path shares the contrastive loss's in-batch negatives across processes, which a
-    cross-entropy fine-tuning does not have; fine-tune on one device (``device``) from an
-    encoder pretrained with Accelerate. ``segment_length``, ``negatives``, ``temperature`` and
+    cross-entropy fine-tuning does not have; fine-tune on one device from an encoder
+    pretrained with Accelerate. ``segment_length``, ``negatives``, ``temperature`` and
     ``keep_mean_pattern`` belong to the contrastive objective and the embedding.
 
     Input forms and normalisation are those of :class:`TemporalContrastiveEmbedder`. To use
@@ -157,15 +135,15 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
         projection_dim=None,
         standardize=True,
         validation_fraction=None,
+        input="auto",
+        target_voxel_size=4.0,
+        cache_dir=None,
         device="auto",
         random_state=None,
         verbose=0,
         callbacks=None,
         checkpoint_dir=None,
         checkpoint_every=1,
-        input="auto",
-        target_voxel_size=4.0,
-        cache_dir=None,
         precision="auto",
         num_workers=0,
         compile=False,
@@ -184,35 +162,27 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
         self.projection_dim = projection_dim
         self.standardize = standardize
         self.validation_fraction = validation_fraction
+        self.input = input
+        self.target_voxel_size = target_voxel_size
+        self.cache_dir = cache_dir
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
-        self.input = input
-        self.target_voxel_size = target_voxel_size
-        self.cache_dir = cache_dir
         self.precision = precision
         self.num_workers = num_workers
         self.compile = compile
 
-    _parameter_constraints = {
-        **PARAMETER_CONSTRAINTS,
-        "n_components": [Interval(Integral, 1, None, closed="left"), None],
-        "freeze_encoder": ["boolean"],
-        "encoder_lr_scale": [Interval(Real, 0.0, 100.0, closed="right")],
-        "checkpoint_dir": [str, os.PathLike, None],
-        "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
-        "precision": [StrOptions(set(PRECISIONS))],
-        "num_workers": [Interval(Integral, 0, None, closed="left")],
-        "compile": ["boolean"],
-    }
+    _parameter_constraints = constraints_for(
+        __init__,
+        n_components=[*PARAMETER_CONSTRAINTS["n_components"], None],
+        freeze_encoder=["boolean"],
+        encoder_lr_scale=[Interval(Real, 0.0, 100.0, closed="right")],
+    )
 
-    # ------------------------------------------------------------------ fit
-    @with_thread_budget
-    @validates_params
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_method
     def fit(self, X, y):
         """Train the encoder and the head on labelled sequences.
 
@@ -230,7 +200,6 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
         """
         if y is None:
             raise ValueError(f"{self._name} requires y to be passed, but the target y is None.")
-        self._check_checkpoint_dir()
         device, data, source, seed = self._begin_fit(X)
         y_encoded = self._encode_labels(y, len(data))
         start = time.perf_counter()
@@ -238,10 +207,7 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
         with seeded_torch(seed):
             module = self._build_module(data, source, seed)
             net = self._build_net(module, device, seed, run)
-            vars(self).pop("net_", None)  # a refit stopped half way is not fitted
-            dataset = _LabelledSequences(data, y_encoded)
-            fit_or_resume(net, dataset, owner=self._name, y=y_encoded)
-        self.net_ = net  # only once trained: a Ctrl-C leaves the estimator unfitted
+            self._train(net, _LabelledSequences(data, y_encoded), y=y_encoded)
         return self._finish_fit(data, device, source, start)
 
     def _encode_labels(self, y, n_samples):
@@ -291,14 +257,8 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
             iterator_train__shuffle=True,
             iterator_valid=_length_bucketed_loader,
             callbacks=[*self._checkpoint_callbacks(seed, run), *list(self.callbacks or [])],
-            device=str(device),
             verbose=int(self.verbose),
-            **compute_options(
-                device=device,
-                precision=self.precision,
-                num_workers=self._param("num_workers"),
-                compile=bool(self.compile),
-            ),
+            **self._net_class_and_options(device)[1],
         )
 
     def _restore_from_model(self, card, tensors):
@@ -308,26 +268,20 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
         self.classes_ = np.asarray(card["classes"], dtype=object if dtype == "object" else dtype)
         encoder = build_encoder(card["architecture"])
         module = EncoderClassifierModule(encoder, len(self.classes_))
-        try:
-            module.load_state_dict(tensors_without_standardization(tensors), strict=True)
-        except RuntimeError as exc:  # missing, unexpected or mis-shaped tensors
-            raise IncompatibleModelError(
-                f"The model file's tensors do not match its card ({exc}). The file is "
-                "damaged or was edited; save the model again with sklearn_tcssl.io.save."
-            ) from exc
-        self.net_ = self._build_net(module, torch.device("cpu"), 0).initialize()
-        self.history_ = self.net_.history
+        state = {k: v for k, v in tensors.items() if not k.startswith("standardization.")}
+        load_module_state(module, state)
+        self._set_net(self._build_net(module, torch.device("cpu"), 0).initialize())
         self.init_card_ = card.get("training", {}).get("init_from")
 
     # -------------------------------------------------------------- predict
     @with_thread_budget
+    @fill_doc
     def predict_proba(self, X):
         """Class probabilities of each sequence.
 
         Parameters
         ----------
-        X : list of array-like of shape (n_timepoints_i, n_features), ndarray or list of 4D images
-            Sequences with the features seen in ``fit``; any length >= 1.
+        %(fitted_X)s
 
         Returns
         -------
@@ -337,13 +291,13 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
         return self._forward(X, lambda module, batch: torch.softmax(module(batch), dim=1))
 
     @with_thread_budget
+    @fill_doc
     def predict(self, X):
         """Predict the class of each sequence.
 
         Parameters
         ----------
-        X : list of array-like of shape (n_timepoints_i, n_features), ndarray or list of 4D images
-            Sequences with the features seen in ``fit``.
+        %(fitted_X)s
 
         Returns
         -------
@@ -354,6 +308,7 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
         return self.classes_[proba.argmax(axis=1)]
 
     @with_thread_budget
+    @fill_doc
     def embed(self, X):
         """Embed each sequence with the (fine-tuned) encoder, before the head.
 
@@ -362,8 +317,7 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
 
         Parameters
         ----------
-        X : list of array-like, ndarray or list of 4D images
-            Sequences with the features seen in ``fit``.
+        %(fitted_X)s
 
         Returns
         -------
@@ -374,11 +328,6 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
 
     def _forward(self, X, function):
         return self._infer(X, function, dtype=np.float64, what="predict")[0]
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.three_d_array = True
-        return tags
 
 
 class EncoderClassifierModule(nn.Module):
@@ -424,11 +373,7 @@ class _ClassifierNet(InterruptibleMixin, PrecisionMixin, NeuralNetClassifier):
 
 
 class _LabelledSequences(Dataset):
-    """Standardised float32 sequences ``(T_i, V)`` of an input adapter, with integer labels.
-
-    Each item is read (and standardised, as a new tensor) when accessed; ``lengths`` serve
-    the length-bucketed batches.
-    """
+    """The standardised float32 sequences of an input adapter (read when accessed), with labels."""
 
     def __init__(self, data, y):
         self.data = data
@@ -480,8 +425,3 @@ def _length_bucketed_loader(dataset, batch_size, shuffle=False, **kwargs):
     """Build a skorch iterator: a DataLoader whose batches hold sequences of one length."""
     sampler = _LengthBatchSampler(_dataset_lengths(dataset), batch_size, shuffle)
     return DataLoader(dataset, batch_sampler=sampler, **kwargs)
-
-
-def tensors_without_standardization(tensors):
-    """Model-file tensors minus the standardisation statistics."""
-    return {k: v for k, v in tensors.items() if not k.startswith("standardization.")}

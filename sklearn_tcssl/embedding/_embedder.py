@@ -1,49 +1,43 @@
 """TemporalContrastiveEmbedder: self-supervised pretraining of an fMRI time-series encoder."""
 
-import os
 import time
-from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import TransformerMixin
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _check_feature_names_in
 
 from sklearn_tcssl._input.adapters import INPUT_KINDS
 from sklearn_tcssl._input.sequences import check_segment_length, check_y_length
 from sklearn_tcssl._input.validation import check_fitted
-from sklearn_tcssl._training.callbacks import StepCounter
-from sklearn_tcssl._training.checkpoint import fit_or_resume
-from sklearn_tcssl._training.net import (
-    PRECISIONS,
-    SequenceValidSplit,
-    check_monitored_scores,
-)
+from sklearn_tcssl._training.net import SequenceValidSplit
 from sklearn_tcssl._training.seeding import seeded_torch
 from sklearn_tcssl._utils.docs import fill_doc
-from sklearn_tcssl._utils.params import validates_params
 from sklearn_tcssl._utils.threads import with_thread_budget
-from sklearn_tcssl.embedding._base import PARAMETER_CONSTRAINTS, EncoderEstimator
+from sklearn_tcssl.embedding._base import (
+    EncoderEstimator,
+    check_integer,
+    constraints_for,
+    fit_method,
+    tensors_under,
+)
 from sklearn_tcssl.io._registry import build_encoder, register_estimator
-from sklearn_tcssl.nn.losses import NEGATIVES, TemporalContrastiveLoss, pretext_accuracy
+from sklearn_tcssl.nn.losses import pretext_accuracy
 from sklearn_tcssl.nn.windows import window_loader, windows_per_sequence
 
 
 @register_estimator
 @fill_doc
-class TemporalContrastiveEmbedder(
-    ClassNamePrefixFeaturesOutMixin, TransformerMixin, EncoderEstimator
-):
+class TemporalContrastiveEmbedder(TransformerMixin, EncoderEstimator):
     """Embed fMRI sequences with an encoder pretrained by temporal contrast (no labels).
 
-    ``fit`` trains an encoder with the objective of Shi et al. (2023): windows of
-    ``3 * segment_length`` time points are drawn at random (afresh each epoch), each sequence
-    giving ``max(1, n_timepoints // (3 * segment_length))`` windows per epoch so that an
-    epoch covers long runs as well as short blocks, and each window is cut into a beginning,
-    a middle and an end segment; the embeddings of (middle, end), neighbours
-    in time, are pulled together, and those of (beginning, end) pushed apart. ``transform``
-    returns one embedding per sequence, computed on the whole sequence.
+    ``fit`` trains an encoder with the objective of Shi et al. (2023): each epoch draws,
+    afresh, ``max(1, n_timepoints // (3 * segment_length))`` windows of ``3 *
+    segment_length`` time points per sequence, and cuts each into a beginning, a middle and
+    an end segment; the embeddings of (middle, end), neighbours in time, are pulled
+    together, and those of (beginning, end) pushed apart. ``transform`` returns one
+    embedding per sequence, computed on the whole sequence.
 
     The encoder (:class:`~sklearn_tcssl.nn.encoders.TimeSeriesEncoder`) is: a learned linear
     projection of the features of each time point to ``n_components`` channels, a residual
@@ -54,8 +48,7 @@ class TemporalContrastiveEmbedder(
     Parameters
     ----------
     n_components : int, default=128
-        Width of the embedding. 128 keeps most of the variance of block patterns from a few
-        thousand voxels while staying cheap for a linear classifier on tens of subjects.
+        Width of the embedding.
     segment_length : int, default=3
         Time points per segment; sequences need at least ``3 * segment_length`` time points.
         3 (6 s at TR = 2 s) fits blocks as short as 9 volumes; for runs or long blocks,
@@ -64,21 +57,18 @@ class TemporalContrastiveEmbedder(
         ``"pair"`` is the paper's pure form: one negative (the beginning) per anchor.
         ``"batch"`` also uses the middles and beginnings of the other sequences of the batch
         as negatives (InfoNCE); on real task fMRI it kept more task information than the pure
-        form (0.62 vs 0.55 decoding accuracy, see the user guide), so it is the default.
+        form (see the user guide).
     keep_mean_pattern : {"auto", True, False}, default="auto"
         Append each sequence's mean pattern (after standardisation; the input of the classical
         block-mean decoder) to the learned embedding, so that a linear decoder on the output
-        never has less information than the classical decoder, and the temporal-contrastive
-        features come on top. On small data the pretext task alone loses task information
-        (see the user guide), which is why this is on by default. ``"auto"`` is True; with
-        ``input="volumes"`` the mean pattern is never appended (a grid has too many voxels).
+        never has less information than the classical decoder. ``"auto"`` is True, except
+        with ``input="volumes"`` (a grid has too many voxels).
     temperature : float, default=0.1
         Softmax temperature of the cosine similarities (a common value for InfoNCE).
     max_epochs : int, default=50
-        Passes over the data; each pass draws new windows, ``max(1, n_timepoints // (3 *
-        segment_length))`` per sequence (one per 9-volume block; 105 per 946-volume run at
-        ``segment_length=3``). The cumulative number of optimizer steps is recorded in the
-        history as ``n_steps``.
+        Passes over the data, each with new windows (one per 9-volume block; 105 per
+        946-volume run at ``segment_length=3``). The history records the cumulative
+        optimizer steps as ``n_steps``.
     batch_size : int, default=32
         Sequences per batch (and, with ``negatives="batch"``, the number of candidates).
     lr : float, default=1e-3
@@ -89,43 +79,18 @@ class TemporalContrastiveEmbedder(
     %(standardize)s
     validation_fraction : float or None, default=None
         If set, this fraction of the sequences is held out to report ``valid_loss`` and
-        ``valid_pretext_acc`` in the history. Their windows are drawn once (seeded), so
-        every epoch is scored on the same windows.
-    %(device)s
-    %(random_state)s
-    %(verbose)s
-    %(callbacks)s
-    checkpoint_dir : str, pathlib.Path or None, default=None
-        If set, a complete checkpoint (weights, optimizer, history, torch random state) is
-        written there atomically every ``checkpoint_every`` epochs, and ``fit`` resumes from
-        the latest one it finds (same parameters and data required), training only the
-        remaining epochs. On the CPU the resumed run ends in the same state as an
-        uninterrupted one. Use one directory per training run.
-    checkpoint_every : int, default=1
-        Epochs between checkpoints (the last epoch is always saved).
+        ``valid_pretext_acc`` in the history, on windows drawn once (seeded).
     init_from : estimator, str, pathlib.Path or None, default=None
-        Continue pretraining from a fitted embedder or classifier (wrapped in
-        :class:`sklearn.frozen.FrozenEstimator` to survive ``clone``), or from a model file
-        (:func:`sklearn_tcssl.io.save`): its encoder weights replace the ``init``
-        initialisation, and self-supervised training goes on for ``max_epochs`` on the new
-        data. The data must have the pretrained number of features and ``n_components``
-        must equal its width (``None`` architecture parameters take its values). A
-        whole-brain model (fitted on 4D images) continues on 4D images, on its grid.
-        Standardisation statistics are re-estimated on the new data
-        (``standardize=True``, the usual case for a new cohort or scanner); pass
-        ``standardize="pretrained"`` to keep the pretrained ``mean_`` and ``scale_``.
+        Continue pretraining, for ``max_epochs`` on the new data, from a fitted embedder or
+        classifier (wrapped in :class:`sklearn.frozen.FrozenEstimator` to survive
+        ``clone``) or a model file (:func:`sklearn_tcssl.io.save`): its encoder weights
+        replace the ``init`` initialisation. The data must have its number of features and
+        ``n_components`` its width (``None`` architecture parameters take its values); a
+        whole-brain model continues on 4D images, on its grid. Standardisation statistics
+        are re-estimated unless ``standardize="pretrained"``.
     %(volumes)s
-    precision : {"auto", "32", "bf16"}, default="auto"
-        Forward-pass precision; ``"auto"`` is bfloat16 autocast on CUDA GPUs that support it,
-        float32 elsewhere. Weights and loss stay float32.
-    num_workers : int, default=0
-        DataLoader workers (each draws its own windows; results stay reproducible). On CUDA,
-        batches are pinned and copied without blocking.
-    compile : bool, default=False
-        Compile the encoder with ``torch.compile`` (original module: ``_orig_mod``).
-    accelerator : accelerate.Accelerator or None, default=None
-        Train through Hugging Face Accelerate (multi-GPU/node, ``accelerate launch``), which
-        then owns ``device`` and precision. See the scale-out guide.
+    %(training_options)s
+    %(accelerator)s
 
     Attributes
     ----------
@@ -146,7 +111,7 @@ class TemporalContrastiveEmbedder(
     Input normalisation, exactly: (1) your preprocessing should detrend and z-score each voxel
     over the whole run before blocks are cut (see :func:`sklearn_tcssl.datasets.extract_blocks`);
     (2) with ``standardize=True`` each feature is then centred and scaled with statistics of
-    the training time points (a feature with zero variance is only centred); (3) nothing else.
+    the training time points; (3) nothing else.
 
     X may be a list of ``(n_timepoints_i, n_features)`` arrays (lengths may differ), a 3D
     array ``(n_samples, n_timepoints, n_features)``, or, for scikit-learn compatibility, a 2D
@@ -180,16 +145,16 @@ class TemporalContrastiveEmbedder(
         init="pca",
         standardize=True,
         validation_fraction=None,
+        init_from=None,
+        input="auto",
+        target_voxel_size=4.0,
+        cache_dir=None,
         device="auto",
         random_state=None,
         verbose=0,
         callbacks=None,
         checkpoint_dir=None,
         checkpoint_every=1,
-        init_from=None,
-        input="auto",
-        target_voxel_size=4.0,
-        cache_dir=None,
         precision="auto",
         num_workers=0,
         compile=False,
@@ -210,39 +175,26 @@ class TemporalContrastiveEmbedder(
         self.init = init
         self.standardize = standardize
         self.validation_fraction = validation_fraction
+        self.init_from = init_from
+        self.input = input
+        self.target_voxel_size = target_voxel_size
+        self.cache_dir = cache_dir
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
-        self.init_from = init_from
-        self.input = input
-        self.target_voxel_size = target_voxel_size
-        self.cache_dir = cache_dir
         self.precision = precision
         self.num_workers = num_workers
         self.compile = compile
         self.accelerator = accelerator
 
-    _parameter_constraints = {
-        **PARAMETER_CONSTRAINTS,
-        "segment_length": [Interval(Integral, 1, None, closed="left")],
-        "negatives": [StrOptions(set(NEGATIVES))],
-        "keep_mean_pattern": [StrOptions({"auto"}), "boolean"],
-        "temperature": [Interval(Real, 1e-3, 100.0, closed="both")],
-        "checkpoint_dir": [str, os.PathLike, None],
-        "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
-        "precision": [StrOptions(set(PRECISIONS))],
-        "num_workers": [Interval(Integral, 0, None, closed="left")],
-        "compile": ["boolean"],
-        "accelerator": "no_validation",
-    }
+    _parameter_constraints = constraints_for(
+        __init__, keep_mean_pattern=[StrOptions({"auto"}), "boolean"]
+    )
 
-    # ------------------------------------------------------------------ fit
-    @with_thread_budget
-    @validates_params
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_method
     def fit(self, X, y=None):
         """Pretrain the encoder on the sequences in X; ``y`` is ignored.
 
@@ -258,7 +210,6 @@ class TemporalContrastiveEmbedder(
         self : TemporalContrastiveEmbedder
             The fitted embedder.
         """
-        self._check_checkpoint_dir()
         device, data, source, seed = self._begin_fit(X)
         check_y_length(y, len(data), self._name)
         check_segment_length(data.sequences, self._param("segment_length"), owner=self._name)
@@ -268,13 +219,12 @@ class TemporalContrastiveEmbedder(
             dataset = data.window_dataset(self._param("segment_length"))
             windows = windows_per_sequence(dataset.lengths, dataset.window)
             net = self._build_net(module, device, len(data), seed, windows=windows)
-            vars(self).pop("net_", None)  # a refit stopped half way is not fitted
-            fit_or_resume(net, dataset, owner=self._name)
-        self.net_ = net  # only once trained: a Ctrl-C leaves the estimator unfitted
+            self._train(net, dataset)
         return self._finish_fit(data, device, source, start)
 
     def _build_net(self, module, device, n_sequences, seed, windows=None):
         n_train = n_sequences
+        train_split = None
         if self.validation_fraction is not None:
             n_train -= int(np.ceil(self.validation_fraction * n_sequences))
             if n_train < 1:
@@ -282,64 +232,38 @@ class TemporalContrastiveEmbedder(
                     f"{self._name}: validation_fraction={self.validation_fraction} leaves no "
                     f"training sequence out of {n_sequences}; lower it or pass more sequences."
                 )
+            train_split = SequenceValidSplit(self._param("validation_fraction"), seed=seed)
         # windows of the training sequences in an epoch (a lower bound with validation)
         n_train = n_train if windows is None else int(np.sort(windows)[:n_train].sum())
-        batch_size = min(self._param("batch_size"), n_train)
-        has_validation = self.validation_fraction is not None
-        check_monitored_scores(self.callbacks, has_validation=has_validation, owner=self._name)
-        callbacks = [
-            ("n_steps", StepCounter()),
-            *self._checkpoint_callbacks(seed),
-            *list(self.callbacks or []),
-        ]
-        train_split = None
-        if self.validation_fraction is not None:
-            train_split = SequenceValidSplit(self._param("validation_fraction"), seed=seed)
-        net_class, compute = self._net_class_and_options(device)
-        return net_class(
-            module=module,
-            criterion=TemporalContrastiveLoss,
-            criterion__temperature=float(self.temperature),
-            criterion__negatives=self.negatives,
-            optimizer=torch.optim.AdamW,
-            lr=float(self.lr),
-            optimizer__weight_decay=float(self.weight_decay),
-            max_epochs=self._param("max_epochs"),
-            batch_size=batch_size,
+        return self._contrastive_net(
+            module,
+            device,
+            seed,
+            n_train,
             train_split=train_split,
             iterator_train=window_loader,
             iterator_valid=window_loader,
             iterator_valid__seed=seed,  # the same validation windows every epoch
             iterator_train__reuse_buffers=True,  # skorch is done with a batch two batches on
             iterator_valid__reuse_buffers=True,
-            iterator_train__shuffle=True,
-            # in-batch negatives: avoid a tiny last batch with almost no candidates
-            iterator_train__drop_last=n_train > batch_size,
-            callbacks=callbacks,
-            verbose=int(self.verbose),
-            **compute,
         )
 
     def _restore_from_model(self, card, tensors):
         """Rebuild ``net_`` from a model file's card and tensors (called by ``io.load``)."""
         self._restore_common(card, tensors)
-        prefix = "encoder."
-        state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-        module = build_encoder(card["architecture"], state)
+        module = build_encoder(card["architecture"], tensors_under(tensors, "encoder."))
         net = self._build_net(module, torch.device("cpu"), max(self.n_sequences_, 2), 0)
-        self.net_ = net.initialize()
-        self.history_ = self.net_.history
+        self._set_net(net.initialize())
 
     # ------------------------------------------------------------ transform
     @with_thread_budget
+    @fill_doc
     def transform(self, X):
         """Embed each sequence of X.
 
         Parameters
         ----------
-        X : list of array-like of shape (n_timepoints_i, n_features), ndarray or list of 4D images
-            Sequences with the features seen in ``fit`` (or images, for a whole-brain
-            model); any length >= 1.
+        %(fitted_X)s
 
         Returns
         -------
@@ -378,11 +302,8 @@ class TemporalContrastiveEmbedder(
             Fraction of windows where the pretext task is solved.
         """
         check_fitted(self, "net_")
-        if isinstance(n_draws, bool) or not isinstance(n_draws, Integral) or n_draws < 1:
-            raise ValueError(
-                f"{self._name}.score: n_draws={n_draws!r} is not allowed; pass an integer "
-                ">= 1 (windows drawn per sequence, e.g. 5)."
-            )
+        example = " (windows drawn per sequence, e.g. 5)"
+        n_draws = check_integer(n_draws, "n_draws", f"{self._name}.score", example=example)
         data = self._input(X)
         check_segment_length(data.sequences, self._param("segment_length"), owner=self._name)
         dataset = data.window_dataset(self._param("segment_length"))
@@ -394,18 +315,12 @@ class TemporalContrastiveEmbedder(
         correct, total = 0.0, 0
         module.eval()
         with torch.no_grad():
-            for _ in range(int(n_draws)):
+            for _ in range(n_draws):
                 for draws in sampler:
                     z = module(dataset[draws][0].to(device))  # (B, 3, P)
                     correct += pretext_accuracy(*z.unbind(dim=1)) * len(z)
                     total += len(z)
         return float(correct) / total
-
-    @property
-    def _n_features_out(self):
-        if self._keeps_mean_pattern:
-            return self.n_components + self.n_features_per_timepoint_
-        return self.n_components
 
     def get_feature_names_out(self, input_features=None):
         """Return the names of the output features.
@@ -433,5 +348,4 @@ class TemporalContrastiveEmbedder(
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float32"]
-        tags.input_tags.three_d_array = True
         return tags
