@@ -25,7 +25,7 @@ from sklearn_tcssl import (
     load,
     save,
 )
-from sklearn_tcssl._training import checkpoint_lock
+from sklearn_tcssl._training import checkpoint as checkpoint_lock
 from sklearn_tcssl._training.checkpoint import list_checkpoints
 from sklearn_tcssl._utils.processes import Terminated
 from sklearn_tcssl.datasets import (

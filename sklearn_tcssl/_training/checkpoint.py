@@ -1,32 +1,25 @@
-"""Crash-safe training checkpoints: atomic writes every N epochs, and resuming from them.
+"""Crash-safe training checkpoints: atomic writes every N epochs, resuming, one fit per folder.
 
 A checkpoint is a folder ``epoch-000012/`` inside the checkpoint directory holding
 
 * ``params.safetensors``, ``optimizer.pt``, ``history.json``: skorch's ``save_params`` files
-  (module weights, written with ``use_safetensors=True``; the AdamW state, which safetensors
-  cannot hold, read back with ``torch.load(weights_only=True)``; per-epoch history);
-* ``rng.pt``: torch's CPU random state at the end of the epoch, which draws the window
-  offsets and the batch order of every later epoch;
-* ``meta.json``: the epoch, the package version and a fingerprint of the run (parameters
-  and a digest of the training data).
+  (the AdamW state, which safetensors cannot hold, is read with ``torch.load(weights_only=True)``);
+* ``rng.pt``: torch's CPU random state, which draws the windows and batch order of later epochs;
+* ``meta.json``: the epoch and a fingerprint of the run (parameters, digest of the data).
 
-It is written under a temporary name (``.epoch-000012.tmp-<pid>``), each file flushed to disk,
-then renamed in one ``os.rename``: a folder named ``epoch-*`` is always complete, whatever
-moment the process is killed. Older checkpoints are pruned after the new one is in place.
-Before training, the checkpoint directory is checked (a writable folder, not locked by another
-running fit), locked for the duration of training, and temporary folders of writers that no
-longer run are deleted.
+It is written as ``.epoch-000012.tmp-<pid>``, each file flushed to disk, then renamed: a folder
+named ``epoch-*`` is always complete. Older checkpoints are pruned after the new one is in
+place; temporary folders of writers that no longer run are deleted before training.
 
-When resuming, every file of the newest checkpoint is read and checked before anything is
-loaded; a damaged one (truncated or missing file, inconsistent history) is renamed
-``epoch-NNNNNN.damaged`` with a warning, and the previous checkpoint is used. After a Ctrl-C
-(see :mod:`sklearn_tcssl._training.interrupt`) the half-trained epoch is never saved.
+Resuming reads and checks every file of the newest checkpoint before loading any; a damaged
+one is renamed ``epoch-NNNNNN.damaged`` with a warning and the previous one is used. On the
+CPU a resumed run ends in the same state as an uninterrupted one (on CUDA, close to it).
+Callbacks' own state (e.g. ``EarlyStopping``'s patience) starts afresh.
 
-Resuming restores all five files, so that, on the CPU, the resumed run continues with the
-same weights, optimizer moments, windows and batch order as an uninterrupted run and ends
-in the same state. On CUDA, kernels are not bitwise deterministic by default, so a resumed
-run is close to, not identical with, an uninterrupted one. Callbacks' own state (e.g. an
-``EarlyStopping`` patience counter) is not saved and starts afresh.
+While a fit trains it holds ``<checkpoint_dir>/.lock`` (its process id): a second fit on the
+same folder is refused with :class:`~sklearn_tcssl.CheckpointInUseError` before it trains.
+On POSIX the lock is an ``fcntl.flock``, released by the system however the process ends;
+elsewhere the file is created with ``O_EXCL`` and a lock whose process is dead is taken over.
 """
 
 import contextlib
@@ -42,11 +35,16 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-from sklearn_tcssl._training.checkpoint_lock import checkpoint_dir_lock
-from sklearn_tcssl._utils.exceptions import IncompatibleModelError
+from sklearn_tcssl._utils.exceptions import CheckpointInUseError, IncompatibleModelError
 from sklearn_tcssl._utils.processes import is_other_live_process
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
 FORMAT_VERSION = 2  # 1: weights in params.pt (still resumed)
+LOCK_NAME = ".lock"
 _PREFIX = "epoch-"
 _PARAMS = {1: "params.pt", 2: "params.safetensors"}  # by format
 _FILES = {
@@ -67,10 +65,9 @@ class TrainingCheckpoint(Callback):
     every : int, default=1
         Save after every ``every``-th epoch, and after the last epoch of training.
     keep : int, default=2
-        Number of most recent checkpoints kept; older ones are deleted.
+        Number of most recent checkpoints kept.
     fingerprint : dict or None, default=None
-        JSON-serialisable description of the run (e.g. the estimator's parameters). A
-        checkpoint is only resumed by a run with the same fingerprint.
+        JSON description of the run; only a run with the same fingerprint resumes.
     """
 
     def __init__(self, dirname, every=1, keep=2, fingerprint=None):
@@ -97,18 +94,7 @@ class TrainingCheckpoint(Callback):
             self.save(net)
 
     def save(self, net):
-        """Write the checkpoint of the current epoch atomically, then prune old ones.
-
-        Parameters
-        ----------
-        net : skorch.NeuralNet
-            The initialised network being trained.
-
-        Returns
-        -------
-        path : pathlib.Path
-            The folder of the new checkpoint.
-        """
+        """Write the checkpoint of ``net``'s current epoch, then prune old ones; return it."""
         root = Path(self.dirname)
         root.mkdir(parents=True, exist_ok=True)
         epoch = len(net.history)
@@ -147,18 +133,7 @@ def _fsync(path):
 
 
 def list_checkpoints(dirname):
-    """Return the complete checkpoint folders in ``dirname``, oldest first.
-
-    Parameters
-    ----------
-    dirname : str or pathlib.Path
-        Checkpoint directory; it may not exist.
-
-    Returns
-    -------
-    paths : list of pathlib.Path
-        Folders named ``epoch-NNNNNN`` (temporary, half-written folders are ignored).
-    """
+    """Return the complete ``epoch-NNNNNN`` folders in ``dirname`` (if any), oldest first."""
     root = Path(dirname)
     if not root.is_dir():
         return []
@@ -171,23 +146,14 @@ def list_checkpoints(dirname):
 
 
 def data_digest(sequences):
-    """SHA-256 of a list of tensors (shapes and bytes): identifies the training data.
+    """SHA-256 (hex) of the shapes and bytes of a list of tensors or arrays: the training data.
 
-    Parameters
-    ----------
-    sequences : list of torch.Tensor or other sequence objects
-        The training sequences. An object with an ``array`` attribute (rows read from a
-        memory-mapped file) is hashed as that array; other objects that are not tensors or
-        arrays (e.g. lazily read runs) with :func:`joblib.hash` (their pickled state).
-
-    Returns
-    -------
-    digest : str
-        Hexadecimal digest.
+    An object with an ``array`` attribute (rows read from a memory-mapped file) is hashed as
+    that array; other objects (e.g. lazily read runs) with :func:`joblib.hash`.
     """
     digest = hashlib.sha256()
     for sequence in sequences:
-        sequence = getattr(sequence, "array", sequence)  # rows read from a file: its array
+        sequence = getattr(sequence, "array", sequence)
         if isinstance(sequence, torch.Tensor):
             sequence = sequence.detach().cpu().contiguous().numpy()
         if isinstance(sequence, np.ndarray):
@@ -199,23 +165,9 @@ def data_digest(sequences):
 
 
 def run_fingerprint(params, seed):
-    """JSON description of a training run, from the estimator's parameters and seed.
+    """JSON description of a run from its parameters and the seed drawn from ``random_state``.
 
-    Numbers, strings, booleans and None are recorded as values (numpy scalars as the Python
-    number they hold, so ``temperature=np.float32(0.1)`` and ``np.float32(5.0)`` differ);
-    other objects by their type.
-
-    Parameters
-    ----------
-    params : dict
-        Parameters of the estimator (``get_params()``), minus those that do not change
-        the result.
-    seed : int
-        The seed drawn from ``random_state``.
-
-    Returns
-    -------
-    fingerprint : dict
+    JSON scalars are kept by value (numpy scalars as Python numbers), other objects by type.
     """
     fingerprint = {}
     for key, value in params.items():
@@ -240,15 +192,9 @@ def fit_or_resume(net, dataset, *, owner="TemporalContrastiveEmbedder", y=None):
     """Train ``net`` on ``dataset``, resuming from its checkpoint directory if possible.
 
     Without a :class:`TrainingCheckpoint` among ``net.callbacks`` this is ``net.fit``.
-    Otherwise the checkpoint directory is checked first (it must be a writable folder),
-    leftovers of interrupted writes are removed, and the run's fingerprint is completed with
-    a digest of ``dataset.sequences``; if the directory holds a checkpoint of the same run,
-    weights, optimizer, history and torch's random state are restored and only the
-    remaining ``net.max_epochs - len(history)`` epochs are trained. A damaged checkpoint
-    (any of its files unreadable) is renamed ``epoch-NNNNNN.damaged`` with a warning and the
-    previous one is used. The directory is locked while training (see
-    :mod:`sklearn_tcssl._training.checkpoint_lock`): a second fit on the same folder is
-    refused with :class:`~sklearn_tcssl.CheckpointInUseError`.
+    Otherwise the directory is checked and locked, the fingerprint is completed with a digest
+    of ``dataset.sequences``, the newest intact checkpoint of the same run is restored and only
+    the remaining ``net.max_epochs - len(history)`` epochs are trained.
 
     Parameters
     ----------
@@ -259,8 +205,7 @@ def fit_or_resume(net, dataset, *, owner="TemporalContrastiveEmbedder", y=None):
     owner : str, default="TemporalContrastiveEmbedder"
         Name used in error messages.
     y : array-like or None, default=None
-        Targets, for nets that need them beside the dataset (the classifier's stratified
-        validation split).
+        Targets, for nets that need them beside the dataset.
 
     Returns
     -------
@@ -272,42 +217,26 @@ def fit_or_resume(net, dataset, *, owner="TemporalContrastiveEmbedder", y=None):
         return net.fit(dataset, y)
     check_checkpoint_dir(callback.dirname, owner=owner)
     with checkpoint_dir_lock(callback.dirname, owner=owner):
-        return _fit_or_resume_locked(net, dataset, callback, owner, y)
-
-
-def _fit_or_resume_locked(net, dataset, callback, owner, y=None):
-    remove_stale_temporaries(callback.dirname)
-    fingerprint = dict(callback.fingerprint or {})
-    fingerprint["data"] = data_digest(getattr(dataset, "sequences", []))
-    callback.fingerprint = fingerprint
-    net.initialize()
-    done = _resume_latest_intact(net, callback.dirname, fingerprint, owner)
-    if done > net.max_epochs:
-        raise ValueError(
-            f"{owner}: checkpoint_dir={str(callback.dirname)!r} holds a checkpoint after epoch "
-            f"{done}, beyond max_epochs={net.max_epochs}. Raise max_epochs to at least {done}, "
-            "or pass a new checkpoint_dir to train afresh."
-        )
-    callback.last_saved_ = done or None
-    return net.partial_fit(dataset, y, epochs=net.max_epochs - done)
+        remove_stale_temporaries(callback.dirname)
+        fingerprint = dict(callback.fingerprint or {})
+        fingerprint["data"] = data_digest(getattr(dataset, "sequences", []))
+        callback.fingerprint = fingerprint
+        net.initialize()
+        done = _resume_latest_intact(net, callback.dirname, fingerprint, owner)
+        if done > net.max_epochs:
+            raise ValueError(
+                f"{owner}: checkpoint_dir={str(callback.dirname)!r} holds a checkpoint after "
+                f"epoch {done}, beyond max_epochs={net.max_epochs}. Raise max_epochs to at least "
+                f"{done}, or pass a new checkpoint_dir to train afresh."
+            )
+        callback.last_saved_ = done or None
+        return net.partial_fit(dataset, y, epochs=net.max_epochs - done)
 
 
 def check_checkpoint_dir(dirname, *, owner):
-    """Create ``dirname`` if needed and check that files can be written in it.
+    """Create ``dirname`` if needed; refuse a file, an unwritable or a locked folder.
 
-    Parameters
-    ----------
-    dirname : str or pathlib.Path
-        The ``checkpoint_dir`` parameter.
-    owner : str
-        Name used in error messages.
-
-    Raises
-    ------
-    ValueError
-        If ``dirname`` is a file, cannot be created, or is not writable.
-    CheckpointInUseError
-        If another running fit holds the folder's lock.
+    Raises ``ValueError`` (file, cannot be created or written) or ``CheckpointInUseError``.
     """
     root = Path(dirname)
     fix = "Pass checkpoint_dir= a folder you can write to (it is created if missing)."
@@ -328,18 +257,7 @@ def check_checkpoint_dir(dirname, *, owner):
 
 
 def remove_stale_temporaries(dirname):
-    """Delete ``.epoch-*.tmp-PID`` folders left by writers that no longer run.
-
-    Parameters
-    ----------
-    dirname : str or pathlib.Path
-        Checkpoint directory.
-
-    Returns
-    -------
-    removed : list of pathlib.Path
-        The folders deleted.
-    """
+    """Delete the ``.epoch-*.tmp-PID`` folders of writers that no longer run; return them."""
     removed = []
     for path in Path(dirname).glob(f".{_PREFIX}*.tmp-*"):
         pid = path.name.rsplit("-", 1)[-1]
@@ -350,11 +268,7 @@ def remove_stale_temporaries(dirname):
 
 
 def _resume_latest_intact(net, dirname, fingerprint, owner):
-    """Restore the newest intact checkpoint into ``net``; return its epoch (0 if none).
-
-    Checkpoints are verified newest first, before anything is loaded into ``net``; a damaged
-    one is renamed ``*.damaged`` with a warning.
-    """
+    """Restore the newest intact checkpoint (damaged ones renamed); return its epoch or 0."""
     for path in reversed(list_checkpoints(dirname)):
         try:
             checked = _verify(path, fingerprint, dirname, owner)
@@ -419,14 +333,10 @@ def _read_rng(file):
 
 
 def _verify(path, fingerprint, dirname, owner):
-    """Read and check every file of the checkpoint in ``path``; return its meta and RNG.
+    """Read and check every file of a checkpoint; return its epoch, RNG state and params file.
 
-    Raises
-    ------
-    DamagedCheckpointError
-        If a file is missing, truncated or inconsistent.
-    IncompatibleModelError
-        If the checkpoint is of another format or another training run.
+    A missing, truncated or inconsistent file raises DamagedCheckpointError; another format or
+    another run, IncompatibleModelError.
     """
     meta = _read_checked(path, _META, _read_meta)
     if meta.get("format") not in _PARAMS:
@@ -482,3 +392,73 @@ def _check_fingerprint(saved, fingerprint, dirname, owner):
             else ""
         )
     )
+
+
+# ------------------------------------------------------------------------------ the lock
+@contextlib.contextmanager
+def checkpoint_dir_lock(dirname, *, owner):
+    """Hold the lock of the existing folder ``dirname`` in the ``with`` block; yield its path.
+
+    Raises ``CheckpointInUseError`` if another running process holds it.
+    """
+    path = Path(dirname) / LOCK_NAME
+    fd = _acquire(path, dirname, owner) if fcntl else _acquire_exclusive(path, dirname, owner)
+    try:
+        yield path
+    finally:
+        try:
+            path.unlink(missing_ok=True)  # while still locked: no lock is held on a stale name
+        finally:
+            os.close(fd)
+
+
+def _refuse(dirname, owner, pid):
+    who = f"process {pid}" if pid else "another process"
+    return CheckpointInUseError(
+        f"{owner}: checkpoint_dir={str(dirname)!r} is in use by another fit ({who}), which "
+        "writes its checkpoints there; two fits sharing one folder would overwrite each "
+        "other's checkpoints. Give each fit its own checkpoint_dir, or wait until that fit "
+        "ends and rerun this one to resume from its checkpoints."
+    )
+
+
+def _read_pid(path):
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _acquire(path, dirname, owner):
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise _refuse(dirname, owner, _read_pid(path)) from None
+        try:  # the holder before us may have deleted the file we opened: lock the new one
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            return fd
+        os.close(fd)
+
+
+def _acquire_exclusive(path, dirname, owner):
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            pid = _read_pid(path)
+            if pid is None or pid == os.getpid() or is_other_live_process(pid):
+                raise _refuse(dirname, owner, pid) from None
+            path.unlink(missing_ok=True)  # stale: its process no longer runs
+            continue
+        os.write(fd, f"{os.getpid()}\n".encode())
+        return fd
+    raise _refuse(dirname, owner, _read_pid(path))

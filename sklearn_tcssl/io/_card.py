@@ -1,29 +1,31 @@
 """The model card's schema: a model file is data, checked before any of it is used.
 
-A model file (see :mod:`sklearn_tcssl.io`) holds a JSON card and a safetensors tensor index.
-Neither is trusted:
+A model file (see :mod:`sklearn_tcssl.io._model_file`) holds a JSON card and a safetensors
+tensor index; neither is trusted. :func:`check_card` checks
 
-* :func:`validate_card` checks every field the package reads against :data:`SCHEMA` (type
-  and range); a missing or mistyped field raises
-  :class:`~sklearn_tcssl.IncompatibleModelError` naming it.
-* safetensors has checked that every tensor's bytes lie in the file, so every size derived
-  from the tensors is bounded by the file's own content; :func:`check_tensor_index` checks
-  that their dtypes are ones a model is made of.
-* :func:`check_architecture` derives the architecture from the tensor shapes and refuses a
-  card that disagrees (e.g. ``n_components=30000`` in a 4 kB file, or a mean of length 1 for
-  5 features), before any module is built.
-* :func:`model_params` returns only the constructor parameters that describe the model or
-  its training (:data:`MODEL_PARAMS`); paths, devices, callbacks and other settings of the
-  machine that saved the file are never read back.
+* every field the package reads against the schema of the card's family (:data:`SCHEMA` for
+  the embedder and the classifier, :data:`ALIGNER_SCHEMA` for the aligners): a missing or
+  mistyped field raises :class:`~sklearn_tcssl.IncompatibleModelError` naming it;
+* the tensors (safetensors has checked that their bytes lie in the file): dtypes a model is
+  made of, and shapes that agree with the card. An encoder's sizes are derived from the
+  shapes (:func:`derive_architecture`); an aligner's card implies every tensor and its shape
+  (its encoder's computed on torch's ``meta`` device). So every size is bounded by the file's
+  own content (``n_components=30000`` in a 4 kB file is refused) before anything is built.
+
+:func:`model_params` returns only the constructor parameters that describe the model or its
+training (:data:`MODEL_PARAMS`); settings of the machine that saved the file are never read.
 """
 
+import math
 import re
 
 import numpy as np
+import torch
 
 from sklearn_tcssl._utils.docs import fill_doc
 from sklearn_tcssl._utils.exceptions import IncompatibleModelError
 from sklearn_tcssl.io._registry import config_n_features
+from sklearn_tcssl.nn.subjects import SubjectAlignedEncoder
 
 #: Constructor parameters read back from a card; all others keep their defaults.
 MODEL_PARAMS = frozenset(
@@ -56,18 +58,24 @@ MODEL_PARAMS = frozenset(
         "srm_iter",
     }
 )
+ALIGNERS = ("SharedResponseAligner", "TemporalContrastiveAligner")
 
 _FIX = "The file is damaged or was edited; save the model again with sklearn_tcssl.io.save."
 _DTYPES = ("BF16", "BOOL", "F16", "F32", "F64", "I32", "I64", "U8")
 _FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
 _CLASSES_DTYPE = re.compile(r"^(object|[<>|=]?[biufU]\d{1,3})$")
+_SCALARS = (str, int, float, bool)
+
+
+# ------------------------------------------------- field specs: (check, description)
+def _is_number(value, integer=False, minimum=None):
+    kind = int if integer else (int, float)
+    ok = isinstance(value, kind) and not isinstance(value, bool)
+    return ok and (minimum is None or value >= minimum)
 
 
 def _int(minimum):
-    def check(value):
-        return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-
-    return check, f"an integer >= {minimum}"
+    return (lambda value: _is_number(value, True, minimum)), f"an integer >= {minimum}"
 
 
 def _of_type(kind, text):
@@ -79,67 +87,96 @@ def _optional(spec):
     return (lambda value: value is None or check(value)), f"{text} or null"
 
 
-_SCALARS = (str, int, float, bool)
-
-
-def _list_of(kind, text):
-    return (
-        lambda value: isinstance(value, list) and all(isinstance(v, kind) for v in value)
-    ), text
-
-
-def _is_number(value, integer=False):
-    kind = int if integer else (int, float)
-    return isinstance(value, kind) and not isinstance(value, bool)
-
-
-def _numbers(length, *, integer=False):
-    def check(value):
+def _list_of(check, length, text):
+    def is_list(value):
         return (
             isinstance(value, list)
-            and len(value) == length
-            and all(_is_number(v, integer) for v in value)
+            and (length is None or len(value) == length)
+            and all(map(check, value))
         )
 
-    return check, f"a list of {length} {'integers' if integer else 'numbers'}"
+    return is_list, text
 
 
-def _is_matrix(value, size):
-    return (
-        isinstance(value, list)
-        and len(value) == size
-        and all(
-            isinstance(row, list) and len(row) == size and all(_is_number(v) for v in row)
-            for row in value
-        )
+def _numbers(length, *, integer=False, minimum=None):
+    return _list_of(
+        lambda v: _is_number(v, integer, minimum),
+        length,
+        f"a list of {length} {'integers' if integer else 'numbers'}",
     )
 
 
-#: (field path, required, (check, description)) for every card field the package reads.
+_OBJECT = _of_type(dict, "an object")
+_BOOL = _of_type(bool, "true or false")
+_ROW = _numbers(4)[0]
+
+
+def _is_str(value):
+    return isinstance(value, str)
+
+
+def _is_subject(value):
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, (str, int))
+
+
+def _n_fitted_spec(card):
+    n = len(card["subjects"])
+    return (lambda v: _is_number(v, True, 1) and v <= n), f"an integer from 1 to {n}"
+
+
+def _n_features_spec(card):
+    n = len(card["subjects"])
+    return _list_of(lambda v: _is_number(v, True, 1), n, f"a list of {n} integers >= 1")
+
+
+def _feature_names_spec(card):
+    n = len(card["subjects"])
+
+    def check(value):
+        return (
+            isinstance(value, list)
+            and len(value) == n
+            and all(
+                names is None or _list_of(_is_str, n_features, "")[0](names)
+                for names, n_features in zip(value, card["n_features"])
+            )
+        )
+
+    return check, f"a list of {n} null or lists of column names (one per feature)"
+
+
+#: (field path, required, spec) for every card field the package reads; a spec is
+#: ``(check, description)`` or a function of the card returning one.
 SCHEMA = [
     ("format_version", True, _int(1)),
     ("estimator", True, _of_type(str, "a string")),
-    ("params", True, _of_type(dict, "an object")),
-    ("architecture", True, _of_type(dict, "an object")),
+    ("params", True, _OBJECT),
+    ("architecture", True, _OBJECT),
     ("architecture.name", True, _of_type(str, "a string")),
     ("architecture.n_components", True, _int(1)),
     ("architecture.kernel_size", True, _int(1)),
     ("architecture.n_blocks", True, _int(0)),
     ("architecture.projection_dim", True, _int(1)),
     ("n_features_in", True, _int(1)),
-    ("univariate", True, _of_type(bool, "true or false")),
-    ("input", False, _of_type(dict, "an object")),
+    ("univariate", True, _BOOL),
+    ("input", False, _OBJECT),
     ("input.mask_sha256", False, _of_type(str, "a string")),
     ("input.mask_shape", False, _numbers(3, integer=True)),
-    ("input.affine", False, (lambda v: _is_matrix(v, 4), "a 4 x 4 list of numbers")),
+    ("input.affine", False, _list_of(_ROW, 4, "a 4 x 4 list of numbers")),
     ("input.voxel_size", False, _numbers(3)),
     ("input.n_voxels", False, _int(0)),
-    ("training", False, _of_type(dict, "an object")),
+    ("training", False, _OBJECT),
     ("training.n_sequences", False, _int(0)),
     ("training.n_timepoints", False, _int(0)),
-    ("training.init_from", False, _optional(_of_type(dict, "an object"))),
-    ("feature_names_in", False, _list_of(str, "a list of strings")),
-    ("classes", False, _list_of(_SCALARS, "a list of strings or numbers")),
+    ("training.init_from", False, _optional(_OBJECT)),
+    ("feature_names_in", False, _list_of(_is_str, None, "a list of strings")),
+    (
+        "classes",
+        False,
+        _list_of(lambda v: isinstance(v, _SCALARS), None, "a list of strings or numbers"),
+    ),
     (
         "classes_dtype",
         False,
@@ -150,14 +187,30 @@ SCHEMA = [
     ),
 ]
 
+ALIGNER_SCHEMA = [
+    ("params", True, _OBJECT),
+    (
+        "subjects",
+        True,
+        (
+            lambda v: isinstance(v, list) and v and all(_is_subject(s) for s in v),
+            "a non-empty list of subject identifiers (strings or numbers)",
+        ),
+    ),
+    ("n_fitted_subjects", True, _n_fitted_spec),
+    ("n_components", True, _int(1)),
+    ("n_timepoints", True, _int(1)),
+    ("n_features", True, _n_features_spec),
+    ("feature_names", True, _feature_names_spec),
+    ("standardized", True, _BOOL),
+    ("validation_scores", False, _optional(_OBJECT)),
+]
+
 #: Encoder-specific architecture fields, by encoder name (the temporal part is shared).
 ENCODER_FIELDS = {
     "TimeSeriesEncoder": {"n_features": _int(1)},
     "VolumeEncoder": {
-        "grid_shape": (
-            lambda v: _numbers(3, integer=True)[0](v) and min(v) >= 1,
-            "a list of 3 integers >= 1",
-        ),
+        "grid_shape": (_numbers(3, integer=True, minimum=1)[0], "a list of 3 integers >= 1"),
         "channels": _int(1),
         "pool_size": _int(1),
     },
@@ -210,8 +263,14 @@ def check_field(mapping, key, spec, where, *, name=None, required=True):
     return value
 
 
+def _check_fields(mapping, fields, where, *, prefix=""):
+    """Check the fields (``{key: spec}``) of ``mapping``, named with ``prefix`` in errors."""
+    for key, spec in fields.items():
+        check_field(mapping, key, spec, where, name=prefix + key)
+
+
 def validate_card(card, *, where):
-    """Check the fields of a model card against :data:`SCHEMA` and their consistency.
+    """Check every field of a card against its family's schema, and their consistency.
 
     Parameters
     ----------
@@ -224,18 +283,22 @@ def validate_card(card, *, where):
     -------
     card : dict
         The same card.
-
-    Raises
-    ------
-    IncompatibleModelError
-        Naming the first missing or mistyped field.
     """
-    for path, required, spec in SCHEMA:  # a parent is checked before its fields
+    aligner = card.get("estimator") in ALIGNERS
+    for path, required, spec in ALIGNER_SCHEMA if aligner else SCHEMA:  # parents first
         parent, _, key = path.rpartition(".")
         mapping = card.get(parent) if parent else card
         if mapping is not None:
+            spec = spec(card) if callable(spec) else spec
             check_field(mapping, key, spec, where, name=path, required=required)
-    _validate_encoder_fields(card["architecture"], where)
+    if aligner:
+        if len(set(card["subjects"])) != len(card["subjects"]):
+            raise _refuse(where, "the model card's 'subjects' repeats a subject.")
+        return card
+    fields = ENCODER_FIELDS.get(card["architecture"]["name"])
+    if fields is not None:  # an unknown encoder is refused by name when it is built
+        _check_fields(card["architecture"], fields, where, prefix="architecture.")
+        _refuse_unknown(card["architecture"], [*_COMMON_KEYS, *fields], where)
     if card["estimator"] == "TemporalContrastiveClassifier" and "classes" not in card:
         raise _refuse(where, "the model card of a classifier has no field 'classes'.")
     dtype = card.get("classes_dtype", "object")
@@ -256,14 +319,8 @@ def validate_card(card, *, where):
     return card
 
 
-def _validate_encoder_fields(architecture, where):
-    """Check the fields of a known encoder; an unknown one is refused when it is built."""
-    fields = ENCODER_FIELDS.get(architecture["name"])
-    if fields is None:
-        return
-    for key, spec in fields.items():
-        check_field(architecture, key, spec, where, name=f"architecture.{key}")
-    unknown = sorted(set(architecture) - set(_COMMON_KEYS) - set(fields))
+def _refuse_unknown(architecture, known, where):
+    unknown = sorted(set(architecture) - set(known))
     if unknown:
         raise _refuse(where, f"the model card's architecture has unknown field(s) {unknown}.")
 
@@ -271,9 +328,9 @@ def _validate_encoder_fields(architecture, where):
 def model_params(card, estimator_class, *, where):
     """Return the card's constructor parameters that describe the model (:data:`MODEL_PARAMS`).
 
-    Values must be JSON scalars; ``n_components`` must be the width of the encoder in the
-    file; when the class declares scikit-learn ``_parameter_constraints``, every value must
-    satisfy them.
+    Values must be JSON scalars, ``n_components`` the width of the encoder in the file, and
+    every value must satisfy the class's scikit-learn ``_parameter_constraints``; paths,
+    devices, callbacks and other settings of the saving machine are never returned.
 
     Parameters
     ----------
@@ -287,8 +344,7 @@ def model_params(card, estimator_class, *, where):
     Returns
     -------
     params : dict
-        Paths, devices, callbacks and other settings of the saving machine are never
-        returned: those parameters keep their defaults.
+        Keyword arguments of ``estimator_class``.
     """
     known = estimator_class().get_params(deep=False)
     params = {}
@@ -334,24 +390,16 @@ def _check_constraints(params, estimator_class, where):
             ) from None
 
 
-def check_tensor_index(header, *, where):
-    """Check the dtype and shape of every tensor of a file, as read by safetensors.
-
-    safetensors has already checked that each tensor's bytes lie in the file; this checks
-    that the dtypes are ones a model is made of.
+# ------------------------------------------------------------------ the tensors
+@fill_doc
+def check_card(card, header, *, where):
+    """Check a card (:func:`validate_card`), then the file's tensors against it.
 
     Parameters
     ----------
-    header : dict
-        Tensor name to ``{"dtype": str, "shape": list of int}`` (and ``"__metadata__"``).
-    where : str
-        The file, for error messages.
-
-    Returns
-    -------
-    shapes : dict of str to tuple of int
-        The shape of every tensor.
+    %(card_and_header)s
     """
+    validate_card(card, where=where)
     shapes = {}
     for name, entry in header.items():
         if name == "__metadata__":
@@ -363,7 +411,10 @@ def check_tensor_index(header, *, where):
                 f"{list(_DTYPES)}.",
             )
         shapes[name] = tuple(entry["shape"])
-    return shapes
+    if card["estimator"] in ALIGNERS:
+        _check_aligner_tensors(card, header, shapes, where)
+    elif card["architecture"]["name"] in ENCODER_FIELDS:  # else refused when it is built
+        _check_encoder_tensors(card, header, shapes, where)
 
 
 def _shape(shapes, name, ndim, where):
@@ -382,7 +433,7 @@ def derive_architecture(shapes, name, *, where, prefix="encoder."):
     Parameters
     ----------
     shapes : dict of str to tuple of int
-        From :func:`check_tensor_index`.
+        Every tensor's shape.
     name : str
         The encoder's name (a key of :data:`ENCODER_FIELDS`).
     where : str
@@ -426,22 +477,9 @@ def derive_architecture(shapes, name, *, where, prefix="encoder."):
     return sizes
 
 
-@fill_doc
-def check_architecture(card, header, *, where):
-    """Refuse a card whose sizes disagree with the tensors of its file.
-
-    The card was checked by :func:`validate_card`; the index is checked with
-    :func:`check_tensor_index` first.
-
-    Parameters
-    ----------
-    %(card_and_header)s
-    """
-    shapes = check_tensor_index(header, where=where)
-    name = card["architecture"]["name"]
-    if name not in ENCODER_FIELDS:
-        return  # refused by name when the encoder is built, before any allocation
-    derived = derive_architecture(shapes, name, where=where)
+def _check_encoder_tensors(card, header, shapes, where):
+    """Refuse an encoder card whose sizes disagree with the tensors of its file."""
+    derived = derive_architecture(shapes, card["architecture"]["name"], where=where)
     for key, value in derived.items():
         if card["architecture"][key] != value:
             raise _refuse(
@@ -456,8 +494,15 @@ def check_architecture(card, header, *, where):
             f"the model card says n_features_in={n_features}, but its encoder takes "
             f"{config_n_features(card['architecture'])} features.",
         )
-    for tensor in ("standardization.mean", "standardization.scale"):
-        _check_statistics(shapes, header, tensor, n_features, where)
+    for name in ("standardization.mean", "standardization.scale"):  # bounds a grid too
+        shape = _shape(shapes, name, 1, where)
+        if shape != (n_features,) or header[name]["dtype"] not in _FLOAT_DTYPES:
+            raise _refuse(
+                where,
+                f"the tensor {name!r} has shape {shape} ({header[name]['dtype']}); the model "
+                f"has {n_features} features, so it must be a float vector of length "
+                f"{n_features}.",
+            )
     if "classes" in card:
         n_classes, width = _shape(shapes, "head.weight", 2, where)
         if (n_classes, width) != (len(card["classes"]), derived["n_components"]):
@@ -469,12 +514,56 @@ def check_architecture(card, header, *, where):
             )
 
 
-def _check_statistics(shapes, header, name, n_features, where):
-    """Refuse mean/scale vectors that are not one float per feature (bounds a grid too)."""
-    shape = _shape(shapes, name, 1, where)
-    if shape != (n_features,) or header[name]["dtype"] not in _FLOAT_DTYPES:
+def _aligner_encoder_shapes(card, n_tensors, where):
+    """Check the contrastive aligner's architecture; return its encoder's tensor shapes."""
+    arch = check_field(card, "architecture", _OBJECT, where)
+    fitted = card["n_features"][: card["n_fitted_subjects"]]
+    fields = {
+        "name": (lambda v: v == "SubjectAlignedEncoder", "'SubjectAlignedEncoder'"),
+        "n_features": (lambda v: v == fitted, f"the fitted subjects' n_features {fitted}"),
+        "n_components": (
+            lambda v: v == card["n_components"],
+            f"the card's n_components ({card['n_components']})",
+        ),
+        "orthonormal": _BOOL,
+        "kernel_size": (lambda v: _is_number(v, True, 1) and v % 2 == 1, "an odd integer >= 1"),
+        "n_blocks": (lambda v: _is_number(v, True, 0) and v <= n_tensors, "an integer >= 0"),
+        "projection_dim": _int(1),
+    }
+    _refuse_unknown(arch, fields, where)
+    _check_fields(arch, fields, where, prefix="architecture.")
+    with torch.device("meta"):  # shapes only, nothing allocated
+        module = SubjectAlignedEncoder(**{k: v for k, v in arch.items() if k != "name"})
+    return {f"encoder.{k}": tuple(v.shape) for k, v in module.state_dict().items()}
+
+
+def _check_aligner_tensors(card, header, shapes, where):
+    """Refuse an aligner file without exactly the float tensors its card implies.
+
+    ``shared_response`` ``(n_timepoints, n_components)``, ``maps.<i>``
+    ``(n_features[i], n_components)``, with ``standardized`` ``mean.<i>`` and ``scale.<i>``
+    ``(n_features[i],)``, and the contrastive aligner's ``encoder.<name>``.
+    """
+    k = card["n_components"]
+    expected = {"shared_response": (card["n_timepoints"], k)}
+    for i, n_features in enumerate(card["n_features"]):
+        expected[f"maps.{i}"] = (n_features, k)
+        if card["standardized"]:
+            expected[f"mean.{i}"] = expected[f"scale.{i}"] = (n_features,)
+    if card["estimator"] == "TemporalContrastiveAligner":
+        expected.update(_aligner_encoder_shapes(card, len(shapes), where))
+    missing = sorted(set(expected) - set(shapes))
+    extra = sorted(set(shapes) - set(expected))
+    if missing or extra:
         raise _refuse(
             where,
-            f"the tensor {name!r} has shape {shape} ({header[name]['dtype']}); the model has "
-            f"{n_features} features, so it must be a float vector of length {n_features}.",
+            f"the file's tensors do not match its card (missing {missing[:3]}, unexpected "
+            f"{extra[:3]}).",
         )
+    for name, shape in expected.items():
+        if shapes[name] != shape or header[name]["dtype"] not in _FLOAT_DTYPES:
+            raise _refuse(
+                where,
+                f"the tensor {name!r} has shape {shapes[name]} ({header[name]['dtype']}); the "
+                f"card implies a float tensor of shape {shape}.",
+            )

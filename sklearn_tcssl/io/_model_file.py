@@ -1,49 +1,34 @@
 """Model files: save and load fitted estimators without executing any code.
 
-A model file is **one** ``.safetensors`` file. Its tensors are the weights and the
-standardisation statistics; its header metadata holds, under the key ``"tcssl_card"``, a JSON
-*card* describing the model. Both parts are read by the ``safetensors`` format (a JSON header
-and raw tensor bytes): nothing in the file is ever unpickled or executed, and
-``torch.load`` is never called. Any safetensors tool can inspect the file, e.g.
-``safetensors.safe_open(path, "np").metadata()["tcssl_card"]``.
+A model file is **one** ``.safetensors`` file: its tensors are the weights and statistics,
+and its header metadata holds, under ``"tcssl_card"``, a JSON *card* describing the model.
+Nothing in it is unpickled or executed (``torch.load`` is never called); any safetensors tool
+can read it, e.g. ``safetensors.safe_open(path, "np").metadata()["tcssl_card"]``.
 
-Tensors:
+Every card holds ``format`` (``"sklearn-tcssl-model"``), ``format_version`` (currently 1),
+``estimator`` (class name), ``created`` (UTC ISO time), ``versions`` of the packages and
+Python, ``params`` (the constructor parameters, without callbacks and this machine's paths;
+``init_from`` only as a path) and ``input`` (``t_r`` and ``input_info`` when given).
 
-* ``encoder.<name>``: the encoder's state dict (a
-  :class:`~sklearn_tcssl.nn.encoders.TimeSeriesEncoder` or, for whole-brain models, a
-  :class:`~sklearn_tcssl.nn.volume.VolumeEncoder`: spatial part, temporal blocks, projection
-  head);
-* ``head.weight``, ``head.bias``: the classification head (classifier only);
-* ``standardization.mean``, ``standardization.scale``: ``mean_`` and ``scale_``.
+An embedder's or classifier's file holds the tensors ``encoder.<name>`` (the
+:class:`~sklearn_tcssl.nn.encoders.TimeSeriesEncoder` or
+:class:`~sklearn_tcssl.nn.volume.VolumeEncoder` state dict), ``head.weight`` and
+``head.bias`` (classifier) and ``standardization.mean`` / ``.scale``; its card adds
+``architecture`` (encoder name and arguments, rebuilt by :mod:`sklearn_tcssl.io._registry`),
+``n_features_in``, ``univariate``, ``feature_names_in``, ``classes`` and ``classes_dtype``
+(classifier), ``input`` (``form``: ``"sequences"`` or ``"volumes"`` with ``grid_affine`` and
+``grid_shape``; ``n_features``; the mask identity of :func:`describe_mask`) and ``training``
+(``n_sequences``, ``n_timepoints``, ``epochs``, final loss and pretext accuracy,
+``fit_time_s``, the card of the ``init_from`` model).
 
-Card (JSON object):
+An aligner's file holds ``shared_response``, ``maps.<i>``, ``mean.<i>`` and ``scale.<i>`` per
+subject (and the contrastive aligner's ``encoder.<name>``); its card adds the fields of
+``_model_file_parts`` (subjects, sizes, feature names; the contrastive aligner's
+``architecture``).
 
-* ``format`` (``"sklearn-tcssl-model"``), ``format_version`` (int, currently 1), ``estimator``
-  (class name), ``created`` (UTC ISO time), ``versions`` (sklearn-tcssl, torch, scikit-learn,
-  skorch, safetensors, numpy, python);
-* ``params``: the constructor parameters (callbacks dropped; ``init_from`` kept only as a
-  path string; paths of this machine dropped); ``architecture``: the encoder's name and
-  constructor arguments, from which :mod:`sklearn_tcssl.io._registry` rebuilds it;
-* ``n_features_in``, ``univariate``, ``feature_names_in`` and, for classifiers, ``classes``
-  with their ``classes_dtype``;
-* ``input``: what the input must be: ``form`` (``"sequences"`` or ``"volumes"``; a volume
-  model also records its ``grid_affine`` and ``grid_shape``, checked on load),
-  ``n_features``, and when known the mask identity
-  (``mask_sha256`` of the boolean mask, ``mask_shape``, ``affine``, ``voxel_size``,
-  ``n_voxels``), ``t_r`` and any user-supplied ``input_info``;
-* ``training``: ``n_sequences``, ``n_timepoints``, ``epochs``, ``final_train_loss``,
-  ``final_pretext_accuracy`` (embedders), ``fit_time_s`` and the card of the model it was
-  initialised from (``init_from``), if any.
-
-Files are written atomically (a temporary file in the same folder, then ``os.replace``). A
-SIGTERM during the write removes the temporary file and exits with status 143 (see
-:func:`~sklearn_tcssl._training.interrupt.stop_on_sigterm`); the temporary file of a save
-killed outright (SIGKILL) is removed by the next save of the same file.
-
-Reading never trusts the file: the card is checked against a schema, the sizes it gives against
-the tensor shapes in the file (themselves checked to lie in the file) before anything is
-built, and only model-describing constructor parameters are read back (see
-:mod:`sklearn_tcssl.io._card`).
+Files are written atomically (:mod:`sklearn_tcssl.io._atomic`); a SIGTERM during the write
+removes the temporary file and exits with status 143. Reading never trusts the file: the card
+and the tensor shapes are checked (:mod:`sklearn_tcssl.io._card`) before anything is built.
 """
 
 import datetime
@@ -59,13 +44,8 @@ import torch
 
 from sklearn_tcssl._utils.exceptions import IncompatibleModelError
 from sklearn_tcssl._utils.processes import stop_on_sigterm
-from sklearn_tcssl.io._aligner_card import ALIGNERS, validate_aligner_file
 from sklearn_tcssl.io._atomic import remove_stale_temporaries, write_atomically
-from sklearn_tcssl.io._card import (
-    check_architecture,
-    model_params,
-    validate_card,
-)
+from sklearn_tcssl.io._card import ALIGNERS, check_card, model_params
 from sklearn_tcssl.io._registry import (
     ESTIMATOR_MODULES,
     encoder_config,
@@ -254,9 +234,14 @@ def save(estimator, path, *, mask=None, t_r=None, input_info=None):
         )
     check_fitted(estimator, getattr(estimator, "_fitted_attribute", "net_"))
     if hasattr(estimator, "_model_file_parts"):  # aligners: per-subject maps and statistics
-        card, tensors = _aligner_card_and_tensors(estimator, mask, t_r, input_info)
+        card, tensors = _aligner_card_and_tensors(estimator, mask)
     else:
-        card, tensors = _encoder_card_and_tensors(estimator, mask, t_r, input_info)
+        card, tensors = _encoder_card_and_tensors(estimator, mask)
+    if t_r is not None:
+        card["input"]["t_r"] = float(t_r)
+    if input_info is not None:
+        card["input"]["input_info"] = _jsonable(input_info, "input_info")
+    tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}
     payload = save_bytes(tensors, metadata={CARD_KEY: json.dumps(card)})
     path = Path(path)
     if path.is_dir():
@@ -268,20 +253,7 @@ def save(estimator, path, *, mask=None, t_r=None, input_info=None):
     return path
 
 
-def _encoder_card_and_tensors(estimator, mask, t_r, input_info):
-    card = _make_card(estimator, mask=mask, t_r=t_r, input_info=input_info)
-    module = uncompiled(estimator.net_.module_)
-    prefix = "" if hasattr(module, "encoder") else "encoder."  # classifier: encoder + head
-    tensors = {
-        prefix + key: value.detach().to("cpu", copy=True).contiguous()
-        for key, value in module.state_dict().items()
-    }
-    tensors["standardization.mean"] = torch.from_numpy(np.asarray(estimator.mean_)).clone()
-    tensors["standardization.scale"] = torch.from_numpy(np.asarray(estimator.scale_)).clone()
-    return card, tensors
-
-
-def _aligner_card_and_tensors(estimator, mask, t_r, input_info):
+def _aligner_card_and_tensors(estimator, mask):
     if mask is not None:
         raise ValueError(
             f"save(): mask= is not recorded for a {type(estimator).__name__}: each subject has "
@@ -289,18 +261,34 @@ def _aligner_card_and_tensors(estimator, mask, t_r, input_info):
             "input_info={'mask': 'Yeo 7, Default network'})."
         )
     entries, tensors = estimator._model_file_parts()
-    info = _input_card({"form": "time-locked runs"}, t_r, input_info)
-    card = {**_card_header(estimator), **entries, "input": info}
-    tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}
+    card = {**_card_header(estimator), **entries, "input": {"form": "time-locked runs"}}
     return _jsonable(card, "the aligner's subjects"), tensors
 
 
-def _input_card(info, t_r, input_info):
-    if t_r is not None:
-        info["t_r"] = float(t_r)
-    if input_info is not None:
-        info["input_info"] = _jsonable(input_info, "input_info")
-    return info
+def _encoder_card_and_tensors(estimator, mask):
+    info = {**estimator._card_input(), "n_features": int(estimator.n_features_per_timepoint_)}
+    if mask is not None:
+        info.update(describe_mask(mask))
+    card = {
+        **_card_header(estimator),
+        "architecture": encoder_config(encoder_of(estimator)),
+        "n_features_in": int(estimator.n_features_per_timepoint_),
+        "univariate": bool(estimator._univariate_),
+        "input": info,
+        "training": _training_summary(estimator),
+    }
+    if hasattr(estimator, "feature_names_in_"):
+        card["feature_names_in"] = [str(n) for n in estimator.feature_names_in_]
+    if hasattr(estimator, "classes_"):
+        classes = np.asarray(estimator.classes_)
+        card["classes"] = _jsonable(classes.tolist(), "classes_")
+        card["classes_dtype"] = classes.dtype.str if classes.dtype != object else "object"
+    module = uncompiled(estimator.net_.module_)
+    prefix = "" if hasattr(module, "encoder") else "encoder."  # classifier: encoder + head
+    tensors = {prefix + key: value for key, value in module.state_dict().items()}
+    tensors["standardization.mean"] = torch.from_numpy(np.asarray(estimator.mean_))
+    tensors["standardization.scale"] = torch.from_numpy(np.asarray(estimator.scale_))
+    return card, tensors
 
 
 def _card_header(estimator):
@@ -326,27 +314,6 @@ def _card_header(estimator):
         },
         "params": _params_for_card(estimator),
     }
-
-
-def _make_card(estimator, *, mask, t_r, input_info):
-    info = {**estimator._card_input(), "n_features": int(estimator.n_features_per_timepoint_)}
-    if mask is not None:
-        info.update(describe_mask(mask))
-    card = {
-        **_card_header(estimator),
-        "architecture": encoder_config(encoder_of(estimator)),
-        "n_features_in": int(estimator.n_features_per_timepoint_),
-        "univariate": bool(estimator._univariate_),
-        "input": _input_card(info, t_r, input_info),
-        "training": _training_summary(estimator),
-    }
-    if hasattr(estimator, "feature_names_in_"):
-        card["feature_names_in"] = [str(n) for n in estimator.feature_names_in_]
-    if hasattr(estimator, "classes_"):
-        classes = np.asarray(estimator.classes_)
-        card["classes"] = _jsonable(classes.tolist(), "classes_")
-        card["classes_dtype"] = classes.dtype.str if classes.dtype != object else "object"
-    return card
 
 
 def _params_for_card(estimator):
@@ -429,12 +396,7 @@ def read_card(path):
     if not isinstance(card, dict) or card.get("format") != FORMAT:
         raise IncompatibleModelError(f"{str(path)!r}: the card's format is not {FORMAT!r}.")
     _check_format_version(card, path)
-    where = repr(str(path))
-    if card.get("estimator") in ALIGNERS:
-        validate_aligner_file(card, header, where=where)
-        return card
-    validate_card(card, where=where)  # the schema, then the sizes against the tensors
-    check_architecture(card, header, where=where)
+    check_card(card, header, where=repr(str(path)))
     return card
 
 

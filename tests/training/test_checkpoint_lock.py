@@ -10,9 +10,8 @@ import pytest
 from _helpers import smooth_sequences
 
 from sklearn_tcssl import CheckpointInUseError, TemporalContrastiveEmbedder
-from sklearn_tcssl._training import checkpoint_lock
-from sklearn_tcssl._training.checkpoint import list_checkpoints
-from sklearn_tcssl._training.checkpoint_lock import LOCK_NAME, checkpoint_dir_lock
+from sklearn_tcssl._training import checkpoint as checkpoint_lock
+from sklearn_tcssl._training.checkpoint import LOCK_NAME, checkpoint_dir_lock, list_checkpoints
 
 TESTS_DIR = Path(__file__).resolve().parents[1]
 PARAMS = {"n_components": 8, "batch_size": 8, "random_state": 0, "max_epochs": 6}
