@@ -191,26 +191,11 @@ def _find_callback(net):
 def fit_or_resume(net, dataset, *, owner="TemporalContrastiveEmbedder", y=None):
     """Train ``net`` on ``dataset``, resuming from its checkpoint directory if possible.
 
-    Without a :class:`TrainingCheckpoint` among ``net.callbacks`` this is ``net.fit``.
-    Otherwise the directory is checked and locked, the fingerprint is completed with a digest
-    of ``dataset.sequences``, the newest intact checkpoint of the same run is restored and only
-    the remaining ``net.max_epochs - len(history)`` epochs are trained.
-
-    Parameters
-    ----------
-    net : skorch.NeuralNet
-        An uninitialised network.
-    dataset : torch.utils.data.Dataset
-        Training data; a ``sequences`` attribute (list of tensors) identifies it.
-    owner : str, default="TemporalContrastiveEmbedder"
-        Name used in error messages.
-    y : array-like or None, default=None
-        Targets, for nets that need them beside the dataset.
-
-    Returns
-    -------
-    net : skorch.NeuralNet
-        The trained network.
+    Without a :class:`TrainingCheckpoint` among the callbacks of the uninitialised ``net`` this
+    is ``net.fit(dataset, y)``. Otherwise the directory is checked and locked, the fingerprint
+    is completed with a digest of ``dataset.sequences``, the newest intact checkpoint of the
+    same run is restored and only the remaining epochs are trained. ``owner`` names the
+    estimator in error messages. Returns the trained ``net``.
     """
     callback = _find_callback(net)
     if callback is None:

@@ -17,15 +17,7 @@ def _temporary_prefix(path, pid):
 
 
 def write_atomically(path, payload):
-    """Write ``payload`` to a temporary file beside ``path``, then rename it over ``path``.
-
-    Parameters
-    ----------
-    path : pathlib.Path
-        The destination; its folder exists.
-    payload : bytes
-        The whole content.
-    """
+    """Write the bytes ``payload`` beside ``path`` (its folder exists), then rename it over."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temporary_prefix(path, os.getpid()))
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -42,20 +34,7 @@ def write_atomically(path, payload):
 
 
 def remove_stale_temporaries(path):
-    """Delete temporary files of saves of ``path`` by processes that no longer run.
-
-    A save killed while writing (SIGKILL, a power cut) leaves ``.<name>.tmp-<pid>-<random>``
-    beside the model file; the next save of the same file removes it.
-
-    Parameters
-    ----------
-    path : pathlib.Path
-        The model file being saved.
-
-    Returns
-    -------
-    removed : list of pathlib.Path
-    """
+    """Delete the temporary files of saves of ``path`` by dead processes; return them."""
     removed = []
     start = len(_temporary_prefix(path, "")) - 1  # the prefix ends in "<pid>-"
     for tmp in path.parent.glob(_temporary_prefix(path, "*") + "*"):

@@ -226,25 +226,8 @@ def _refuse(where, message):
 def check_field(mapping, key, spec, where, *, name=None, required=True):
     """Return ``mapping[key]`` if it passes ``spec``; otherwise refuse the file, naming the field.
 
-    Parameters
-    ----------
-    mapping : dict
-        The card or one of its objects.
-    key : str
-        The field.
-    spec : tuple of (callable, str)
-        The check and the description of what the field must be.
-    where : str
-        The file, for error messages.
-    name : str or None, default=None
-        The field's path in the card, for error messages (default ``key``).
-    required : bool, default=True
-        Whether a missing field is refused (else it is returned as ``None``).
-
-    Returns
-    -------
-    value : object
-        The field's value.
+    ``name`` is the field's path in the card (default ``key``); a missing field is returned as
+    None unless ``required``.
     """
     check, text = spec
     name = name or key
@@ -270,20 +253,7 @@ def _check_fields(mapping, fields, where, *, prefix=""):
 
 
 def validate_card(card, *, where):
-    """Check every field of a card against its family's schema, and their consistency.
-
-    Parameters
-    ----------
-    card : dict
-        The parsed card.
-    where : str
-        The file, for error messages.
-
-    Returns
-    -------
-    card : dict
-        The same card.
-    """
+    """Check every field of a card against its family's schema, and their consistency."""
     aligner = card.get("estimator") in ALIGNERS
     for path, required, spec in ALIGNER_SCHEMA if aligner else SCHEMA:  # parents first
         parent, _, key = path.rpartition(".")
@@ -329,22 +299,7 @@ def model_params(card, estimator_class, *, where):
     """Return the card's constructor parameters that describe the model (:data:`MODEL_PARAMS`).
 
     Values must be JSON scalars, ``n_components`` the width of the encoder in the file, and
-    every value must satisfy the class's scikit-learn ``_parameter_constraints``; paths,
-    devices, callbacks and other settings of the saving machine are never returned.
-
-    Parameters
-    ----------
-    card : dict
-        A validated card.
-    estimator_class : type
-        The estimator class being built.
-    where : str
-        The file, for error messages.
-
-    Returns
-    -------
-    params : dict
-        Keyword arguments of ``estimator_class``.
+    every value must satisfy the class's scikit-learn ``_parameter_constraints``.
     """
     known = estimator_class().get_params(deep=False)
     params = {}
@@ -428,25 +383,10 @@ def _shape(shapes, name, ndim, where):
 
 
 def derive_architecture(shapes, name, *, where, prefix="encoder."):
-    """Return the encoder's sizes as given by the tensor shapes of a model file.
+    """Return the sizes of encoder ``name`` that the tensor shapes (``{name: shape}``) give.
 
-    Parameters
-    ----------
-    shapes : dict of str to tuple of int
-        Every tensor's shape.
-    name : str
-        The encoder's name (a key of :data:`ENCODER_FIELDS`).
-    where : str
-        The file, for error messages.
-    prefix : str, default="encoder."
-        Prefix of the encoder's tensors.
-
-    Returns
-    -------
-    sizes : dict
-        ``n_components``, ``kernel_size``, ``n_blocks``, ``projection_dim`` and the
-        encoder-specific sizes that the tensors determine (``n_features`` of a
-        TimeSeriesEncoder; ``channels`` and ``pool_size`` of a VolumeEncoder).
+    The keys are the architecture's fields of :data:`SCHEMA` and :data:`ENCODER_FIELDS` that
+    the tensors determine (all but a VolumeEncoder's ``grid_shape``).
     """
     n_components = _shape(shapes, f"{prefix}head.layers.0.weight", 2, where)[1]
     n_blocks = 0

@@ -1,14 +1,9 @@
 """Registries of encoders and estimators: how a model file names what it holds.
 
-A model file's card names its encoder (``architecture["name"]``) and its estimator
-(``estimator``); :mod:`sklearn_tcssl.io` rebuilds both from these names through the two
-registries here, so that it never imports the estimator modules (which import it).
-
-* :data:`ENCODERS` maps an encoder class name to the class (every encoder of
-  :mod:`sklearn_tcssl.nn`); each encoder describes itself with ``get_config()``.
-* :data:`ESTIMATORS` is filled by :func:`register_estimator`, applied to each public
-  estimator class where it is defined; :func:`estimator_class` finds a class by name,
-  importing its module on first use (the package imports its estimators lazily).
+A card names its encoder (``architecture["name"]``, a key of :data:`ENCODERS`, rebuilt from its
+``get_config()``) and its estimator (``estimator``, registered by :func:`register_estimator`
+where the class is defined and imported by :func:`estimator_class` on first use), so that
+:mod:`sklearn_tcssl.io` never imports the estimator modules (which import it).
 """
 
 import importlib
@@ -59,18 +54,7 @@ def encoder_of(estimator):
 
 
 def encoder_config(module):
-    """Return the name and constructor arguments that rebuild an encoder.
-
-    Parameters
-    ----------
-    module : torch.nn.Module
-        An encoder registered in :data:`ENCODERS`.
-
-    Returns
-    -------
-    config : dict
-        ``name`` plus the encoder's ``get_config()``, JSON-serialisable.
-    """
+    """Return the name and constructor arguments (JSON) that rebuild an encoder of ENCODERS."""
     return {"name": type(module).__name__, **module.get_config()}
 
 
@@ -82,23 +66,9 @@ def config_n_features(config):
 
 
 def build_encoder(config, state=None):
-    """Rebuild an encoder from its config (and load its weights strictly).
+    """Rebuild an encoder from :func:`encoder_config`'s ``config`` and load ``state`` strictly.
 
-    Parameters
-    ----------
-    config : dict
-        As returned by :func:`encoder_config`.
-    state : dict of str to torch.Tensor or None, default=None
-        Weights to load.
-
-    Returns
-    -------
-    module : torch.nn.Module
-
-    Raises
-    ------
-    IncompatibleModelError
-        For an unknown encoder name, bad arguments or tensors that do not fit.
+    An unknown name, bad arguments or tensors that do not fit raise IncompatibleModelError.
     """
     cls = ENCODERS.get(config.get("name"))
     if cls is None:
