@@ -85,7 +85,7 @@ def check_same_grid(option, img, reference, reference_name):
 
 
 def _read_mask(path):
-    """Load ``--mask`` as a binary uint8 3D image (4D of one volume: 3D); return its voxels too."""
+    """Return ``--mask`` as a binary uint8 3D image (a one-volume 4D image counts) and its size."""
     import nibabel as nib
 
     if not Path(path).is_file():

@@ -58,7 +58,13 @@ def build_parser():
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = {"formatter_class": raw, "parents": [_verbosity_parser()]}
+    _add_demo(commands, common)
+    _add_decode(commands, common)
+    _add_pretrain(commands, common)
+    return parser
 
+
+def _add_demo(commands, common):
     demo = commands.add_parser(
         "demo", help="run the offline demo", description=DEMO_HELP, **common
     )
@@ -74,6 +80,8 @@ def build_parser():
         "under a minute on 2 cores)",
     )
 
+
+def _add_decode(commands, common):
     decode = commands.add_parser(
         "decode", help="decode a BIDS dataset", description=DECODE_HELP, **common
     )
@@ -82,7 +90,6 @@ def build_parser():
     decode.add_argument(
         "--network",
         nargs="+",
-        default=None,
         metavar="NAME",
         help="Yeo networks to decode from: visual somatomotor dorsal_attention "
         "ventral_attention limbic frontoparietal default whole_brain, or 'all' (each "
@@ -116,7 +123,6 @@ def build_parser():
     decode.add_argument(
         "--folds",
         type=int,
-        default=None,
         help=f"subject-wise folds of --cv subject (default: {DEFAULT_FOLDS}, or the number "
         "of subjects if fewer); not used by --cv run",
     )
@@ -127,6 +133,8 @@ def build_parser():
     _add_training_options(decode)
     decode.add_argument("--out", type=Path, default=Path("tcssl_decode_out"), help="output folder")
 
+
+def _add_pretrain(commands, common):
     pretrain = commands.add_parser(
         "pretrain",
         help="pretrain an encoder on unlabeled runs",
@@ -162,7 +170,6 @@ def build_parser():
     _add_derivatives_options(pretrain)
     pretrain.add_argument("--segment-length", type=int, default=5, help="TRs per segment")
     _add_training_options(pretrain)
-    return parser
 
 
 def _add_mask_options(command, mask_help):
@@ -183,9 +190,7 @@ def _add_derivatives_options(command):
 
 
 def _add_training_options(command):
-    command.add_argument(
-        "--max-epochs", type=int, default=None, help="pretraining epochs (default: 50)"
-    )
+    command.add_argument("--max-epochs", type=int, help="pretraining epochs (default: 50)")
     command.add_argument("--seed", type=int, default=0, help="training seed")
 
 
