@@ -1,12 +1,9 @@
-"""One adapter per input kind, between X and the torch layer.
+"""One adapter per input kind (:class:`SequenceInput`, :class:`VolumeInput`), before torch.
 
-An adapter owns, for its kind of X, the validation (and the input sizes it sets on the
-estimator), the standardisation, the training windows and the inference batches, so the
-estimators never branch on the kind of input: :class:`SequenceInput` for arrays of
-``(n_timepoints, n_features)`` sequences, :class:`VolumeInput` for 4D images read lazily on
-a common grid. The data path: X -> adapter (validated, standardised as read) -> window
-dataset (:mod:`sklearn_tcssl.nn.windows`) -> encoder -> loss. Adapters never write to the
-user's data.
+An adapter owns, for its kind of X, the validation and the input sizes, the standardisation,
+the training windows and the inference batches, so the estimators never branch on the kind
+of input; it never writes to the user's data. The data path: X -> adapter -> window dataset
+(:mod:`sklearn_tcssl.nn.windows`) -> encoder -> loss.
 """
 
 import math
@@ -175,13 +172,7 @@ class SequenceInput:
 
 
 class VolumeInput(SequenceInput):
-    """4D images read lazily on a common grid, one :class:`VolumeRun` per image.
-
-    Parameters
-    ----------
-    sequences : list of VolumeRun
-        Runs on the grid, standardised as they are read.
-    """
+    """4D images read lazily on a common grid: ``sequences`` holds a :class:`VolumeRun` each."""
 
     kind = "volumes"
     has_mean_pattern = False
@@ -235,8 +226,7 @@ class VolumeInput(SequenceInput):
 
     def tensor(self, i):
         """Run ``i``, read whole and standardised, as a float32 tensor ``(T, V)``."""
-        run = self.sequences[i]
-        return run[0 : len(run)]
+        return torch.from_numpy(self.sequences[i].read())
 
     def batches(self, batch_size):
         """Yield ``([i], run)`` one run at a time (a whole run is a large read)."""

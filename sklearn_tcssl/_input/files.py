@@ -64,14 +64,8 @@ def image_name(img, default="an in-memory image"):
 
 def _stat_identity(path):
     stat = os.stat(path)
-    return (
-        os.path.abspath(path),
-        stat.st_dev,
-        stat.st_ino,
-        stat.st_size,
-        stat.st_mtime_ns,
-        stat.st_ctime_ns,
-    )
+    identity = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    return (os.path.abspath(path), *identity)
 
 
 def _damaged(path, reason):
@@ -83,34 +77,20 @@ def _damaged(path, reason):
 
 def _verify_gzip(path):
     """Decompress a whole gzip file (CRC checked); return its bytes' SHA-256 and its length."""
-    digest = hashlib.sha256()
-    n_bytes = 0
+    digest, n_bytes = hashlib.sha256(), 0
     with open(path, "rb") as raw:
-        hashing = _HashingReader(raw, digest)
         try:
-            with gzip.GzipFile(fileobj=hashing) as stream:
+            with gzip.GzipFile(fileobj=raw) as stream:
                 while chunk := stream.read(_BLOCK):
                     n_bytes += len(chunk)
         except EOFError:
             raise _damaged(path, "the gzip stream ends early (the file is truncated)") from None
         except (gzip.BadGzipFile, zlib.error, OSError) as exc:
             raise _damaged(path, f"the gzip data is corrupted ({exc})") from None
+        raw.seek(0)  # the bytes again, from the page cache
+        while chunk := raw.read(_BLOCK):
+            digest.update(chunk)
     return digest.hexdigest(), n_bytes
-
-
-class _HashingReader:
-    """File wrapper that hashes every byte read through it."""
-
-    def __init__(self, raw, digest):
-        self.raw, self.digest = raw, digest
-
-    def read(self, size=-1):
-        data = self.raw.read(size)
-        self.digest.update(data)
-        return data
-
-    def __getattr__(self, name):
-        return getattr(self.raw, name)
 
 
 def _expected_data_bytes(img):

@@ -111,21 +111,17 @@ def check_sequences(X, *, estimator_name, n_features=None, min_length=1):
     estimator ``estimator_name``.
     """
     if isinstance(X, (list, tuple)):
-        sequences = _list_to_sequences(X, estimator_name)
+        if len(X) == 0:
+            raise ValueError(f"{estimator_name} got an empty list X; pass at least one sequence.")
+        sequences = [
+            check_sequence(item, where=f"X[{i}]", estimator_name=estimator_name)
+            for i, item in enumerate(X)
+        ]
     else:
         sequences = _array_to_sequences(X, estimator_name)
     _check_feature_counts(sequences, estimator_name, n_features)
     _check_lengths(sequences, estimator_name, min_length)
     return sequences
-
-
-def _list_to_sequences(X, estimator_name):
-    if len(X) == 0:
-        raise ValueError(f"{estimator_name} got an empty list X; pass at least one sequence.")
-    return [
-        check_sequence(item, where=f"X[{i}]", estimator_name=estimator_name)
-        for i, item in enumerate(X)
-    ]
 
 
 def check_sequence(item, *, where, estimator_name):

@@ -1,20 +1,15 @@
 """Whole-brain 4D images as lazily read ``(n_frames, n_voxels)`` sequences on a common grid.
 
 * **Common grid.** ``fit`` lays an axis-aligned grid of ``target_voxel_size`` mm over the
-  bounding box of all training voxel centres (headers only); every image, at fit and
-  transform, is resampled onto it (:func:`nilearn.image.resample_img`, linear; 0 outside an
-  image's field of view), so any shapes, voxel sizes and orientations mix.
-* **Lazy reading.** A window reads and resamples only its frames through nibabel's array
-  proxy, so a dataset larger than RAM trains (``.nii.gz`` must be decompressed up to the
-  window: slower, use ``cache_dir``).
-* **Cache.** With ``cache_dir``, a run is resampled once into ``cache_dir/<hash>.npy`` and
-  later read as a memory map; the key hashes the file's content identity
-  (:func:`~sklearn_tcssl._input.files.file_identity`) with the grid, so nothing stale is
-  served, and a damaged entry is rebuilt.
-* **Checks and standardisation.** Files are verified before use and every frame read is
-  checked for NaN and infinity; the per-voxel statistics come from one streaming pass
-  (:class:`~sklearn_tcssl._input.standardize.Standardizer`) and are applied to the frames
-  just read, never to the image's own data.
+  bounding box of all training voxel centres (headers only); every image is resampled onto
+  it (:func:`nilearn.image.resample_img`, linear, 0 outside its field of view), so any
+  shapes, voxel sizes and orientations mix.
+* **Lazy reading.** A window reads and resamples only its frames (nibabel's array proxy),
+  so a dataset larger than RAM trains; ``.nii.gz`` is decompressed up to the window.
+* **Cache.** With ``cache_dir``, a run is resampled once into ``cache_dir/<hash>.npy``, keyed
+  by the file's content identity and the grid, then read as a memory map.
+* **Checks.** Files are verified before use, every frame read is checked for NaN and
+  infinity, and the standardisation is applied to the frames just read.
 """
 
 import math
