@@ -10,8 +10,9 @@ Shown on the "Whole-brain volumes, GPUs, scale-out" page of the documentation. R
     python scale_out_recipe.py cv --scheduler tcp://scheduler:8786
 
 On a laptop, ``python scale_out_recipe.py pretrain`` and ``... cv`` run the same code in one
-process on the CPU (``tests/training/test_scale_out.py`` checks both mechanisms on small data: a fit
-through an Accelerator, on one and on two CPU processes, and folds on a dask LocalCluster).
+process on the CPU (``tests/training/test_scale_out.py`` checks both mechanisms on small data:
+a fit through an Accelerator, on one and on two CPU processes, and folds on a dask
+LocalCluster).
 """
 
 import argparse
