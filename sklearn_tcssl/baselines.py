@@ -1,10 +1,8 @@
 """Decoders to compare: the classical block-mean decoders, nilearn's Decoder, and ours.
 
-Every comparison in this package puts our pipeline beside the classical decoders (each
-block's mean pattern + a linear classifier), cross-validated on the same folds. The
-strongest of them on small real datasets is shrinkage LDA (:func:`shrinkage_lda`): on real
-8-way single-subject data it scored 0.84 where logistic regression and a linear SVM scored
-0.69-0.73 and nilearn's ``Decoder`` 0.78. It leads every report.
+The strongest classical decoder on small real datasets is shrinkage LDA
+(:func:`shrinkage_lda`; 0.84 on real 8-way single-subject data, against 0.69-0.73 for
+logistic regression and a linear SVM and 0.78 for nilearn's ``Decoder``): it leads every report.
 """
 
 import os
@@ -18,8 +16,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import column_or_1d
+from sklearn.utils.validation import column_or_1d, validate_data
 
+from sklearn_tcssl._input.validation import check_estimator_input, check_fitted
+from sklearn_tcssl._utils.docs import fill_doc
 from sklearn_tcssl._utils.threads import with_thread_budget
 from sklearn_tcssl.embedding._embedder import TemporalContrastiveEmbedder
 
@@ -32,20 +32,15 @@ __all__ = [
     "make_tcssl_decoder",
     "shrinkage_lda",
 ]
-from sklearn_tcssl._input.validation import check_estimator_input, check_fitted
 
 
 class BlockMeanPattern(TransformerMixin, BaseEstimator):
     """Mean over time of each sequence: the input of the classical block decoder.
 
-    Maps a list of ``(n_timepoints_i, n_features)`` arrays (or a 3D array) to an
-    ``(n_samples, n_features)`` array. Stateless apart from remembering ``n_features_in_``.
-
     Attributes
     ----------
     n_features_in_ : int
-        Features per time point seen in ``fit`` (columns of a 2D table of univariate
-        series, as for the embedder).
+        Features per time point seen in ``fit``.
 
     Examples
     --------
@@ -60,7 +55,7 @@ class BlockMeanPattern(TransformerMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        """Record the number of features; ``y`` is ignored.
+        """Record the number of features.
 
         Parameters
         ----------
@@ -74,16 +69,16 @@ class BlockMeanPattern(TransformerMixin, BaseEstimator):
         self : BlockMeanPattern
             The fitted transformer.
         """
-        check_estimator_input(self, X, reset=True)  # the embedder's rule for each form of X
+        check_estimator_input(self, X, reset=True)
         return self
 
     def transform(self, X):
-        """Return the mean pattern of each sequence, ``(n_samples, n_features)``.
+        """Return the mean pattern of each sequence.
 
         Parameters
         ----------
         X : list of array-like of shape (n_timepoints_i, n_features) or 3D ndarray
-            Sequences with the features seen in ``fit``.
+            Sequences.
 
         Returns
         -------
@@ -102,7 +97,7 @@ class BlockMeanPattern(TransformerMixin, BaseEstimator):
 
 
 def default_classifier():
-    """Linear classifier used by every decoder here: standardise, then logistic regression.
+    """Return the default readout of the decoders here: standardise, then logistic regression.
 
     Returns
     -------
@@ -115,17 +110,11 @@ def default_classifier():
 class ShrinkageLDA(LinearDiscriminantAnalysis):
     """Linear discriminant analysis with Ledoit-Wolf shrinkage, refusing too few samples.
 
-    ``LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")`` (the defaults here),
-    whose ``fit`` first checks that every class has at least 2 training samples: with one,
-    the class covariance is undefined and scikit-learn fits silently on a degenerate
-    estimate. The parameters are those of
-    :class:`sklearn.discriminant_analysis.LinearDiscriminantAnalysis`.
-
-    With more features than samples (voxels of block means, the usual case), the same
-    Ledoit-Wolf estimate and the same weights are computed through the ``n_samples x
-    n_samples`` Gram matrices (Woodbury identity) instead of the ``n_features x
-    n_features`` covariance: 40,000 voxels need no 13 GB matrix. ``covariance_`` is then
-    not stored.
+    :class:`sklearn.discriminant_analysis.LinearDiscriminantAnalysis` with
+    ``solver="lsqr", shrinkage="auto"`` by default, whose ``fit`` refuses a class with
+    fewer than 2 training samples (scikit-learn fits silently on its undefined covariance).
+    With more features than samples, the same weights come from the ``n_samples x
+    n_samples`` Gram matrices (Woodbury identity): 40,000 voxels need no 13 GB covariance.
 
     Parameters
     ----------
@@ -182,7 +171,7 @@ class ShrinkageLDA(LinearDiscriminantAnalysis):
 
     @with_thread_budget
     def fit(self, X, y):
-        """Check there are at least 2 samples per class, then fit the LDA.
+        """Check there are at least 2 samples per class, then fit.
 
         Parameters
         ----------
@@ -196,14 +185,14 @@ class ShrinkageLDA(LinearDiscriminantAnalysis):
         self : ShrinkageLDA
             The fitted classifier.
         """
-        check_classification_targets(y)  # continuous or multi-output y: scikit-learn's error
+        check_classification_targets(y)
         labels, counts = np.unique(np.asarray(y), return_counts=True)
         if len(labels) == 1:
             raise ValueError(
                 f"{type(self).__name__} needs at least 2 classes in y; got 1 class "
                 f"({labels[0]!r}). Pass blocks of several conditions."
             )
-        if len(labels) > 1 and counts.min() < 2:
+        if counts.min() < 2:
             few = [str(label) for label, count in zip(labels, counts) if count < 2]
             raise ValueError(
                 f"{type(self).__name__} needs at least 2 training samples per class; "
@@ -230,11 +219,10 @@ class ShrinkageLDA(LinearDiscriminantAnalysis):
 
 
 def _ledoit_wolf_dual(Z):
-    """Ledoit-Wolf shrinkage and ``mu`` of centred ``Z`` (n, p) from n x n quantities.
+    """Return ``sklearn.covariance.ledoit_wolf_shrinkage`` and ``mu`` of centred ``Z`` (n, p).
 
-    The same numbers as ``sklearn.covariance.ledoit_wolf_shrinkage``: ``beta_`` (sum of
-    ``X2.T @ X2``) is the sum of squared row norms squared, ``delta_`` (sum of squared
-    entries of ``Z.T @ Z``) the squared Frobenius norm of the Gram matrix ``Z @ Z.T``.
+    Its ``beta_`` (sum of ``X2.T @ X2``) is the sum of squared row norms squared, its
+    ``delta_`` the squared Frobenius norm of the Gram matrix ``Z @ Z.T``.
     """
     n, p = Z.shape
     row_sq = np.einsum("ij,ij->i", Z, Z)
@@ -248,15 +236,12 @@ def _ledoit_wolf_dual(Z):
 
 
 def _fit_dual_lda(lda, X, y):
-    """Shrinkage LDA (lsqr, auto) for n_features > n_samples, as scikit-learn computes it.
+    """Fit shrinkage LDA (lsqr, auto) for n_features > n_samples, as scikit-learn does.
 
     Within-class covariance: sum over classes of prior * D (1 - s) Z.T Z / n D + diagonal,
     i.e. ``U.T @ U + diag(lam)``; its inverse applied to the class means by Woodbury.
     """
-    from sklearn.utils.validation import validate_data
-
     X, y = validate_data(lda, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)
-    check_classification_targets(y)
     lda.classes_, counts = np.unique(y, return_counts=True)
     n_samples, n_features = X.shape
     priors = counts / n_samples if lda.priors is None else np.asarray(lda.priors, float)
@@ -289,14 +274,12 @@ def _fit_dual_lda(lda, X, y):
 
 
 def shrinkage_lda():
-    """Shrinkage LDA, the strongest classical readout of block means measured here.
+    """Return shrinkage LDA, the strongest classical readout of block means measured here.
 
     Returns
     -------
     classifier : ShrinkageLDA
-        ``LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")`` that refuses
-        classes with fewer than 2 training samples. It needs no scaling step: the
-        within-class covariance whitens the features.
+        Needs no scaling step: the within-class covariance whitens the features.
 
     Examples
     --------
@@ -310,12 +293,10 @@ def shrinkage_lda():
 class FitCache:
     """In-memory Pipeline ``memory``: pipelines that share it fit a transformer once.
 
-    Two pipelines that differ only in their final classifier (our embedder followed by
-    shrinkage LDA or by logistic regression) and are fitted on the same training fold reuse
-    one fitted embedder. A fit is reused when the transformer's parameters are equal and
-    its inputs are the very same objects (the items of the list ``X``, as cross-validation
-    passes them) with equal labels; nothing is written to disk. ``clone`` (which
-    cross-validation applies to every decoder) keeps the cache shared.
+    Pipelines that differ only in their final classifier reuse one fitted embedder per
+    training fold: a fit is reused when the transformer's parameters are equal and its
+    inputs are the very same objects (the items of the list ``X``, as cross-validation
+    passes them) with equal labels. ``clone`` keeps the cache shared; nothing is written.
 
     Examples
     --------
@@ -348,25 +329,21 @@ class FitCache:
         return cached
 
 
-def _steps(masker, *steps, memory=None):
-    """Pipeline steps, starting with a clone of ``masker`` unless it is None (arrays in)."""
+def _pipeline(masker, features, classifier, memory=None):
+    """Pipeline ``[masker,] features, clf`` with a clone of ``masker`` and a default readout."""
     head = [] if masker is None else [("masker", clone(masker))]
-    return Pipeline([*head, *steps], memory=memory)
+    clf = classifier if classifier is not None else default_classifier()
+    return Pipeline([*head, features, ("clf", clf)], memory=memory)
 
 
+@fill_doc
 def make_classical_decoder(masker=None, *, classifier=None):
     """Build the classical decoder: masker -> block-mean pattern -> linear classifier.
 
     Parameters
     ----------
-    masker : nilearn masker, NetworkMasker or None, default=None
-        First step (cloned), e.g. ``MultiNiftiMasker(mask_img=brain_mask, standardize=None)``.
-        ``None``: no masker, X is already a list of ``(n_timepoints, n_features)`` arrays.
-        Do not let a masker compute its mask from z-scored blocks (nothing marks the
-        brain's edge in them any more): compute it from the raw runs.
-    classifier : estimator or None, default=None
-        Final step; ``None`` uses :func:`default_classifier` (logistic regression). Pass
-        :func:`shrinkage_lda` for the strongest classical reference.
+    %(decoder_masker)s
+    %(decoder_classifier)s
 
     Returns
     -------
@@ -379,10 +356,10 @@ def make_classical_decoder(masker=None, *, classifier=None):
     >>> [name for name, _ in make_classical_decoder(classifier=shrinkage_lda()).steps]
     ['mean', 'clf']
     """
-    clf = classifier if classifier is not None else default_classifier()
-    return _steps(masker, ("mean", BlockMeanPattern()), ("clf", clf))
+    return _pipeline(masker, ("mean", BlockMeanPattern()), classifier)
 
 
+@fill_doc
 def make_tcssl_decoder(
     masker=None, *, classifier=None, embedder=None, memory=None, **embedder_params
 ):
@@ -390,18 +367,9 @@ def make_tcssl_decoder(
 
     Parameters
     ----------
-    masker : nilearn masker, NetworkMasker or None, default=None
-        First step (cloned); ``None`` for array input. See :func:`make_classical_decoder`.
-    classifier : estimator or None, default=None
-        Final step; ``None`` uses :func:`default_classifier`.
-    embedder : estimator or None, default=None
-        The embedding step (e.g. a ``FrozenEstimator`` of a pretrained embedder); ``None``
-        builds a :class:`~sklearn_tcssl.TemporalContrastiveEmbedder`.
-    memory : FitCache, str, joblib.Memory or None, default=None
-        Pipeline cache: two decoders that differ only in ``classifier`` and share a
-        :class:`FitCache` fit the embedder once per training fold.
-    **embedder_params
-        Parameters of the new embedder when ``embedder`` is None.
+    %(decoder_masker)s
+    %(decoder_classifier)s
+    %(decoder_embedder)s
 
     Returns
     -------
@@ -415,17 +383,14 @@ def make_tcssl_decoder(
             f"make_tcssl_decoder got embedder={embedder!r} and embedder parameters "
             f"{sorted(embedder_params)}; set the parameters on the embedder you pass instead."
         )
-    clf = classifier if classifier is not None else default_classifier()
-    return _steps(masker, ("embed", embedder), ("clf", clf), memory=memory)
+    return _pipeline(masker, ("embed", embedder), classifier, memory)
 
 
 class NilearnDecoderBaseline(ClassifierMixin, BaseEstimator):
     """Run nilearn's ``Decoder`` on block-mean images, refit with its own inner CV in ``fit``.
 
-    Each 4D block image is averaged over time; ``nilearn.decoding.Decoder`` (linear SVC
-    with an inner cross-validation of its regularisation) is fitted on those 3D images.
-    Used inside an outer cross-validation, its ``predict`` gives a proper multiclass
-    accuracy (``Decoder.cv_scores_`` are one-vs-rest scores, not that).
+    Inside an outer cross-validation its ``predict`` gives a multiclass accuracy
+    (``Decoder.cv_scores_`` are one-vs-rest scores).
 
     Parameters
     ----------
@@ -434,8 +399,7 @@ class NilearnDecoderBaseline(ClassifierMixin, BaseEstimator):
     estimator : str, default="svc"
         Name of the nilearn Decoder's estimator.
     cv : int, default=5
-        Inner cross-validation folds (stratified, not grouped: inner folds only select
-        the regularisation; the outer folds are what is reported).
+        Inner cross-validation folds (stratified; they only select the regularisation).
     screening_percentile : float, default=100
         Percentile of voxels kept by the Decoder's univariate screening.
 

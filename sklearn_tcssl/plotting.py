@@ -1,9 +1,8 @@
-"""Plots users expect: history, embeddings, network masks, accuracy, weights as brain maps.
+"""Plots: training history, embeddings, network masks, accuracy, weights as brain maps.
 
-Every function draws on matplotlib axes (created when none are given) and returns them, so
-figures can be composed and saved by the caller. matplotlib and nilearn's plotting are
-imported only when a function is called. The per-network bar chart of the paper is
-:func:`sklearn_tcssl.report.plot_network_report`, re-exported here.
+Every function draws on matplotlib axes (created when none are given) and returns them;
+matplotlib and nilearn's plotting are imported only when a function is called.
+:func:`sklearn_tcssl.report.plot_network_report` is re-exported here.
 """
 
 import numpy as np
@@ -47,24 +46,37 @@ def _series(records, key):
     return np.array([np.nan if v is None else float(v) for v in values])
 
 
+def _panels(axes, n, what, figsize):
+    """Return ``axes`` as a flat array of ``n`` Axes (checked), or those of a new 1 x n figure."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, n, figsize=figsize, squeeze=False)
+    axes = np.atleast_1d(np.asarray(axes, dtype=object)).ravel()
+    if len(axes) != n:
+        raise ValueError(f"axes must hold {n} Axes ({what}); got {len(axes)}.")
+    return axes
+
+
+def _chance_line(ax, chance):
+    ax.axhline(chance, color="gray", linestyle="--", linewidth=1, label="chance")
+
+
 def plot_training_history(history, *, axes=None, chance=0.5, title=None):
     """Plot the loss and the pretext (or task) accuracy per epoch.
 
-    Every per-epoch entry whose name ends in ``_loss`` (``train_loss``, ``valid_loss``) is
-    drawn on the first axes, and every entry ending in ``_acc`` (``train_pretext_acc``,
-    ``valid_pretext_acc``, or ``valid_acc`` of a classifier) on the second.
+    Every per-epoch entry ending in ``_loss`` is drawn on the first axes, every entry ending
+    in ``_acc`` (``train_pretext_acc``, ``valid_acc`` of a classifier...) on the second.
 
     Parameters
     ----------
     history : estimator, skorch.History or list of dict
-        A fitted :class:`~sklearn_tcssl.TemporalContrastiveEmbedder` (its ``history_``),
-        any object with a ``history_`` attribute, a skorch net or History, or a list of
+        A fitted estimator (its ``history_``), a skorch net or History, or a list of
         per-epoch dicts.
     axes : sequence of two matplotlib Axes or None, default=None
         Axes for the loss and the accuracy; a new 1 x 2 figure when None.
     chance : float or None, default=0.5
-        Draws a dashed chance line on the accuracy axes; 0.5 is chance for the pretext
-        task (is the end closer to the middle than to the beginning?). None draws none.
+        Draws a dashed chance line on the accuracy axes (0.5 is chance for the pretext task).
     title : str or None, default=None
         Figure title.
 
@@ -72,11 +84,6 @@ def plot_training_history(history, *, axes=None, chance=0.5, title=None):
     -------
     axes : ndarray of matplotlib Axes
         The loss and accuracy axes.
-
-    Raises
-    ------
-    ValueError
-        If the history has no epoch, or no entry ending in ``_loss`` or ``_acc``.
 
     Examples
     --------
@@ -91,8 +98,6 @@ def plot_training_history(history, *, axes=None, chance=0.5, title=None):
     >>> [ax.get_ylabel() for ax in axes]
     ['loss', 'accuracy']
     """
-    import matplotlib.pyplot as plt
-
     records = _history_records(history)
     keys = [k for k in records[-1] if not k.endswith("_best")]
     loss_keys = [k for k in keys if k.endswith("_loss")]
@@ -102,11 +107,7 @@ def plot_training_history(history, *, axes=None, chance=0.5, title=None):
             f"history has no entry ending in '_loss' or '_acc' (entries: {keys}); pass the "
             "history_ of a fitted sklearn_tcssl estimator or of a skorch net."
         )
-    if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    axes = np.asarray(axes).ravel()
-    if len(axes) != 2:
-        raise ValueError(f"axes must hold 2 Axes (loss, accuracy); got {len(axes)}.")
+    axes = _panels(axes, 2, "loss, accuracy", (9, 3.5))
     epochs = _series(records, "epoch")
     if epochs is None:
         epochs = np.arange(1, len(records) + 1)
@@ -116,7 +117,7 @@ def plot_training_history(history, *, axes=None, chance=0.5, title=None):
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
     if chance is not None and acc_keys:
-        axes[1].axhline(chance, color="gray", linestyle="--", linewidth=1, label="chance")
+        _chance_line(axes[1], chance)
     for ax in axes:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize="small")
@@ -143,11 +144,6 @@ def embed_2d(embeddings, *, method="pca", random_state=None, perplexity=None):
     -------
     coords : ndarray of shape (n_samples, 2)
         The 2D coordinates.
-
-    Raises
-    ------
-    ValueError
-        If ``method`` is unknown or there are fewer than 3 samples.
     """
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
@@ -176,7 +172,7 @@ def _scatter_by(ax, coords, values, title):
     import matplotlib.pyplot as plt
 
     values = pd.Series(np.asarray(values)).astype(str).to_numpy()
-    levels = list(dict.fromkeys(sorted(set(values), key=_natural_key)))
+    levels = sorted(set(values), key=lambda text: (len(text), text))  # "2" before "10"
     cmap = plt.get_cmap("tab10" if len(levels) <= 10 else "tab20")
     for k, level in enumerate(levels):
         keep = values == level
@@ -186,10 +182,6 @@ def _scatter_by(ax, coords, values, title):
     ax.set_yticks([])
     if len(levels) <= 12:
         ax.legend(fontsize="x-small", markerscale=0.8, loc="best")
-
-
-def _natural_key(text):
-    return (len(text), text)
 
 
 def plot_embeddings(
@@ -204,8 +196,8 @@ def plot_embeddings(
 ):
     """Scatter embeddings in 2D, coloured by task and by subject side by side.
 
-    A useful embedding groups blocks by task (left panel) rather than by subject (right
-    panel): clusters per subject mean the embedding mostly encodes who was scanned.
+    A useful embedding groups blocks by task rather than by subject: clusters per subject
+    mean the embedding mostly encodes who was scanned.
 
     Parameters
     ----------
@@ -228,22 +220,13 @@ def plot_embeddings(
     -------
     axes : ndarray of matplotlib Axes
         One Axes per panel.
-
-    Raises
-    ------
-    ValueError
-        If ``labels`` or ``groups`` does not have one entry per row, or ``axes`` has the
-        wrong number of Axes.
     """
-    import matplotlib.pyplot as plt
-
     coords = embed_2d(embeddings, method=method, random_state=random_state)
     panels = []
-    for values, what in ((labels, "task"), (groups, "subject")):
+    for values, name, what in ((labels, "labels", "task"), (groups, "groups", "subject")):
         if values is None:
             continue
         if len(values) != len(coords):
-            name = "labels" if what == "task" else "groups"
             raise ValueError(
                 f"{name} has {len(values)} entries but embeddings has {len(coords)} rows; "
                 "pass one entry per block."
@@ -251,11 +234,8 @@ def plot_embeddings(
         panels.append((values, f"coloured by {what}"))
     if not panels:
         panels.append((np.zeros(len(coords), dtype=int), "embeddings"))
-    if axes is None:
-        _, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4), squeeze=False)
-    axes = np.atleast_1d(np.asarray(axes, dtype=object)).ravel()
-    if len(axes) != len(panels):
-        raise ValueError(f"axes must hold {len(panels)} Axes (one per panel); got {len(axes)}.")
+    n = len(panels)
+    axes = _panels(axes, n, "one per panel", (4.2 * n, 4))
     label = {"pca": "PCA", "tsne": "t-SNE"}[method]
     for ax, (values, what) in zip(axes, panels):
         _scatter_by(ax, coords, values, f"{label}, {what}")
@@ -270,12 +250,11 @@ def plot_network_masks(masker, *, bg_img=None, axes=None, title=None, **kwargs):
     Parameters
     ----------
     masker : NetworkMasker, masker or Niimg-like
-        A fitted :class:`~sklearn_tcssl.NetworkMasker` (its ``mask_img_`` is drawn and its
-        networks named in the title), any fitted nilearn masker (``mask_img_``), or a 3D
-        image: a binary mask, or a 7-network label image (``0..7``) such as
-        ``make_task_fmri(...).networks_img``, drawn with one colour per network.
+        A fitted :class:`~sklearn_tcssl.NetworkMasker` (its networks are named in the
+        title), any fitted nilearn masker (its ``mask_img_``), or a 3D binary mask or
+        7-network label image (``0..7``, one colour per network).
     bg_img : Niimg-like or None, default=None
-        Background; the MNI152 template shipped with nilearn (offline) when None.
+        Background; nilearn's MNI152 template (offline) when None.
     axes : matplotlib Axes or None, default=None
         Axes to draw into; a new figure when None.
     title : str or None, default=None
@@ -288,11 +267,6 @@ def plot_network_masks(masker, *, bg_img=None, axes=None, title=None, **kwargs):
     -------
     display : nilearn.plotting.displays.OrthoSlicer
         The nilearn display object (``display.frame_axes.figure`` is the figure).
-
-    Raises
-    ------
-    ValueError
-        If ``masker`` is a masker that is not fitted.
     """
     from nilearn import datasets, plotting
 
@@ -347,11 +321,6 @@ def plot_accuracy_vs_subjects(
     ax : matplotlib Axes
         The axes drawn on.
 
-    Raises
-    ------
-    ValueError
-        If a column is missing.
-
     Examples
     --------
     >>> import matplotlib
@@ -365,8 +334,6 @@ def plot_accuracy_vs_subjects(
     >>> plot_accuracy_vs_subjects(scores).get_xlabel()
     'n_subjects'
     """
-    import matplotlib.pyplot as plt
-
     missing = [c for c in (x, y, hue) if c not in scores]
     if missing:
         raise ValueError(
@@ -375,7 +342,7 @@ def plot_accuracy_vs_subjects(
             "(or name yours with x=, y=, hue=)."
         )
     if ax is None:
-        _, ax = plt.subplots(figsize=(5.5, 4))
+        (ax,) = _panels(None, 1, "", (5.5, 4))
     grouped = scores.groupby([hue, x], sort=False)[y]
     summary = pd.DataFrame({"mean": grouped.mean(), "sd": grouped.std(ddof=0)}).reset_index()
     for method in dict.fromkeys(summary[hue]):
@@ -389,7 +356,7 @@ def plot_accuracy_vs_subjects(
             label=method,
         )
     if chance is not None:
-        ax.axhline(chance, color="gray", linestyle="--", linewidth=1, label="chance")
+        _chance_line(ax, chance)
     ax.set_xlabel(x)
     ax.set_ylabel(f"{y} (mean ± sd)")
     ax.legend(fontsize="small")
@@ -398,7 +365,6 @@ def plot_accuracy_vs_subjects(
     return ax
 
 
-# ------------------------------------------------------------------ weights as brain maps
 def _final_linear(pipeline):
     """Return the last step's linear weights ``(n_maps, n_inputs)`` on its raw input."""
     clf = pipeline.steps[-1][1]
@@ -418,10 +384,9 @@ def _final_linear(pipeline):
 def coef_img(pipeline, masker=None):
     """Return a fitted decoder's weights as a brain map: one volume per class (1 if binary).
 
-    Works for the classical decoders (masker -> block mean -> linear classifier) and for
-    ours where the weights live on voxels: the embedding's mean-pattern part
-    (``keep_mean_pattern``), whose weights are divided by the embedder's feature scale.
-    The learned temporal-contrastive features have no single voxel map and are left out.
+    Works for the classical decoders and for ours where the weights live on voxels: the
+    embedding's mean-pattern part (``keep_mean_pattern``), its weights divided by the
+    embedder's feature scale. The learned features have no voxel map and are left out.
 
     Parameters
     ----------
@@ -434,13 +399,8 @@ def coef_img(pipeline, masker=None):
     Returns
     -------
     img : nibabel.Nifti1Image
-        4D image of shape ``(*grid, n_maps)``, weights in the units of the input voxels.
-        Plot one volume with ``nilearn.plotting.plot_stat_map(index_img(img, 0))``.
-
-    Raises
-    ------
-    ValueError
-        If the pipeline has no masker and none is given, or its readout is not linear.
+        4D image of shape ``(*grid, n_maps)``, weights in the units of the input voxels
+        (plot one with ``nilearn.plotting.plot_stat_map(index_img(img, 0))``).
     """
     from nilearn.image import new_img_like
 

@@ -1,8 +1,4 @@
-"""Cross-validated decoding reports: decoders side by side, per brain network, and plots.
-
-Every decoder of a report is scored on the *same* folds, so the classical decoder and our
-pipeline are compared fold by fold.
-"""
+"""Cross-validated decoding reports: decoders side by side on the same folds, per network."""
 
 import numpy as np
 import pandas as pd
@@ -36,13 +32,13 @@ TCSSL_LDA = "TCSSL embedder + shrinkage LDA"
 TCSSL = "TCSSL embedder + logistic"
 
 
+@fill_doc
 def reference_decoders(masker=None):
     """Return the classical references, strongest first: shrinkage LDA, then logistic.
 
     Parameters
     ----------
-    masker : nilearn masker, NetworkMasker or None, default=None
-        First step of each pipeline; ``None`` for array input.
+    %(decoder_masker)s
 
     Returns
     -------
@@ -55,21 +51,14 @@ def reference_decoders(masker=None):
     }
 
 
+@fill_doc
 def tcssl_decoders(masker=None, *, embedder=None, memory=None, **embedder_params):
     """Return our pipeline with the same two readouts as :func:`reference_decoders`.
 
     Parameters
     ----------
-    masker : nilearn masker, NetworkMasker or None, default=None
-        First step of each pipeline; ``None`` for array input.
-    embedder : estimator or None, default=None
-        Embedding step (e.g. a frozen pretrained embedder); ``None`` builds a new
-        :class:`~sklearn_tcssl.TemporalContrastiveEmbedder` from ``embedder_params``.
-    memory : FitCache, str, joblib.Memory or None, default=None
-        Shared pipeline cache, so that the embedder is fitted once per training fold for
-        both readouts: pass a :class:`~sklearn_tcssl.baselines.FitCache`.
-    **embedder_params
-        Parameters of the new embedder.
+    %(decoder_masker)s
+    %(decoder_embedder)s
 
     Returns
     -------
@@ -114,29 +103,18 @@ def _check_inputs(imgs, y, groups):
     return y, None if groups is None else np.asarray(groups)
 
 
+@fill_doc
 def compare_decoders(imgs, y, groups=None, *, decoders, cv=None, progress=None, n_jobs=None):
-    """Cross-validate several decoders on the same folds.
-
-    Each decoder goes through :func:`sklearn.model_selection.cross_validate` on the folds
-    drawn once for all decoders.
+    """Cross-validate several decoders on the same folds (``cross_validate`` per decoder).
 
     Parameters
     ----------
     imgs : list
         One item per block: 4D images for pipelines that start with a masker.
-    y : array-like of shape (n_blocks,)
-        Task labels.
-    groups : array-like of shape (n_blocks,) or None, default=None
-        Subject of each block; with ``cv=None`` folds are ``GroupKFold`` over subjects.
+    %(report_labels)s
     decoders : dict of str -> estimator
         Named decoders (cloned for each fold).
-    cv : int, cross-validation generator or None, default=None
-        Folds; ``None`` is ``GroupKFold(min(5, n_subjects))``.
-    progress : callable or None, default=None
-        Called with a message before each decoder is cross-validated (e.g. ``print``).
-    n_jobs : int or None, default=None
-        Folds fitted in parallel (``cross_validate``'s ``n_jobs``; ``None`` is 1 unless in
-        a ``joblib.parallel_backend`` context, ``-1`` uses every core).
+    %(report_folds)s
 
     Returns
     -------
@@ -150,32 +128,29 @@ def compare_decoders(imgs, y, groups=None, *, decoders, cv=None, progress=None, 
     for name, decoder in decoders.items():
         if progress is not None:
             progress(f"{name}: {len(folds)} folds")
-        rows += _score_decoder(name, decoder, list(imgs), y, groups, folds, n_jobs)
+        result = cross_validate(
+            decoder,
+            list(imgs),
+            y,
+            groups=groups,
+            cv=folds,
+            scoring="accuracy",
+            n_jobs=n_jobs,
+            error_score="raise",
+        )
+        times = result["fit_time"] + result["score_time"]
+        rows += [
+            {
+                "decoder": name,
+                "fold": fold,
+                "accuracy": float(result["test_score"][fold]),
+                "fit_time": float(times[fold]),
+                "n_train": len(train),
+                "n_test": len(test),
+            }
+            for fold, (train, test) in enumerate(folds)
+        ]
     return pd.DataFrame(rows)
-
-
-def _score_decoder(name, decoder, imgs, y, groups, folds, n_jobs):
-    result = cross_validate(
-        decoder,
-        imgs,
-        y,
-        groups=groups,
-        cv=folds,
-        scoring="accuracy",
-        n_jobs=n_jobs,
-        error_score="raise",
-    )
-    return [
-        {
-            "decoder": name,
-            "fold": fold,
-            "accuracy": float(result["test_score"][fold]),
-            "fit_time": float(result["fit_time"][fold] + result["score_time"][fold]),
-            "n_train": len(train),
-            "n_test": len(test),
-        }
-        for fold, (train, test) in enumerate(folds)
-    ]
 
 
 def summarize(scores, by=("decoder",)):
@@ -204,6 +179,7 @@ def summarize(scores, by=("decoder",)):
     )
 
 
+@fill_doc
 def network_decoding_report(
     imgs,
     y,
@@ -221,20 +197,15 @@ def network_decoding_report(
 ):
     """Cross-validated accuracy per Yeo network and for the whole brain, ours and classical.
 
-    For each network a :class:`~sklearn_tcssl.NetworkMasker` restricts the data (once: it
-    learns nothing from the blocks); the classical references (block mean + shrinkage LDA,
-    block mean + logistic regression, :func:`reference_decoders`) and our pipeline with the
-    same two readouts (:func:`tcssl_decoders`; the embedder is fitted once per fold for
-    both) are scored on the same folds.
+    Each network's :class:`~sklearn_tcssl.NetworkMasker` masks the blocks once (it learns
+    nothing from them); :func:`reference_decoders` and :func:`tcssl_decoders` (one embedder
+    fit per fold for both readouts) are scored on the same folds.
 
     Parameters
     ----------
     imgs : list of 4D Niimg-like
         One image per block (runs z-scored per voxel before blocks were cut).
-    y : array-like of shape (n_blocks,)
-        Task labels.
-    groups : array-like of shape (n_blocks,) or None, default=None
-        Subject of each block (subject-wise folds when ``cv=None``).
+    %(report_labels)s
     networks : "all", str or list of str, default="all"
         Networks to report; ``"all"`` is the 7 networks plus ``"whole_brain"``.
     atlas : Niimg-like, str or None, default=None
@@ -246,28 +217,21 @@ def network_decoding_report(
         :class:`~sklearn_tcssl.TemporalContrastiveEmbedder` with ``embedder_params``.
     include_classical : bool, default=True
         Also score the classical references.
-    cv : int, cross-validation generator or None, default=None
-        Folds shared by every network and decoder.
-    progress : callable or None, default=None
-        Called with a message before each network and decoder.
-    n_jobs : int or None, default=None
-        Folds fitted in parallel (see :func:`compare_decoders`).
+    %(report_folds)s
     **embedder_params
         Parameters of the default embedder.
 
     Returns
     -------
     scores : pandas.DataFrame
-        One row per network, decoder and fold: ``network``, ``decoder``, ``fold``,
-        ``accuracy``, ``fit_time``, ``n_train``, ``n_test``. Summarise with
-        ``summarize(scores, by=("network", "decoder"))``; plot with
+        The rows of :func:`compare_decoders` with a first column ``network``; summarise
+        with ``summarize(scores, by=("network", "decoder"))``, plot with
         :func:`plot_network_report`.
     """
     names = [*network_names(), WHOLE_BRAIN] if networks == "all" else networks
     names = [names] if isinstance(names, str) else list(names)
     frames = []
     for network in names:
-        # the network masker learns nothing from the data: mask every block once
         masker = NetworkMasker(network, atlas=atlas, mask_img=mask_img)
         features = masker.fit_transform(list(imgs))
         decoders = tcssl_decoders(embedder=estimator, memory=FitCache(), **embedder_params)
@@ -305,8 +269,7 @@ def plot_network_report(scores, *, ax=None, chance=None, title=None):
     summary = summarize(scores, by=("network", "decoder")).reset_index()
     networks = list(dict.fromkeys(summary["network"]))
     decoders = list(dict.fromkeys(summary["decoder"]))
-    if ax is None:
-        # legible when a page shrinks it: at most 10 x 4.8 in, whatever the bar count
+    if ax is None:  # at most 10 x 4.8 in, legible when a page shrinks it
         _, ax = plt.subplots(figsize=(min(10, max(5, 1.5 + 1.05 * len(networks))), 4.8))
     width = 0.8 / len(decoders)
     x = np.arange(len(networks))

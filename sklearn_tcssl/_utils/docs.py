@@ -212,6 +212,44 @@ accelerator : accelerate.Accelerator or None, default=None
 
 # --- entries shared in torch blocks, baselines, plots and reports ---
 
+docdict["report_labels"] = """
+y : array-like of shape (n_blocks,)
+    Task labels.
+groups : array-like of shape (n_blocks,) or None, default=None
+    Subject of each block; with ``cv=None`` the folds are ``GroupKFold`` over subjects."""
+
+docdict["report_folds"] = """
+cv : int, cross-validation generator or None, default=None
+    Folds shared by every decoder; ``None`` is ``GroupKFold(min(5, n_subjects))``.
+progress : callable or None, default=None
+    Called with a message before each decoder is cross-validated (e.g. ``print``).
+n_jobs : int or None, default=None
+    Folds fitted in parallel (``cross_validate``'s ``n_jobs``; ``-1`` uses every core)."""
+
+docdict["loss_inputs"] = docdict["segment_projections"] + docdict["loss_options"]
+
+docdict["decoder_masker"] = """
+masker : nilearn masker, NetworkMasker or None, default=None
+    First step (cloned), e.g. ``MultiNiftiMasker(mask_img=brain_mask, standardize=None)``;
+    ``None`` for array input (a list of ``(n_timepoints, n_features)`` arrays). Compute a
+    mask from the raw runs, not from z-scored blocks (they no longer show the brain's edge)."""
+
+docdict["decoder_classifier"] = """
+classifier : estimator or None, default=None
+    Final step; ``None`` uses :func:`~sklearn_tcssl.baselines.default_classifier`
+    (logistic regression). Pass :func:`~sklearn_tcssl.baselines.shrinkage_lda` for the
+    strongest classical reference."""
+
+docdict["decoder_embedder"] = """
+embedder : estimator or None, default=None
+    The embedding step (e.g. a ``FrozenEstimator`` of a pretrained embedder); ``None``
+    builds a :class:`~sklearn_tcssl.TemporalContrastiveEmbedder` from ``embedder_params``.
+memory : FitCache, str, joblib.Memory or None, default=None
+    Pipeline cache: decoders that differ only in ``classifier`` and share a
+    :class:`~sklearn_tcssl.baselines.FitCache` fit the embedder once per training fold.
+**embedder_params
+    Parameters of the new embedder when ``embedder`` is None."""
+
 docdict = {key: text.strip("\n") for key, text in docdict.items()}
 
 

@@ -1,10 +1,9 @@
 """Encoders for masked fMRI time series.
 
-The embedding of a sequence is built to keep what a linear decoder needs (see the user guide):
-a learned *linear* spatial projection of every time point, plus a residual temporal
-convolution branch whose output layer starts at zero, averaged over time. At initialisation
-the embedding is therefore exactly the projection of the sequence's mean pattern (the
-classical block-mean decoder's input, projected); training adds temporal structure on top.
+A linear spatial projection of every time point, residual temporal convolutions whose
+output layer starts at zero, then the mean over time: before training the embedding is the
+projection of the sequence's mean pattern (the classical block-mean decoder's input), so it
+keeps what a linear decoder needs; training adds temporal structure on top.
 """
 
 import torch
@@ -87,10 +86,9 @@ class ProjectionHead(nn.Module):
 
 
 class SegmentEncoder(nn.Module):
-    """Temporal part shared by the encoders: spatial -> temporal convolutions -> mean.
+    """Per-frame ``spatial`` module -> residual temporal convolutions -> mean over time.
 
-    Per-frame ``spatial`` module -> residual temporal convolutions -> mean over time ->
-    embedding; :meth:`forward` adds the projection head used by the loss. Subclasses build
+    :meth:`forward` adds the projection head used by the loss. Subclasses build
     ``self.spatial`` (``(batch, time, features)`` to ``(batch, time, n_components)``), then
     call :meth:`_build_temporal`.
     """
@@ -129,9 +127,9 @@ class SegmentEncoder(nn.Module):
 class TimeSeriesEncoder(SegmentEncoder):
     """Encoder of masked time series ``(batch, time, features)`` into ``(batch, n_components)``.
 
-    spatial ``Linear(n_features, n_components)`` per time point -> residual
-    :class:`TemporalConvBlock` (``n_blocks`` of them) -> mean over time (any length) ->
-    embedding. :meth:`forward` applies the :class:`ProjectionHead` used by the loss on top.
+    ``Linear(n_features, n_components)`` per time point -> ``n_blocks``
+    :class:`TemporalConvBlock` -> mean over time; :meth:`forward` adds the
+    :class:`ProjectionHead` used by the loss.
 
     Parameters
     ----------
@@ -155,10 +153,9 @@ class TimeSeriesEncoder(SegmentEncoder):
         Parameters
         ----------
         components : torch.Tensor of shape (k, n_features)
-            Orthonormal rows; the first ``min(k, n_components)`` rows replace the weights,
-            the remaining rows keep their random initialisation.
+            Orthonormal rows; the first ``min(k, n_components)`` replace the weights' rows.
         mean : torch.Tensor of shape (n_features,) or None
-            If given, the bias is set so that ``mean`` maps to zero.
+            If given, the bias maps ``mean`` to zero (otherwise the bias is zero).
         """
         k = min(components.shape[0], self.spatial.out_features)
         self.spatial.weight[:k] = components[:k].to(self.spatial.weight)

@@ -1,25 +1,19 @@
 """The beginning/middle/end temporal-contrastive loss of Shi et al. (2023).
 
-From each sequence a window is cut into a *beginning*, a *middle* and an *end* segment.
-The end is the anchor: its embedding must be closer (cosine similarity) to the middle, its
-neighbour in time, than to the beginning, which is further away.
-
-Two forms are offered:
+Each window is cut into a beginning, a middle and an end segment; the end (anchor) must be
+closer in cosine similarity to the middle, its neighbour in time, than to the beginning.
 
 ``"pair"``
-    The paper's pure form: one positive (middle) and one negative (beginning) per anchor,
+    The paper's form: one positive (middle) and one negative (beginning) per anchor,
     ``-log(exp(s(e, m) / t) / (exp(s(e, m) / t) + exp(s(e, b) / t)))``.
 ``"batch"``
-    InfoNCE over the batch: the anchor's own middle is the positive, every other middle in
-    the batch and every beginning (its own included) are negatives. This also teaches the
-    encoder to tell sequences apart, which keeps the information a downstream decoder needs.
+    InfoNCE over the batch: every other middle and every beginning are negatives too, which
+    also teaches the encoder to tell sequences apart (what a downstream decoder needs).
 
-With data-parallel training (several processes, each with its own part of the batch), a
-``gather`` function makes the ``"batch"`` candidates those of the *whole* batch, gathered
-from every process, as on one device: ``gather(z)`` returns every process's ``z`` stacked
-along the batch (this process's rows being ``z`` itself, so that gradients flow through
-them) and the offset of this process's rows (see
-:func:`sklearn_tcssl._training.accelerate.AcceleratorGather`).
+With data-parallel training, ``gather(z)`` returns every process's ``z`` stacked along the
+batch (this process's rows being ``z`` itself, so gradients flow) and the offset of this
+process's rows, so the ``"batch"`` candidates are those of the whole batch
+(:func:`sklearn_tcssl._training.accelerate.AcceleratorGather`).
 """
 
 import torch
@@ -40,19 +34,20 @@ def _normalized(z):
 def temporal_contrastive_logits(
     z_begin, z_middle, z_end, *, temperature=0.1, negatives="batch", gather=None
 ):
-    """Compute the logits of the contrastive task; the target of row ``i`` is column ``i``.
+    """Compute the logits of the contrastive task.
+
+    The target of row ``i`` is column 0 for ``"pair"`` and column ``i`` for ``"batch"``
+    (``offset + i`` with ``gather``).
 
     Parameters
     ----------
-    %(segment_projections)s
-    %(loss_options)s
+    %(loss_inputs)s
 
     Returns
     -------
     logits : torch.Tensor
-        ``(batch, 2)`` for ``"pair"`` (column 0 is the positive, so the target is 0) and
-        ``(batch, 2 * n)`` for ``"batch"`` (columns ``[middles, beginnings]`` of the ``n``
-        windows of the whole batch, target ``i``, or ``offset + i`` with ``gather``).
+        ``(batch, 2)`` (positive, negative) for ``"pair"``; ``(batch, 2 * n)`` for
+        ``"batch"``: the middles, then the beginnings, of the ``n`` windows of the batch.
     """
     return _logits_and_offset(z_begin, z_middle, z_end, temperature, negatives, gather)[0]
 
@@ -76,17 +71,16 @@ def _logits_and_offset(z_begin, z_middle, z_end, temperature, negatives, gather)
 def temporal_contrastive_loss(
     z_begin, z_middle, z_end, *, temperature=0.1, negatives="batch", gather=None
 ):
-    """Mean temporal-contrastive loss of a batch of windows.
+    """Mean cross-entropy of :func:`temporal_contrastive_logits` against their targets.
 
     Parameters
     ----------
-    %(segment_projections)s
-    %(loss_options)s
+    %(loss_inputs)s
 
     Returns
     -------
     loss : torch.Tensor
-        Scalar cross-entropy of the positive among the candidates.
+        Scalar loss.
     """
     logits, offset = _logits_and_offset(z_begin, z_middle, z_end, temperature, negatives, gather)
     n = logits.shape[0]

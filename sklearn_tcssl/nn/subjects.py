@@ -1,10 +1,7 @@
-"""Per-subject input maps into a shared space, and the subject-aligned encoder.
+"""Per-subject linear maps ``W_s`` into a shared space, then one shared temporal encoder.
 
-Each subject ``s`` has its own linear map ``W_s`` (``n_features_s x n_components``) from its
-voxels to a space shared by everyone; the temporal part of the encoder (residual temporal
-convolutions, mean over time, projection head) is shared. With ``orthonormal=True`` the maps
-are kept orthonormal (a QR parametrisation), as in the shared response model: a map can
-rotate a subject's data into the shared space but not inflate noise directions.
+Orthonormal maps (a QR parametrisation), as in the shared response model, can rotate a
+subject's data into the shared space but not inflate noise directions.
 """
 
 import torch
@@ -94,11 +91,9 @@ class SubjectMaps(nn.Module):
 class SubjectAlignedEncoder(SegmentEncoder):
     """Per-subject maps into a shared space, then the shared temporal encoder.
 
-    ``subject map -> residual temporal convolutions -> mean over time`` is the embedding;
-    :meth:`forward` adds the projection head used by the contrastive loss. The temporal
-    blocks start as the identity, so before training the embedding of a sequence is its
-    mean pattern in the shared space (the shared response model's block feature when the
-    maps are initialised from an SRM).
+    The temporal blocks start as the identity, so before training a sequence's embedding is
+    its mean pattern in the shared space (the SRM block feature when the maps come from an
+    SRM); :meth:`forward` adds the projection head used by the loss.
 
     Parameters
     ----------
@@ -128,20 +123,10 @@ class SubjectAlignedEncoder(SegmentEncoder):
         }
         self._build_temporal(n_components, kernel_size, n_blocks, projection_dim)
 
-    @fill_doc
-    def shared(self, x, subject):
-        """Map one subject's sequences into the shared space.
-
-        Parameters
-        ----------
-        %(subject_sequences)s
-
-        Returns
-        -------
-        shared : torch.Tensor of shape (batch, time, n_components)
-            The sequences in the shared space.
-        """
-        return self.subject_maps(x, subject)
+    @property
+    def shared(self):
+        """The subject maps: ``shared(x, subject)`` is ``x @ W_subject`` (:class:`SubjectMaps`)."""
+        return self.subject_maps
 
     def embed_shared(self, h):
         """Embed sequences that are already in the shared space.
@@ -160,7 +145,7 @@ class SubjectAlignedEncoder(SegmentEncoder):
 
     @fill_doc
     def embed(self, x, subject):
-        """Embed one subject's sequences: the subject's map, then the temporal encoder.
+        """Embed one subject's sequences: ``embed_shared(shared(x, subject))``.
 
         Parameters
         ----------

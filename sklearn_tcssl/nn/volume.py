@@ -1,12 +1,8 @@
 """Encoder of whole-brain 4D volumes: a small 3D CNN per frame, then the temporal part.
 
-Frames arrive flattened, ``(batch, time, n_voxels)`` with ``n_voxels = prod(grid_shape)`` in
-C order, so the window datasets and the loss are the ones used for masked time series; the
-encoder reshapes each frame to ``(1, *grid_shape)`` itself.
-
-Pooling keeps a coarse spatial layout (``pool_size`` cells per axis, 4 by default) rather than a
-single global average: a fully global pool throws away *where* activity is, which is most of
-what a linear decoder of fMRI needs. ``pool_size=1`` gives the plain global pooling.
+Frames arrive flattened in C order, ``(batch, time, prod(grid_shape))``, so the window
+datasets and the loss are those of masked time series. Pooling keeps a coarse layout
+(``pool_size`` cells per axis): a global average would throw away *where* activity is.
 """
 
 import math
@@ -22,9 +18,8 @@ class FrameEncoder3d(nn.Module):
     """Small 3D CNN mapping frames ``(..., n_voxels)`` to ``(..., n_components)``.
 
     ``n_layers`` blocks of ``Conv3d(kernel 3, stride 2) -> GELU`` (channels doubling from
-    ``channels``), adaptive average pooling to ``pool_size ** 3`` cells, then a linear layer.
-    Every convolution has stride 2, so activations stay small on whole-brain grids (a
-    45 x 54 x 45 grid at 4 mm becomes 23 x 27 x 23 after the first layer).
+    ``channels``; stride 2 keeps whole-brain activations small), adaptive average pooling to
+    ``pool_size ** 3`` cells, then a linear layer.
 
     Parameters
     ----------
@@ -39,8 +34,7 @@ class FrameEncoder3d(nn.Module):
     pool_size : int, default=4
         Cells per axis kept by the adaptive pooling (1: global average).
     frame_batch : int, default=512
-        Frames sent through the CNN at once (bounds inference memory; training keeps the
-        activations of every frame of the batch for the backward pass anyway).
+        Frames sent through the CNN at once (bounds inference memory).
     """
 
     def __init__(
@@ -76,10 +70,8 @@ class FrameEncoder3d(nn.Module):
 class VolumeEncoder(SegmentEncoder):
     """Encoder of 4D volumes ``(batch, time, n_voxels)`` into ``(batch, n_components)``.
 
-    :class:`FrameEncoder3d` per frame -> residual :class:`TemporalConvBlock` (``n_blocks``)
-    -> mean over time -> embedding; :meth:`forward` adds the :class:`ProjectionHead` used by
-    the loss. Same interface as :class:`~sklearn_tcssl.nn.encoders.TimeSeriesEncoder`, so the
-    same objective, window datasets and skorch net train it.
+    :class:`FrameEncoder3d` per frame, then the temporal part and interface of
+    :class:`~sklearn_tcssl.nn.encoders.TimeSeriesEncoder` (same objective, datasets and net).
 
     Parameters
     ----------

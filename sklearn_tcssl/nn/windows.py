@@ -1,14 +1,10 @@
 """Windows of (beginning, middle, end) segments: a sampler that draws, datasets that gather.
 
-:class:`WindowSampler` owns the randomness of the training windows: it draws, in the main
-process and with torch's random number generator, which sequence and offset each window of
-an epoch has, and yields them batch by batch; :class:`TripletWindowDataset` turns a batch of
-draws into a tensor with one gather. Draws never happen in DataLoader workers, so the windows
-depend only on torch's seed (not on ``num_workers``).
-
-An epoch covers the data: a sequence of ``T`` time points contributes
-``max(1, T // (3 * segment_length))`` windows to each epoch (as many as fit side by side),
-so a short block gives one window and a 946-volume run gives 31 windows of 30 volumes.
+:class:`WindowSampler` owns the randomness: it draws, in the main process and with torch's
+random number generator, the sequence and offset of every window of an epoch, so the windows
+depend only on torch's seed (not on ``num_workers``); :class:`TripletWindowDataset` turns a
+batch of draws into a tensor with one gather. A sequence of ``T`` time points gives
+``max(1, T // (3 * segment_length))`` windows per epoch (as many as fit side by side).
 """
 
 import numpy as np
@@ -17,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 
 def windows_per_sequence(lengths, window):
-    """Windows each sequence contributes to an epoch: ``max(1, length // window)``.
+    """Return the windows each sequence gives an epoch: ``max(1, length // window)``.
 
     Parameters
     ----------
@@ -44,17 +40,11 @@ def _check_lengths(lengths, window):
 
 
 class WindowSampler(Sampler):
-    """Batches of windows to draw: where the randomness of training windows lives.
+    """Batch sampler of ``[sequence, offset]`` draws: where training windows get their randomness.
 
-    Each epoch holds ``windows_per_sequence(lengths, window)`` windows of each sequence; the
-    sampler shuffles them and draws every window's offset at once, then yields one list of
-    ``[sequence, offset]`` pairs per batch, which a :class:`TripletWindowDataset` turns into
-    a batch with one gather. Use it as a DataLoader's ``batch_sampler``
-    (:func:`window_loader`; Accelerate shards it across processes like any batch sampler).
-
-    The draws run in the main process (never in DataLoader workers), from torch's global
-    generator by default, so that ``torch.manual_seed`` (or a restored random state) fixes
-    them whatever ``num_workers`` is.
+    An epoch holds ``windows_per_sequence(lengths, window)`` windows of each sequence, their
+    offsets drawn at once in the main process (by default from torch's global generator, so
+    ``torch.manual_seed`` fixes them whatever ``num_workers`` is).
 
     Parameters
     ----------
@@ -69,11 +59,9 @@ class WindowSampler(Sampler):
     drop_last : bool, default=False
         Drop a last batch smaller than ``batch_size``.
     seed : int or None, default=None
-        Draw every epoch from a generator seeded with ``seed``: the same windows each
-        epoch (validation, scoring).
+        Draw every epoch from a generator seeded with ``seed`` (the same windows each epoch).
     generator : torch.Generator or None, default=None
-        Draw from this generator, continuing from epoch to epoch. ``None`` (and no
-        ``seed``): torch's global generator.
+        Draw from this generator, continuing from epoch to epoch; ``None``: torch's global one.
     """
 
     def __init__(
@@ -105,11 +93,6 @@ class WindowSampler(Sampler):
             return self.n_windows // self.batch_size
         return -(-self.n_windows // self.batch_size)
 
-    def _source(self):
-        if self.seed is not None:
-            return torch.Generator().manual_seed(int(self.seed))
-        return self.generator
-
     def draw(self):
         """Draw the windows of one epoch.
 
@@ -118,7 +101,9 @@ class WindowSampler(Sampler):
         draws : torch.Tensor of shape (n_windows, 2), int64
             ``(sequence, offset)`` pairs, in the order of the epoch.
         """
-        generator = self._source()
+        generator = self.generator
+        if self.seed is not None:
+            generator = torch.Generator().manual_seed(int(self.seed))
         owner = self._owner
         if self.shuffle:
             owner = owner[torch.randperm(len(owner), generator=generator)]
@@ -130,34 +115,25 @@ class WindowSampler(Sampler):
         draws = self.draw()
         stop = len(self) * self.batch_size if self.drop_last else len(draws)
         for batch in draws[:stop].split(self.batch_size):
-            yield batch.tolist()  # a list, as batch samplers yield (B pairs, no copy of data)
+            yield batch.tolist()  # batch samplers yield lists
 
 
 class TripletWindowDataset(Dataset):
     """(beginning, middle, end) windows of ``3 * segment_length`` time points, by batch.
 
-    Indexed by ``(batch, 2)`` ``(sequence, offset)`` pairs (a list from a
-    :class:`WindowSampler`, or a tensor), it returns ``(windows, targets)``: a ``(batch, 3,
-    segment_length, n_features)`` float tensor of the beginning, middle and end segments of
-    each window and dummy zero targets (skorch expects ``(X, y)`` pairs). When the sequences
-    lie one after another in one buffer (the rows of a 3D array), a batch is one gather from
-    that buffer; otherwise one slice view per window is stacked. The batch is then
-    standardised in place, so no standardised copy of the data is kept.
+    Indexing with ``(batch, 2)`` ``(sequence, offset)`` draws is :meth:`gather`.
 
     Parameters
     ----------
     sequences : list of torch.Tensor of shape (n_timepoints_i, n_features)
-        The sequences; each must have at least ``3 * segment_length`` time points. Any object
-        with a ``shape`` whose slices along time are tensors works too, e.g. runs read lazily
-        from disk, of which only the windows drawn are read.
+        Each at least ``3 * segment_length`` long (or any object whose time slices are
+        tensors, e.g. runs read lazily from disk).
     segment_length : int
         Number of time points in each of the three segments.
     standardizer : object with ``apply_(tensor)`` or None, default=None
-        Applied in place to each batch (e.g.
-        :class:`sklearn_tcssl._input.standardize.Standardizer`).
+        Applied in place to each batch.
     flat : torch.Tensor of shape (sum(n_timepoints_i), n_features) or None, default=None
-        The sequences concatenated (e.g. a view of the 3D array they come from), for the
-        one-gather path; ``None`` stacks slices.
+        The sequences concatenated: a batch is then one ``index_select`` from it.
     """
 
     def __init__(self, sequences, segment_length, *, standardizer=None, flat=None):
@@ -197,7 +173,7 @@ class TripletWindowDataset(Dataset):
         return WindowSampler(self.lengths, self.window, batch_size, **kwargs)
 
     def subset(self, indices):
-        """Return the dataset of some of the sequences (same standardisation, no copy).
+        """Return the dataset of some of the sequences (same standardizer, no copy).
 
         Parameters
         ----------
@@ -207,20 +183,13 @@ class TripletWindowDataset(Dataset):
         Returns
         -------
         dataset : TripletWindowDataset
-            The kept sequences, sharing this dataset's standardizer.
+            The kept sequences.
         """
         return type(self)(
             [self.sequences[int(i)] for i in indices],
             self.segment_length,
             standardizer=self.standardizer,
         )
-
-    def __getitems__(self, draws):
-        """Return the batch of ``draws`` (what a DataLoader with a batch sampler calls)."""
-        return self[draws]
-
-    def __getitem__(self, draws):
-        return self.gather(draws)
 
     def gather(self, draws, out=None):
         """Return the batch of ``draws``, written into ``out`` when given.
@@ -230,15 +199,14 @@ class TripletWindowDataset(Dataset):
         draws : list or torch.Tensor of ``(sequence, offset)`` pairs, shape (batch, 2)
             Windows to gather (from a :class:`WindowSampler`).
         out : torch.Tensor of shape (batch, window, n_features) or None, default=None
-            Float32 buffer to write the batch into (reusing one avoids the page faults of
-            a fresh allocation of a large batch); ``None`` allocates a new tensor.
+            Float32 buffer to write the batch into; ``None`` allocates a new tensor.
 
         Returns
         -------
         windows : torch.Tensor of shape (batch, 3, segment_length, n_features)
             The standardised beginning, middle and end segments (a view of ``out``).
         targets : torch.Tensor of shape (batch,)
-            Dummy zeros.
+            Dummy zeros (skorch expects ``(X, y)`` pairs).
         """
         draws = torch.as_tensor(draws, dtype=torch.int64).reshape(-1, 2)
         if self.flat is not None:  # one gather: (B, W) row indices into the buffer
@@ -254,14 +222,13 @@ class TripletWindowDataset(Dataset):
         n = len(draws)
         return batch.view(n, 3, self.segment_length, -1), torch.zeros(n)  # (B, 3, L, V)
 
+    __getitem__ = __getitems__ = gather  # a DataLoader with a batch sampler asks for batches
+
     def reused_buffer(self, batch_size):
         """Return the next of two buffers of ``batch_size`` windows, alternately.
 
-        The batches of a training loop, gathered into two buffers in turn, need no fresh
-        memory (at 50,000 features a fresh batch of 32 windows cost 40 ms of page faults
-        against 7 ms for the gather itself): a batch stays valid while the next one is
-        gathered, not longer. Only for loops that use each batch before asking for the
-        next but one (:func:`window_loader` with ``reuse_buffers=True``).
+        Saves the page faults of fresh large batches (40 ms against a 7 ms gather for 32
+        windows of 50,000 features); a batch stays valid until the next but one.
 
         Parameters
         ----------
@@ -288,11 +255,7 @@ class TripletWindowDataset(Dataset):
 
 
 class _ReusedBuffers(Dataset):
-    """Batches of a :class:`TripletWindowDataset` gathered into its two reused buffers.
-
-    In DataLoader workers (whose batches travel to the main process through shared
-    memory) every batch is a fresh tensor.
-    """
+    """Batches gathered into the dataset's two reused buffers (fresh ones in workers)."""
 
     def __init__(self, dataset):
         self.dataset = dataset
@@ -301,7 +264,7 @@ class _ReusedBuffers(Dataset):
         return len(self.dataset)
 
     def __getitems__(self, draws):
-        if get_worker_info() is not None:
+        if get_worker_info() is not None:  # worker batches travel through shared memory
             return self.dataset[draws]
         return self.dataset.gather(draws, out=self.dataset.reused_buffer(len(draws)))
 
@@ -316,9 +279,7 @@ def window_loader(
     reuse_buffers=False,
     **kwargs,
 ):
-    """DataLoader of batches of a :class:`TripletWindowDataset` drawn by a :class:`WindowSampler`.
-
-    Usable as skorch's ``iterator_train`` / ``iterator_valid``.
+    """Return a DataLoader of batches of a :class:`TripletWindowDataset` (skorch's iterators).
 
     Parameters
     ----------
@@ -327,23 +288,22 @@ def window_loader(
     batch_size : int
         Windows per batch.
     shuffle : bool, default=False
-        Shuffle the windows each epoch (as for :class:`WindowSampler`).
+        Shuffle the windows each epoch.
     drop_last : bool, default=False
         Drop the last incomplete batch.
     seed : int or None, default=None
         Seed of the windows' generator; ``None``: torch's global generator.
     reuse_buffers : bool, default=False
-        Gather the batches alternately into two buffers of the dataset
-        (:meth:`TripletWindowDataset.reused_buffer`): faster for large batches, but a batch
-        is overwritten two batches later, so only for a loop that is done with each batch
-        by then (the estimators' training loop); ``False``: every batch is a new tensor.
+        Gather the batches alternately into two buffers
+        (:meth:`TripletWindowDataset.reused_buffer`), for a loop done with each batch before
+        the next but one; ``False``: every batch is a new tensor.
     **kwargs
         Passed to :class:`torch.utils.data.DataLoader` (``num_workers``, ``pin_memory``...).
 
     Returns
     -------
     loader : torch.utils.data.DataLoader
-        Yields one ``(beginning, middle, end)`` batch per draw of the sampler.
+        Yields one ``(windows, targets)`` batch per draw of the sampler.
     """
     sampler = dataset.sampler(batch_size, shuffle=shuffle, drop_last=drop_last, seed=seed)
     kwargs.pop("collate_fn", None)
@@ -359,36 +319,24 @@ def _as_is(batch):
 class TimeLockedWindowDataset(Dataset):
     """(beginning, middle, end) windows from runs that share one stimulus clock.
 
-    For runs recorded on the same stimulus (a movie, a fixed-timing paradigm), time point
-    ``t`` of every run is the same moment of the stimulus. Each item draws a window start
-    ``t`` and two different subjects ``a`` (the anchor's subject) and ``b``:
-
-    * ``cross_subject=True``: the end is ``a``'s segment ``[t + 2L, t + 3L)``, the middle
-      (positive) is ``b``'s segment at the *same* stimulus time ``[t + 2L, t + 3L)``, the
-      beginning (negative) is ``b``'s segment ``[t, t + L)``, ``2L`` earlier;
-    * ``cross_subject=False``: the paper's within-subject form, all three segments from
-      subject ``a`` at ``[t, t + L)``, ``[t + L, t + 2L)`` and ``[t + 2L, t + 3L)``.
-
-    An epoch has ``n_subjects * (n_timepoints // (3 * segment_length))`` items, so it covers
-    the data.
+    Each item draws a start ``t`` and two different subjects ``a`` and ``b``. With
+    ``cross_subject=True`` the end is ``a``'s segment ``[t + 2L, t + 3L)``, the middle
+    (positive) ``b``'s segment at the same time, the beginning (negative) ``b``'s segment
+    ``[t, t + L)``; otherwise the three consecutive segments of ``a`` from ``t``. An item is
+    ``({"windows": 3 tensors (L, n_features_s), "subjects": (3,) int64}, 0)``
+    (:func:`collate_time_locked` batches them); an epoch has ``n_timepoints // (3 * L)``
+    items per subject.
 
     Parameters
     ----------
     runs : list of torch.Tensor of shape (n_timepoints, n_features_s)
-        One run per subject, all with the same number of time points; the feature counts may
-        differ between subjects.
+        One run per subject, all with the same number of time points.
     segment_length : int
         Time points per segment ``L``.
     cross_subject : bool, default=True
         Draw the positive from another subject at the same stimulus time (needs >= 2 runs).
     generator : torch.Generator or None, default=None
         Source of the draws (``None``: torch's global generator, seeded per worker).
-
-    Notes
-    -----
-    An item is ``({"windows": list of 3 tensors (L, n_features_s), "subjects": (3,) int64},
-    0)``; because subjects may have different feature counts, batches are collated by
-    :func:`collate_time_locked` into per-subject groups.
     """
 
     def __init__(self, runs, segment_length, *, cross_subject=True, generator=None):
@@ -430,10 +378,7 @@ class TimeLockedWindowDataset(Dataset):
 
 
 def collate_time_locked(items):
-    """Collate :class:`TimeLockedWindowDataset` items into a batch.
-
-    Subjects may have different feature counts: segments are zero-padded to the largest
-    count (each subject's map reads only its own first ``n_features_s`` columns).
+    """Collate :class:`TimeLockedWindowDataset` items, zero-padding to the widest subject.
 
     Parameters
     ----------
@@ -444,7 +389,8 @@ def collate_time_locked(items):
     -------
     batch : dict
         ``"segments"``: ``(batch, 3, L, max_features)`` float tensor (beginning, middle,
-        end), ``"subjects"``: ``(batch, 3)`` int64.
+        end; each subject's map reads its own first ``n_features_s`` columns),
+        ``"subjects"``: ``(batch, 3)`` int64.
     targets : torch.Tensor of shape (batch,)
         Dummy targets.
     """
