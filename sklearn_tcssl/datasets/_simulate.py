@@ -97,16 +97,14 @@ def _check_task_networks(task_networks, task_names):
         )
     out = {}
     for task in task_names:
-        nets = (
-            (task_networks[task],) if isinstance(task_networks[task], str) else task_networks[task]
-        )
-        unknown = [n for n in nets if n not in YEO7_NETWORKS]
+        nets = task_networks[task]
+        out[task] = (nets,) if isinstance(nets, str) else tuple(nets)
+        unknown = [n for n in out[task] if n not in YEO7_NETWORKS]
         if unknown:
             raise ValueError(
                 f"task_networks[{task!r}] names unknown network(s) {unknown}; use names "
                 f"from {list(_NETWORK_NAMES)}."
             )
-        out[task] = tuple(nets)
     return out
 
 

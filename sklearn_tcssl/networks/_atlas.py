@@ -93,8 +93,7 @@ def brain_of_image(img):
     (pass ``mask_img``), and None is returned.
     """
     img = nib.load(img) if isinstance(img, str | Path) else img
-    data = img.dataobj[..., 0] if len(img.shape) == 4 else img.dataobj
-    data = np.asarray(data)
+    data = np.asarray(img.dataobj[..., 0] if len(img.shape) == 4 else img.dataobj)
     brain = np.isfinite(data) & (data != 0)
     return brain if 0 < brain.mean() < 0.9 else None
 
@@ -127,8 +126,7 @@ def fetch_atlas(data_dir, verbose):
         )
     except Exception as err:  # URLError, OSError, requests errors, ...: all mean "unavailable"
         _remove_if_empty(absent)
-        # "from None": the socket traceback would bury this message (e.g. in the summary of
-        # cross_val_score's failed fits); its text is kept in the message.
+        # "from None": the socket traceback would bury this message (its text is in it)
         raise AtlasUnavailableError(
             f"atlas=None: the Yeo 2011 atlas could not be fetched with {FETCHER} "
             f"(data_dir={data_dir!r}): {type(err).__name__}: {err}. Without network access, "

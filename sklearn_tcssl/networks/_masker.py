@@ -208,9 +208,8 @@ class NetworkMasker(TransformerMixin, BaseEstimator):
         names, required = validate_networks(self.networks)
         listed, grid = _check_4d(imgs, type(self).__name__)
         memory = check_memory(self.memory if self.memory_level >= 1 else None)
-        compute = memory.cache(network_mask_data)
         brain = None if self.mask_img is not None else brain_of_image(listed[0])
-        self.mask_img_, self.n_voxels_, self.in_brain_ = compute(
+        self.mask_img_, self.n_voxels_, self.in_brain_ = memory.cache(network_mask_data)(
             names, required, self.atlas, grid, self.mask_img, brain, self.data_dir, self.verbose
         )
         self.networks_ = names
