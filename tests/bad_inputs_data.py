@@ -194,7 +194,7 @@ class _Sigterm(Callback):
 
 def _sigterm_save(tmp):
     embedder = TemporalContrastiveEmbedder(**FAST).fit(_X())
-    with mock.patch("sklearn_tcssl.io._atomic.os.fsync", lambda fd: os.kill(os.getpid(), 15)):
+    with mock.patch("sklearn_tcssl.io._model_file.os.fsync", lambda fd: os.kill(os.getpid(), 15)):
         save(embedder, tmp / "m.safetensors")
 
 

@@ -1,25 +1,23 @@
 """Crash-safe training checkpoints: atomic writes every N epochs, resuming, one fit per folder.
 
-A checkpoint is a folder ``epoch-000012/`` inside the checkpoint directory holding
+A checkpoint is a folder ``epoch-000012/`` in the checkpoint directory: skorch's
+``save_params`` files (``params.safetensors``; ``optimizer.pt``, read with
+``torch.load(weights_only=True)`` as safetensors cannot hold the AdamW state;
+``history.json``), ``rng.pt`` (torch's CPU random state, which draws the windows and batch
+order of later epochs) and ``meta.json`` (the epoch and a fingerprint of the run: parameters
+and a digest of the data). It is written as ``.epoch-000012.tmp-<pid>``, flushed, then renamed:
+a folder named ``epoch-*`` is always complete. Older ones are pruned after the new one is in
+place; temporary folders of dead writers are deleted before training.
 
-* ``params.safetensors``, ``optimizer.pt``, ``history.json``: skorch's ``save_params`` files
-  (the AdamW state, which safetensors cannot hold, is read with ``torch.load(weights_only=True)``);
-* ``rng.pt``: torch's CPU random state, which draws the windows and batch order of later epochs;
-* ``meta.json``: the epoch and a fingerprint of the run (parameters, digest of the data).
+Resuming checks every file of the newest checkpoint before loading any; a damaged one is
+renamed ``epoch-NNNNNN.damaged`` with a warning and the previous one is used. On the CPU a
+resumed run ends in the state of an uninterrupted one (on CUDA, close to it); callbacks' own
+state (e.g. ``EarlyStopping``'s patience) starts afresh.
 
-It is written as ``.epoch-000012.tmp-<pid>``, each file flushed to disk, then renamed: a folder
-named ``epoch-*`` is always complete. Older checkpoints are pruned after the new one is in
-place; temporary folders of writers that no longer run are deleted before training.
-
-Resuming reads and checks every file of the newest checkpoint before loading any; a damaged
-one is renamed ``epoch-NNNNNN.damaged`` with a warning and the previous one is used. On the
-CPU a resumed run ends in the same state as an uninterrupted one (on CUDA, close to it).
-Callbacks' own state (e.g. ``EarlyStopping``'s patience) starts afresh.
-
-While a fit trains it holds ``<checkpoint_dir>/.lock`` (its process id): a second fit on the
-same folder is refused with :class:`~sklearn_tcssl.CheckpointInUseError` before it trains.
-On POSIX the lock is an ``fcntl.flock``, released by the system however the process ends;
-elsewhere the file is created with ``O_EXCL`` and a lock whose process is dead is taken over.
+A fit holds ``<checkpoint_dir>/.lock`` (its process id) while it trains: a second fit on the
+folder is refused with :class:`~sklearn_tcssl.CheckpointInUseError` before it trains. On POSIX
+the lock is an ``fcntl.flock``, released by the system however the process ends; elsewhere the
+file is created with ``O_EXCL`` and a lock whose process is dead is taken over.
 """
 
 import contextlib

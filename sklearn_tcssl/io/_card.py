@@ -1,19 +1,12 @@
 """The model card's schema: a model file is data, checked before any of it is used.
 
-A model file (see :mod:`sklearn_tcssl.io._model_file`) holds a JSON card and a safetensors
-tensor index; neither is trusted. :func:`check_card` checks
-
-* every field the package reads against the schema of the card's family (:data:`SCHEMA` for
-  the embedder and the classifier, :data:`ALIGNER_SCHEMA` for the aligners): a missing or
-  mistyped field raises :class:`~sklearn_tcssl.IncompatibleModelError` naming it;
-* the tensors (safetensors has checked that their bytes lie in the file): dtypes a model is
-  made of, and shapes that agree with the card. An encoder's sizes are derived from the
-  shapes (:func:`derive_architecture`); an aligner's card implies every tensor and its shape
-  (its encoder's computed on torch's ``meta`` device). So every size is bounded by the file's
-  own content (``n_components=30000`` in a 4 kB file is refused) before anything is built.
-
-:func:`model_params` returns only the constructor parameters that describe the model or its
-training (:data:`MODEL_PARAMS`); settings of the machine that saved the file are never read.
+:func:`check_card` checks every field the package reads against the schema of the card's
+family (:data:`SCHEMA` for the embedder and the classifier, :data:`ALIGNER_SCHEMA` for the
+aligners), then the tensors (whose bytes safetensors has checked to lie in the file): their
+dtypes, and shapes that agree with the card (an encoder's sizes are derived from the shapes;
+an aligner's card implies every tensor's shape, its encoder's computed on torch's ``meta``
+device). Every size is thus bounded by the file's own content before anything is built.
+:func:`model_params` reads back only the parameters that describe the model (:data:`MODEL_PARAMS`).
 """
 
 import math
@@ -246,10 +239,13 @@ def check_field(mapping, key, spec, where, *, name=None, required=True):
     return value
 
 
-def _check_fields(mapping, fields, where, *, prefix=""):
-    """Check the fields (``{key: spec}``) of ``mapping``, named with ``prefix`` in errors."""
+def _check_architecture(architecture, fields, where, *, common=()):
+    """Check the ``fields`` (``{key: spec}``) of an architecture; refuse keys but ``common``."""
     for key, spec in fields.items():
-        check_field(mapping, key, spec, where, name=prefix + key)
+        check_field(architecture, key, spec, where, name=f"architecture.{key}")
+    unknown = sorted(set(architecture) - set(fields) - set(common))
+    if unknown:
+        raise _refuse(where, f"the model card's architecture has unknown field(s) {unknown}.")
 
 
 def validate_card(card, *, where):
@@ -267,8 +263,7 @@ def validate_card(card, *, where):
         return card
     fields = ENCODER_FIELDS.get(card["architecture"]["name"])
     if fields is not None:  # an unknown encoder is refused by name when it is built
-        _check_fields(card["architecture"], fields, where, prefix="architecture.")
-        _refuse_unknown(card["architecture"], [*_COMMON_KEYS, *fields], where)
+        _check_architecture(card["architecture"], fields, where, common=_COMMON_KEYS)
     if card["estimator"] == "TemporalContrastiveClassifier" and "classes" not in card:
         raise _refuse(where, "the model card of a classifier has no field 'classes'.")
     dtype = card.get("classes_dtype", "object")
@@ -287,12 +282,6 @@ def validate_card(card, *, where):
             f"n_features_in={card['n_features_in']}.",
         )
     return card
-
-
-def _refuse_unknown(architecture, known, where):
-    unknown = sorted(set(architecture) - set(known))
-    if unknown:
-        raise _refuse(where, f"the model card's architecture has unknown field(s) {unknown}.")
 
 
 def model_params(card, estimator_class, *, where):
@@ -382,32 +371,32 @@ def _shape(shapes, name, ndim, where):
     return shapes[name]
 
 
-def derive_architecture(shapes, name, *, where, prefix="encoder."):
+def derive_architecture(shapes, name, *, where):
     """Return the sizes of encoder ``name`` that the tensor shapes (``{name: shape}``) give.
 
     The keys are the architecture's fields of :data:`SCHEMA` and :data:`ENCODER_FIELDS` that
     the tensors determine (all but a VolumeEncoder's ``grid_shape``).
     """
-    n_components = _shape(shapes, f"{prefix}head.layers.0.weight", 2, where)[1]
+    n_components = _shape(shapes, "encoder.head.layers.0.weight", 2, where)[1]
     n_blocks = 0
-    while f"{prefix}temporal.{n_blocks}.conv_in.weight" in shapes:
+    while f"encoder.temporal.{n_blocks}.conv_in.weight" in shapes:
         n_blocks += 1
     kernel_size = 3
     if n_blocks:
-        kernel_size = _shape(shapes, f"{prefix}temporal.0.conv_in.weight", 3, where)[2]
+        kernel_size = _shape(shapes, "encoder.temporal.0.conv_in.weight", 3, where)[2]
     sizes = {
         "n_components": n_components,
         "kernel_size": kernel_size,
         "n_blocks": n_blocks,
-        "projection_dim": _shape(shapes, f"{prefix}head.layers.2.weight", 2, where)[0],
+        "projection_dim": _shape(shapes, "encoder.head.layers.2.weight", 2, where)[0],
     }
     if name == "TimeSeriesEncoder":
-        width, sizes["n_features"] = _shape(shapes, f"{prefix}spatial.weight", 2, where)
+        width, sizes["n_features"] = _shape(shapes, "encoder.spatial.weight", 2, where)
     else:  # VolumeEncoder
-        sizes["channels"] = _shape(shapes, f"{prefix}spatial.features.0.weight", 5, where)[0]
-        width, n_pooled = _shape(shapes, f"{prefix}spatial.linear.weight", 2, where)
+        sizes["channels"] = _shape(shapes, "encoder.spatial.features.0.weight", 5, where)[0]
+        width, n_pooled = _shape(shapes, "encoder.spatial.linear.weight", 2, where)
         last = max(
-            (k for k in shapes if k.startswith(f"{prefix}spatial.features.")),
+            (k for k in shapes if k.startswith("encoder.spatial.features.")),
             key=lambda k: int(k.split(".")[-2]),
         )
         cells = n_pooled / shapes[last][0]
@@ -470,8 +459,7 @@ def _aligner_encoder_shapes(card, n_tensors, where):
         "n_blocks": (lambda v: _is_number(v, True, 0) and v <= n_tensors, "an integer >= 0"),
         "projection_dim": _int(1),
     }
-    _refuse_unknown(arch, fields, where)
-    _check_fields(arch, fields, where, prefix="architecture.")
+    _check_architecture(arch, fields, where)
     with torch.device("meta"):  # shapes only, nothing allocated
         module = SubjectAlignedEncoder(**{k: v for k, v in arch.items() if k != "name"})
     return {f"encoder.{k}": tuple(v.shape) for k, v in module.state_dict().items()}

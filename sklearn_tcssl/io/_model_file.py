@@ -1,34 +1,23 @@
 """Model files: save and load fitted estimators without executing any code.
 
-A model file is **one** ``.safetensors`` file: its tensors are the weights and statistics,
-and its header metadata holds, under ``"tcssl_card"``, a JSON *card* describing the model.
-Nothing in it is unpickled or executed (``torch.load`` is never called); any safetensors tool
-can read it, e.g. ``safetensors.safe_open(path, "np").metadata()["tcssl_card"]``.
+A model file is **one** ``.safetensors`` file: its tensors are the weights and statistics, and
+its header metadata holds, under ``"tcssl_card"``, a JSON *card* describing the model. Nothing
+in it is unpickled or executed (``torch.load`` is never called); any safetensors tool reads it,
+e.g. ``safetensors.safe_open(path, "np").metadata()["tcssl_card"]``.
 
-Every card holds ``format`` (``"sklearn-tcssl-model"``), ``format_version`` (currently 1),
-``estimator`` (class name), ``created`` (UTC ISO time), ``versions`` of the packages and
-Python, ``params`` (the constructor parameters, without callbacks and this machine's paths;
-``init_from`` only as a path) and ``input`` (``t_r`` and ``input_info`` when given).
+The card records the format, the estimator's class and parameters (no callbacks, nor this
+machine's paths), the package versions, the input (form, features, the mask identity of
+:func:`describe_mask`, ``t_r``, ``input_info``) and, for an embedder or a classifier, the
+encoder's architecture and a training summary; :mod:`sklearn_tcssl.io._card` lists every field
+read back. The tensors are the encoder's state dict (``encoder.<name>``), a classifier's
+``head.*`` and ``standardization.mean`` / ``.scale``; an aligner's are ``shared_response`` and,
+per subject, ``maps.<i>``, ``mean.<i>``, ``scale.<i>`` (and the contrastive one's encoder).
 
-An embedder's or classifier's file holds the tensors ``encoder.<name>`` (the
-:class:`~sklearn_tcssl.nn.encoders.TimeSeriesEncoder` or
-:class:`~sklearn_tcssl.nn.volume.VolumeEncoder` state dict), ``head.weight`` and
-``head.bias`` (classifier) and ``standardization.mean`` / ``.scale``; its card adds
-``architecture`` (encoder name and arguments, rebuilt by :mod:`sklearn_tcssl.io._registry`),
-``n_features_in``, ``univariate``, ``feature_names_in``, ``classes`` and ``classes_dtype``
-(classifier), ``input`` (``form``: ``"sequences"`` or ``"volumes"`` with ``grid_affine`` and
-``grid_shape``; ``n_features``; the mask identity of :func:`describe_mask`) and ``training``
-(``n_sequences``, ``n_timepoints``, ``epochs``, final loss and pretext accuracy,
-``fit_time_s``, the card of the ``init_from`` model).
-
-An aligner's file holds ``shared_response``, ``maps.<i>``, ``mean.<i>`` and ``scale.<i>`` per
-subject (and the contrastive aligner's ``encoder.<name>``); its card adds the fields of
-``_model_file_parts`` (subjects, sizes, feature names; the contrastive aligner's
-``architecture``).
-
-Files are written atomically (:mod:`sklearn_tcssl.io._atomic`); a SIGTERM during the write
-removes the temporary file and exits with status 143. Reading never trusts the file: the card
-and the tensor shapes are checked (:mod:`sklearn_tcssl.io._card`) before anything is built.
+Files are written atomically: to ``.<name>.tmp-<pid>-<random>`` beside the destination,
+flushed, then renamed; a SIGTERM during the write removes the temporary file and exits with
+status 143, and the next save of the same file removes those of dead writers. Reading never
+trusts the file: the card and the tensor shapes are checked (:mod:`sklearn_tcssl.io._card`)
+before anything is built.
 """
 
 import datetime
@@ -37,14 +26,14 @@ import json
 import os
 import platform
 import struct
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from sklearn_tcssl._utils.exceptions import IncompatibleModelError
-from sklearn_tcssl._utils.processes import stop_on_sigterm
-from sklearn_tcssl.io._atomic import remove_stale_temporaries, write_atomically
+from sklearn_tcssl._utils.processes import is_other_live_process, stop_on_sigterm
 from sklearn_tcssl.io._card import ALIGNERS, check_card, model_params
 from sklearn_tcssl.io._registry import (
     ESTIMATOR_MODULES,
@@ -247,10 +236,31 @@ def save(estimator, path, *, mask=None, t_r=None, input_info=None):
     if path.is_dir():
         raise IsADirectoryError(f"path={str(path)!r} is a folder; give a file name.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path)
+    prefix = f".{path.name}.tmp-"
+    for tmp in path.parent.glob(prefix + "*"):  # left by saves killed outright (SIGKILL)
+        pid = tmp.name[len(prefix) :].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not is_other_live_process(int(pid)):
+            tmp.unlink(missing_ok=True)
     with stop_on_sigterm(f"sklearn_tcssl.io.save({str(path)!r})"):  # removes the partial file
-        write_atomically(path, payload)
+        _write_atomically(path, payload, f"{prefix}{os.getpid()}-")
     return path
+
+
+def _write_atomically(path, payload, prefix):
+    """Write ``payload`` to a temporary file ``prefix*`` beside ``path``, then rename it over."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would keep a shared model private
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _aligner_card_and_tensors(estimator, mask):

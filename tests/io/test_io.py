@@ -190,7 +190,7 @@ def test_sigterm_during_save_leaves_the_old_file_and_no_temporary(tmp_path, embe
     def killed(fd):
         signal.raise_signal(signal.SIGTERM)
 
-    with mock.patch("sklearn_tcssl.io._atomic.os.fsync", killed):
+    with mock.patch("sklearn_tcssl.io._model_file.os.fsync", killed):
         with pytest.raises(Terminated) as info:
             save(embedder, path)
     assert info.value.code == 143 and "stopped by SIGTERM" in capsys.readouterr().err
