@@ -58,10 +58,7 @@ def gather_with_local_grad(z, all_gather, rank):
 class AcceleratorGather:
     """The ``gather`` of :class:`~sklearn_tcssl.nn.losses.TemporalContrastiveLoss` for Accelerate.
 
-    Parameters
-    ----------
-    accelerator : accelerate.Accelerator
-        Provides ``gather``, ``process_index`` and ``num_processes``.
+    ``accelerator`` provides ``gather``, ``process_index`` and ``num_processes``.
     """
 
     def __init__(self, accelerator):

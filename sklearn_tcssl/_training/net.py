@@ -91,16 +91,9 @@ class TemporalContrastiveNet(InterruptibleMixin, PrecisionMixin, NeuralNet):
 class SequenceValidSplit:
     """skorch ``train_split`` holding out whole sequences (never parts of one on both sides).
 
-    A seeded permutation holds out ``ceil(cv * n_sequences)`` sequences; with the validation
-    sampler seeded (``iterator_valid__seed``), every epoch scores the same windows, so
-    ``valid_loss`` changes only when the model does.
-
-    Parameters
-    ----------
-    cv : float
-        Fraction of the sequences held out, in (0, 1).
-    seed : int
-        Seed of the split.
+    A permutation seeded with ``seed`` holds out ``ceil(cv * n_sequences)`` sequences
+    (``cv`` in (0, 1)); with the validation sampler seeded (``iterator_valid__seed``), every
+    epoch scores the same windows, so ``valid_loss`` changes only when the model does.
     """
 
     def __init__(self, cv, *, seed):

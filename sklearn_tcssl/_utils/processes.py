@@ -16,13 +16,7 @@ EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 class Terminated(SystemExit):
-    """SIGTERM turned into a clean exit with status 143; ``str()`` is the message.
-
-    Parameters
-    ----------
-    message : str
-        What was stopped and what was kept.
-    """
+    """SIGTERM turned into a clean exit with status 143; ``str()`` is the ``message``."""
 
     def __init__(self, message):
         super().__init__(EXIT_TERMINATED)
@@ -49,16 +43,8 @@ def replaceable(handler):
 def stop_on_sigterm(what):
     """While the block runs, SIGTERM raises :class:`Terminated` instead of killing the process.
 
-    The message is printed on stderr; a SIGTERM handler of the user's is left in place.
-
-    Parameters
-    ----------
-    what : str
-        What runs, for the message (``"tcssl pretrain"``, ``"sklearn_tcssl.io.save"``).
-
-    Yields
-    ------
-    None
+    The message, naming ``what`` runs (``"tcssl pretrain"``), is printed on stderr; a SIGTERM
+    handler of the user's is left in place.
     """
 
     def on_term(signum, frame):

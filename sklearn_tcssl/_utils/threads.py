@@ -38,12 +38,7 @@ def prefer_passive_openmp():
     """Let idle OpenMP threads sleep rather than spin, if torch is not loaded yet.
 
     OpenMP reads ``OMP_WAIT_POLICY`` once, when torch loads it; a value the user set is
-    kept. Called when :mod:`sklearn_tcssl` is imported; child processes inherit it.
-
-    Returns
-    -------
-    applied : bool
-        Whether the passive policy is in effect for torch's OpenMP.
+    kept. Return whether the passive policy is in effect.
     """
     if "torch" not in sys.modules:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -157,18 +152,7 @@ def _cap(n_threads, cpus, name):
 
 # ------------------------------------------------------------------ CPUs
 def available_cpus():
-    """Return the CPUs this process may use (:func:`joblib.cpu_count`), at least 1.
-
-    Returns
-    -------
-    n_cpus : int
-
-    Examples
-    --------
-    >>> from sklearn_tcssl._utils.threads import available_cpus
-    >>> available_cpus() >= 1
-    True
-    """
+    """Return the CPUs this process may use (:func:`joblib.cpu_count`), at least 1."""
     import joblib
 
     return max(1, joblib.cpu_count())
@@ -228,14 +212,7 @@ def _requested(n_threads):
 def resolve_n_threads(n_threads=None):
     """Return the policy's thread count (at least 1) for ``n_threads`` (see :func:`set_config`).
 
-    Parameters
-    ----------
-    n_threads : int or None, default=None
-        ``None`` reads the configuration, then ``SKLEARN_TCSSL_N_THREADS``, then the limits.
-
-    Returns
-    -------
-    n : int
+    ``None`` reads the configuration, then ``SKLEARN_TCSSL_N_THREADS``, then the limits.
     """
     import torch
 
@@ -255,17 +232,9 @@ def resolve_n_threads(n_threads=None):
 # ------------------------------------------------------------------ apply
 @contextlib.contextmanager
 def thread_budget(n_threads=None):
-    """Run a block with torch and BLAS at :func:`resolve_n_threads` threads (nested: the outer).
+    """Run a block with torch and BLAS at :func:`resolve_n_threads` threads; yield the count.
 
-    Parameters
-    ----------
-    n_threads : int or None, default=None
-        See :func:`resolve_n_threads`.
-
-    Yields
-    ------
-    n : int
-        The number of threads in use.
+    A nested budget keeps the outer count; torch's count is restored on exit.
     """
     import torch
 
