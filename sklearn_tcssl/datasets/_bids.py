@@ -372,8 +372,14 @@ def load_bids_blocks(
     ...     "ds000105", task="objectviewing", derivatives=True, space="MNI152NLin2009cAsym"
     ... )  # doctest: +SKIP
     """
-    arguments = locals()
-    cleaning = {name: arguments[name] for name in BLOCK_CONSTRAINTS}  # for extract_blocks
+    cleaning = {  # for extract_blocks
+        "hrf_delay": hrf_delay,
+        "standardize": standardize,
+        "detrend": detrend,
+        "high_pass": high_pass,
+        "trial_types": trial_types,
+        "min_duration": min_duration,
+    }
     root, task, subjects = _check_arguments(bids_root, task, derivatives, space, subjects)
     search_root = _find_derivatives_root(root, derivatives)
     refs = _bold_files(search_root, task, subjects, bool(derivatives), space, desc)

@@ -318,19 +318,34 @@ def _assemble(out, design, brain, task_networks, description):
 
 @validate_params(_SIMULATE_CONSTRAINTS, hints=_HINTS)
 def make_task_fmri(
-    n_subjects=12, *,
+    n_subjects=12,
+    *,
     # the design
-    n_runs=2, n_tasks=4, n_blocks=3, block_duration=12, rest_duration=8, t_r=2.0,
-    hrf_model="glover", hrf_delay=5.0,
+    n_runs=2,
+    n_tasks=4,
+    n_blocks=3,
+    block_duration=12,
+    rest_duration=8,
+    t_r=2.0,
+    hrf_model="glover",
+    hrf_delay=5.0,
     # the brain
-    voxel_size=6.0, atlas=None, task_networks=None,
+    voxel_size=6.0,
+    atlas=None,
+    task_networks=None,
     # the signal and its subject effects
-    effect_size=0.25, pattern_fwhm=12.0, subject_variability=0.5, jitter=6.0,
+    effect_size=0.25,
+    pattern_fwhm=12.0,
+    subject_variability=0.5,
+    jitter=6.0,
     # the noise
-    noise_ar=0.5, noise_fwhm=8.0, drift=1.0,
+    noise_ar=0.5,
+    noise_fwhm=8.0,
+    drift=1.0,
     # the output
-    preprocessed=True, random_state=None,
-):  # fmt: skip
+    preprocessed=True,
+    random_state=None,
+):
     """Simulate a block-design task-fMRI dataset with task information in chosen networks.
 
     Each subject performs ``n_runs`` runs; a run alternates rest and task blocks, every
@@ -449,9 +464,16 @@ def make_task_fmri(
     """
     start_time = time.perf_counter()
     design = _Design(  # validated by the decorator; numpy scalars become Python numbers
-        int(n_subjects), int(n_runs), int(n_tasks), int(n_blocks), int(block_duration),
-        int(rest_duration), float(t_r), hrf_model, float(hrf_delay),
-    )  # fmt: skip
+        n_subjects=int(n_subjects),
+        n_runs=int(n_runs),
+        n_tasks=int(n_tasks),
+        n_blocks=int(n_blocks),
+        block_duration=int(block_duration),
+        rest_duration=int(rest_duration),
+        t_r=float(t_r),
+        hrf_model=hrf_model,
+        hrf_delay=float(hrf_delay),
+    )
     voxel_size = float(voxel_size)
     _check_memory(design, voxel_size)
     rng = check_random_state(random_state)

@@ -48,10 +48,17 @@ def _zscore(run):
     prefer_skip_nested_validation=True,
 )
 def make_time_locked_fmri(
-    n_subjects=8, *, n_timepoints=300, n_features=60,
+    n_subjects=8,
+    *,
+    n_timepoints=300,
+    n_features=60,
     # the shared response, the scenes and the noise
-    n_components=8, n_scenes=10, noise=1.0, smoothness=0.9, random_state=None,
-):  # fmt: skip
+    n_components=8,
+    n_scenes=10,
+    noise=1.0,
+    smoothness=0.9,
+    random_state=None,
+):
     """Simulate people watching the same movie twice: an unlabeled run and labelled scenes.
 
     Each subject's data are ``S W_s^T + noise``: a smooth shared response ``S`` (time x
