@@ -205,16 +205,14 @@ class ShrinkageLDA(LinearDiscriminantAnalysis):
         return super().fit(X, y)
 
     def _dual_applies(self, X):
-        shape = getattr(X, "shape", None)
         return (
             self.solver == "lsqr"
             and isinstance(self.shrinkage, str)
             and self.shrinkage == "auto"
             and self.covariance_estimator is None
             and not self.store_covariance
-            and shape is not None
-            and len(shape) == 2
-            and shape[1] > shape[0]
+            and getattr(X, "ndim", None) == 2
+            and X.shape[1] > X.shape[0]
         )
 
 

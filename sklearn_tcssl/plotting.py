@@ -279,10 +279,9 @@ def plot_network_masks(masker, *, bg_img=None, axes=None, title=None, **kwargs):
     if roi_img is None:
         roi_img = masker
     if title is None and hasattr(masker, "networks_"):
-        counts = masker.n_voxels_
-        title = ", ".join(masker.networks_) + f" ({counts['total']} voxels)"
-        if len(masker.networks_) == 7:
-            title = f"whole brain: 7 networks ({counts['total']} voxels)"
+        names = masker.networks_
+        what = "whole brain: 7 networks" if len(names) == 7 else ", ".join(names)
+        title = f"{what} ({masker.n_voxels_['total']} voxels)"
     if bg_img is None:
         bg_img = datasets.load_mni152_template(resolution=2)
     kwargs.setdefault("draw_cross", False)

@@ -13,20 +13,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 
 def windows_per_sequence(lengths, window):
-    """Return the windows each sequence gives an epoch: ``max(1, length // window)``.
-
-    Parameters
-    ----------
-    lengths : sequence of int
-        Time points of each sequence.
-    window : int
-        Window length (``3 * segment_length``).
-
-    Returns
-    -------
-    counts : ndarray of int64, shape (n_sequences,)
-        Windows of each sequence in one epoch.
-    """
+    """Return the windows of each sequence in one epoch, ``max(1, length // window)`` (int64)."""
     return np.maximum(1, np.asarray(lengths, dtype=np.int64) // int(window))
 
 
