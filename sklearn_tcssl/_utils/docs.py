@@ -157,11 +157,6 @@ grid_affine_, grid_shape_ : ndarray of shape (4, 4), tuple of 3 int
 fit_time_ : float
     Seconds spent training in the last ``fit``."""
 
-docdict["fitted_X"] = """
-X : list of array-like of shape (n_timepoints_i, n_features), ndarray or list of 4D images
-    Sequences with the features seen in ``fit`` (or images, for a whole-brain model); any
-    length >= 1."""
-
 docdict["known_X"] = """
 X : list of array-like of shape (n_timepoints_i, n_features_s)
     Sequences (blocks or runs) of known subjects; any lengths. DataFrames must have the

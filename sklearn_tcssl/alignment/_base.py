@@ -441,7 +441,7 @@ def _subject_id(value, i, owner, what):
 
 def _check_not_constant(runs, subjects, owner, what):
     for i, run in enumerate(runs):
-        if len(run) > 1 and not np.ptp(run, axis=0).any():
+        if not np.ptp(run, axis=0).any():  # runs have >= 2 time points
             raise ValueError(
                 f"{owner}.{what}: X[{i}] (subjects[{i}]={subjects[i]!r}) is constant over time "
                 "(every feature has zero variance): a failed or empty scan cannot be aligned "

@@ -44,7 +44,6 @@ from sklearn_tcssl.io._pretrained import check_pretrained_features, pretrained_e
 from sklearn_tcssl.io._registry import build_encoder
 from sklearn_tcssl.nn.losses import NEGATIVES, TemporalContrastiveLoss
 
-INITS = ("pca", "random")
 ARCHITECTURE = {"kernel_size": 3, "n_blocks": 1, "projection_dim": 64}  # encoder defaults
 EVAL_BATCH = 256
 _PATH = [str, os.PathLike, None]
@@ -59,7 +58,7 @@ PARAMETER_CONSTRAINTS = {
     "batch_size": [_SIZE],
     "lr": [Interval(Real, 0.0, 10.0, closed="right")],
     "weight_decay": [Interval(Real, 0.0, 100.0, closed="both")],
-    "init": [StrOptions(set(INITS))],
+    "init": [StrOptions({"pca", "random"})],
     "standardize": ["boolean", StrOptions({"pretrained"})],
     "validation_fraction": [Interval(Real, 0.0, 0.5, closed="right"), None],
     "device": [str, torch.device],
@@ -373,14 +372,10 @@ class EncoderEstimator(TrainedEstimator):
         return self
 
     # ------------------------------------------------------------ inference
-    def _input(self, X):
-        """Return the validated input adapter for X, in the form seen in ``fit``."""
-        return fitted_input(self, X)
-
     def _infer(self, X, function, *, dtype=np.float32, what="transform"):
         """Apply ``function(module, batch)`` to X in evaluation batches; stack the rows."""
         check_fitted(self, "net_")
-        data = self._input(X)
+        data = fitted_input(self, X)
         out = run_batches(self.net_, data.batches(EVAL_BATCH), function, len(data), dtype=dtype)
         check_finite_embeddings(out, self.net_.module_, self._name, what=what)
         return out, data

@@ -275,13 +275,13 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
 
     # -------------------------------------------------------------- predict
     @with_thread_budget
-    @fill_doc
     def predict_proba(self, X):
         """Class probabilities of each sequence.
 
         Parameters
         ----------
-        %(fitted_X)s
+        X : list of array-like of shape (n_timepoints_i, n_features), ndarray or list of 4D images
+            Sequences with the features seen in ``fit``; any length >= 1.
 
         Returns
         -------
@@ -291,13 +291,13 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
         return self._forward(X, lambda module, batch: torch.softmax(module(batch), dim=1))
 
     @with_thread_budget
-    @fill_doc
     def predict(self, X):
         """Predict the class of each sequence.
 
         Parameters
         ----------
-        %(fitted_X)s
+        X : list of array-like of shape (n_timepoints_i, n_features), ndarray or list of 4D images
+            Sequences with the features seen in ``fit``.
 
         Returns
         -------
@@ -308,7 +308,6 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
         return self.classes_[proba.argmax(axis=1)]
 
     @with_thread_budget
-    @fill_doc
     def embed(self, X):
         """Embed each sequence with the (fine-tuned) encoder, before the head.
 
@@ -317,7 +316,8 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
 
         Parameters
         ----------
-        %(fitted_X)s
+        X : list of array-like, ndarray or list of 4D images
+            Sequences with the features seen in ``fit``.
 
         Returns
         -------

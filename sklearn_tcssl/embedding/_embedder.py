@@ -8,7 +8,7 @@ from sklearn.base import TransformerMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _check_feature_names_in
 
-from sklearn_tcssl._input.adapters import INPUT_KINDS
+from sklearn_tcssl._input.adapters import INPUT_KINDS, fitted_input
 from sklearn_tcssl._input.sequences import check_segment_length, check_y_length
 from sklearn_tcssl._input.validation import check_fitted
 from sklearn_tcssl._training.net import SequenceValidSplit
@@ -49,6 +49,14 @@ class TemporalContrastiveEmbedder(TransformerMixin, EncoderEstimator):
     ----------
     n_components : int, default=128
         Width of the embedding.
+    init_from : estimator, str, pathlib.Path or None, default=None
+        Continue pretraining, for ``max_epochs`` on the new data, from a fitted embedder or
+        classifier (wrapped in :class:`sklearn.frozen.FrozenEstimator` to survive
+        ``clone``) or a model file (:func:`sklearn_tcssl.io.save`): its encoder weights
+        replace the ``init`` initialisation. The data must have its number of features and
+        ``n_components`` its width (``None`` architecture parameters take its values); a
+        whole-brain model continues on 4D images, on its grid. Standardisation statistics
+        are re-estimated unless ``standardize="pretrained"``.
     segment_length : int, default=3
         Time points per segment; sequences need at least ``3 * segment_length`` time points.
         3 (6 s at TR = 2 s) fits blocks as short as 9 volumes; for runs or long blocks,
@@ -80,14 +88,6 @@ class TemporalContrastiveEmbedder(TransformerMixin, EncoderEstimator):
     validation_fraction : float or None, default=None
         If set, this fraction of the sequences is held out to report ``valid_loss`` and
         ``valid_pretext_acc`` in the history, on windows drawn once (seeded).
-    init_from : estimator, str, pathlib.Path or None, default=None
-        Continue pretraining, for ``max_epochs`` on the new data, from a fitted embedder or
-        classifier (wrapped in :class:`sklearn.frozen.FrozenEstimator` to survive
-        ``clone``) or a model file (:func:`sklearn_tcssl.io.save`): its encoder weights
-        replace the ``init`` initialisation. The data must have its number of features and
-        ``n_components`` its width (``None`` architecture parameters take its values); a
-        whole-brain model continues on 4D images, on its grid. Standardisation statistics
-        are re-estimated unless ``standardize="pretrained"``.
     %(volumes)s
     %(training_options)s
     %(accelerator)s
@@ -131,6 +131,7 @@ class TemporalContrastiveEmbedder(TransformerMixin, EncoderEstimator):
         self,
         n_components=128,
         *,
+        init_from=None,
         segment_length=3,
         negatives="batch",
         keep_mean_pattern="auto",
@@ -145,7 +146,6 @@ class TemporalContrastiveEmbedder(TransformerMixin, EncoderEstimator):
         init="pca",
         standardize=True,
         validation_fraction=None,
-        init_from=None,
         input="auto",
         target_voxel_size=4.0,
         cache_dir=None,
@@ -161,6 +161,7 @@ class TemporalContrastiveEmbedder(TransformerMixin, EncoderEstimator):
         accelerator=None,
     ):
         self.n_components = n_components
+        self.init_from = init_from
         self.segment_length = segment_length
         self.negatives = negatives
         self.keep_mean_pattern = keep_mean_pattern
@@ -175,7 +176,6 @@ class TemporalContrastiveEmbedder(TransformerMixin, EncoderEstimator):
         self.init = init
         self.standardize = standardize
         self.validation_fraction = validation_fraction
-        self.init_from = init_from
         self.input = input
         self.target_voxel_size = target_voxel_size
         self.cache_dir = cache_dir
@@ -257,13 +257,14 @@ class TemporalContrastiveEmbedder(TransformerMixin, EncoderEstimator):
 
     # ------------------------------------------------------------ transform
     @with_thread_budget
-    @fill_doc
     def transform(self, X):
         """Embed each sequence of X.
 
         Parameters
         ----------
-        %(fitted_X)s
+        X : list of array-like of shape (n_timepoints_i, n_features), ndarray or list of 4D images
+            Sequences with the features seen in ``fit`` (or images, for a whole-brain
+            model); any length >= 1.
 
         Returns
         -------
@@ -304,7 +305,7 @@ class TemporalContrastiveEmbedder(TransformerMixin, EncoderEstimator):
         check_fitted(self, "net_")
         example = " (windows drawn per sequence, e.g. 5)"
         n_draws = check_integer(n_draws, "n_draws", f"{self._name}.score", example=example)
-        data = self._input(X)
+        data = fitted_input(self, X)
         check_segment_length(data.sequences, self._param("segment_length"), owner=self._name)
         dataset = data.window_dataset(self._param("segment_length"))
         sampler = dataset.sampler(
