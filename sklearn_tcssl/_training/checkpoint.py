@@ -56,16 +56,9 @@ _META = "meta.json"
 class TrainingCheckpoint(Callback):
     """skorch callback that saves a complete, atomically written checkpoint every N epochs.
 
-    Parameters
-    ----------
-    dirname : str or pathlib.Path
-        Checkpoint directory; created if needed.
-    every : int, default=1
-        Save after every ``every``-th epoch, and after the last epoch of training.
-    keep : int, default=2
-        Number of most recent checkpoints kept.
-    fingerprint : dict or None, default=None
-        JSON description of the run; only a run with the same fingerprint resumes.
+    It saves in the folder ``dirname`` (created if needed) after every ``every``-th epoch and
+    the last one, and keeps the ``keep`` most recent checkpoints. ``fingerprint`` (JSON)
+    describes the run: only a run with the same fingerprint resumes.
     """
 
     def __init__(self, dirname, every=1, keep=2, fingerprint=None):
@@ -105,8 +98,8 @@ class TrainingCheckpoint(Callback):
         torch.save(torch.get_rng_state(), tmp / _RNG)
         meta = {"format": FORMAT_VERSION, "epoch": epoch, "fingerprint": self.fingerprint}
         (tmp / _META).write_text(json.dumps(meta, indent=1, sort_keys=True))
-        for name in [_PARAMS[FORMAT_VERSION], *_FILES.values(), _RNG, _META]:
-            _fsync(tmp / name)
+        for file in tmp.iterdir():
+            _fsync(file)
         if final.exists():  # same epoch saved twice (e.g. on_train_end): replace it
             shutil.rmtree(final)
         os.rename(tmp, final)
@@ -132,13 +125,10 @@ def _fsync(path):
 
 def list_checkpoints(dirname):
     """Return the complete ``epoch-NNNNNN`` folders in ``dirname`` (if any), oldest first."""
-    root = Path(dirname)
-    if not root.is_dir():
-        return []
     found = [
         p
-        for p in root.iterdir()
-        if p.is_dir() and p.name.startswith(_PREFIX) and p.name[len(_PREFIX) :].isdigit()
+        for p in Path(dirname).glob(f"{_PREFIX}*")
+        if p.is_dir() and p.name[len(_PREFIX) :].isdigit()
     ]
     return sorted(found, key=lambda p: int(p.name[len(_PREFIX) :]))
 
@@ -240,14 +230,11 @@ def check_checkpoint_dir(dirname, *, owner):
 
 
 def remove_stale_temporaries(dirname):
-    """Delete the ``.epoch-*.tmp-PID`` folders of writers that no longer run; return them."""
-    removed = []
+    """Delete the ``.epoch-*.tmp-PID`` folders of writers that no longer run."""
     for path in Path(dirname).glob(f".{_PREFIX}*.tmp-*"):
         pid = path.name.rsplit("-", 1)[-1]
         if path.is_dir() and pid.isdigit() and not is_other_live_process(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-    return removed
 
 
 def _resume_latest_intact(net, dirname, fingerprint, owner):
@@ -318,8 +305,7 @@ def _read_rng(file):
 def _verify(path, fingerprint, dirname, owner):
     """Read and check every file of a checkpoint; return its epoch, RNG state and params file.
 
-    A missing, truncated or inconsistent file raises DamagedCheckpointError; another format or
-    another run, IncompatibleModelError.
+    A damaged file raises DamagedCheckpointError; another format or run, IncompatibleModelError.
     """
     meta = _read_checked(path, _META, _read_meta)
     if meta.get("format") not in _PARAMS:
@@ -406,11 +392,10 @@ def _refuse(dirname, owner, pid):
 
 
 def _read_pid(path):
-    try:
+    with contextlib.suppress(OSError):
         text = path.read_text().strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None
+        return int(text) if text.isdigit() else None
+    return None
 
 
 def _acquire(path, dirname, owner):

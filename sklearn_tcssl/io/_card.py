@@ -14,6 +14,7 @@ import re
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
 
 from sklearn_tcssl._utils.docs import fill_doc
 from sklearn_tcssl._utils.exceptions import IncompatibleModelError
@@ -217,10 +218,10 @@ def _refuse(where, message):
 
 
 def check_field(mapping, key, spec, where, *, name=None, required=True):
-    """Return ``mapping[key]`` if it passes ``spec``; otherwise refuse the file, naming the field.
+    """Return ``mapping[key]`` if it passes ``spec``, else refuse the file naming ``name``.
 
-    ``name`` is the field's path in the card (default ``key``); a missing field is returned as
-    None unless ``required``.
+    ``name`` is the field's path in the card (default ``key``); a missing field is None unless
+    ``required``.
     """
     check, text = spec
     name = name or key
@@ -260,7 +261,7 @@ def validate_card(card, *, where):
     if aligner:
         if len(set(card["subjects"])) != len(card["subjects"]):
             raise _refuse(where, "the model card's 'subjects' repeats a subject.")
-        return card
+        return
     fields = ENCODER_FIELDS.get(card["architecture"]["name"])
     if fields is not None:  # an unknown encoder is refused by name when it is built
         _check_architecture(card["architecture"], fields, where, common=_COMMON_KEYS)
@@ -281,7 +282,6 @@ def validate_card(card, *, where):
             f"the model card's 'feature_names_in' has {len(names)} names for "
             f"n_features_in={card['n_features_in']}.",
         )
-    return card
 
 
 def model_params(card, estimator_class, *, where):
@@ -309,29 +309,17 @@ def model_params(card, estimator_class, *, where):
             f"the model card's field 'params.n_components' is {params['n_components']!r}, but "
             f"the encoder in the file has width {width}.",
         )
-    _check_constraints(params, estimator_class, where)
-    return params
-
-
-def _check_constraints(params, estimator_class, where):
-    """Check the values with the class's scikit-learn ``_parameter_constraints``."""
-    from sklearn.utils._param_validation import (
-        InvalidParameterError,
-        validate_parameter_constraints,
-    )
-
     constraints = estimator_class._parameter_constraints
-    for key, value in params.items():
+    for key in [key for key in params if key in constraints]:
         try:
             validate_parameter_constraints(
-                {key: constraints[key]} if key in constraints else {},
-                {key: value},
-                estimator_class.__name__,
+                {key: constraints[key]}, {key: params[key]}, estimator_class.__name__
             )
         except InvalidParameterError as exc:
             raise _refuse(
                 where, f"the model card's field 'params.{key}' is invalid: {exc}"
             ) from None
+    return params
 
 
 # ------------------------------------------------------------------ the tensors
@@ -466,12 +454,7 @@ def _aligner_encoder_shapes(card, n_tensors, where):
 
 
 def _check_aligner_tensors(card, header, shapes, where):
-    """Refuse an aligner file without exactly the float tensors its card implies.
-
-    ``shared_response`` ``(n_timepoints, n_components)``, ``maps.<i>``
-    ``(n_features[i], n_components)``, with ``standardized`` ``mean.<i>`` and ``scale.<i>``
-    ``(n_features[i],)``, and the contrastive aligner's ``encoder.<name>``.
-    """
+    """Refuse an aligner file without exactly the float tensors its card implies."""
     k = card["n_components"]
     expected = {"shared_response": (card["n_timepoints"], k)}
     for i, n_features in enumerate(card["n_features"]):

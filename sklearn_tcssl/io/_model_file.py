@@ -391,10 +391,13 @@ def read_card(path):
         If the file is not a safetensors model file of this package (e.g. a pickle or a
         ``torch.save`` file), or was written by a newer, incompatible format version.
     """
-    path = _check_path(path)
+    path = Path(path)
+    if not path.is_file():
+        what = "a folder" if path.is_dir() else "not found"
+        raise FileNotFoundError(f"Model file {str(path)!r}: {what}; pass a .safetensors file.")
     header = _read_header(path)
-    metadata = header.get("__metadata__") or {}
-    if not isinstance(metadata, dict) or not isinstance(metadata.get(CARD_KEY), str):
+    metadata = header["__metadata__"] or {}  # safetensors' metadata: str to str
+    if CARD_KEY not in metadata:
         raise IncompatibleModelError(
             f"{str(path)!r} is a safetensors file but not an sklearn-tcssl model (no "
             f"{CARD_KEY!r} metadata). Save models with sklearn_tcssl.io.save."
@@ -435,22 +438,11 @@ def _check_format_version(card, path):
     raise IncompatibleModelError(f"{start} {fix}")
 
 
-def _check_path(path):
-    path = Path(path)
-    if not path.is_file():
-        what = "a folder" if path.is_dir() else "not found"
-        raise FileNotFoundError(f"Model file {str(path)!r}: {what}; pass a .safetensors file.")
-    return path
-
-
 def _read_header(path):
-    """Bound the header, then let safetensors read it; return ``{name: {dtype, shape}}``.
+    """Return ``{name: {dtype, shape}, "__metadata__": metadata}`` as read by ``safe_open``.
 
-    The first 9 bytes are checked by hand (a length within the file and under ``_MAX_HEADER``,
-    then ``{``), so that a pickle, a ``torch.save`` file or a truncated copy is named as such
-    before safetensors reads anything. ``safetensors.safe_open`` then parses the JSON header
-    and checks that every tensor's bytes lie in the file; ``"__metadata__"`` holds the
-    file's metadata.
+    The first 9 bytes are checked by hand first (a length within the file and under
+    ``_MAX_HEADER``, then ``{``), to name a pickle, a ``torch.save`` file or a truncated copy.
     """
     from safetensors import safe_open
 
@@ -521,8 +513,8 @@ def load(path, *, mask=None):
         If the file is not a model file, has a newer format, or does not match ``mask``.
     """
     card, tensors = read_model(path)
-    name = card.get("estimator")
-    cls = estimator_class(name) if isinstance(name, str) else None
+    name = card["estimator"]  # a string: checked with the card
+    cls = estimator_class(name)
     if cls is None:
         raise IncompatibleModelError(
             f"{str(path)!r} holds a {name!r}; this sklearn-tcssl loads "

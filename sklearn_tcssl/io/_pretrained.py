@@ -1,9 +1,7 @@
 """Start a model from a pretrained encoder: the ``init_from`` parameter of the estimators.
 
-Turns a fitted estimator or a model file into the encoder's architecture, weights,
-standardisation statistics and input kind (with the grid of a volume model). Model files are
-read by :mod:`sklearn_tcssl.io`, encoders rebuilt through :mod:`sklearn_tcssl.io._registry`;
-this module imports both, neither imports it.
+A fitted estimator or a model file becomes the encoder's architecture, weights, standardisation
+statistics and input kind (with the grid of a volume model).
 """
 
 import os
@@ -68,23 +66,13 @@ def _from_estimator(estimator, owner):
 
 
 def pretrained_encoder(init_from, *, owner):
-    """Resolve an ``init_from`` value into the pieces needed to start from it.
+    """Resolve ``init_from`` into the pieces needed to start from it.
 
-    Parameters
-    ----------
-    init_from : fitted estimator, FrozenEstimator, str or pathlib.Path
-        A fitted TemporalContrastiveEmbedder / TemporalContrastiveClassifier (possibly
-        wrapped in :class:`sklearn.frozen.FrozenEstimator`) or a model file.
-    owner : str
-        Name of the estimator, for error messages.
-
-    Returns
-    -------
-    source : dict
-        ``config`` (encoder architecture), ``state`` (encoder weights, CPU copies), ``mean``,
-        ``scale`` (standardisation), ``kind`` (``"sequences"`` or ``"volumes"``), ``grid``
-        (``(affine, shape)`` of a volume model, else None) and ``card`` (a short description
-        of the source).
+    ``init_from`` is a fitted embedder or classifier (maybe in a FrozenEstimator) or a model
+    file; ``owner`` names the estimator in errors. Returns a dict: ``config`` (encoder
+    architecture), ``state`` (encoder weights, CPU copies), ``mean`` and ``scale``
+    (standardisation), ``kind`` (``"sequences"`` or ``"volumes"``), ``grid`` (``(affine,
+    shape)`` of a volume model, else None) and ``card`` (a short description of the source).
     """
     if type(init_from).__name__ == "FrozenEstimator":  # survives clone() as it is
         init_from = init_from.estimator
@@ -103,7 +91,7 @@ def check_pretrained_features(source, n_features, *, owner):
     """Raise IncompatibleModelError if the data's features differ from the source's."""
     expected = config_n_features(source["config"])
     if n_features != expected:
-        recorded = (source["card"].get("input") or {}) if source["card"] else {}
+        recorded = source["card"].get("input") or {}
         raise IncompatibleModelError(
             f"{owner}: init_from expects {expected} features per time point "
             f"({_model_file._mask_text(recorded)}), but X has {n_features}. Mask your images with "
