@@ -520,7 +520,6 @@ def load(path, *, mask=None):
             f"{str(path)!r} holds a {name!r}; this sklearn-tcssl loads "
             f"{sorted(ESTIMATOR_MODULES)}."
         )
-    # model-describing parameters only: never paths, devices or callbacks of the saver
     estimator = cls(**model_params(card, cls, where=repr(str(path))))
     estimator._restore_from_model(card, tensors)  # the estimator's own hook
     if mask is not None and name in ALIGNERS:
