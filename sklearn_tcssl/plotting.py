@@ -39,13 +39,6 @@ def _history_records(history):
     return records
 
 
-def _series(records, key):
-    values = [row.get(key) for row in records]
-    if all(v is None for v in values):
-        return None
-    return np.array([np.nan if v is None else float(v) for v in values])
-
-
 def _panels(axes, n, what, figsize):
     """Return ``axes`` as a flat array of ``n`` Axes (checked), or those of a new 1 x n figure."""
     import matplotlib.pyplot as plt
@@ -108,12 +101,11 @@ def plot_training_history(history, *, axes=None, chance=0.5, title=None):
             "history_ of a fitted sklearn_tcssl estimator or of a skorch net."
         )
     axes = _panels(axes, 2, "loss, accuracy", (9, 3.5))
-    epochs = _series(records, "epoch")
-    if epochs is None:
-        epochs = np.arange(1, len(records) + 1)
+    table = pd.DataFrame(records)  # an entry missing from an epoch is NaN
+    epochs = table["epoch"] if "epoch" in table else np.arange(1, len(records) + 1)
     for ax, group, ylabel in ((axes[0], loss_keys, "loss"), (axes[1], acc_keys, "accuracy")):
         for key in group:
-            ax.plot(epochs, _series(records, key), marker=".", label=key)
+            ax.plot(epochs.astype(float), table[key].astype(float), marker=".", label=key)
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
     if chance is not None and acc_keys:

@@ -1,10 +1,6 @@
 """Windows of (beginning, middle, end) segments: a sampler that draws, datasets that gather.
 
-:class:`WindowSampler` owns the randomness: it draws, in the main process and with torch's
-random number generator, the sequence and offset of every window of an epoch, so the windows
-depend only on torch's seed (not on ``num_workers``); :class:`TripletWindowDataset` turns a
-batch of draws into a tensor with one gather. A sequence of ``T`` time points gives
-``max(1, T // (3 * segment_length))`` windows per epoch (as many as fit side by side).
+An epoch holds as many windows of each sequence as fit side by side (at least one).
 """
 
 import numpy as np
