@@ -180,15 +180,15 @@ def fit_or_resume(net, dataset, *, owner="TemporalContrastiveEmbedder", y=None):
     """Train ``net`` on ``dataset``, resuming from its checkpoint directory if possible.
 
     Without a :class:`TrainingCheckpoint` among the callbacks of the uninitialised ``net`` this
-    is ``net.fit(dataset, y)``. Otherwise the directory is checked and locked, the fingerprint
-    is completed with a digest of ``dataset.sequences``, the newest intact checkpoint of the
-    same run is restored and only the remaining epochs are trained. ``owner`` names the
-    estimator in error messages. Returns the trained ``net``.
+    is ``net.fit(dataset, y)``. Otherwise the directory (checked by the estimator with
+    :func:`check_checkpoint_dir`) is locked, the fingerprint is completed with a digest of
+    ``dataset.sequences``, the newest intact checkpoint of the same run is restored and only
+    the remaining epochs are trained. ``owner`` names the estimator in error messages.
+    Returns the trained ``net``.
     """
     callback = _find_callback(net)
     if callback is None:
         return net.fit(dataset, y)
-    check_checkpoint_dir(callback.dirname, owner=owner)
     with checkpoint_dir_lock(callback.dirname, owner=owner):
         remove_stale_temporaries(callback.dirname)
         fingerprint = dict(callback.fingerprint or {})

@@ -332,17 +332,14 @@ def check_card(card, header, *, where):
     %(card_and_header)s
     """
     validate_card(card, where=where)
-    shapes = {}
     for name, entry in header.items():
-        if name == "__metadata__":
-            continue
         if entry["dtype"] not in _DTYPES:
             raise _refuse(
                 where,
                 f"the tensor {name!r} has dtype {entry['dtype']}; model tensors are "
                 f"{list(_DTYPES)}.",
             )
-        shapes[name] = tuple(entry["shape"])
+    shapes = {name: tuple(entry["shape"]) for name, entry in header.items()}
     if card["estimator"] in ALIGNERS:
         _check_aligner_tensors(card, header, shapes, where)
     elif card["architecture"]["name"] in ENCODER_FIELDS:  # else refused when it is built

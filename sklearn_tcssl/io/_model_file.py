@@ -395,8 +395,7 @@ def read_card(path):
     if not path.is_file():
         what = "a folder" if path.is_dir() else "not found"
         raise FileNotFoundError(f"Model file {str(path)!r}: {what}; pass a .safetensors file.")
-    header = _read_header(path)
-    metadata = header["__metadata__"] or {}  # safetensors' metadata: str to str
+    header, metadata = _read_header(path)
     if CARD_KEY not in metadata:
         raise IncompatibleModelError(
             f"{str(path)!r} is a safetensors file but not an sklearn-tcssl model (no "
@@ -439,10 +438,11 @@ def _check_format_version(card, path):
 
 
 def _read_header(path):
-    """Return ``{name: {dtype, shape}, "__metadata__": metadata}`` as read by ``safe_open``.
+    """Return the tensor index ``{name: {dtype, shape}}`` and the metadata (str to str).
 
-    The first 9 bytes are checked by hand first (a length within the file and under
-    ``_MAX_HEADER``, then ``{``), to name a pickle, a ``torch.save`` file or a truncated copy.
+    The first 9 bytes are checked by hand (a length within the file and under ``_MAX_HEADER``,
+    then ``{``) to name a pickle, a ``torch.save`` file or a truncated copy; then
+    ``safetensors.safe_open`` checks that every tensor's bytes lie in the file.
     """
     from safetensors import safe_open
 
@@ -468,14 +468,14 @@ def _read_header(path):
                 for name in handle.keys()
                 for part in [handle.get_slice(name)]
             }
-            header["__metadata__"] = handle.metadata()
+            metadata = handle.metadata() or {}
     except Exception as exc:  # safetensors' own errors: bad JSON, bytes outside the file...
         raise IncompatibleModelError(
             f"{str(path)!r}: its tensor index does not describe the bytes of the file "
             f"(safetensors: {exc}). The file is damaged or was edited by hand; copy it again, "
             "or save the model again with sklearn_tcssl.io.save."
         ) from None
-    return header
+    return header, metadata
 
 
 def read_model(path):
