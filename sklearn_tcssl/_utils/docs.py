@@ -35,10 +35,13 @@ docdict["loss_options"] = """
 temperature : float, default=0.1
     Softmax temperature applied to cosine similarities.
 negatives : {"batch", "pair"}, default="batch"
-    Which negatives to use (see the module docstring).
+    ``"pair"``: the paper's form, one positive (the middle) and one negative (the beginning)
+    per anchor (the end). ``"batch"``: InfoNCE over the batch, every other window's middle and
+    every beginning are negatives too.
 gather : callable or None, default=None
-    ``"batch"`` only: ``gather(z) -> (z_all, offset)`` collects the candidates of every
-    process (see the module docstring)."""
+    ``"batch"`` only, with data-parallel training: ``gather(z) -> (z_all, offset)`` stacks
+    every process's ``z`` (this process's rows at ``offset``, keeping their gradients), so the
+    candidates are those of the whole batch."""
 
 docdict["temporal_part"] = """
 kernel_size : int, default=3
