@@ -146,7 +146,7 @@ class _BaseAligner(TransformerMixin, TrainedEstimator):
     def _start_fit(self, X, subjects):
         """Validate the runs, forget an earlier fit, learn the per-subject statistics.
 
-        Returns the standardised training part of the runs, the subjects and the seed.
+        Return the standardised training part of the runs, the subjects and the seed.
         """
         runs, names, subjects = self._check_runs(X, subjects, what="fit")
         n_train = self._n_train(len(runs[0]))
@@ -226,8 +226,7 @@ class _BaseAligner(TransformerMixin, TrainedEstimator):
         """Give subjects unseen in ``fit`` a map from their own unlabeled time-locked runs.
 
         Each new map is the orthonormal Procrustes map of the subject's standardised run onto
-        :attr:`shared_response_` (the model itself is not changed), as the shared response
-        model does for new subjects. No labels are used.
+        :attr:`shared_response_`; the model itself is not changed.
 
         Parameters
         ----------
@@ -329,10 +328,9 @@ class _BaseAligner(TransformerMixin, TrainedEstimator):
     def score(self, X, y=None, *, subjects=None, window=WINDOW):
         """Time-segment matching accuracy of held-out time-locked runs in the shared space.
 
-        A label-free answer to "does this alignment line people up?": each person's
-        segments of ``window`` time points are matched, by correlation in the shared space,
-        against the average of the other people (Chen et al. 2015). Pass runs (or parts of
-        runs) *not* used in ``fit``, e.g. a second scan; compare with
+        Each person's segments of ``window`` time points are matched, by correlation in the
+        shared space, against the average of the other people (Chen et al. 2015). Pass runs
+        *not* used in ``fit``, e.g. a second scan; compare with
         :func:`~sklearn_tcssl.alignment.segment_matching` on the unaligned runs.
 
         Parameters

@@ -38,19 +38,15 @@ class TemporalContrastiveAligner(_BaseAligner):
     """Subject-aligned temporal contrast: per-subject maps + a shared temporal encoder.
 
     Pretrains, without labels, on runs that share one stimulus clock (one run per subject):
-    each subject's data go through its own linear map into a shared space
-    (:class:`~sklearn_tcssl.nn.subjects.SubjectAlignedEncoder`), then through the shared
-    temporal encoder (residual temporal convolutions, mean over time) and, for the loss, a
-    projection head. Training uses the beginning/middle/end objective of Shi et al. (2023)
-    on windows of ``3 * segment_length`` time points; with ``cross_subject=True`` the middle
-    (positive) is *another person's* segment at the same stimulus time as the end, and the
-    beginning, ``2 * segment_length`` earlier, stays the negative
-    (:class:`~sklearn_tcssl.nn.windows.TimeLockedWindowDataset`). ``cross_subject=False`` is
-    the paper's within-subject form, in the shared space.
-
-    The maps start from a shared response model (``init="srm"``), so before training the
-    embedding is the SRM block pattern; training then changes the maps and the temporal
-    encoder (``freeze_maps=True`` trains the temporal encoder only).
+    each subject's data go through its own linear map into a shared space, then through the
+    shared temporal encoder and, for the loss, a projection head
+    (:class:`~sklearn_tcssl.nn.subjects.SubjectAlignedEncoder`). Training uses the
+    beginning/middle/end objective of Shi et al. (2023) on windows of ``3 * segment_length``
+    time points; with ``cross_subject=True`` the middle (positive) is *another person's*
+    segment at the same stimulus time as the end
+    (:class:`~sklearn_tcssl.nn.windows.TimeLockedWindowDataset`). The maps start from a
+    shared response model (``init="srm"``), so before training the embedding is the SRM
+    block pattern.
 
     Parameters
     ----------
@@ -59,7 +55,8 @@ class TemporalContrastiveAligner(_BaseAligner):
     segment_length : int, default=10
         Time points per segment (15 s at TR = 1.5 s).
     cross_subject : bool, default=True
-        Positive from another person at the same stimulus time (needs >= 2 subjects).
+        Positive from another person at the same stimulus time (needs >= 2 subjects);
+        ``False`` is the paper's within-subject form, in the shared space.
     negatives : {"batch", "pair"}, default="batch"
         ``"pair"``: the beginning only; ``"batch"``: also the other windows of the batch.
     temperature : float, default=0.1
@@ -285,9 +282,8 @@ class TemporalContrastiveAligner(_BaseAligner):
     def _check_training(self, scaled):
         """Warn when training ended at the loss of uniform guessing or with huge embeddings.
 
-        With every similarity equal (collapsed or saturated embeddings, the signature of too
-        high a learning rate) the loss is ``log(n_candidates)``: 2 candidates per window
-        with ``negatives="pair"``, the middles and beginnings of the batch with "batch".
+        Equal similarities (collapsed or saturated embeddings: too high a learning rate) give
+        the loss ``log(n_candidates)``.
         """
         if not len(self.history_) or self._param("max_epochs") == 0:
             return

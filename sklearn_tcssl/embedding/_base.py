@@ -200,9 +200,8 @@ class TrainedEstimator(SaveMixin, BaseEstimator):
     def _checkpoint_callbacks(self, seed, extra=None):
         """Return a :class:`TrainingCheckpoint` callback when ``checkpoint_dir`` is set.
 
-        ``extra`` (JSON values, e.g. a digest of the inputs and the subjects) joins the
-        parameters and the seed in the fingerprint a resumed run must match (its key
-        ``"data"`` is reserved for the digest of ``dataset.sequences``).
+        ``extra`` (JSON values; key ``"data"`` reserved) joins the parameters and the seed in
+        the fingerprint a resumed run must match.
         """
         if self.checkpoint_dir is None:
             return []
