@@ -331,14 +331,9 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
 
 
 class EncoderClassifierModule(nn.Module):
-    """An encoder (time series or volumes) followed by a linear head.
+    """An encoder (time series or volumes) and a linear head on its embedding.
 
-    Parameters
-    ----------
-    encoder : TimeSeriesEncoder or VolumeEncoder
-        The encoder; its projection head is kept (for saving) but not used.
-    n_classes : int
-        Number of classes.
+    The encoder's projection head is kept (for saving) but not used.
     """
 
     def __init__(self, encoder, n_classes):
@@ -352,10 +347,7 @@ class EncoderClassifierModule(nn.Module):
 
 
 class _ClassifierNet(InterruptibleMixin, PrecisionMixin, NeuralNetClassifier):
-    """skorch classifier whose loss stops training with a clear error when not finite.
-
-    Forward passes follow ``precision`` as in the contrastive net (:class:`PrecisionMixin`).
-    """
+    """skorch classifier under ``precision`` whose non-finite loss stops training clearly."""
 
     def __init__(self, module, *, precision="32", **kwargs):
         super().__init__(module, **kwargs)
