@@ -21,11 +21,15 @@ from sklearn_tcssl.embedding._base import (
     EVAL_BATCH,
     constraints_for,
     fit_method,
-    load_module_state,
     run_batches,
     tensors_under,
 )
-from sklearn_tcssl.io._registry import encoder_config, register_estimator, uncompiled
+from sklearn_tcssl.io._registry import (
+    encoder_config,
+    load_module_state,
+    register_estimator,
+    uncompiled,
+)
 from sklearn_tcssl.nn.subjects import SubjectAlignedEncoder
 from sklearn_tcssl.nn.windows import TimeLockedWindowDataset, collate_time_locked
 

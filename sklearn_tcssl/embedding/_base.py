@@ -140,18 +140,6 @@ def fit_method(fit):
     return with_thread_budget(validates_params(fit))  # our checks before scikit-learn's
 
 
-def load_module_state(module, state, what="tensors"):
-    """Load ``state`` into ``module`` strictly; a mismatch means a damaged model file."""
-    try:
-        module.load_state_dict(state, strict=True)
-    except RuntimeError as exc:  # missing, unexpected or mis-shaped tensors
-        raise IncompatibleModelError(
-            f"The model file's {what} do not match its card ({exc}). The file is "
-            "damaged or was edited; save the model again with sklearn_tcssl.io.save."
-        ) from exc
-    return module
-
-
 def tensors_under(tensors, prefix):
     """Return the tensors whose names start with ``prefix``, the prefix removed."""
     return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}

@@ -26,9 +26,8 @@ from sklearn_tcssl.embedding._base import (
     EncoderEstimator,
     constraints_for,
     fit_method,
-    load_module_state,
 )
-from sklearn_tcssl.io._registry import build_encoder, register_estimator
+from sklearn_tcssl.io._registry import build_encoder, load_module_state, register_estimator
 
 
 @register_estimator

@@ -84,11 +84,17 @@ def build_encoder(config, state=None):
             f"The model's {cls.__name__} arguments {sorted(kwargs)} do not build one ({exc})."
         ) from exc
     if state is not None:
-        try:
-            module.load_state_dict(state, strict=True)
-        except RuntimeError as exc:  # missing, unexpected or mis-shaped tensors
-            raise IncompatibleModelError(
-                f"The model file's encoder tensors do not match its card ({exc}). The file "
-                "is damaged or was edited; save the model again with sklearn_tcssl.io.save."
-            ) from exc
+        load_module_state(module, state, "encoder tensors")
+    return module
+
+
+def load_module_state(module, state, what="tensors"):
+    """Load ``state`` into ``module`` strictly; a mismatch means a damaged model file."""
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:  # missing, unexpected or mis-shaped tensors
+        raise IncompatibleModelError(
+            f"The model file's {what} do not match its card ({exc}). The file is "
+            "damaged or was edited; save the model again with sklearn_tcssl.io.save."
+        ) from exc
     return module
