@@ -28,6 +28,8 @@ _DERIVATIVE_ENTITIES = ("space", "res", "den", "desc")
 
 
 def _find_derivatives_root(root, derivatives):
+    if isinstance(derivatives, np.bool_):  # validated as a boolean, as Python's bool
+        derivatives = bool(derivatives)
     if derivatives is False or derivatives is None:
         return root
     if derivatives is not True:

@@ -240,6 +240,10 @@ def test_load_bids_blocks_derivatives(tmp_path):
         root, "objects", derivatives="derivatives/fmriprep", space="MNI152NLin2009cAsym"
     )
     np.testing.assert_array_equal(same.y, data.y)
+    numpy_true = load_bids_blocks(
+        root, "objects", derivatives=np.True_, space="MNI152NLin2009cAsym"
+    )
+    assert numpy_true.run_imgs == data.run_imgs
     with pytest.raises(ValueError, match="Several BOLD files.*Pass space="):
         load_bids_blocks(root, "objects", derivatives=True)
 
