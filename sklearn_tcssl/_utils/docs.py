@@ -9,6 +9,7 @@ import textwrap
 
 docdict = {}
 
+# Plots.
 docdict["plot_axes"] = """
 ax : matplotlib Axes or None, default=None
     Axes to draw on; a new figure when None.
@@ -16,15 +17,6 @@ chance : float or None, default=None
     Draws a dashed chance line when given.
 title : str or None, default=None
     Axes title."""
-
-# Model files.
-docdict["card_and_header"] = """
-card : dict
-    The parsed card.
-header : dict
-    The file's tensor index (name to ``{"dtype", "shape"}``), as read by safetensors.
-where : str
-    The file, for error messages."""
 
 # The torch layer's building blocks.
 docdict["segment_projections"] = """
@@ -57,7 +49,7 @@ x : torch.Tensor of shape (batch, time, n_features_s)
 subject : int
     Index of the subject."""
 
-# --- entries shared in estimators and aligners ---
+# The estimators and the aligners.
 
 docdict["aligner_fit"] = """
 X : list of array-like of shape (n_timepoints, n_features_s)
@@ -200,15 +192,7 @@ accelerator : accelerate.Accelerator or None, default=None
     Train through Hugging Face Accelerate (multi-GPU/node, ``accelerate launch``), which
     then owns ``device`` and precision. See the scale-out guide."""
 
-# --- entries shared in input conversion ---
-
-# --- entries shared in data loaders and simulators ---
-
-# --- entries shared in model files and checkpoints ---
-
-# --- entries shared in command line and utilities ---
-
-# --- entries shared in torch blocks, baselines, plots and reports ---
+# Decoders and reports.
 
 docdict["report_labels"] = """
 y : array-like of shape (n_blocks,)

@@ -16,7 +16,6 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
 
-from sklearn_tcssl._utils.docs import fill_doc
 from sklearn_tcssl._utils.exceptions import IncompatibleModelError
 from sklearn_tcssl.io._registry import config_n_features
 from sklearn_tcssl.nn.subjects import SubjectAlignedEncoder
@@ -323,13 +322,17 @@ def model_params(card, estimator_class, *, where):
 
 
 # ------------------------------------------------------------------ the tensors
-@fill_doc
 def check_card(card, header, *, where):
     """Check a card (:func:`validate_card`), then the file's tensors against it.
 
     Parameters
     ----------
-    %(card_and_header)s
+    card : dict
+        The parsed card.
+    header : dict
+        The file's tensor index (name to ``{"dtype", "shape"}``), as read by safetensors.
+    where : str
+        The file, for error messages.
     """
     validate_card(card, where=where)
     for name, entry in header.items():
