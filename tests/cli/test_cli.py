@@ -64,28 +64,40 @@ def test_console_script_entry_point():
     assert "tcssl" in result.stdout
 
 
-@pytest.fixture(scope="module")
-def bids_tree(tmp_path_factory):
-    """A tiny raw BIDS dataset written from the simulator, and its brain mask file."""
+def _write_bids_tree(root, *, name, int16=False):
+    """Write the simulator's tiny raw dataset as BIDS under ``root``; return the simulation."""
     import nibabel as nib
+    import numpy as np
 
     from sklearn_tcssl.datasets import make_task_fmri
 
     sim = make_task_fmri(
         4, n_runs=1, n_tasks=2, n_blocks=3, voxel_size=10.0, preprocessed=False, random_state=0
     )
-    root = tmp_path_factory.mktemp("bids") / "ds"
     root.mkdir()
     (root / "dataset_description.json").write_text(
-        json.dumps({"Name": "sim", "BIDSVersion": "1.8.0"})
+        json.dumps({"Name": name, "BIDSVersion": "1.8.0"})
     )
     (root / "task-blocks_bold.json").write_text(json.dumps({"RepetitionTime": sim.t_r}))
     for run_img, events, subject in zip(sim.runs, sim.events, sim.run_groups):
         func = root / f"sub-{subject + 1:02d}" / "func"
         func.mkdir(parents=True, exist_ok=True)
         stem = f"sub-{subject + 1:02d}_task-blocks"
+        if int16:  # scanner-like integer runs
+            data = np.round(np.asarray(run_img.dataobj)).astype(np.int16)
+            run_img = nib.Nifti1Image(data, run_img.affine)
         nib.save(run_img, func / f"{stem}_bold.nii.gz")
         events.to_csv(func / f"{stem}_events.tsv", sep="\t", index=False)
+    return sim
+
+
+@pytest.fixture(scope="module")
+def bids_tree(tmp_path_factory):
+    """A tiny raw BIDS dataset written from the simulator, and its brain mask file."""
+    import nibabel as nib
+
+    root = tmp_path_factory.mktemp("bids") / "ds"
+    sim = _write_bids_tree(root, name="sim")
     mask = root.parent / "mask.nii.gz"
     nib.save(sim.mask_img, mask)
     return root, mask
@@ -257,27 +269,8 @@ def test_missing_atlas_is_refused_before_reading(bids_tree, tmp_path, monkeypatc
 @pytest.fixture(scope="module")
 def raw_int16_bids(tmp_path_factory):
     """The same tiny dataset, with int16 scanner-like runs and no mask file."""
-    import nibabel as nib
-    import numpy as np
-
-    from sklearn_tcssl.datasets import make_task_fmri
-
-    sim = make_task_fmri(
-        4, n_runs=1, n_tasks=2, n_blocks=3, voxel_size=10.0, preprocessed=False, random_state=0
-    )
     root = tmp_path_factory.mktemp("raw") / "ds"
-    root.mkdir()
-    (root / "dataset_description.json").write_text(
-        json.dumps({"Name": "raw", "BIDSVersion": "1.8.0"})
-    )
-    (root / "task-blocks_bold.json").write_text(json.dumps({"RepetitionTime": sim.t_r}))
-    for run_img, events, subject in zip(sim.runs, sim.events, sim.run_groups):
-        func = root / f"sub-{subject + 1:02d}" / "func"
-        func.mkdir(parents=True, exist_ok=True)
-        stem = f"sub-{subject + 1:02d}_task-blocks"
-        data = np.round(np.asarray(run_img.dataobj)).astype(np.int16)
-        nib.save(nib.Nifti1Image(data, run_img.affine), func / f"{stem}_bold.nii.gz")
-        events.to_csv(func / f"{stem}_events.tsv", sep="\t", index=False)
+    sim = _write_bids_tree(root, name="raw", int16=True)
     return root, sim.mask_img
 
 

@@ -179,19 +179,27 @@ def _signal_a_training_process(tmp_path, signum, params):
         stderr=subprocess.STDOUT,
         text=True,
     )
+    output = _signal_when_ready(process, waiting, signum, "epoch 3")[0]
+    return process, output, checkpoints
+
+
+def _signal_when_ready(process, waiting, signum, stage):
+    """Send ``signum`` once ``process`` creates ``waiting``; return ``communicate()``'s output.
+
+    The child is killed if anything fails, so that no test leaves a process behind.
+    """
     try:
         deadline = time.monotonic() + 120
         while not waiting.exists():
-            assert process.poll() is None, process.communicate()[0]
-            assert time.monotonic() < deadline, "epoch 3 not reached in 120 s"
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, f"{stage} not reached in 120 s"
             time.sleep(0.02)
         process.send_signal(signum)
-        output = process.communicate(timeout=60)[0]
+        return process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-    return process, output, checkpoints
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
@@ -290,17 +298,6 @@ def test_sigterm_during_tcssl_training_exits_143_with_a_message(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
-        deadline = time.monotonic() + 120
-        while not waiting.exists():
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        process.send_signal(signal.SIGTERM)
-        err = process.communicate(timeout=60)[1]
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    err = _signal_when_ready(process, waiting, signal.SIGTERM, "training")[1]
     assert process.returncode == 143, err
     assert "Training stopped by SIGTERM during epoch 2" in err and "Traceback" not in err
