@@ -1,19 +1,9 @@
 """The beginning/middle/end temporal-contrastive loss of Shi et al. (2023).
 
 Each window is cut into a beginning, a middle and an end segment; the end (anchor) must be
-closer in cosine similarity to the middle, its neighbour in time, than to the beginning.
-
-``"pair"``
-    The paper's form: one positive (middle) and one negative (beginning) per anchor,
-    ``-log(exp(s(e, m) / t) / (exp(s(e, m) / t) + exp(s(e, b) / t)))``.
-``"batch"``
-    InfoNCE over the batch: every other middle and every beginning are negatives too, which
-    also teaches the encoder to tell sequences apart (what a downstream decoder needs).
-
-With data-parallel training, ``gather(z)`` returns every process's ``z`` stacked along the
-batch (this process's rows being ``z`` itself, so gradients flow) and the offset of this
-process's rows, so the ``"batch"`` candidates are those of the whole batch
-(:func:`sklearn_tcssl._training.accelerate.AcceleratorGather`).
+closer in cosine similarity to the middle, its neighbour in time, than to the beginning. The
+``"batch"`` form also teaches the encoder to tell sequences apart (what a downstream decoder
+needs); ``"pair"`` is the paper's form.
 """
 
 import torch
@@ -23,11 +13,6 @@ from torch.nn import functional as F
 from sklearn_tcssl._utils.docs import fill_doc
 
 NEGATIVES = ("pair", "batch")
-
-
-def _normalized(z):
-    # (B, D) -> (B, D) with unit L2 norm; eps avoids 0/0 on an all-zero embedding
-    return F.normalize(z, dim=-1, eps=1e-8)
 
 
 @fill_doc
@@ -49,21 +34,20 @@ def temporal_contrastive_logits(
         ``(batch, 2)`` (positive, negative) for ``"pair"``; ``(batch, 2 * n)`` for
         ``"batch"``: the middles, then the beginnings, of the ``n`` windows of the batch.
     """
-    return _logits_and_offset(z_begin, z_middle, z_end, temperature, negatives, gather)[0]
+    return _logits_and_targets(z_begin, z_middle, z_end, temperature, negatives, gather)[0]
 
 
-def _logits_and_offset(z_begin, z_middle, z_end, temperature, negatives, gather):
-    zb, zm, ze = _normalized(z_begin), _normalized(z_middle), _normalized(z_end)
+def _logits_and_targets(z_begin, z_middle, z_end, temperature, negatives, gather):
+    zb, zm, ze = (F.normalize(z, dim=-1, eps=1e-8) for z in (z_begin, z_middle, z_end))
     if negatives == "pair":
-        positive = (ze * zm).sum(-1)  # (B,)
-        negative = (ze * zb).sum(-1)  # (B,)
-        return torch.stack([positive, negative], dim=1) / temperature, 0  # (B, 2)
+        logits = torch.stack([(ze * zm).sum(-1), (ze * zb).sum(-1)], dim=1)  # (B, 2)
+        return logits / temperature, torch.zeros(len(ze), dtype=torch.long, device=ze.device)
     if negatives == "batch":
         offset = 0
         if gather is not None:  # candidates of every process: (N, D), N = world * B
             (zm, offset), (zb, _) = gather(zm), gather(zb)
-        candidates = torch.cat([zm, zb], dim=0)  # (2N, D)
-        return ze @ candidates.T / temperature, offset  # (B, 2N)
+        logits = ze @ torch.cat([zm, zb], dim=0).T  # (B, 2N)
+        return logits / temperature, torch.arange(offset, offset + len(ze), device=ze.device)
     raise ValueError(f"negatives={negatives!r} is not supported; use one of {NEGATIVES}.")
 
 
@@ -82,13 +66,8 @@ def temporal_contrastive_loss(
     loss : torch.Tensor
         Scalar loss.
     """
-    logits, offset = _logits_and_offset(z_begin, z_middle, z_end, temperature, negatives, gather)
-    n = logits.shape[0]
-    if negatives == "pair":
-        target = torch.zeros(n, dtype=torch.long, device=logits.device)
-    else:
-        target = torch.arange(offset, offset + n, device=logits.device)
-    return F.cross_entropy(logits, target)
+    logits, targets = _logits_and_targets(z_begin, z_middle, z_end, temperature, negatives, gather)
+    return F.cross_entropy(logits, targets)
 
 
 def pretext_accuracy(z_begin, z_middle, z_end):
@@ -104,8 +83,8 @@ def pretext_accuracy(z_begin, z_middle, z_end):
     accuracy : torch.Tensor
         Scalar in [0, 1]; 0.5 is chance.
     """
-    zb, zm, ze = _normalized(z_begin), _normalized(z_middle), _normalized(z_end)
-    return ((ze * zm).sum(-1) > (ze * zb).sum(-1)).float().mean()
+    cos = temporal_contrastive_logits(z_begin, z_middle, z_end, temperature=1, negatives="pair")
+    return (cos[:, 0] > cos[:, 1]).float().mean()
 
 
 @fill_doc
