@@ -11,12 +11,6 @@ from sklearn_tcssl._utils.docs import fill_doc
 from sklearn_tcssl.nn.encoders import SegmentEncoder
 
 
-def _orthonormalized(p):
-    # (V, k) -> (V, k) with orthonormal columns; the signs make the map continuous
-    q, r = torch.linalg.qr(p)
-    return q * torch.sign(torch.diagonal(r)).unsqueeze(0)
-
-
 class SubjectMaps(nn.Module):
     """One linear map per subject into a shared ``n_components``-dimensional space.
 
@@ -36,10 +30,8 @@ class SubjectMaps(nn.Module):
         self.n_components = int(n_components)
         self.orthonormal = bool(orthonormal)
         self.maps = nn.ParameterList(
-            [nn.Parameter(torch.empty(v, self.n_components)) for v in self.n_features]
+            nn.init.orthogonal_(torch.empty(v, self.n_components)) for v in self.n_features
         )
-        for p in self.maps:
-            nn.init.orthogonal_(p)
 
     @torch.no_grad()
     def set_weights(self, weights):
@@ -67,7 +59,10 @@ class SubjectMaps(nn.Module):
             Orthonormal columns when ``orthonormal=True``.
         """
         p = self.maps[subject]
-        return _orthonormalized(p) if self.orthonormal else p
+        if not self.orthonormal:
+            return p
+        q, r = torch.linalg.qr(p)
+        return q * torch.sign(torch.diagonal(r)).unsqueeze(0)  # the signs make W_s continuous
 
     def forward(self, x, subject):
         """Map one subject's data into the shared space.

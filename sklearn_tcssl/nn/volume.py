@@ -5,8 +5,6 @@ datasets and the loss are those of masked time series. Pooling keeps a coarse la
 (``pool_size`` cells per axis): a global average would throw away *where* activity is.
 """
 
-import math
-
 import torch
 from torch import nn
 
@@ -42,7 +40,6 @@ class FrameEncoder3d(nn.Module):
     ):
         super().__init__()
         self.grid_shape = tuple(int(s) for s in grid_shape)
-        self.n_voxels = math.prod(self.grid_shape)
         self.frame_batch = int(frame_batch)
         layers, c_in = [], 1
         for k in range(n_layers):
@@ -56,14 +53,9 @@ class FrameEncoder3d(nn.Module):
 
     def forward(self, x):
         """Map ``(..., n_voxels)`` frames to ``(..., n_components)``."""
-        leading = x.shape[:-1]
-        frames = x.reshape(-1, 1, *self.grid_shape)  # (N, 1, X, Y, Z)
-        chunks = [self._encode(chunk) for chunk in frames.split(self.frame_batch)]
-        return torch.cat(chunks).reshape(*leading, -1)  # (..., C)
-
-    def _encode(self, frames):
-        h = self.pool(self.features(frames))  # (n, c, p, p, p)
-        return self.linear(h.flatten(1))  # (n, C)
+        frames = x.reshape(-1, 1, *self.grid_shape).split(self.frame_batch)  # (n, 1, X, Y, Z)
+        h = [self.linear(self.pool(self.features(f)).flatten(1)) for f in frames]  # (n, C)
+        return torch.cat(h).reshape(*x.shape[:-1], -1)  # (..., C)
 
 
 @fill_doc
