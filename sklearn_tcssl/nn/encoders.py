@@ -86,11 +86,9 @@ class ProjectionHead(nn.Module):
 
 
 class SegmentEncoder(nn.Module):
-    """Per-frame ``spatial`` module -> residual temporal convolutions -> mean over time.
+    """Base of the encoders: subclasses build ``self.spatial``, then call :meth:`_build_temporal`.
 
-    :meth:`forward` adds the projection head used by the loss. Subclasses build
-    ``self.spatial`` (``(batch, time, features)`` to ``(batch, time, n_components)``), then
-    call :meth:`_build_temporal`.
+    ``spatial`` maps ``(batch, time, features)`` to ``(batch, time, n_components)``.
     """
 
     def _build_temporal(self, n_components, kernel_size, n_blocks, projection_dim):
