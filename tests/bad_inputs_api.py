@@ -611,7 +611,7 @@ ROWS = [
         "masker-transform-before-fit",
         lambda tmp: _masker().transform([_run()]),
         NotFittedError,
-        r"This NetworkMasker instance is not fitted yet; call fit\(imgs\) first",
+        r"This NetworkMasker instance is not fitted yet\. Call 'fit'",
     ),
     # -- datasets
     (
