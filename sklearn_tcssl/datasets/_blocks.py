@@ -247,7 +247,7 @@ def _clean_run(data, mask, t_r, *, detrend, standardize, high_pass):
 
 
 def _block_frames(events, t_r, hrf_delay, n_scans, min_duration):
-    """Return (start, stop) volume indices of each block and a keep mask."""
+    """Return (start, stop) volume indices of each block and a keep mask (refused if empty)."""
     onsets = events["onset"].to_numpy(dtype=float)
     durations = events["duration"].to_numpy(dtype=float)
     # Round half up (not to even), so that a fixed delay shifts every block alike.
@@ -279,17 +279,15 @@ def _block_frames(events, t_r, hrf_delay, n_scans, min_duration):
             UserWarning,
             stacklevel=3,
         )
+    if not keep.any():
+        durations = sorted(set(events["duration"].round(3)))
+        limit = f"min_duration={min_duration} s" if min_duration is not None else "one volume"
+        raise ValueError(
+            f"Every block of {events.attrs.get('source', 'events')} is shorter than {limit} at "
+            f"t_r={t_r:g} s (durations: {durations[:5]} s). Check that 'duration' and t_r are "
+            "in seconds, or lower min_duration."
+        )
     return np.column_stack([starts, stops]), keep
-
-
-def _all_blocks_too_short(events, t_r, min_duration):
-    durations = sorted(set(events["duration"].round(3)))
-    limit = f"min_duration={min_duration} s" if min_duration is not None else "one volume"
-    return ValueError(
-        f"Every block of {events.attrs.get('source', 'events')} is shorter than {limit} at "
-        f"t_r={t_r:g} s (durations: {durations[:5]} s). Check that 'duration' and t_r are "
-        "in seconds, or lower min_duration."
-    )
 
 
 def _cut_blocks(data, affine, header, frames):
@@ -412,8 +410,6 @@ def extract_blocks(
         )
     n_scans = img.shape[3]
     frames, keep = _block_frames(events, t_r, hrf_delay, n_scans, min_duration)
-    if not keep.any():
-        raise _all_blocks_too_short(events, t_r, min_duration)
 
     data = np.asarray(img.dataobj).astype(np.float32)  # a copy: blocks are views of it
     where = f"img={image_name(img, '(in memory)')}"
