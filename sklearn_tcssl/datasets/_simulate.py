@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import Interval
 
 from sklearn_tcssl._input.validation import check_fits_in_memory
 from sklearn_tcssl._utils.params import validate_params
-from sklearn_tcssl.datasets._blocks import _block_frames, _cut_blocks
+from sklearn_tcssl.datasets._blocks import BLOCK_HINTS, _block_frames, _cut_blocks
 from sklearn_tcssl.datasets._layout import (
     _NETWORK_NAMES,
     VOXEL_SIZE,
@@ -71,10 +71,7 @@ _SIMULATE_CONSTRAINTS = {
     "hrf_delay": _real(0, 60),
     "random_state": ["random_state"],
 }
-_HINTS = {
-    "voxel_size": VOXEL_SIZE_HINT,
-    "t_r": "Pass the time between two volumes in seconds (e.g. t_r=2.0).",
-}
+_HINTS = {"voxel_size": VOXEL_SIZE_HINT, **BLOCK_HINTS}
 
 
 def _default_task_networks(task_names):
