@@ -8,7 +8,6 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pandas as pd
-from nibabel.filebasedimages import ImageFileError
 from nilearn.image import load_img
 from nilearn.signal import clean
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -17,6 +16,7 @@ from sklearn_tcssl._input.files import (
     check_finite_image_data,
     check_image_file,
     image_name,
+    load_image_file,
     missing_file_error,
 )
 from sklearn_tcssl._utils.params import validate_params
@@ -63,21 +63,14 @@ def _check_t_r(t_r, source=None):
 
 def _load_run(img):
     """Load a run, with clear errors for a missing or unreadable file."""
-    if isinstance(img, (str, Path)) and not Path(img).exists():
-        raise missing_file_error(
-            img, "img", "Pass the path of an existing 4D run (.nii or .nii.gz) or a nibabel image."
-        )
-    try:
-        loaded = load_img(img)
-    except (ImageFileError, OSError, EOFError) as exc:
-        where = repr(str(img)) if isinstance(img, (str, Path)) else f"<{type(img).__name__}>"
-        raise ValueError(
-            f"img={where} cannot be read as a Nifti image ({type(exc).__name__}: {exc}). The "
-            "file is damaged or not NIfTI: re-export or re-download it, or pass a nibabel "
-            "image."
-        ) from exc
-    check_image_file(loaded)  # gzip CRC and length: an error naming the file
-    return loaded
+    if isinstance(img, (str, Path)):
+        if not Path(img).exists():
+            fix = "Pass the path of an existing 4D run (.nii or .nii.gz) or a nibabel image."
+            raise missing_file_error(img, "img", fix)
+        img = load_image_file(img, "img")
+    img = load_img(img)
+    check_image_file(img)  # gzip CRC and length: an error naming the file
+    return img
 
 
 def _read_events(events):
