@@ -222,23 +222,6 @@ def _cleaning_mask(mask_img, img):
     return mask
 
 
-def _clean_run(data, mask, t_r, *, detrend, standardize, high_pass):
-    """Clean each voxel of ``mask`` over the run, in place on ``data`` (X, Y, Z, T); 0 outside."""
-    signals = data[mask].T  # (T, V)
-    signals = clean(
-        signals,
-        detrend=detrend,
-        standardize=standardize,
-        t_r=t_r,
-        filter="cosine" if high_pass is not None else False,
-        high_pass=high_pass,
-        standardize_confounds=False,
-    )
-    data[~mask] = 0.0
-    data[mask] = signals.T
-    return data
-
-
 def _block_frames(events, t_r, hrf_delay, n_scans, min_duration):
     """Return (start, stop) volume indices of each block and a keep mask (refused if empty)."""
     onsets = events["onset"].to_numpy(dtype=float)
@@ -415,9 +398,17 @@ def extract_blocks(
         else:
             mask = _cleaning_mask(mask_img, img)
             check_finite_image_data(data[mask], f"{where} (inside mask_img)")
-        data = _clean_run(
-            data, mask, t_r, detrend=detrend, standardize=standardize, high_pass=high_pass
+        signals = clean(  # each voxel of the mask over the whole run; 0 outside
+            data[mask].T,
+            detrend=detrend,
+            standardize=standardize,
+            t_r=t_r,
+            filter="cosine" if high_pass is not None else False,
+            high_pass=high_pass,
+            standardize_confounds=False,
         )
+        data[~mask] = 0.0
+        data[mask] = signals.T
 
     frames = frames[keep]
     block_imgs = _cut_blocks(data, img.affine, img.header, frames)
