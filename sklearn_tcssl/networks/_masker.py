@@ -275,6 +275,5 @@ class NetworkMasker(TransformerMixin, BaseEstimator):
         """Declare that X is a list of images, not a 2D array."""
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = False
-        tags.requires_fit = True
         tags.transformer_tags.preserves_dtype = []
         return tags
