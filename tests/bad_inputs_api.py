@@ -611,7 +611,7 @@ ROWS = [
         "masker-transform-before-fit",
         lambda tmp: _masker().transform([_run()]),
         NotFittedError,
-        r"This NetworkMasker instance is not fitted yet; call fit\(imgs\) first",
+        r"This NetworkMasker instance is not fitted yet\. Call 'fit'",
     ),
     # -- datasets
     (
@@ -648,7 +648,7 @@ ROWS = [
         "extract-blocks-corrupted-nifti",
         lambda tmp: extract_blocks(_corrupt_nifti(tmp), _events(), 2.0),
         ValueError,
-        r"img='.*corrupt_bold\.nii\.gz' cannot be read as a Nifti image .*re-export",
+        r"img='.*corrupt_bold\.nii\.gz' cannot be read as a NIfTI image .*re-export",
     ),
     (
         "bids-without-events",

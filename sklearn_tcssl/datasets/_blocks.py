@@ -8,7 +8,6 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pandas as pd
-from nibabel.filebasedimages import ImageFileError
 from nilearn.image import load_img
 from nilearn.signal import clean
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -17,6 +16,7 @@ from sklearn_tcssl._input.files import (
     check_finite_image_data,
     check_image_file,
     image_name,
+    load_image_file,
     missing_file_error,
 )
 from sklearn_tcssl._utils.params import validate_params
@@ -63,21 +63,14 @@ def _check_t_r(t_r, source=None):
 
 def _load_run(img):
     """Load a run, with clear errors for a missing or unreadable file."""
-    if isinstance(img, (str, Path)) and not Path(img).exists():
-        raise missing_file_error(
-            img, "img", "Pass the path of an existing 4D run (.nii or .nii.gz) or a nibabel image."
-        )
-    try:
-        loaded = load_img(img)
-    except (ImageFileError, OSError, EOFError) as exc:
-        where = repr(str(img)) if isinstance(img, (str, Path)) else f"<{type(img).__name__}>"
-        raise ValueError(
-            f"img={where} cannot be read as a Nifti image ({type(exc).__name__}: {exc}). The "
-            "file is damaged or not NIfTI: re-export or re-download it, or pass a nibabel "
-            "image."
-        ) from exc
-    check_image_file(loaded)  # gzip CRC and length: an error naming the file
-    return loaded
+    if isinstance(img, (str, Path)):
+        if not Path(img).exists():
+            fix = "Pass the path of an existing 4D run (.nii or .nii.gz) or a nibabel image."
+            raise missing_file_error(img, "img", fix)
+        img = load_image_file(img, "img")
+    img = load_img(img)
+    check_image_file(img)  # gzip CRC and length: an error naming the file
+    return img
 
 
 def _read_events(events):
@@ -229,25 +222,8 @@ def _cleaning_mask(mask_img, img):
     return mask
 
 
-def _clean_run(data, mask, t_r, *, detrend, standardize, high_pass):
-    """Clean each voxel of ``mask`` over the run, in place on ``data`` (X, Y, Z, T); 0 outside."""
-    signals = data[mask].T  # (T, V)
-    signals = clean(
-        signals,
-        detrend=detrend,
-        standardize=standardize,
-        t_r=t_r,
-        filter="cosine" if high_pass is not None else False,
-        high_pass=high_pass,
-        standardize_confounds=False,
-    )
-    data[~mask] = 0.0
-    data[mask] = signals.T
-    return data
-
-
 def _block_frames(events, t_r, hrf_delay, n_scans, min_duration):
-    """Return (start, stop) volume indices of each block and a keep mask."""
+    """Return (start, stop) volume indices of each block and a keep mask (refused if empty)."""
     onsets = events["onset"].to_numpy(dtype=float)
     durations = events["duration"].to_numpy(dtype=float)
     # Round half up (not to even), so that a fixed delay shifts every block alike.
@@ -279,17 +255,15 @@ def _block_frames(events, t_r, hrf_delay, n_scans, min_duration):
             UserWarning,
             stacklevel=3,
         )
+    if not keep.any():
+        durations = sorted(set(events["duration"].round(3)))
+        limit = f"min_duration={min_duration} s" if min_duration is not None else "one volume"
+        raise ValueError(
+            f"Every block of {events.attrs.get('source', 'events')} is shorter than {limit} at "
+            f"t_r={t_r:g} s (durations: {durations[:5]} s). Check that 'duration' and t_r are "
+            "in seconds, or lower min_duration."
+        )
     return np.column_stack([starts, stops]), keep
-
-
-def _all_blocks_too_short(events, t_r, min_duration):
-    durations = sorted(set(events["duration"].round(3)))
-    limit = f"min_duration={min_duration} s" if min_duration is not None else "one volume"
-    return ValueError(
-        f"Every block of {events.attrs.get('source', 'events')} is shorter than {limit} at "
-        f"t_r={t_r:g} s (durations: {durations[:5]} s). Check that 'duration' and t_r are "
-        "in seconds, or lower min_duration."
-    )
 
 
 def _cut_blocks(data, affine, header, frames):
@@ -412,8 +386,6 @@ def extract_blocks(
         )
     n_scans = img.shape[3]
     frames, keep = _block_frames(events, t_r, hrf_delay, n_scans, min_duration)
-    if not keep.any():
-        raise _all_blocks_too_short(events, t_r, min_duration)
 
     data = np.asarray(img.dataobj).astype(np.float32)  # a copy: blocks are views of it
     where = f"img={image_name(img, '(in memory)')}"
@@ -426,9 +398,17 @@ def extract_blocks(
         else:
             mask = _cleaning_mask(mask_img, img)
             check_finite_image_data(data[mask], f"{where} (inside mask_img)")
-        data = _clean_run(
-            data, mask, t_r, detrend=detrend, standardize=standardize, high_pass=high_pass
+        signals = clean(  # each voxel of the mask over the whole run; 0 outside
+            data[mask].T,
+            detrend=detrend,
+            standardize=standardize,
+            t_r=t_r,
+            filter="cosine" if high_pass is not None else False,
+            high_pass=high_pass,
+            standardize_confounds=False,
         )
+        data[~mask] = 0.0
+        data[mask] = signals.T
 
     frames = frames[keep]
     block_imgs = _cut_blocks(data, img.affine, img.header, frames)

@@ -4,13 +4,12 @@ from numbers import Real
 
 import nibabel as nib
 import numpy as np
-from nilearn.image import load_img
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval
 
 from sklearn_tcssl._utils.params import validate_params
-from sklearn_tcssl.networks import YEO7_NETWORKS
-from sklearn_tcssl.networks._atlas import on_grid
+from sklearn_tcssl.networks import YEO7_NETWORKS, NetworkMaskError
+from sklearn_tcssl.networks._atlas import load_atlas, on_grid
 
 __all__ = ["make_network_atlas"]
 
@@ -65,21 +64,13 @@ def _synthetic_networks(shape, affine, voxel_size):
 
 
 def _atlas_networks(atlas, shape, affine):
-    """Resample a Yeo 7-network label image (MNI) to the grid, nearest neighbour."""
-    img = load_img(atlas)
-    if len(img.shape) == 4 and img.shape[3] == 1:
-        img = nib.Nifti1Image(np.asarray(img.dataobj)[..., 0], img.affine)
-    if len(img.shape) != 3:
-        raise ValueError(
-            f"atlas must be a 3D label image (or 4D with one volume); got shape {img.shape}."
-        )
-    labels = np.rint(on_grid(img, affine, tuple(shape))).astype(np.int16)
-    values = set(np.unique(labels)) - {0}
-    if not values or not values <= set(range(1, 8)):
-        raise ValueError(
-            f"atlas must hold the Yeo 7-network labels 0..7 (in MNI space); after resampling "
-            f"to the grid it holds {sorted(int(v) for v in values)}. Pass the 7-network "
-            "volume of nilearn.datasets.fetch_atlas_yeo_2011(n_networks=7), or atlas=None."
+    """Resample a Yeo 7-network label volume (MNI, labels 0..7) to the grid, nearest."""
+    labels = on_grid(load_atlas(atlas), affine, tuple(shape)).astype(np.int16)
+    if not labels.any():
+        raise NetworkMaskError(
+            "atlas has no network voxel on the simulated MNI grid: it is not in MNI space. "
+            "Pass the 7-network volume of nilearn.datasets.fetch_atlas_yeo_2011(n_networks=7), "
+            "or atlas=None."
         )
     return labels
 

@@ -1,7 +1,6 @@
 """A block-design task-fMRI simulator with task information placed in the Yeo 7 networks."""
 
 import time
-from dataclasses import dataclass
 from numbers import Integral, Real
 
 import nibabel as nib
@@ -15,7 +14,7 @@ from sklearn.utils._param_validation import Interval
 
 from sklearn_tcssl._input.validation import check_fits_in_memory
 from sklearn_tcssl._utils.params import validate_params
-from sklearn_tcssl.datasets._blocks import _block_frames, _cut_blocks
+from sklearn_tcssl.datasets._blocks import BLOCK_HINTS, _block_frames, _cut_blocks
 from sklearn_tcssl.datasets._layout import (
     _NETWORK_NAMES,
     VOXEL_SIZE,
@@ -72,10 +71,7 @@ _SIMULATE_CONSTRAINTS = {
     "hrf_delay": _real(0, 60),
     "random_state": ["random_state"],
 }
-_HINTS = {
-    "voxel_size": VOXEL_SIZE_HINT,
-    "t_r": "Pass the time between two volumes in seconds (e.g. t_r=2.0).",
-}
+_HINTS = {"voxel_size": VOXEL_SIZE_HINT, **BLOCK_HINTS}
 
 
 def _default_task_networks(task_names):
@@ -157,47 +153,26 @@ def _regressors(rng, events, design, block_gain_sd=0.15):
 
 
 # ---------------------------------------------------------------- the simulation's parts
-@dataclass(frozen=True)
-class _Design:
-    """The experimental design: subjects, runs, blocks and their timing.
+def _design(**params):
+    """Return the design (subjects, runs, blocks, timing), its task names, run length, times.
 
     A rest shorter than ``hrf_delay`` is refused (the last block would leave the run).
     """
-
-    n_subjects: int
-    n_runs: int
-    n_tasks: int
-    n_blocks: int
-    block_duration: int  # volumes
-    rest_duration: int  # volumes
-    t_r: float
-    hrf_model: object
-    hrf_delay: float
-
-    def __post_init__(self):
-        if (rest_s := self.rest_duration * self.t_r) < self.hrf_delay:
-            raise ValueError(
-                f"rest_duration={self.rest_duration} volumes ({rest_s:g} s) is shorter "
-                f"than hrf_delay={self.hrf_delay:g} s: the last block would run past the end "
-                "of the run. Raise rest_duration or lower hrf_delay."
-            )
-
-    @property
-    def task_names(self):
-        """``["task0", "task1", ...]``."""
-        return [f"task{k}" for k in range(self.n_tasks)]
-
-    @property
-    def n_scans(self):
-        """Volumes per run: rest, then each block followed by rest."""
-        return self.rest_duration + self.n_tasks * self.n_blocks * (
-            self.block_duration + self.rest_duration
+    design = Bunch(**params)
+    rest_s = design.rest_duration * design.t_r
+    if rest_s < design.hrf_delay:
+        raise ValueError(
+            f"rest_duration={design.rest_duration} volumes ({rest_s:g} s) is shorter "
+            f"than hrf_delay={design.hrf_delay:g} s: the last block would run past the end "
+            "of the run. Raise rest_duration or lower hrf_delay."
         )
-
-    @property
-    def frame_times(self):
-        """Acquisition time of each volume of a run, in seconds."""
-        return np.arange(self.n_scans) * self.t_r
+    design.task_names = [f"task{k}" for k in range(design.n_tasks)]
+    # rest, then each block followed by rest
+    design.n_scans = design.rest_duration + design.n_tasks * design.n_blocks * (
+        design.block_duration + design.rest_duration
+    )
+    design.frame_times = np.arange(design.n_scans) * design.t_r
+    return design
 
 
 def _check_memory(design, voxel_size):
@@ -267,24 +242,15 @@ def _to_output_units(signal, baseline):
     return baseline * (1.0 + signal / 100.0)
 
 
-def _add_run(out, subject, events, design, brain, signal):
-    """Write the run's image and its blocks (cut as ``extract_blocks`` does) into ``out``."""
-    mask, affine = brain.mask, brain.affine
-    data = np.zeros(mask.shape + (design.n_scans,), dtype=np.float32)
-    data[mask] = signal.T
-    run_img = nib.Nifti1Image(data, affine)
+def _cut_run(events, design, brain, signal):
+    """Return the run's image and its blocks, cut as ``extract_blocks`` does (without its copy)."""
+    data = np.zeros(brain.mask.shape + (design.n_scans,), dtype=np.float32)
+    data[brain.mask] = signal.T
+    run_img = nib.Nifti1Image(data, brain.affine)
     run_img.header.set_xyzt_units("mm", "sec")
     run_img.header["pixdim"][4] = design.t_r
-    # extract_blocks' own cutting, without its defensive copy of the run
     frames, _ = _block_frames(events, design.t_r, design.hrf_delay, design.n_scans, None)
-    blocks = _cut_blocks(data, affine, run_img.header, frames)
-    out["imgs"] += blocks
-    out["y"] += list(events["trial_type"].to_numpy())
-    out["groups"] += [subject] * len(blocks)
-    out["block_runs"] += [len(out["runs"])] * len(blocks)
-    out["runs"].append(run_img)
-    out["run_groups"].append(subject)
-    out["events"].append(events)
+    return run_img, _cut_blocks(data, brain.affine, run_img.header, frames)
 
 
 def _describe(design, brain, atlas, preprocessed, elapsed):
@@ -299,14 +265,19 @@ def _describe(design, brain, atlas, preprocessed, elapsed):
     )
 
 
-def _assemble(out, design, brain, task_networks, description):
-    """Return the Bunch: per-block and per-run lists as arrays, and the layout."""
-    for key in ("y", "groups", "block_runs", "run_groups"):
-        out[key] = np.asarray(out[key])
-    out["y"] = out["y"].astype(str)
+def _assemble(runs, design, brain, task_networks, description):
+    """Return the Bunch from the runs' (subject, events, image, blocks), and the layout."""
+    subjects, events, run_imgs, blocks = (list(field) for field in zip(*runs, strict=True))
+    n_blocks = [len(run_blocks) for run_blocks in blocks]
     return Bunch(
-        **out,
-        run_imgs=out["runs"],
+        imgs=[img for run_blocks in blocks for img in run_blocks],
+        y=np.concatenate([run_events["trial_type"] for run_events in events]).astype(str),
+        groups=np.repeat(subjects, n_blocks),
+        block_runs=np.repeat(np.arange(len(runs)), n_blocks),
+        runs=run_imgs,
+        run_groups=np.asarray(subjects),
+        events=events,
+        run_imgs=run_imgs,
         networks_img=brain.atlas.maps,
         network_names=brain.atlas.names,
         mask_img=brain.atlas.mask_img,
@@ -463,7 +434,7 @@ def make_task_fmri(
     (['task0', 'task1', 'task2', 'task3'], 2, (25, 31, 24, 248))
     """
     start_time = time.perf_counter()
-    design = _Design(  # validated by the decorator; numpy scalars become Python numbers
+    design = _design(  # validated by the decorator; numpy scalars become Python numbers
         n_subjects=int(n_subjects),
         n_runs=int(n_runs),
         n_tasks=int(n_tasks),
@@ -483,7 +454,7 @@ def make_task_fmri(
     group = _patterns(gen, brain.labels, task_networks, brain.sigma)
     baseline = None if preprocessed else _baseline(gen, brain)
 
-    out = {k: [] for k in ("imgs", "y", "groups", "block_runs", "runs", "run_groups", "events")}
+    runs = []  # (subject, events, run image, blocks)
     for subject in range(design.n_subjects):
         amplitudes = _subject_amplitudes(
             gen,
@@ -499,7 +470,7 @@ def make_task_fmri(
                 gen, design, events, amplitudes, brain, ar=float(noise_ar), drift=float(drift)
             )
             signal = _to_output_units(signal, baseline)
-            _add_run(out, subject, events, design, brain, signal)
+            runs.append((subject, events, *_cut_run(events, design, brain, signal)))
 
     description = _describe(design, brain, atlas, preprocessed, time.perf_counter() - start_time)
-    return _assemble(out, design, brain, task_networks, description)
+    return _assemble(runs, design, brain, task_networks, description)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.signal import lfilter
+from scipy.stats import zscore
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
@@ -28,10 +29,6 @@ def _scene_bounds(rng, n_timepoints, n_scenes, min_length):
     lengths = np.diff(np.concatenate([[0], cuts, [free]])) + min_length
     stops = np.cumsum(lengths)
     return np.stack([stops - lengths, stops], axis=1)
-
-
-def _zscore(run):
-    return ((run - run.mean(0)) / run.std(0)).astype(np.float32)
 
 
 @validate_params(
@@ -128,7 +125,8 @@ def make_time_locked_fmri(
     scans = [_smooth_response(rng, n_timepoints, n_components, smoothness) for _ in range(2)]
 
     def record(shared, w):
-        return _zscore(shared @ w.T + noise * rng.normal(size=(n_timepoints, n_features)))
+        signal = shared @ w.T + noise * rng.normal(size=(n_timepoints, n_features))
+        return zscore(signal).astype(np.float32)
 
     runs = [record(scans[0], w) for w in maps]
     second = [record(scans[1], w) for w in maps]

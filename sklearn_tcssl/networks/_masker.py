@@ -16,7 +16,7 @@ from sklearn_tcssl._input.files import (
     image_name,
     load_image_file,
 )
-from sklearn_tcssl._utils.exceptions import NotFittedError
+from sklearn_tcssl._input.validation import check_fitted
 from sklearn_tcssl.networks._atlas import brain_of_image, image_grid, network_mask_data
 from sklearn_tcssl.networks._yeo import WHOLE_BRAIN, NetworkMaskError, validate_networks
 
@@ -246,7 +246,7 @@ class NetworkMasker(TransformerMixin, BaseEstimator):
             Float32 time series, one array per run (a single array for a single image, like
             ``MultiNiftiMasker``).
         """
-        self._check_fitted()
+        check_fitted(self, "masker_")
         single = _is_single_image(imgs)
         grid = (self.mask_img_.affine, self.mask_img_.shape)
         listed, _ = _check_4d(imgs, type(self).__name__, grid=grid)
@@ -268,19 +268,12 @@ class NetworkMasker(TransformerMixin, BaseEstimator):
         img : nibabel.Nifti1Image
             4D (or 3D for a 1D input) image, zero outside the mask.
         """
-        self._check_fitted()
+        check_fitted(self, "masker_")
         return self.masker_.inverse_transform(signals)
-
-    def _check_fitted(self):
-        if not hasattr(self, "masker_"):
-            raise NotFittedError(
-                f"This {type(self).__name__} instance is not fitted yet; call fit(imgs) first."
-            )
 
     def __sklearn_tags__(self):
         """Declare that X is a list of images, not a 2D array."""
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = False
-        tags.requires_fit = True
         tags.transformer_tags.preserves_dtype = []
         return tags
