@@ -11,7 +11,6 @@ import hashlib
 import math
 import mmap
 import os
-import warnings
 import zlib
 from pathlib import Path
 
@@ -179,29 +178,6 @@ def check_finite_image(img, where, *, mask=None):
     check_finite_image_data(data if mask is None else data[mask], where)
     if key is not None:
         _FINITE.add(key)
-
-
-def open_cached_array(path, shape, write):
-    """Memory-map the float32 cache entry ``path`` of ``shape``, written by ``write(path)``.
-
-    A missing entry is written; a damaged one (truncated, not ``.npy``, another shape or
-    dtype) is rebuilt with a warning.
-    """
-    if path.exists():
-        try:
-            array = np.load(path, mmap_mode="r")
-            if array.shape == tuple(shape) and array.dtype == np.float32:
-                return array
-            raise ValueError(f"shape {array.shape} and dtype {array.dtype}, not {tuple(shape)}")
-        except (ValueError, OSError, EOFError) as exc:
-            warnings.warn(
-                f"The cache entry {str(path)!r} is damaged ({exc}); it is rebuilt.",
-                UserWarning,
-                stacklevel=3,
-            )
-            path.unlink(missing_ok=True)
-    write(path)
-    return np.load(path, mmap_mode="r")
 
 
 def open_npy_run(path, what):

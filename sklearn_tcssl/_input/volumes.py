@@ -14,6 +14,7 @@
 
 import math
 import os
+import warnings
 from pathlib import Path
 
 import joblib
@@ -29,7 +30,6 @@ from sklearn_tcssl._input.files import (
     file_identity,
     image_name,
     load_image_file,
-    open_cached_array,
 )
 
 _CHUNK = 32  # frames resampled at once by the cache writer
@@ -184,9 +184,25 @@ class VolumeRun:
         return np.array(np.moveaxis(data, -1, 0).reshape(stop - start, -1), order="C")
 
     def _cache(self):
+        """Return the cache entry as a memory map: written if missing, rebuilt if damaged."""
         if self._cached is None:
             path = self.cache_dir / f"{self._cache_key()}.npy"
-            self._cached = open_cached_array(path, self.shape, self._write_cache)
+            try:
+                cached = np.load(path, mmap_mode="r")
+                if cached.shape != self.shape or cached.dtype != np.float32:
+                    raise ValueError(
+                        f"shape {cached.shape}, dtype {cached.dtype}, not {self.shape}"
+                    )
+            except FileNotFoundError:
+                cached = self._write_cache(path)
+            except (ValueError, OSError, EOFError) as exc:
+                warnings.warn(
+                    f"The cache entry {str(path)!r} is damaged ({exc}); it is rebuilt.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                cached = self._write_cache(path)
+            self._cached = cached
         return self._cached
 
     def _write_cache(self, path):
@@ -199,6 +215,7 @@ class VolumeRun:
         out.flush()
         del out
         os.replace(tmp, path)  # atomic: concurrent workers never see a partial file
+        return np.load(path, mmap_mode="r")
 
     def _cache_key(self):
         if self._key is None:
