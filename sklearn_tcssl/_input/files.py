@@ -1,9 +1,6 @@
 """Files this package reads: NIfTI images that may be damaged, ``.npy`` runs, the volume cache.
 
-Every check names the file. Images are verified once per process and file identity
-(:func:`check_image_file`, :func:`check_finite_image`); :func:`file_identity` keys the cache
-by content; ``.npy`` runs are read-only memory maps, whose rows :class:`FileRows` reads
-without the map's read-ahead.
+Every check names the file; images are verified once per process and file identity.
 """
 
 import gzip
@@ -284,10 +281,8 @@ class FileRows:
     def __getitem__(self, index):
         import torch
 
-        if isinstance(index, slice):
-            start, stop, step = index.indices(len(self))
-            if step != 1:
-                raise TypeError("FileRows supports only contiguous slices along time.")
+        if isinstance(index, slice):  # a contiguous slice along time
+            start, stop, _ = index.indices(len(self))
             out = np.empty((max(stop - start, 0), self.shape[1]), self.dtype)
             if len(out):
                 self._read_into(out, start)
