@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from nibabel.spatialimages import SpatialImage
 from nilearn.image import resample_img
+from nilearn.image.resampling import get_bounds
 
 from sklearn_tcssl._input.files import (
     check_finite_image_data,
@@ -94,13 +95,8 @@ def check_images(X, *, estimator_name):
 
 def bounding_grid(images, voxel_size):
     """``(affine, shape)`` of the axis-aligned ``voxel_size`` mm grid over all voxel centres."""
-    corners = np.array(np.meshgrid([0, 1], [0, 1], [0, 1], indexing="ij")).reshape(3, -1)
-    points = []
-    for img in images:
-        extent = (np.array(img.shape[:3]) - 1)[:, None] * corners  # (3, 8) voxel indices
-        points.append(img.affine[:3, :3] @ extent + img.affine[:3, 3:])  # (3, 8) mm
-    points = np.concatenate(points, axis=1)
-    low, high = points.min(axis=1), points.max(axis=1)
+    bounds = np.array([get_bounds(img.shape[:3], img.affine) for img in images])  # (n, 3, 2)
+    low, high = bounds[..., 0].min(axis=0), bounds[..., 1].max(axis=0)
     shape = tuple(int(n) for n in np.floor((high - low) / voxel_size + 1e-6).astype(int) + 1)
     affine = np.diag([voxel_size, voxel_size, voxel_size, 1.0])
     affine[:3, 3] = low
@@ -146,9 +142,7 @@ class VolumeRun:
     def __getstate__(self):
         return {**self.__dict__, "_cached": None}  # the memory map is reopened
 
-    def __getitem__(self, index):
-        if not isinstance(index, slice) or index.step not in (None, 1):
-            raise TypeError("VolumeRun supports only contiguous slices along time.")
+    def __getitem__(self, index):  # a contiguous slice along time
         start, stop, _ = index.indices(len(self))
         return torch.from_numpy(self.read(start, stop))
 
