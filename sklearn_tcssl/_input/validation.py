@@ -119,8 +119,7 @@ def check_sequences(X, *, estimator_name, n_features=None, min_length=1):
         ]
     else:
         sequences = _array_to_sequences(X, estimator_name)
-    _check_feature_counts(sequences, estimator_name, n_features)
-    _check_lengths(sequences, estimator_name, min_length)
+    _check_sizes(sequences, estimator_name, n_features, min_length)
     return sequences
 
 
@@ -181,7 +180,7 @@ def _to_float32(array, where):
     return converted
 
 
-def _check_feature_counts(sequences, estimator_name, n_features):
+def _check_sizes(sequences, estimator_name, n_features, min_length):
     counts = [s.shape[1] for s in sequences]
     if min(counts) == 0:
         raise ValueError(
@@ -198,15 +197,12 @@ def _check_feature_counts(sequences, estimator_name, n_features):
                 f"{reference}. All sequences must come from the same mask: use one fitted "
                 "masker for every image (and the same one at fit and transform)."
             )
-
-
-def _check_lengths(sequences, estimator_name, min_length):
-    lengths = np.array([s.shape[0] for s in sequences])
-    shortest = int(lengths.min())
-    if shortest < min_length:
+    lengths = [len(s) for s in sequences]
+    if min(lengths) < min_length:
+        i = lengths.index(min(lengths))
         raise ValueError(
-            f"X[{int(lengths.argmin())}] has {shortest} time points, but {estimator_name} "
-            f"needs at least {min_length} per sequence."
+            f"X[{i}] has {lengths[i]} time points, but {estimator_name} needs at least "
+            f"{min_length} per sequence."
         )
 
 
@@ -243,12 +239,11 @@ def resolve_device(device, *, estimator_name):
             f"(torch {torch.__version__}, CUDA build: {torch.version.cuda}). Use device='auto' "
             "or 'cpu', or install a CUDA build of torch on a machine with a GPU."
         )
-    if resolved.type == "cuda" and resolved.index is not None:
-        if resolved.index >= torch.cuda.device_count():
-            raise ValueError(
-                f"{estimator_name}: device={device!r} but only {torch.cuda.device_count()} "
-                "GPU(s) are visible. Use 'cuda' or an index below that count."
-            )
+    if resolved.type == "cuda" and (resolved.index or 0) >= torch.cuda.device_count():
+        raise ValueError(
+            f"{estimator_name}: device={device!r} but only {torch.cuda.device_count()} "
+            "GPU(s) are visible. Use 'cuda' or an index below that count."
+        )
     return resolved
 
 
