@@ -148,21 +148,17 @@ def _array_to_sequences(X, estimator_name):
     if isinstance(X, numbers.Number) or X is None:
         raise ValueError(f"{estimator_name} expects {SEQUENCE_FORMS}; got {X!r}.")
     array = _as_float_array(X, "X")
-    if array.ndim == 3 and array.shape[0] == 0:
-        raise ValueError(f"{estimator_name} got X with 0 samples; pass at least one.")
-    if array.ndim == 2 and 0 in array.shape:
+    if array.ndim not in (2, 3):
+        hint = "Reshape your data: " if array.ndim < 2 else ""
         raise ValueError(
-            f"{estimator_name} got X of shape {array.shape} with 0 samples or time points."
+            f"X has {array.ndim} dimension(s) (shape {array.shape}). {hint}{estimator_name} "
+            f"expects {SEQUENCE_FORMS}."
         )
-    if array.ndim in (2, 3):
-        _check_values(array, "X")
-        samples = array if array.ndim == 3 else array[:, :, None]  # rows: univariate series
-        return [_to_float32(s, "X") for s in samples]
-    hint = "Reshape your data: " if array.ndim < 2 else ""
-    raise ValueError(
-        f"X has {array.ndim} dimension(s) (shape {array.shape}). {hint}{estimator_name} "
-        f"expects {SEQUENCE_FORMS}."
-    )
+    if len(array) == 0:
+        raise ValueError(f"{estimator_name} got X with 0 samples; pass at least one.")
+    _check_values(array, "X")
+    samples = array if array.ndim == 3 else array[:, :, None]  # rows: univariate series
+    return [_to_float32(s, "X") for s in samples]  # 0 time points: refused by _check_sizes
 
 
 def _to_float32(array, where):
