@@ -28,12 +28,10 @@ _exported = {"value": None}  # what set_config wrote to ENV_VAR, to take back on
 def prefer_passive_openmp():
     """Let idle OpenMP threads sleep rather than spin, if torch is not loaded yet.
 
-    OpenMP reads ``OMP_WAIT_POLICY`` once, when torch loads it; a value the user set is
-    kept. Return whether the passive policy is in effect.
+    OpenMP reads ``OMP_WAIT_POLICY`` once, when torch loads it; a value the user set is kept.
     """
     if "torch" not in sys.modules:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    return os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"
 
 
 # ------------------------------------------------------------------ config
