@@ -12,6 +12,7 @@
   infinity, and the standardisation is applied to the frames just read.
 """
 
+import functools
 import math
 import os
 import warnings
@@ -128,8 +129,6 @@ class VolumeRun:
         self.grid_shape = tuple(grid_shape)
         self.standardizer = standardizer
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
-        self._cached = None
-        self._key = None
 
     @property
     def shape(self):
@@ -140,7 +139,7 @@ class VolumeRun:
         return self.shape[0]
 
     def __getstate__(self):
-        return {**self.__dict__, "_cached": None}  # the memory map is reopened
+        return {k: v for k, v in self.__dict__.items() if k != "_cache"}  # the map is reopened
 
     def __getitem__(self, index):  # a contiguous slice along time
         start, stop, _ = index.indices(len(self))
@@ -150,7 +149,7 @@ class VolumeRun:
         """Frames ``start:stop`` on the grid, standardised, as float32 ``(t, n_voxels)``."""
         stop = len(self) if stop is None else stop
         if self.cache_dir is not None:
-            frames = np.array(self._cache()[start:stop], dtype=np.float32)
+            frames = np.array(self._cache[start:stop], dtype=np.float32)
         else:
             frames = self._resample(start, stop)
         if self.standardizer is not None:  # frames is a new array (a copy of what was read)
@@ -177,27 +176,24 @@ class VolumeRun:
         # always a new array (callers standardise it in place; data may be the image's)
         return np.array(np.moveaxis(data, -1, 0).reshape(stop - start, -1), order="C")
 
+    @functools.cached_property
     def _cache(self):
-        """Return the cache entry as a memory map: written if missing, rebuilt if damaged."""
-        if self._cached is None:
-            path = self.cache_dir / f"{self._cache_key()}.npy"
-            try:
-                cached = np.load(path, mmap_mode="r")
-                if cached.shape != self.shape or cached.dtype != np.float32:
-                    raise ValueError(
-                        f"shape {cached.shape}, dtype {cached.dtype}, not {self.shape}"
-                    )
-            except FileNotFoundError:
-                cached = self._write_cache(path)
-            except (ValueError, OSError, EOFError) as exc:
-                warnings.warn(
-                    f"The cache entry {str(path)!r} is damaged ({exc}); it is rebuilt.",
-                    UserWarning,
-                    stacklevel=2,
-                )
-                cached = self._write_cache(path)
-            self._cached = cached
-        return self._cached
+        """The cache entry as a memory map: written if missing, rebuilt if damaged."""
+        path = self.cache_dir / f"{self._cache_key}.npy"
+        try:
+            cached = np.load(path, mmap_mode="r")
+            if cached.shape == self.shape and cached.dtype == np.float32:
+                return cached
+            raise ValueError(f"shape {cached.shape}, dtype {cached.dtype}, not {self.shape}")
+        except FileNotFoundError:
+            pass
+        except (ValueError, OSError, EOFError) as exc:
+            warnings.warn(
+                f"The cache entry {str(path)!r} is damaged ({exc}); it is rebuilt.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return self._write_cache(path)
 
     def _write_cache(self, path):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -211,12 +207,11 @@ class VolumeRun:
         os.replace(tmp, path)  # atomic: concurrent workers never see a partial file
         return np.load(path, mmap_mode="r")
 
+    @functools.cached_property
     def _cache_key(self):
-        if self._key is None:
-            filename = self.image.get_filename()
-            if filename is not None:
-                source = file_identity(filename)  # content, not only size and mtime
-            else:
-                source = (self.image.affine, np.asarray(self.image.dataobj))
-            self._key = joblib.hash((_CACHE_VERSION, source, self.grid_affine, self.grid_shape))
-        return self._key
+        filename = self.image.get_filename()
+        if filename is not None:
+            source = file_identity(filename)  # content, not only size and mtime
+        else:
+            source = (self.image.affine, np.asarray(self.image.dataobj))
+        return joblib.hash((_CACHE_VERSION, source, self.grid_affine, self.grid_shape))
