@@ -1,9 +1,6 @@
 """Files this package reads: NIfTI images that may be damaged, ``.npy`` runs, the volume cache.
 
-Every check names the file. Images are verified once per process and file identity
-(:func:`check_image_file`, :func:`check_finite_image`); :func:`file_identity` keys the cache
-by content; ``.npy`` runs are read-only memory maps, whose rows :class:`FileRows` reads
-without the map's read-ahead.
+Every check names the file; images are verified once per process and file identity.
 """
 
 import gzip
@@ -11,7 +8,6 @@ import hashlib
 import math
 import mmap
 import os
-import warnings
 import zlib
 from pathlib import Path
 
@@ -181,29 +177,6 @@ def check_finite_image(img, where, *, mask=None):
         _FINITE.add(key)
 
 
-def open_cached_array(path, shape, write):
-    """Memory-map the float32 cache entry ``path`` of ``shape``, written by ``write(path)``.
-
-    A missing entry is written; a damaged one (truncated, not ``.npy``, another shape or
-    dtype) is rebuilt with a warning.
-    """
-    if path.exists():
-        try:
-            array = np.load(path, mmap_mode="r")
-            if array.shape == tuple(shape) and array.dtype == np.float32:
-                return array
-            raise ValueError(f"shape {array.shape} and dtype {array.dtype}, not {tuple(shape)}")
-        except (ValueError, OSError, EOFError) as exc:
-            warnings.warn(
-                f"The cache entry {str(path)!r} is damaged ({exc}); it is rebuilt.",
-                UserWarning,
-                stacklevel=3,
-            )
-            path.unlink(missing_ok=True)
-    write(path)
-    return np.load(path, mmap_mode="r")
-
-
 def open_npy_run(path, what):
     """Open the ``.npy`` run ``what=path`` as a read-only ``(n_timepoints, n_features)`` map.
 
@@ -308,10 +281,8 @@ class FileRows:
     def __getitem__(self, index):
         import torch
 
-        if isinstance(index, slice):
-            start, stop, step = index.indices(len(self))
-            if step != 1:
-                raise TypeError("FileRows supports only contiguous slices along time.")
+        if isinstance(index, slice):  # a contiguous slice along time
+            start, stop, _ = index.indices(len(self))
             out = np.empty((max(stop - start, 0), self.shape[1]), self.dtype)
             if len(out):
                 self._read_into(out, start)

@@ -82,18 +82,17 @@ def principal_axes(
     seed,
     *,
     standardizer=None,
-    n_iter=PCA_POWER_ITERATIONS,
     max_rows=PCA_MAX_ROWS,
 ):
     """Return the leading principal axes ``(k, n_features)`` of all time points, float32.
 
     A randomized SVD (Halko et al. 2011, as :func:`sklearn.utils.extmath.randomized_svd`,
-    ``n_iter`` power iterations, seeded by ``seed``) of the time points standardised by
-    ``standardizer`` and centred: each product with the data is taken block by block from
-    the sequences (never copied whole, never written), with the standardisation and centring
-    folded into the small factor. Beyond ``max_rows`` time points, a seeded sample of
-    ``max_rows`` rows is used. The rows are orthonormal, leading first, and
-    ``k = min(n_components, n_rows, n_features)``.
+    ``PCA_POWER_ITERATIONS`` power iterations, seeded by ``seed``) of the time points
+    standardised by ``standardizer`` and centred: each product with the data is taken block
+    by block from the sequences (never copied whole, never written), with the
+    standardisation and centring folded into the small factor. Beyond ``max_rows`` time
+    points, a seeded sample of ``max_rows`` rows is used. The rows are orthonormal, leading
+    first, and ``k = min(n_components, n_rows, n_features)``.
     """
     rng = np.random.RandomState(seed)
     lengths = np.array([len(s) for s in sequences])
@@ -104,7 +103,7 @@ def principal_axes(
     k = min(int(n_components), data.n_rows, data.n_features)
     sample = rng.normal(size=(data.n_features, k + PCA_OVERSAMPLES)).astype(np.float32)
     basis = data @ torch.from_numpy(sample)  # (rows, l)
-    for _ in range(int(n_iter)):  # float32 QR (numpy's would copy the factors in float64)
+    for _ in range(PCA_POWER_ITERATIONS):  # float32 QR (numpy's would copy the factors in float64)
         basis = data.rmatmul(torch.linalg.qr(basis).Q)  # (V, l)
         basis = data @ torch.linalg.qr(basis).Q  # (rows, l)
     basis = torch.linalg.qr(basis).Q

@@ -10,9 +10,9 @@ import math
 
 import numpy as np
 import torch
+from sklearn.preprocessing._data import _is_constant_feature
 
 CHUNK_BYTES = 8 * 2**20  # rows read at once by the statistics pass (float32 bytes)
-_EPS = np.finfo(np.float64).eps
 
 
 def row_chunks(sequences, chunk_bytes=CHUNK_BYTES):
@@ -22,17 +22,6 @@ def row_chunks(sequences, chunk_bytes=CHUNK_BYTES):
         n_rows = max(1, int(chunk_bytes) // row_bytes)
         for start in range(0, len(sequence), n_rows):
             yield sequence[start : start + n_rows]
-
-
-def zero_scale_rule(var, mean, n_samples):
-    """Return ``sqrt(var)`` with 1 for constant features, by ``StandardScaler``'s tests.
-
-    Constant: ``var <= n * eps * var + (n * mean * eps) ** 2``, or a scale below ``10 * eps``.
-    """
-    constant = var <= n_samples * _EPS * var + (n_samples * mean * _EPS) ** 2
-    scale = np.sqrt(var)
-    scale[constant | (scale < 10 * _EPS)] = 1.0
-    return scale
 
 
 class Standardizer:
@@ -65,13 +54,8 @@ class Standardizer:
     @classmethod
     def fit(cls, sequences, chunk_bytes=CHUNK_BYTES):
         """Statistics over every time point of ``sequences`` (sliced along time, in chunks)."""
-        return cls.from_chunks(row_chunks(sequences, chunk_bytes))
-
-    @classmethod
-    def from_chunks(cls, chunks):
-        """Statistics over the rows of an iterable of ``(n_rows, n_features)`` blocks."""
         count, mean, m2 = 0, None, None
-        for chunk in chunks:
+        for chunk in row_chunks(sequences, chunk_bytes):
             chunk = np.asarray(chunk)
             n = len(chunk)
             if n == 0:
@@ -90,7 +74,10 @@ class Standardizer:
             count = total
         if mean is None:
             raise ValueError("Standardizer.fit needs at least one time point.")
-        return cls(mean, zero_scale_rule(m2 / count, mean, count))
+        var = m2 / count
+        scale = np.sqrt(var)  # StandardScaler's rule: 1 for (near) constant features
+        scale[_is_constant_feature(var, mean, count) | (scale < 10 * np.finfo(float).eps)] = 1.0
+        return cls(mean, scale)
 
     def transform(self, x):
         """``(x - mean) / scale`` as a new float32 array; ``x`` is never written."""

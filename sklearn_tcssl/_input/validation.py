@@ -119,8 +119,7 @@ def check_sequences(X, *, estimator_name, n_features=None, min_length=1):
         ]
     else:
         sequences = _array_to_sequences(X, estimator_name)
-    _check_feature_counts(sequences, estimator_name, n_features)
-    _check_lengths(sequences, estimator_name, min_length)
+    _check_sizes(sequences, estimator_name, n_features, min_length)
     return sequences
 
 
@@ -149,21 +148,17 @@ def _array_to_sequences(X, estimator_name):
     if isinstance(X, numbers.Number) or X is None:
         raise ValueError(f"{estimator_name} expects {SEQUENCE_FORMS}; got {X!r}.")
     array = _as_float_array(X, "X")
-    if array.ndim == 3 and array.shape[0] == 0:
-        raise ValueError(f"{estimator_name} got X with 0 samples; pass at least one.")
-    if array.ndim == 2 and 0 in array.shape:
+    if array.ndim not in (2, 3):
+        hint = "Reshape your data: " if array.ndim < 2 else ""
         raise ValueError(
-            f"{estimator_name} got X of shape {array.shape} with 0 samples or time points."
+            f"X has {array.ndim} dimension(s) (shape {array.shape}). {hint}{estimator_name} "
+            f"expects {SEQUENCE_FORMS}."
         )
-    if array.ndim in (2, 3):
-        _check_values(array, "X")
-        samples = array if array.ndim == 3 else array[:, :, None]  # rows: univariate series
-        return [_to_float32(s, "X") for s in samples]
-    hint = "Reshape your data: " if array.ndim < 2 else ""
-    raise ValueError(
-        f"X has {array.ndim} dimension(s) (shape {array.shape}). {hint}{estimator_name} "
-        f"expects {SEQUENCE_FORMS}."
-    )
+    if len(array) == 0:
+        raise ValueError(f"{estimator_name} got X with 0 samples; pass at least one.")
+    _check_values(array, "X")
+    samples = array if array.ndim == 3 else array[:, :, None]  # rows: univariate series
+    return [_to_float32(s, "X") for s in samples]  # 0 time points: refused by _check_sizes
 
 
 def _to_float32(array, where):
@@ -181,7 +176,7 @@ def _to_float32(array, where):
     return converted
 
 
-def _check_feature_counts(sequences, estimator_name, n_features):
+def _check_sizes(sequences, estimator_name, n_features, min_length):
     counts = [s.shape[1] for s in sequences]
     if min(counts) == 0:
         raise ValueError(
@@ -198,15 +193,12 @@ def _check_feature_counts(sequences, estimator_name, n_features):
                 f"{reference}. All sequences must come from the same mask: use one fitted "
                 "masker for every image (and the same one at fit and transform)."
             )
-
-
-def _check_lengths(sequences, estimator_name, min_length):
-    lengths = np.array([s.shape[0] for s in sequences])
-    shortest = int(lengths.min())
-    if shortest < min_length:
+    lengths = [len(s) for s in sequences]
+    if min(lengths) < min_length:
+        i = lengths.index(min(lengths))
         raise ValueError(
-            f"X[{int(lengths.argmin())}] has {shortest} time points, but {estimator_name} "
-            f"needs at least {min_length} per sequence."
+            f"X[{i}] has {lengths[i]} time points, but {estimator_name} needs at least "
+            f"{min_length} per sequence."
         )
 
 
@@ -243,12 +235,11 @@ def resolve_device(device, *, estimator_name):
             f"(torch {torch.__version__}, CUDA build: {torch.version.cuda}). Use device='auto' "
             "or 'cpu', or install a CUDA build of torch on a machine with a GPU."
         )
-    if resolved.type == "cuda" and resolved.index is not None:
-        if resolved.index >= torch.cuda.device_count():
-            raise ValueError(
-                f"{estimator_name}: device={device!r} but only {torch.cuda.device_count()} "
-                "GPU(s) are visible. Use 'cuda' or an index below that count."
-            )
+    if resolved.type == "cuda" and (resolved.index or 0) >= torch.cuda.device_count():
+        raise ValueError(
+            f"{estimator_name}: device={device!r} but only {torch.cuda.device_count()} "
+            "GPU(s) are visible. Use 'cuda' or an index below that count."
+        )
     return resolved
 
 

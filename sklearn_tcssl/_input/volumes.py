@@ -12,8 +12,10 @@
   infinity, and the standardisation is applied to the frames just read.
 """
 
+import functools
 import math
 import os
+import warnings
 from pathlib import Path
 
 import joblib
@@ -22,6 +24,7 @@ import numpy as np
 import torch
 from nibabel.spatialimages import SpatialImage
 from nilearn.image import resample_img
+from nilearn.image.resampling import get_bounds
 
 from sklearn_tcssl._input.files import (
     check_finite_image_data,
@@ -29,7 +32,6 @@ from sklearn_tcssl._input.files import (
     file_identity,
     image_name,
     load_image_file,
-    open_cached_array,
 )
 
 _CHUNK = 32  # frames resampled at once by the cache writer
@@ -94,13 +96,8 @@ def check_images(X, *, estimator_name):
 
 def bounding_grid(images, voxel_size):
     """``(affine, shape)`` of the axis-aligned ``voxel_size`` mm grid over all voxel centres."""
-    corners = np.array(np.meshgrid([0, 1], [0, 1], [0, 1], indexing="ij")).reshape(3, -1)
-    points = []
-    for img in images:
-        extent = (np.array(img.shape[:3]) - 1)[:, None] * corners  # (3, 8) voxel indices
-        points.append(img.affine[:3, :3] @ extent + img.affine[:3, 3:])  # (3, 8) mm
-    points = np.concatenate(points, axis=1)
-    low, high = points.min(axis=1), points.max(axis=1)
+    bounds = np.array([get_bounds(img.shape[:3], img.affine) for img in images])  # (n, 3, 2)
+    low, high = bounds[..., 0].min(axis=0), bounds[..., 1].max(axis=0)
     shape = tuple(int(n) for n in np.floor((high - low) / voxel_size + 1e-6).astype(int) + 1)
     affine = np.diag([voxel_size, voxel_size, voxel_size, 1.0])
     affine[:3, 3] = low
@@ -132,8 +129,6 @@ class VolumeRun:
         self.grid_shape = tuple(grid_shape)
         self.standardizer = standardizer
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
-        self._cached = None
-        self._key = None
 
     @property
     def shape(self):
@@ -144,11 +139,9 @@ class VolumeRun:
         return self.shape[0]
 
     def __getstate__(self):
-        return {**self.__dict__, "_cached": None}  # the memory map is reopened
+        return {k: v for k, v in self.__dict__.items() if k != "_cache"}  # the map is reopened
 
-    def __getitem__(self, index):
-        if not isinstance(index, slice) or index.step not in (None, 1):
-            raise TypeError("VolumeRun supports only contiguous slices along time.")
+    def __getitem__(self, index):  # a contiguous slice along time
         start, stop, _ = index.indices(len(self))
         return torch.from_numpy(self.read(start, stop))
 
@@ -156,7 +149,7 @@ class VolumeRun:
         """Frames ``start:stop`` on the grid, standardised, as float32 ``(t, n_voxels)``."""
         stop = len(self) if stop is None else stop
         if self.cache_dir is not None:
-            frames = np.array(self._cache()[start:stop], dtype=np.float32)
+            frames = np.array(self._cache[start:stop], dtype=np.float32)
         else:
             frames = self._resample(start, stop)
         if self.standardizer is not None:  # frames is a new array (a copy of what was read)
@@ -183,11 +176,24 @@ class VolumeRun:
         # always a new array (callers standardise it in place; data may be the image's)
         return np.array(np.moveaxis(data, -1, 0).reshape(stop - start, -1), order="C")
 
+    @functools.cached_property
     def _cache(self):
-        if self._cached is None:
-            path = self.cache_dir / f"{self._cache_key()}.npy"
-            self._cached = open_cached_array(path, self.shape, self._write_cache)
-        return self._cached
+        """The cache entry as a memory map: written if missing, rebuilt if damaged."""
+        path = self.cache_dir / f"{self._cache_key}.npy"
+        try:
+            cached = np.load(path, mmap_mode="r")
+            if cached.shape == self.shape and cached.dtype == np.float32:
+                return cached
+            raise ValueError(f"shape {cached.shape}, dtype {cached.dtype}, not {self.shape}")
+        except FileNotFoundError:
+            pass
+        except (ValueError, OSError, EOFError) as exc:
+            warnings.warn(
+                f"The cache entry {str(path)!r} is damaged ({exc}); it is rebuilt.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return self._write_cache(path)
 
     def _write_cache(self, path):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -199,13 +205,13 @@ class VolumeRun:
         out.flush()
         del out
         os.replace(tmp, path)  # atomic: concurrent workers never see a partial file
+        return np.load(path, mmap_mode="r")
 
+    @functools.cached_property
     def _cache_key(self):
-        if self._key is None:
-            filename = self.image.get_filename()
-            if filename is not None:
-                source = file_identity(filename)  # content, not only size and mtime
-            else:
-                source = (self.image.affine, np.asarray(self.image.dataobj))
-            self._key = joblib.hash((_CACHE_VERSION, source, self.grid_affine, self.grid_shape))
-        return self._key
+        filename = self.image.get_filename()
+        if filename is not None:
+            source = file_identity(filename)  # content, not only size and mtime
+        else:
+            source = (self.image.affine, np.asarray(self.image.dataobj))
+        return joblib.hash((_CACHE_VERSION, source, self.grid_affine, self.grid_shape))

@@ -1,10 +1,11 @@
 """Shared parameter and attribute docs (a small ``docdict``, as nilearn's).
 
 A docstring names an entry as ``%(name)s`` on a line of its own, indented like the other
-parameters; :func:`fill_doc` replaces it with the entry, re-indented. Each entry is written
+parameters; :func:`fill_doc` replaces it with the entry, indented alike. Each entry is written
 once here, so the embedder's and the classifier's docs of a shared parameter cannot drift.
 """
 
+import re
 import textwrap
 
 docdict = {}
@@ -236,27 +237,13 @@ docdict = {key: text.strip("\n") for key, text in docdict.items()}
 
 
 def fill_doc(obj):
-    """Fill the ``%(name)s`` entries of ``obj``'s docstring from :data:`docdict`.
+    """Replace each ``%(name)s`` line of ``obj``'s docstring by ``docdict[name]``, indented alike.
 
-    Parameters
-    ----------
-    obj : class or function
-        Its docstring holds ``%(name)s`` lines, indented like the parameters around them.
-
-    Returns
-    -------
-    obj : class or function
-        The same object, its ``__doc__`` filled.
+    Return ``obj`` (a decorator of classes and functions).
     """
-    docstring = obj.__doc__
-    lines = docstring.splitlines()
-    body = [line for line in lines[1:] if line.strip()]
-    indent = min((len(line) - len(line.lstrip()) for line in body), default=0)
-    filled = {
-        key: textwrap.indent(text, " " * indent).lstrip(" ") for key, text in docdict.items()
-    }
-    try:
-        obj.__doc__ = docstring % filled
-    except (KeyError, ValueError) as exc:
-        raise RuntimeError(f"Bad docdict entry in the docstring of {obj!r}: {exc}") from exc
+
+    def entry(match):
+        return textwrap.indent(docdict[match[2]], match[1])
+
+    obj.__doc__ = re.sub(r"^( *)%\((\w+)\)s$", entry, obj.__doc__, flags=re.MULTILINE)
     return obj

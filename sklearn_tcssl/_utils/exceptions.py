@@ -2,17 +2,6 @@
 
 from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 
-__all__ = [
-    "TCSSLError",
-    "NotFittedError",
-    "IncompatibleModelError",
-    "TrainingDivergedError",
-    "DamagedFileError",
-    "CheckpointInUseError",
-    "AlignmentWarning",
-    "InsufficientMemoryError",
-]
-
 
 class TCSSLError(Exception):
     """Base class of every exception raised on purpose by sklearn-tcssl."""

@@ -13,27 +13,12 @@ import inspect
 from sklearn import get_config
 from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
 
-__all__ = ["check_params", "validate_params", "validates_params"]
-
 
 def check_params(constraints, params, *, owner, hints=None):
-    """Check ``params`` against scikit-learn ``constraints``; raise with the value and the fix.
+    """Check ``params`` against scikit-learn ``constraints`` (names missing are skipped).
 
-    Parameters
-    ----------
-    constraints : dict
-        Parameter name to a list of scikit-learn constraints (or ``"no_validation"``).
-    params : dict
-        Parameter name to value (names missing here are skipped).
-    owner : str
-        The estimator class or function named in the message.
-    hints : dict of str to str or None, default=None
-        Parameter name to a sentence on how to fix a bad value.
-
-    Raises
-    ------
-    sklearn.utils._param_validation.InvalidParameterError
-        A ``ValueError`` and ``TypeError``, for the first parameter not allowed.
+    The first value not allowed raises ``InvalidParameterError`` (a ``ValueError`` and
+    ``TypeError``) naming ``owner``, the value and its fix from ``hints``.
     """
     if get_config()["skip_parameter_validation"]:
         return
@@ -76,16 +61,7 @@ def validates_params(fit):
 def validate_params(constraints, *, hints=None):
     """Decorate a public function: check its arguments (defaults included) with fix hints.
 
-    Parameters
-    ----------
-    constraints : dict
-        Parameter name to a list of scikit-learn constraints.
-    hints : dict of str to str or None, default=None
-        Parameter name to a sentence on how to fix a bad value.
-
-    Returns
-    -------
-    decorator : callable
+    ``constraints`` and ``hints`` are dicts keyed by parameter name, as :func:`check_params`.
     """
 
     def decorator(func):

@@ -1,9 +1,7 @@
 """Processes and signals: SIGTERM as a clean exit (status 143), and whether a process runs.
 
 SIGTERM (``kill``, job schedulers, containers) ends a process at once by default, leaving
-half-written files behind. :func:`stop_on_sigterm` turns it into :class:`Terminated`, a
-``SystemExit`` with status 143 (128 + 15): ``finally`` clauses run, a message is printed,
-and the process ends with the status of a killed one.
+half-written files behind; as :class:`Terminated` (a ``SystemExit``), ``finally`` clauses run.
 """
 
 import contextlib

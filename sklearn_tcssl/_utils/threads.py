@@ -19,15 +19,6 @@ import sys
 import threading
 import warnings
 
-__all__ = [
-    "available_cpus",
-    "config_context",
-    "get_config",
-    "prefer_passive_openmp",
-    "resolve_n_threads",
-    "set_config",
-]
-
 ENV_VAR = "SKLEARN_TCSSL_N_THREADS"
 _global_config = {"n_threads": None}
 _local = threading.local()
@@ -37,12 +28,10 @@ _exported = {"value": None}  # what set_config wrote to ENV_VAR, to take back on
 def prefer_passive_openmp():
     """Let idle OpenMP threads sleep rather than spin, if torch is not loaded yet.
 
-    OpenMP reads ``OMP_WAIT_POLICY`` once, when torch loads it; a value the user set is
-    kept. Return whether the passive policy is in effect.
+    OpenMP reads ``OMP_WAIT_POLICY`` once, when torch loads it; a value the user set is kept.
     """
     if "torch" not in sys.modules:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    return os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"
 
 
 # ------------------------------------------------------------------ config
@@ -138,24 +127,12 @@ def _check_n_threads(value, name):
     return int(value)
 
 
-def _cap(n_threads, cpus, name):
-    if n_threads <= cpus:
-        return n_threads
-    warnings.warn(
-        f"{name}={n_threads} asks for more threads than the {cpus} CPUs this process may "
-        f"use; using {cpus}. More threads than CPUs only slow torch down.",
-        UserWarning,
-        stacklevel=4,
-    )
-    return cpus
-
-
 # ------------------------------------------------------------------ CPUs
 def available_cpus():
-    """Return the CPUs this process may use (:func:`joblib.cpu_count`), at least 1."""
+    """Return the CPUs this process may use (:func:`joblib.cpu_count`, at least 1)."""
     import joblib
 
-    return max(1, joblib.cpu_count())
+    return joblib.cpu_count()
 
 
 def _env_limit():
@@ -164,13 +141,9 @@ def _env_limit():
     return int(value) if value.isdigit() and int(value) > 0 else None
 
 
-def _controller():
-    """Return a threadpoolctl controller, rebuilt only after new modules were imported."""
-    return _controller_for(len(sys.modules))
-
-
 @functools.lru_cache(maxsize=1)
-def _controller_for(n_modules):
+def _controller(n_modules):
+    """Return a threadpoolctl controller, rebuilt when ``len(sys.modules)`` changed."""
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()
@@ -178,8 +151,8 @@ def _controller_for(n_modules):
 
 def _blas_limit():
     """Return the lowest thread count of the loaded BLAS libraries, or None."""
-    counts = [lib.num_threads for lib in _controller().lib_controllers if lib.user_api == "blas"]
-    return min(counts) if counts else None
+    blas = _controller(len(sys.modules)).select(user_api="blas").lib_controllers
+    return min((lib.num_threads for lib in blas), default=None)
 
 
 def _in_worker():
@@ -193,22 +166,6 @@ def _in_worker():
     return False
 
 
-def _requested(n_threads):
-    """Return the explicit request (argument, configuration, environment) or None."""
-    if n_threads is None:
-        n_threads = get_config()["n_threads"]
-    if n_threads is not None:
-        return _check_n_threads(n_threads, "n_threads"), "n_threads"
-    raw = os.environ.get(ENV_VAR, "").strip()
-    if not raw:
-        return None, None
-    try:
-        value = int(raw)
-    except ValueError:
-        value = raw
-    return _check_n_threads(value, ENV_VAR), ENV_VAR
-
-
 def resolve_n_threads(n_threads=None):
     """Return the policy's thread count (at least 1) for ``n_threads`` (see :func:`set_config`).
 
@@ -216,12 +173,25 @@ def resolve_n_threads(n_threads=None):
     """
     import torch
 
-    n_threads, name = _requested(n_threads)
+    name = "n_threads"
+    if n_threads is None:
+        n_threads = get_config()["n_threads"]
+    if n_threads is None and os.environ.get(ENV_VAR, "").strip():
+        name, n_threads = ENV_VAR, os.environ[ENV_VAR].strip()
+        with contextlib.suppress(ValueError):
+            n_threads = int(n_threads)
+    n_threads = _check_n_threads(n_threads, name)
     cpus = available_cpus()
-    if n_threads is not None and n_threads > 0:
-        return _cap(n_threads, cpus, name)
+    if n_threads is not None and n_threads > cpus:
+        warnings.warn(
+            f"{name}={n_threads} asks for more threads than the {cpus} CPUs this process may "
+            f"use; using {cpus}. More threads than CPUs only slow torch down.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return cpus
     if n_threads is not None:  # negative: n_jobs convention, all but (|n| - 1) CPUs
-        return max(1, cpus + 1 + n_threads)
+        return n_threads if n_threads > 0 else max(1, cpus + 1 + n_threads)
     if _in_worker():
         return 1
     limits = [cpus, torch.get_num_threads()]
@@ -246,7 +216,7 @@ def thread_budget(n_threads=None):
     _local.depth = 1
     try:
         torch.set_num_threads(n)
-        with _controller().limit(limits=n, user_api="blas"):
+        with _controller(len(sys.modules)).limit(limits=n, user_api="blas"):
             yield n
     finally:
         _local.depth = 0

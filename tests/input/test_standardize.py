@@ -48,7 +48,7 @@ def test_identity_changes_nothing():
 
 def test_empty_input_is_refused():
     with pytest.raises(ValueError, match="at least one time point"):
-        Standardizer.from_chunks([])
+        Standardizer.fit([])
 
 
 def test_common_buffer_is_a_view_of_a_3d_array_only():
