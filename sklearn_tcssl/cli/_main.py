@@ -17,9 +17,7 @@ from sklearn_tcssl._utils.progress import NORMAL, Reporter
 from sklearn_tcssl.cli._parser import (
     DEFAULT_FOLDS,
     _check_args,
-    _level,
     build_parser,
-    npy_runs,
 )
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -141,12 +139,7 @@ def _bold_runs(args):
         _find_derivatives_root,
     )
 
-    root, task, _ = _check_arguments(args.bids_root, args.task, args.derivatives, None, None)
-    if args.space is not None and not args.derivatives:
-        raise ValueError(
-            f"--space {args.space} only applies to --derivatives (raw BOLD files have no "
-            "space); add --derivatives or leave --space out."
-        )
+    root, task, _ = _check_arguments(args.bids_root, args.task, args.derivatives, args.space, None)
     search_root = _find_derivatives_root(root, args.derivatives)
     refs = _bold_files(search_root, task, None, args.derivatives, args.space, "preproc")
     if args.command == "decode":
@@ -156,13 +149,14 @@ def _bold_runs(args):
 
 
 def _pretrained_model(args, networks, mask_img, first_run):
-    """Load ``--pretrained`` after checking its grid and feature count (None without it)."""
+    """Load ``--pretrained``, refused unless pretrained on the mask (or network) used here."""
     if args.pretrained is None:
         return None
-    import numpy as np
+    from sklearn_tcssl._utils.exceptions import IncompatibleModelError
+    from sklearn_tcssl.io import check_input, load
 
-    from sklearn_tcssl.cli._checks import check_pretrained
-
+    if not Path(args.pretrained).is_file():
+        raise FileNotFoundError(f"--pretrained {args.pretrained} does not exist.")
     target = mask_img
     if networks is not None:
         from sklearn_tcssl.networks import network_mask
@@ -174,8 +168,12 @@ def _pretrained_model(args, networks, mask_img, first_run):
                 "pretrained on)."
             )
         target = network_mask(networks[0], args.atlas, target_img=first_run, mask_img=mask_img)
-    n_features = int(np.count_nonzero(np.asarray(target.dataobj)))
-    return check_pretrained(args.pretrained, n_features, first_run)
+    model = load(args.pretrained)
+    try:  # the recorded mask's grid, voxel count and voxels
+        check_input(model, mask=target)
+    except IncompatibleModelError as exc:
+        raise IncompatibleModelError(f"--pretrained {args.pretrained}: {exc}") from None
+    return model
 
 
 def _decode_cv(args, data):
@@ -252,7 +250,7 @@ def run_pretrain(args):
     from sklearn_tcssl.embedding._embedder import TemporalContrastiveEmbedder
 
     check_output_file("--out", args.out)
-    npy = npy_runs(args)
+    npy = args.npy_runs
     sequences, mask_img, info = _bids_runs(args) if npy is None else _npy_runs(args, npy)
     params = {**_embedder_params(args), "segment_length": args.segment_length}
     _say(f"pretraining on {len(sequences)} runs x {sequences[0].shape[1]} voxels")
@@ -359,7 +357,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     global _say
-    _say = Reporter(_level(args))
+    _say = Reporter(args.level)
     start = time.perf_counter()
     try:
         _check_args(args)
