@@ -187,40 +187,41 @@ def _why_no_mask(mean, n_voxels, n_grid, min_voxels):
 
 
 # ------------------------------------------------------------------ inputs
-def check_networks_in_brain(networks, atlas, first_run, brain_img, source, say):
-    """Refuse networks outside the runs' brain (runs not in MNI152 space); say their shares.
+def check_networks(args, networks, mask_img, runs, say):
+    """Refuse ``--network`` without a reachable Yeo atlas, or mostly outside the runs' brain.
 
-    ``brain_img`` is ``--mask`` or the mask computed from the runs.
+    The brain is ``--mask``, else computed from the first run (no space check when none can
+    be); runs not in MNI152 space leave networks outside it. Says the in-brain shares.
     """
-    from sklearn_tcssl.networks import network_names
+    from sklearn_tcssl.networks import AtlasUnavailableError, network_names
     from sklearn_tcssl.networks._atlas import network_mask_data
     from sklearn_tcssl.networks._yeo import validate_networks
 
+    source = f"--mask {args.mask}"
+    if mask_img is None:
+        source = f"brain mask computed from {Path(runs[0]).name}"
+        try:
+            mask_img = compute_brain_mask(runs[:1], min_voxels=args.min_mask_voxels)
+        except ValueError as exc:
+            say(f"space check skipped: no brain mask could be computed ({exc})")
+    brain = None if mask_img is None else np.asarray(mask_img.dataobj) != 0
     names, required = validate_networks(network_names() if networks == "all" else networks)
-    run = nib.load(str(first_run))
-    grid = (run.affine, tuple(run.shape[:3]))
-    brain = np.asarray(brain_img.dataobj) != 0
+    run = nib.load(str(runs[0]))
+    grid = (run.affine, run.shape)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        *_, shares = network_mask_data(
-            names, required, atlas, grid, None, brain, None, 0, source=source
-        )
-    text = ", ".join(f"{n} {s:.0%}" for n, s in shares.items() if n != "total")
-    say(f"network voxels inside the brain ({source}): {text}")
+        try:
+            *_, shares = network_mask_data(
+                names, required, args.atlas, grid, None, brain, None, 0, source=source
+            )
+        except AtlasUnavailableError as exc:
+            raise AtlasUnavailableError(
+                f"--network needs the Yeo 2011 7-network atlas, which could not be fetched "
+                f"({exc}). Pass --atlas with a local copy, or leave out --network to decode "
+                "from a whole-brain mask computed from the runs."
+            ) from None
+    if shares:
+        text = ", ".join(f"{n} {s:.0%}" for n, s in shares.items() if n != "total")
+        say(f"network voxels inside the brain ({source}): {text}")
     for warning in caught:
         say(f"warning: {warning.message}")
-
-
-def check_atlas_available(atlas):
-    """Refuse ``--network`` without a reachable Yeo atlas before any data is read."""
-    from sklearn_tcssl.networks import AtlasUnavailableError
-    from sklearn_tcssl.networks._atlas import load_atlas
-
-    try:
-        load_atlas(atlas)
-    except AtlasUnavailableError as exc:
-        raise AtlasUnavailableError(
-            f"--network needs the Yeo 2011 7-network atlas, which could not be fetched "
-            f"({exc}). Pass --atlas with a local copy, or leave out --network to decode "
-            "from a whole-brain mask computed from the runs."
-        ) from None

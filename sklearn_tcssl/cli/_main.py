@@ -93,7 +93,9 @@ def run_decode(args):
     runs = _bold_runs(args)
     mask_img = _brain_mask(args, runs) if networks is None or args.mask else None
     if networks is not None:
-        _check_networks(args, networks, mask_img, runs)
+        from sklearn_tcssl.cli._checks import check_networks
+
+        check_networks(args, networks, mask_img, runs, _say)
     model = _pretrained_model(args, networks, mask_img, runs[0])
     _say(f"inputs checked; reading task '{args.task}' from {args.bids_root}")
     data = load_bids_blocks(
@@ -204,26 +206,6 @@ def _brain_mask(args, run_paths):
     mask_img = load_mask(args.mask, run_paths[0], min_voxels=args.min_mask_voxels)
     _say(f"brain mask {args.mask}: {int(mask_img.get_fdata().sum())} voxels")
     return mask_img
-
-
-def _check_networks(args, networks, mask_img, runs):
-    """Check that the atlas is there and its networks lie inside the runs' brain."""
-    from sklearn_tcssl.cli._checks import (
-        check_atlas_available,
-        check_networks_in_brain,
-        compute_brain_mask,
-    )
-
-    check_atlas_available(args.atlas)
-    source = f"--mask {args.mask}"
-    if mask_img is None:  # the brain of the first run, for the check only
-        try:
-            mask_img = compute_brain_mask(runs[:1], min_voxels=args.min_mask_voxels)
-        except ValueError as exc:
-            _say(f"space check skipped: no brain mask could be computed ({exc})")
-            return
-        source = f"brain mask computed from {Path(runs[0]).name}"
-    check_networks_in_brain(networks, args.atlas, runs[0], mask_img, source, _say)
 
 
 def _tcssl_embedding(args, model):
