@@ -2,9 +2,6 @@
 
 Exit codes: 0 success, 1 unexpected failure (a bug: report it with ``--debug`` output), 2 a
 usage or data problem explained in the message, 130 Ctrl-C, 143 stopped by SIGTERM.
-
-Heavy libraries (torch, nilearn, matplotlib) are imported inside the commands, so that
-``tcssl --help`` answers at once.
 """
 
 import json
@@ -36,11 +33,18 @@ def _embedder_params(args):
     return params
 
 
-def _cross_validate(X, y, groups, cv, embedding):
-    """Score the references and our pipeline (both readouts) on the same folds."""
+def _cross_validate(imgs, mask_img, y, groups, cv, embedding):
+    """Score the references and our pipeline (both readouts) on the same folds.
+
+    The blocks are masked once: with a given mask, the masker learns nothing from them.
+    """
+    from nilearn.maskers import MultiNiftiMasker
+
     from sklearn_tcssl.baselines import FitCache
     from sklearn_tcssl.report import compare_decoders, reference_decoders, tcssl_decoders
 
+    masker = MultiNiftiMasker(mask_img=mask_img, standardize=None, reports=False)
+    X = masker.fit_transform(list(imgs))
     folds = list(cv.split(X, y, groups))
     decoders = {**reference_decoders(), **tcssl_decoders(memory=FitCache(), **embedding)}
     decoders = _drop_lda_if_too_few(decoders, y, folds)
@@ -75,10 +79,10 @@ def run_demo(args):
     _say(f"simulating {args.n_subjects} subjects (seed {args.seed})")
     data = make_task_fmri(args.n_subjects, random_state=args.seed)
     n_tasks = len(set(data.y))
-    X = _mask_blocks(data.imgs, data.mask_img)
-    _say(f"{len(X)} blocks, {n_tasks} tasks; cross-validating ({args.folds} folds)")
+    _say(f"{len(data.imgs)} blocks, {n_tasks} tasks; cross-validating ({args.folds} folds)")
     cv = GroupKFold(args.folds)
-    scores = _cross_validate(X, data.y, data.groups, cv, _embedder_params(args))
+    embedding = _embedder_params(args)
+    scores = _cross_validate(data.imgs, data.mask_img, data.y, data.groups, cv, embedding)
     _write_results(scores, args.out, chance=1 / n_tasks, title="Simulated task fMRI")
     return EXIT_OK
 
@@ -110,8 +114,7 @@ def run_decode(args):
     cv, groups = _decode_cv(args, data)
     embedding = _tcssl_embedding(args, model)
     if networks is None:
-        X = _mask_blocks(data.imgs, mask_img)
-        scores = _cross_validate(X, data.y, groups, cv, embedding)
+        scores = _cross_validate(data.imgs, mask_img, data.y, groups, cv, embedding)
         scores = scores.assign(network="whole_brain (brain mask)")
     else:
         from sklearn_tcssl.report import network_decoding_report
@@ -216,14 +219,6 @@ def _tcssl_embedding(args, model):
 
     _say(f"using the frozen pretrained encoder in {args.pretrained}")
     return {"embedder": FrozenEstimator(model)}
-
-
-def _mask_blocks(imgs, mask_img):
-    """Mask the blocks once: with a given mask, the masker learns nothing from them."""
-    from nilearn.maskers import MultiNiftiMasker
-
-    masker = MultiNiftiMasker(mask_img=mask_img, standardize=None, reports=False)
-    return masker.fit_transform(list(imgs))
 
 
 def run_pretrain(args):
