@@ -237,9 +237,9 @@ def network_decoding_report(
         frame = compare_decoders(
             features, y, groups, decoders=decoders, cv=cv, progress=say, n_jobs=n_jobs
         )
-        frames.append(frame.assign(network=network))
-    scores = pd.concat(frames, ignore_index=True)
-    return scores[["network", *[c for c in scores.columns if c != "network"]]]
+        frame.insert(0, "network", network)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
 
 
 @fill_doc
