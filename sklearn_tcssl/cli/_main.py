@@ -100,7 +100,7 @@ def run_decode(args):
         from sklearn_tcssl.cli._checks import check_networks
 
         check_networks(args, networks, mask_img, runs, _say)
-    model = _pretrained_model(args, networks, mask_img, runs[0])
+    embedding = _tcssl_embedding(args, networks, mask_img, runs[0])
     _say(f"inputs checked; reading task '{args.task}' from {args.bids_root}")
     data = load_bids_blocks(
         args.bids_root,
@@ -112,7 +112,6 @@ def run_decode(args):
     n_tasks = len(set(data.y))
     _say(f"{len(data.imgs)} blocks, {n_tasks} block types, {len(set(data.groups))} subjects")
     cv, groups = _decode_cv(args, data)
-    embedding = _tcssl_embedding(args, model)
     if networks is None:
         scores = _cross_validate(data.imgs, mask_img, data.y, groups, cv, embedding)
         scores = scores.assign(network="whole_brain (brain mask)")
@@ -153,10 +152,15 @@ def _bold_runs(args):
     return [r["file_path"] for r in refs]
 
 
-def _pretrained_model(args, networks, mask_img, first_run):
-    """Load ``--pretrained``, refused unless pretrained on the mask (or network) used here."""
+def _tcssl_embedding(args, networks, mask_img, first_run):
+    """Parameters of a fresh embedder, or the frozen ``--pretrained`` one.
+
+    The pretrained model is refused unless pretrained on the mask (or network) used here.
+    """
     if args.pretrained is None:
-        return None
+        return {"embedder": None, **_embedder_params(args)}
+    from sklearn.frozen import FrozenEstimator
+
     from sklearn_tcssl._utils.exceptions import IncompatibleModelError
     from sklearn_tcssl.io import check_input, load
 
@@ -178,7 +182,8 @@ def _pretrained_model(args, networks, mask_img, first_run):
         check_input(model, mask=target)
     except IncompatibleModelError as exc:
         raise IncompatibleModelError(f"--pretrained {args.pretrained}: {exc}") from None
-    return model
+    _say(f"using the frozen pretrained encoder in {args.pretrained}")
+    return {"embedder": FrozenEstimator(model)}
 
 
 def _decode_cv(args, data):
@@ -209,16 +214,6 @@ def _brain_mask(args, run_paths):
     mask_img = load_mask(args.mask, run_paths[0], min_voxels=args.min_mask_voxels)
     _say(f"brain mask {args.mask}: {int(mask_img.get_fdata().sum())} voxels")
     return mask_img
-
-
-def _tcssl_embedding(args, model):
-    """Embedder parameters for a fresh embedder, or a frozen pretrained one."""
-    if model is None:
-        return {"embedder": None, **_embedder_params(args)}
-    from sklearn.frozen import FrozenEstimator
-
-    _say(f"using the frozen pretrained encoder in {args.pretrained}")
-    return {"embedder": FrozenEstimator(model)}
 
 
 def run_pretrain(args):
