@@ -19,16 +19,11 @@ from sklearn_tcssl.cli._parser import MIN_MASK_VOXELS
 def check_output_folder(option, folder):
     """Check that ``folder`` can be created and written, without creating it (yet)."""
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise NotADirectoryError(
-            f"{option} {folder} is an existing file; the results are several files. "
-            "Pass a folder path (it is created if needed)."
-        )
     existing = next(p for p in (folder.absolute(), *folder.absolute().parents) if p.exists())
-    if not existing.is_dir():
+    if not existing.is_dir():  # the folder itself or one of its parents
         raise NotADirectoryError(
-            f"{option} {folder}: {existing} is a file, so the folder cannot be created there. "
-            "Pass a folder path whose parents are folders."
+            f"{option} {folder}: {existing} is an existing file, so the results folder cannot "
+            "be created there. Pass a folder path (created if needed) whose parents are folders."
         )
     try:
         with tempfile.TemporaryFile(dir=existing, prefix=".tcssl_write_test"):
