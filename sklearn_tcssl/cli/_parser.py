@@ -229,22 +229,17 @@ def npy_runs(args):
     """
     data = list(args.data)
     is_npy = [Path(p).suffix == ".npy" for p in data]
-    if not any(is_npy):
-        if len(data) != 1:
-            raise ValueError(
-                f"tcssl pretrain got {len(data)} paths that are not .npy files "
-                f"({', '.join(map(str, data[:3]))}...): pass one BIDS folder, or .npy runs."
-            )
+    if len(data) > 1 and not all(is_npy):
+        other = data[is_npy.index(False)]
+        raise ValueError(
+            f"tcssl pretrain got {len(data)} paths, among them {str(other)!r}, which is not a "
+            ".npy file. Pass either one BIDS folder or only .npy runs."
+        )
+    if not is_npy[0]:
         if args.task is None:
             raise ValueError("--task is required with a BIDS folder (the label after 'task-').")
         args.bids_root = data[0]
         return None
-    if not all(is_npy):
-        other = data[is_npy.index(False)]
-        raise ValueError(
-            f"tcssl pretrain got .npy runs and {str(other)!r}, which is not a .npy file. "
-            "Pass either one BIDS folder or only .npy runs."
-        )
     for name in ("task", "space", "derivatives", "masked_runs"):
         if getattr(args, name) not in (None, False):
             option = "--" + name.replace("_", "-")
