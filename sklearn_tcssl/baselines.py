@@ -207,7 +207,6 @@ class ShrinkageLDA(LinearDiscriminantAnalysis):
     def _dual_applies(self, X):
         return (
             self.solver == "lsqr"
-            and isinstance(self.shrinkage, str)
             and self.shrinkage == "auto"
             and self.covariance_estimator is None
             and not self.store_covariance

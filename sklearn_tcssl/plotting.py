@@ -262,14 +262,12 @@ def plot_network_masks(masker, *, bg_img=None, axes=None, title=None, **kwargs):
     """
     from nilearn import datasets, plotting
 
-    roi_img = getattr(masker, "mask_img_", None)
-    if roi_img is None and hasattr(masker, "get_params"):
+    if hasattr(masker, "get_params") and not hasattr(masker, "mask_img_"):
         raise ValueError(
             f"{type(masker).__name__} is not fitted: call fit(imgs) first, or pass a 3D "
             "mask or label image."
         )
-    if roi_img is None:
-        roi_img = masker
+    roi_img = getattr(masker, "mask_img_", masker)  # a masker's mask, or the image itself
     if title is None and hasattr(masker, "networks_"):
         names = masker.networks_
         what = "whole brain: 7 networks" if len(names) == 7 else ", ".join(names)

@@ -124,7 +124,8 @@ def compare_decoders(imgs, y, groups=None, *, decoders, cv=None, progress=None, 
     """
     y, groups = _check_inputs(imgs, y, groups)
     folds = list(_resolve_cv(cv, y, groups).split(np.zeros(len(y)), y, groups))
-    rows = []
+    sizes = {"n_train": [len(train) for train, _ in folds], "n_test": [len(t) for _, t in folds]}
+    frames = []
     for name, decoder in decoders.items():
         if progress is not None:
             progress(f"{name}: {len(folds)} folds")
@@ -138,19 +139,14 @@ def compare_decoders(imgs, y, groups=None, *, decoders, cv=None, progress=None, 
             n_jobs=n_jobs,
             error_score="raise",
         )
-        times = result["fit_time"] + result["score_time"]
-        rows += [
-            {
-                "decoder": name,
-                "fold": fold,
-                "accuracy": float(result["test_score"][fold]),
-                "fit_time": float(times[fold]),
-                "n_train": len(train),
-                "n_test": len(test),
-            }
-            for fold, (train, test) in enumerate(folds)
-        ]
-    return pd.DataFrame(rows)
+        frame = {
+            "decoder": name,
+            "fold": range(len(folds)),
+            "accuracy": result["test_score"],
+            "fit_time": result["fit_time"] + result["score_time"],
+        }
+        frames.append(pd.DataFrame({**frame, **sizes}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def summarize(scores, by=("decoder",)):
@@ -241,9 +237,9 @@ def network_decoding_report(
         frame = compare_decoders(
             features, y, groups, decoders=decoders, cv=cv, progress=say, n_jobs=n_jobs
         )
-        frames.append(frame.assign(network=network))
-    scores = pd.concat(frames, ignore_index=True)
-    return scores[["network", *[c for c in scores.columns if c != "network"]]]
+        frame.insert(0, "network", network)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
 
 
 @fill_doc
@@ -266,17 +262,13 @@ def plot_network_report(scores, *, ax=None, chance=None, title=None):
 
     if "network" not in scores:
         scores = scores.assign(network="all")
-    summary = summarize(scores, by=("network", "decoder")).reset_index()
-    networks = list(dict.fromkeys(summary["network"]))
-    decoders = list(dict.fromkeys(summary["decoder"]))
+    summary = summarize(scores, by=("network", "decoder"))
+    networks, decoders = scores["network"].unique(), scores["decoder"].unique()
+    mean = summary["mean"].unstack().loc[networks, decoders]  # a group of bars per network
+    sd = summary["sd"].unstack().loc[networks, decoders]
     if ax is None:  # at most 10 x 4.8 in, legible when a page shrinks it
         _, ax = plt.subplots(figsize=(min(10, max(5, 1.5 + 1.05 * len(networks))), 4.8))
-    width = 0.8 / len(decoders)
-    x = np.arange(len(networks))
-    for k, decoder in enumerate(decoders):
-        rows = summary[summary["decoder"] == decoder].set_index("network").loc[networks]
-        ax.bar(x + k * width, rows["mean"], width, yerr=rows["sd"], capsize=3, label=decoder)
-    ax.set_xticks(x + width * (len(decoders) - 1) / 2)
+    mean.plot.bar(ax=ax, yerr=sd, capsize=3, width=0.8, rot=0, xlabel="")
     ax.set_xticklabels([n.replace("_", "\n") for n in networks])
     ax.set_ylabel("accuracy (mean ± sd over folds)")
     ax.set_ylim(0, 1)

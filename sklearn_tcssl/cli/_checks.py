@@ -8,7 +8,9 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
+from nibabel.affines import voxel_sizes
 
 from sklearn_tcssl.cli._parser import MIN_MASK_VOXELS
 
@@ -17,16 +19,11 @@ from sklearn_tcssl.cli._parser import MIN_MASK_VOXELS
 def check_output_folder(option, folder):
     """Check that ``folder`` can be created and written, without creating it (yet)."""
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise NotADirectoryError(
-            f"{option} {folder} is an existing file; the results are several files. "
-            "Pass a folder path (it is created if needed)."
-        )
     existing = next(p for p in (folder.absolute(), *folder.absolute().parents) if p.exists())
-    if not existing.is_dir():
+    if not existing.is_dir():  # the folder itself or one of its parents
         raise NotADirectoryError(
-            f"{option} {folder}: {existing} is a file, so the folder cannot be created there. "
-            "Pass a folder path whose parents are folders."
+            f"{option} {folder}: {existing} is an existing file, so the results folder cannot "
+            "be created there. Pass a folder path (created if needed) whose parents are folders."
         )
     try:
         with tempfile.TemporaryFile(dir=existing, prefix=".tcssl_write_test"):
@@ -58,26 +55,18 @@ def check_output_file(option, path):
 
 
 # ------------------------------------------------------------------ grids
-def _grid(img):
-    return tuple(int(n) for n in img.shape[:3]), np.asarray(img.affine)
-
-
-def _same_grid(grid, other):
-    return grid[0] == other[0] and np.allclose(grid[1], other[1], atol=1e-3)
-
-
-def _grid_text(shape, affine):
-    zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
-    return f"shape {shape}, voxel size {tuple(round(float(z), 2) for z in zooms)} mm"
+def _grid_text(img):
+    zooms = tuple(round(float(z), 2) for z in voxel_sizes(img.affine))
+    return f"shape {tuple(img.shape[:3])}, voxel size {zooms} mm"
 
 
 def check_same_grid(option, img, reference, reference_name):
     """Refuse an image whose grid (shape and affine) differs from the runs' grid."""
-    grid, runs = _grid(img), _grid(reference)
-    if not _same_grid(grid, runs):
+    same_shape = tuple(img.shape[:3]) == tuple(reference.shape[:3])
+    if not (same_shape and np.allclose(img.affine, reference.affine, atol=1e-3)):
         raise ValueError(
-            f"{option} is on another grid ({_grid_text(*grid)}) than the runs "
-            f"({reference_name}: {_grid_text(*runs)}). Resampling every run "
+            f"{option} is on another grid ({_grid_text(img)}) than the runs "
+            f"({reference_name}: {_grid_text(reference)}). Resampling every run "
             "silently would give wrong voxels; resample the mask to the BOLD grid yourself "
             "(nilearn.image.resample_to_img(mask, bold, interpolation='nearest')) or pass "
             "a mask made on these runs."
@@ -86,8 +75,6 @@ def check_same_grid(option, img, reference, reference_name):
 
 def _read_mask(path):
     """Return ``--mask`` as a binary uint8 3D image (a one-volume 4D image counts) and its size."""
-    import nibabel as nib
-
     if not Path(path).is_file():
         raise FileNotFoundError(f"--mask {path} does not exist.")
     img = nib.load(str(path))
@@ -101,8 +88,6 @@ def _read_mask(path):
 
 def load_mask(path, first_run, min_voxels=MIN_MASK_VOXELS):
     """Load ``--mask``, check it is a 3D image on the grid of ``first_run``."""
-    import nibabel as nib
-
     img, n_voxels = _read_mask(path)
     check_same_grid(f"--mask {path}", img, nib.load(str(first_run)), Path(first_run).name)
     if n_voxels < min_voxels:
@@ -130,8 +115,6 @@ def check_mask_voxels(path, sequences):
 # ------------------------------------------------------------------ brain mask
 def _mean_and_std(run_paths):
     """Voxel-wise mean and temporal standard deviation over all runs (one read each)."""
-    import nibabel as nib
-
     first = nib.load(str(run_paths[0]))
     total = sq = 0.0
     n_frames = 0
@@ -155,7 +138,6 @@ def compute_brain_mask(run_paths, say=None, min_voxels=MIN_MASK_VOXELS):
     finds; runs without one fall back to the voxels whose signal varies in time. ``say``
     receives progress messages; a mask needs at least ``min_voxels`` voxels.
     """
-    import nibabel as nib
     from nilearn.masking import compute_epi_mask
 
     say = say or (lambda message: None)
@@ -200,70 +182,41 @@ def _why_no_mask(mean, n_voxels, n_grid, min_voxels):
 
 
 # ------------------------------------------------------------------ inputs
-def check_pretrained(path, n_features, first_run):
-    """Check the ``--pretrained`` model's card (no weights read) against the runs; load it."""
-    import nibabel as nib
+def check_networks(args, networks, mask_img, runs, say):
+    """Refuse ``--network`` without a reachable Yeo atlas, or mostly outside the runs' brain.
 
-    from sklearn_tcssl.io import load, read_card
-
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"--pretrained {path} does not exist.")
-    recorded = read_card(path).get("input", {})
-    if "mask_shape" in recorded and "affine" in recorded:
-        model = tuple(recorded["mask_shape"][:3]), np.asarray(recorded["affine"])
-        runs = _grid(nib.load(str(first_run)))
-        if not _same_grid(model, runs):
-            raise ValueError(
-                f"--pretrained {path} was pretrained on another grid ({_grid_text(*model)}) "
-                f"than the runs ({Path(first_run).name}: {_grid_text(*runs)}). "
-                "Pretrain on runs of this grid, or resample the runs to the model's grid."
-            )
-    expected = recorded.get("n_features")
-    if expected is not None and int(expected) != n_features:
-        raise ValueError(
-            f"--pretrained {path} expects {expected} features (voxels) per time point, but "
-            f"the mask gives {n_features}. Use the --mask/--network the model was pretrained "
-            "with (see its card), or pretrain on this mask."
-        )
-    return load(path)
-
-
-def check_networks_in_brain(networks, atlas, first_run, brain_img, source, say):
-    """Refuse networks outside the runs' brain (runs not in MNI152 space); say their shares.
-
-    ``brain_img`` is ``--mask`` or the mask computed from the runs.
+    The brain is ``--mask``, else computed from the first run (no space check when none can
+    be); runs not in MNI152 space leave networks outside it. Says the in-brain shares.
     """
-    import nibabel as nib
-
-    from sklearn_tcssl.networks import network_names
+    from sklearn_tcssl.networks import AtlasUnavailableError, network_names
     from sklearn_tcssl.networks._atlas import network_mask_data
     from sklearn_tcssl.networks._yeo import validate_networks
 
+    source = f"--mask {args.mask}"
+    if mask_img is None:
+        source = f"brain mask computed from {Path(runs[0]).name}"
+        try:
+            mask_img = compute_brain_mask(runs[:1], min_voxels=args.min_mask_voxels)
+        except ValueError as exc:
+            say(f"space check skipped: no brain mask could be computed ({exc})")
+    brain = None if mask_img is None else np.asarray(mask_img.dataobj) != 0
     names, required = validate_networks(network_names() if networks == "all" else networks)
-    run = nib.load(str(first_run))
-    grid = (run.affine, tuple(run.shape[:3]))
-    brain = np.asarray(brain_img.dataobj) != 0
+    run = nib.load(str(runs[0]))
+    grid = (run.affine, run.shape)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        *_, shares = network_mask_data(
-            names, required, atlas, grid, None, brain, None, 0, source=source
-        )
-    text = ", ".join(f"{n} {s:.0%}" for n, s in shares.items() if n != "total")
-    say(f"network voxels inside the brain ({source}): {text}")
+        try:
+            *_, shares = network_mask_data(
+                names, required, args.atlas, grid, None, brain, None, 0, source=source
+            )
+        except AtlasUnavailableError as exc:
+            raise AtlasUnavailableError(
+                f"--network needs the Yeo 2011 7-network atlas, which could not be fetched "
+                f"({exc}). Pass --atlas with a local copy, or leave out --network to decode "
+                "from a whole-brain mask computed from the runs."
+            ) from None
+    if shares:
+        text = ", ".join(f"{n} {s:.0%}" for n, s in shares.items() if n != "total")
+        say(f"network voxels inside the brain ({source}): {text}")
     for warning in caught:
         say(f"warning: {warning.message}")
-
-
-def check_atlas_available(atlas):
-    """Refuse ``--network`` without a reachable Yeo atlas before any data is read."""
-    from sklearn_tcssl.networks import AtlasUnavailableError
-    from sklearn_tcssl.networks._atlas import load_atlas
-
-    try:
-        load_atlas(atlas)
-    except AtlasUnavailableError as exc:
-        raise AtlasUnavailableError(
-            f"--network needs the Yeo 2011 7-network atlas, which could not be fetched "
-            f"({exc}). Pass --atlas with a local copy, or leave out --network to decode "
-            "from a whole-brain mask computed from the runs."
-        ) from None

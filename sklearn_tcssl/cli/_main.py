@@ -2,9 +2,6 @@
 
 Exit codes: 0 success, 1 unexpected failure (a bug: report it with ``--debug`` output), 2 a
 usage or data problem explained in the message, 130 Ctrl-C, 143 stopped by SIGTERM.
-
-Heavy libraries (torch, nilearn, matplotlib) are imported inside the commands, so that
-``tcssl --help`` answers at once.
 """
 
 import json
@@ -17,9 +14,7 @@ from sklearn_tcssl._utils.progress import NORMAL, Reporter
 from sklearn_tcssl.cli._parser import (
     DEFAULT_FOLDS,
     _check_args,
-    _level,
     build_parser,
-    npy_runs,
 )
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -38,11 +33,18 @@ def _embedder_params(args):
     return params
 
 
-def _cross_validate(X, y, groups, cv, embedding):
-    """Score the references and our pipeline (both readouts) on the same folds."""
+def _cross_validate(imgs, mask_img, y, groups, cv, embedding):
+    """Score the references and our pipeline (both readouts) on the same folds.
+
+    The blocks are masked once: with a given mask, the masker learns nothing from them.
+    """
+    from nilearn.maskers import MultiNiftiMasker
+
     from sklearn_tcssl.baselines import FitCache
     from sklearn_tcssl.report import compare_decoders, reference_decoders, tcssl_decoders
 
+    masker = MultiNiftiMasker(mask_img=mask_img, standardize=None, reports=False)
+    X = masker.fit_transform(list(imgs))
     folds = list(cv.split(X, y, groups))
     decoders = {**reference_decoders(), **tcssl_decoders(memory=FitCache(), **embedding)}
     decoders = _drop_lda_if_too_few(decoders, y, folds)
@@ -77,10 +79,10 @@ def run_demo(args):
     _say(f"simulating {args.n_subjects} subjects (seed {args.seed})")
     data = make_task_fmri(args.n_subjects, random_state=args.seed)
     n_tasks = len(set(data.y))
-    X = _mask_blocks(data.imgs, data.mask_img)
-    _say(f"{len(X)} blocks, {n_tasks} tasks; cross-validating ({args.folds} folds)")
+    _say(f"{len(data.imgs)} blocks, {n_tasks} tasks; cross-validating ({args.folds} folds)")
     cv = GroupKFold(args.folds)
-    scores = _cross_validate(X, data.y, data.groups, cv, _embedder_params(args))
+    embedding = _embedder_params(args)
+    scores = _cross_validate(data.imgs, data.mask_img, data.y, data.groups, cv, embedding)
     _write_results(scores, args.out, chance=1 / n_tasks, title="Simulated task fMRI")
     return EXIT_OK
 
@@ -95,8 +97,10 @@ def run_decode(args):
     runs = _bold_runs(args)
     mask_img = _brain_mask(args, runs) if networks is None or args.mask else None
     if networks is not None:
-        _check_networks(args, networks, mask_img, runs)
-    model = _pretrained_model(args, networks, mask_img, runs[0])
+        from sklearn_tcssl.cli._checks import check_networks
+
+        check_networks(args, networks, mask_img, runs, _say)
+    embedding = _tcssl_embedding(args, networks, mask_img, runs[0])
     _say(f"inputs checked; reading task '{args.task}' from {args.bids_root}")
     data = load_bids_blocks(
         args.bids_root,
@@ -108,10 +112,8 @@ def run_decode(args):
     n_tasks = len(set(data.y))
     _say(f"{len(data.imgs)} blocks, {n_tasks} block types, {len(set(data.groups))} subjects")
     cv, groups = _decode_cv(args, data)
-    embedding = _tcssl_embedding(args, model)
     if networks is None:
-        X = _mask_blocks(data.imgs, mask_img)
-        scores = _cross_validate(X, data.y, groups, cv, embedding)
+        scores = _cross_validate(data.imgs, mask_img, data.y, groups, cv, embedding)
         scores = scores.assign(network="whole_brain (brain mask)")
     else:
         from sklearn_tcssl.report import network_decoding_report
@@ -141,12 +143,7 @@ def _bold_runs(args):
         _find_derivatives_root,
     )
 
-    root, task, _ = _check_arguments(args.bids_root, args.task, args.derivatives, None, None)
-    if args.space is not None and not args.derivatives:
-        raise ValueError(
-            f"--space {args.space} only applies to --derivatives (raw BOLD files have no "
-            "space); add --derivatives or leave --space out."
-        )
+    root, task, _ = _check_arguments(args.bids_root, args.task, args.derivatives, args.space, None)
     search_root = _find_derivatives_root(root, args.derivatives)
     refs = _bold_files(search_root, task, None, args.derivatives, args.space, "preproc")
     if args.command == "decode":
@@ -155,14 +152,20 @@ def _bold_runs(args):
     return [r["file_path"] for r in refs]
 
 
-def _pretrained_model(args, networks, mask_img, first_run):
-    """Load ``--pretrained`` after checking its grid and feature count (None without it)."""
+def _tcssl_embedding(args, networks, mask_img, first_run):
+    """Parameters of a fresh embedder, or the frozen ``--pretrained`` one.
+
+    The pretrained model is refused unless pretrained on the mask (or network) used here.
+    """
     if args.pretrained is None:
-        return None
-    import numpy as np
+        return {"embedder": None, **_embedder_params(args)}
+    from sklearn.frozen import FrozenEstimator
 
-    from sklearn_tcssl.cli._checks import check_pretrained
+    from sklearn_tcssl._utils.exceptions import IncompatibleModelError
+    from sklearn_tcssl.io import check_input, load
 
+    if not Path(args.pretrained).is_file():
+        raise FileNotFoundError(f"--pretrained {args.pretrained} does not exist.")
     target = mask_img
     if networks is not None:
         from sklearn_tcssl.networks import network_mask
@@ -174,8 +177,13 @@ def _pretrained_model(args, networks, mask_img, first_run):
                 "pretrained on)."
             )
         target = network_mask(networks[0], args.atlas, target_img=first_run, mask_img=mask_img)
-    n_features = int(np.count_nonzero(np.asarray(target.dataobj)))
-    return check_pretrained(args.pretrained, n_features, first_run)
+    model = load(args.pretrained)
+    try:  # the recorded mask's grid, voxel count and voxels
+        check_input(model, mask=target)
+    except IncompatibleModelError as exc:
+        raise IncompatibleModelError(f"--pretrained {args.pretrained}: {exc}") from None
+    _say(f"using the frozen pretrained encoder in {args.pretrained}")
+    return {"embedder": FrozenEstimator(model)}
 
 
 def _decode_cv(args, data):
@@ -208,51 +216,13 @@ def _brain_mask(args, run_paths):
     return mask_img
 
 
-def _check_networks(args, networks, mask_img, runs):
-    """Check that the atlas is there and its networks lie inside the runs' brain."""
-    from sklearn_tcssl.cli._checks import (
-        check_atlas_available,
-        check_networks_in_brain,
-        compute_brain_mask,
-    )
-
-    check_atlas_available(args.atlas)
-    source = f"--mask {args.mask}"
-    if mask_img is None:  # the brain of the first run, for the check only
-        try:
-            mask_img = compute_brain_mask(runs[:1], min_voxels=args.min_mask_voxels)
-        except ValueError as exc:
-            _say(f"space check skipped: no brain mask could be computed ({exc})")
-            return
-        source = f"brain mask computed from {Path(runs[0]).name}"
-    check_networks_in_brain(networks, args.atlas, runs[0], mask_img, source, _say)
-
-
-def _tcssl_embedding(args, model):
-    """Embedder parameters for a fresh embedder, or a frozen pretrained one."""
-    if model is None:
-        return {"embedder": None, **_embedder_params(args)}
-    from sklearn.frozen import FrozenEstimator
-
-    _say(f"using the frozen pretrained encoder in {args.pretrained}")
-    return {"embedder": FrozenEstimator(model)}
-
-
-def _mask_blocks(imgs, mask_img):
-    """Mask the blocks once: with a given mask, the masker learns nothing from them."""
-    from nilearn.maskers import MultiNiftiMasker
-
-    masker = MultiNiftiMasker(mask_img=mask_img, standardize=None, reports=False)
-    return masker.fit_transform(list(imgs))
-
-
 def run_pretrain(args):
     """Run ``tcssl pretrain``: z-score whole runs, pretrain the embedder, save a model file."""
     from sklearn_tcssl.cli._checks import check_output_file
     from sklearn_tcssl.embedding._embedder import TemporalContrastiveEmbedder
 
     check_output_file("--out", args.out)
-    npy = npy_runs(args)
+    npy = args.npy_runs
     sequences, mask_img, info = _bids_runs(args) if npy is None else _npy_runs(args, npy)
     params = {**_embedder_params(args), "segment_length": args.segment_length}
     _say(f"pretraining on {len(sequences)} runs x {sequences[0].shape[1]} voxels")
@@ -359,7 +329,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     global _say
-    _say = Reporter(_level(args))
+    _say = Reporter(args.level)
     start = time.perf_counter()
     try:
         _check_args(args)

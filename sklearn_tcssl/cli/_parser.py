@@ -31,7 +31,7 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefa
     """Descriptions as written, and every option's default (None and flags say it in words)."""
 
     def _get_help_string(self, action):
-        if action.default is None or action.default is False or action.help is None:
+        if action.default is None or action.nargs == 0 or action.help is None:
             return action.help
         return super()._get_help_string(action)
 
@@ -197,19 +197,15 @@ def _add_training_options(command):
 def _verbosity_parser():
     options = argparse.ArgumentParser(add_help=False)
     group = options.add_mutually_exclusive_group()
+    verbosity = {"dest": "level", "action": "store_const"}
     group.add_argument(
-        "-v", "--verbose", action="store_true", help="one progress line per training epoch"
+        "-v", "--verbose", const=VERBOSE, help="one progress line per training epoch", **verbosity
     )
     group.add_argument(
-        "-q", "--quiet", action="store_true", help="no progress lines, only the results"
+        "-q", "--quiet", const=QUIET, help="no progress lines, only the results", **verbosity
     )
+    options.set_defaults(level=NORMAL)
     return options
-
-
-def _level(args):
-    if args.quiet:
-        return QUIET
-    return VERBOSE if args.verbose else NORMAL
 
 
 PRETRAIN_HELP = """\
@@ -233,22 +229,17 @@ def npy_runs(args):
     """
     data = list(args.data)
     is_npy = [Path(p).suffix == ".npy" for p in data]
-    if not any(is_npy):
-        if len(data) != 1:
-            raise ValueError(
-                f"tcssl pretrain got {len(data)} paths that are not .npy files "
-                f"({', '.join(map(str, data[:3]))}...): pass one BIDS folder, or .npy runs."
-            )
+    if len(data) > 1 and not all(is_npy):
+        other = data[is_npy.index(False)]
+        raise ValueError(
+            f"tcssl pretrain got {len(data)} paths, among them {str(other)!r}, which is not a "
+            ".npy file. Pass either one BIDS folder or only .npy runs."
+        )
+    if not is_npy[0]:
         if args.task is None:
             raise ValueError("--task is required with a BIDS folder (the label after 'task-').")
         args.bids_root = data[0]
         return None
-    if not all(is_npy):
-        other = data[is_npy.index(False)]
-        raise ValueError(
-            f"tcssl pretrain got .npy runs and {str(other)!r}, which is not a .npy file. "
-            "Pass either one BIDS folder or only .npy runs."
-        )
     for name in ("task", "space", "derivatives", "masked_runs"):
         if getattr(args, name) not in (None, False):
             option = "--" + name.replace("_", "-")
@@ -262,7 +253,7 @@ def npy_runs(args):
 def _check_args(args):
     """Check the options before any data is read, so a typo fails in a second, not an hour."""
     if getattr(args, "command", None) == "pretrain":
-        npy_runs(args)
+        args.npy_runs = npy_runs(args)
     folds = getattr(args, "folds", None)
     if folds is not None and getattr(args, "cv", None) == "run":
         raise ValueError(

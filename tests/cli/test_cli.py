@@ -471,4 +471,4 @@ def test_out_under_an_existing_file_is_refused(tmp_path, capsys):
     blocker = tmp_path / "file.txt"
     blocker.write_text("keep me")
     assert main(["demo", "--out", str(blocker / "results")]) == 2
-    assert "is a file" in capsys.readouterr().err and blocker.read_text() == "keep me"
+    assert "is an existing file" in capsys.readouterr().err and blocker.read_text() == "keep me"
