@@ -134,10 +134,10 @@ def _feature_names_spec(card):
     return check, f"a list of {n} null or lists of column names (one per feature)"
 
 
-#: (field path, required, spec) for every card field the package reads; a spec is
-#: ``(check, description)`` or a function of the card returning one.
+#: (field path, required, spec) for every card field the package reads but ``format_version``
+#: (checked first, by the reader); a spec is ``(check, description)`` or a function of the card
+#: returning one.
 SCHEMA = [
-    ("format_version", True, _int(1)),
     ("estimator", True, _of_type(str, "a string")),
     ("params", True, _OBJECT),
     ("architecture", True, _OBJECT),

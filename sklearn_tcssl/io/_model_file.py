@@ -345,18 +345,20 @@ def _params_for_card(estimator):
 
 
 def _training_summary(estimator):
-    history = getattr(estimator, "history_", None)
+    history = getattr(estimator, "history_", None) or []
+    if not history and "training" in getattr(estimator, "model_card_", {}):
+        return estimator.model_card_["training"]  # loaded, not refitted
     summary = {
         "n_sequences": int(estimator.n_sequences_),
         "n_timepoints": int(estimator.n_timepoints_),
-        "epochs": len(history) if history is not None else 0,
+        "epochs": len(history),
         "fit_time_s": round(float(getattr(estimator, "fit_time_", 0.0)), 3),
     }
-    for key, name in [("train_loss", "final_train_loss"), ("train_pretext_acc", None)]:
-        if history is not None and len(history) and key in history[-1]:
-            summary[name or "final_pretext_accuracy"] = float(history[-1, key])
-    if not summary["epochs"] and "training" in getattr(estimator, "model_card_", {}):
-        return estimator.model_card_["training"]  # loaded, not refitted
+    last = history[-1] if history else {}
+    if "train_loss" in last:
+        summary["final_train_loss"] = float(last["train_loss"])
+    if "train_pretext_acc" in last:
+        summary["final_pretext_accuracy"] = float(last["train_pretext_acc"])
     if getattr(estimator, "init_card_", None) is not None:
         summary["init_from"] = estimator.init_card_
     return summary
