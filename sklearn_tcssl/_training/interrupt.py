@@ -14,6 +14,7 @@ import contextlib
 import signal
 import threading
 
+from sklearn_tcssl._training.checkpoint import _find_callback
 from sklearn_tcssl._utils.processes import Terminated, replaceable
 
 
@@ -50,11 +51,8 @@ class InterruptibleMixin:
         """Run skorch's ``partial_fit``; then re-raise Ctrl-C, or exit on SIGTERM."""
         self.interrupted_ = None
         with _signal_watch() as seen:
-            self._signals_seen_ = seen
-            try:
-                super().partial_fit(X, y, classes=classes, **fit_params)
-            finally:
-                self._signals_seen_ = None
+            self._signals_seen_ = seen  # read by fit_loop
+            super().partial_fit(X, y, classes=classes, **fit_params)
         interrupt, self.interrupted_ = self.interrupted_, None
         if isinstance(interrupt, _SigtermInterrupt):
             raise Terminated(_stopped_message(self)).report() from None
@@ -64,8 +62,6 @@ class InterruptibleMixin:
 
 
 def _stopped_message(net):
-    from sklearn_tcssl._training.checkpoint import _find_callback
-
     running = len(net.history)
     message = f"Training stopped by SIGTERM during epoch {running}"
     checkpoint = _find_callback(net)
