@@ -55,3 +55,11 @@ def test_volume_encoder_fields_are_checked():
 def test_unknown_encoder_is_refused_by_name():
     with pytest.raises(IncompatibleModelError, match=r"encoder is 'GraphEncoder'.*Upgrade"):
         validate_card(_card(name="GraphEncoder"), where="f")
+
+
+def test_sizes_beyond_what_torch_can_build_are_refused():
+    module = VolumeEncoder((6, 7, 5), 5, channels=3, pool_size=2, n_blocks=1)
+    card = {**_card(), "architecture": {**encoder_config(module), "channels": 2**40}}
+    header = {"encoder.spatial.linear.weight": {"dtype": "F32", "shape": [5, 24]}}
+    with pytest.raises(IncompatibleModelError, match=r"builds no VolumeEncoder"):
+        check_card(card, header, where="f")
