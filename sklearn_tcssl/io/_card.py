@@ -306,16 +306,12 @@ def model_params(card, estimator_class, *, where):
             f"the model card's field 'params.n_components' is {params['n_components']!r}, but "
             f"the encoder in the file has width {width}.",
         )
-    constraints = estimator_class._parameter_constraints
-    for key in [key for key in params if key in constraints]:
-        try:
-            validate_parameter_constraints(
-                {key: constraints[key]}, {key: params[key]}, estimator_class.__name__
-            )
-        except InvalidParameterError as exc:
-            raise _refuse(
-                where, f"the model card's field 'params.{key}' is invalid: {exc}"
-            ) from None
+    try:  # every parameter that has constraints; the error names the first invalid one
+        validate_parameter_constraints(
+            estimator_class._parameter_constraints, params, estimator_class.__name__
+        )
+    except InvalidParameterError as exc:
+        raise _refuse(where, f"the model card's field 'params' is invalid: {exc}") from None
     return params
 
 

@@ -25,7 +25,6 @@ import hashlib
 import json
 import os
 import platform
-import struct
 import tempfile
 from pathlib import Path
 
@@ -451,7 +450,7 @@ def _read_header(path):
     size = path.stat().st_size
     with open(path, "rb") as handle:
         head = handle.read(9)
-    n = struct.unpack("<Q", head[:8])[0] if len(head) >= 8 else -1
+    n = int.from_bytes(head[:8], "little") if len(head) >= 8 else -1
     if 2 <= n <= _MAX_HEADER and n > size - 8 and head[8:] == b"{":
         raise IncompatibleModelError(
             f"{str(path)!r} is truncated: its header announces {n} bytes but the file "
