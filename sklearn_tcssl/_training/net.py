@@ -39,15 +39,9 @@ class TemporalContrastiveNet(InterruptibleMixin, PrecisionMixin, NeuralNet):
     :meth:`get_loss` applies the criterion (a
     :class:`~sklearn_tcssl.nn.losses.TemporalContrastiveLoss`) to the beginning, middle and
     end; the default :class:`~sklearn_tcssl._training.callbacks.PretextMonitor` records the
-    epoch's pretext accuracy and stops a diverging fit.
-
-    Parameters
-    ----------
-    module, criterion, **kwargs
-        As for :class:`skorch.NeuralNet`.
-    precision : {"32", "bf16"}, default="32"
-        ``"bf16"`` runs the forward pass under bfloat16 autocast (weights and optimizer
-        states stay float32; bfloat16 needs no gradient scaler).
+    epoch's pretext accuracy and stops a diverging fit. ``precision="bf16"`` runs the forward
+    pass under bfloat16 autocast (weights and optimizer states stay float32; bfloat16 needs
+    no gradient scaler).
     """
 
     def __init__(self, module, criterion, *, precision="32", **kwargs):

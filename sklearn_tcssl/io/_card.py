@@ -319,17 +319,9 @@ def model_params(card, estimator_class, *, where):
 def check_card(card, header, *, where):
     """Check a card (:func:`validate_card`), then the file's tensors against it.
 
-    The file must hold exactly the tensors the card implies, each a float tensor of the
-    implied shape.
-
-    Parameters
-    ----------
-    card : dict
-        The parsed card.
-    header : dict
-        The file's tensor index (name to ``{"dtype", "shape"}``), as read by safetensors.
-    where : str
-        The file, for error messages.
+    ``header`` is the file's tensor index (name to ``{"dtype", "shape"}``, as safetensors
+    reads it): it must hold exactly the tensors the card implies, each a float tensor of the
+    implied shape. ``where`` names the file in errors.
     """
     validate_card(card, where=where)
     if card["estimator"] in ALIGNERS:
