@@ -789,7 +789,7 @@ ROWS = [
         "model-missing-tensors",
         lambda tmp: load(_rewritten_model(tmp, drop="spatial")),
         IncompatibleModelError,
-        r"(?s)encoder tensors do not match its card .*damaged or was edited",
+        r"(?s)tensors do not match its card \(missing \['encoder\.spatial.*damaged or was edited",
     ),
     (
         "model-other-features",

@@ -7,8 +7,7 @@ the module in ``DistributedDataParallel`` and applies its own mixed precision; t
 estimator's ``precision`` and ``device`` are then unused. ``clone`` deep-copies parameters:
 accelerate 0.21 and later return the accelerator itself from ``copy.deepcopy``, so clones
 share it (older releases are refused). The ``"batch"`` loss gathers every process's
-candidates (:class:`AcceleratorGather`), as on one device. Install with
-``pip install "sklearn-tcssl[accelerate]"``.
+candidates (:class:`AcceleratorGather`), as on one device.
 """
 
 import copy
@@ -20,11 +19,7 @@ from sklearn_tcssl._training.net import TemporalContrastiveNet
 
 
 class AcceleratedTemporalContrastiveNet(AccelerateMixin, TemporalContrastiveNet):
-    """:class:`~sklearn_tcssl._training.net.TemporalContrastiveNet` trained through HF Accelerate.
-
-    Takes skorch's ``accelerator`` (which places the module, optimizer and DataLoaders) and
-    ``device=None``.
-    """
+    """:class:`~sklearn_tcssl._training.net.TemporalContrastiveNet` trained through Accelerate."""
 
     def _initialize_accelerator(self):
         """Prepare as skorch does, leaving the loss (no trainable parameters) out of DDP."""
@@ -71,7 +66,12 @@ class AcceleratorGather:
         return gather_with_local_grad(z, self.accelerator.gather, self.accelerator.process_index)
 
 
-def _import_accelerate():
+def accelerated_net_kwargs(accelerator, compute_kwargs):
+    """Return the net class and its keyword arguments for training through ``accelerator``.
+
+    ``compute_kwargs`` come from :func:`~sklearn_tcssl._training.net.compute_options`; the
+    accelerator replaces their precision and pinned-memory settings.
+    """
     try:
         import accelerate  # noqa: F401
     except ImportError as exc:
@@ -79,27 +79,13 @@ def _import_accelerate():
             "accelerator=... needs the 'accelerate' package, which is not installed. Install "
             "it with: pip install 'sklearn-tcssl[accelerate]' (or pip install accelerate)."
         ) from exc
-
-
-def _check_shared(accelerator):
-    """Refuse an accelerator whose deep copies are new objects (accelerate before 0.21)."""
-    if copy.deepcopy(accelerator) is not accelerator:
+    if copy.deepcopy(accelerator) is not accelerator:  # accelerate before 0.21
         raise ValueError(
             f"accelerator={type(accelerator).__name__}(...) is copied by deepcopy, so "
             "scikit-learn's clone (cross_val_score, GridSearchCV) would give every fold an "
             "accelerator that has lost its gradient state. Upgrade accelerate: pip install "
             "'accelerate>=0.30' (its Accelerator returns itself from deepcopy)."
         )
-
-
-def accelerated_net_kwargs(accelerator, compute_kwargs):
-    """Return the net class and its keyword arguments for training through ``accelerator``.
-
-    ``compute_kwargs`` come from :func:`~sklearn_tcssl._training.net.compute_options`; the
-    accelerator replaces their precision and pinned-memory settings.
-    """
-    _import_accelerate()
-    _check_shared(accelerator)
     kwargs = {k: v for k, v in compute_kwargs.items() if "pin_memory" not in k}
     kwargs.update(precision="32", accelerator=accelerator, device=None)
     kwargs["criterion__gather"] = AcceleratorGather(accelerator)  # in-batch negatives

@@ -241,7 +241,7 @@ def _resume_latest_intact(net, dirname, fingerprint, owner):
     """Restore the newest intact checkpoint (damaged ones renamed); return its epoch or 0."""
     for path in reversed(list_checkpoints(dirname)):
         try:
-            checked = _verify(path, fingerprint, dirname, owner)
+            epoch, rng, params = _verify(path, fingerprint, dirname, owner)
         except DamagedCheckpointError as exc:
             damaged = path.with_name(path.name + ".damaged")
             shutil.rmtree(damaged, ignore_errors=True)
@@ -253,7 +253,17 @@ def _resume_latest_intact(net, dirname, fingerprint, owner):
                 stacklevel=4,
             )
             continue
-        return _load(net, path, checked, owner)
+        try:
+            safetensors = params.endswith(".safetensors")
+            net.load_params(f_params=path / params, use_safetensors=safetensors)
+            net.load_params(**{key: path / name for key, name in _FILES.items()})
+        except (RuntimeError, ValueError, KeyError) as exc:  # tensors of another architecture
+            raise IncompatibleModelError(
+                f"{owner}: the checkpoint {str(path)!r} does not fit this model ({exc}). Delete "
+                "it, or pass a new checkpoint_dir to train afresh."
+            ) from exc
+        torch.set_rng_state(rng)
+        return epoch
     return 0
 
 
@@ -303,7 +313,7 @@ def _read_rng(file):
 
 
 def _verify(path, fingerprint, dirname, owner):
-    """Read and check every file of a checkpoint; return its epoch, RNG state and params file.
+    """Read and check every file of a checkpoint; return its epoch, RNG state and params name.
 
     A damaged file raises DamagedCheckpointError; another format or run, IncompatibleModelError.
     """
@@ -323,23 +333,7 @@ def _verify(path, fingerprint, dirname, owner):
     params = _PARAMS[meta["format"]]
     _read_checked(path, params, _read_tensor_file)
     _read_checked(path, _FILES["f_optimizer"], _read_tensor_file)
-    rng = _read_checked(path, _RNG, _read_rng)
-    return {"epoch": int(meta["epoch"]), "rng": rng, "params": params}
-
-
-def _load(net, path, checked, owner):
-    """Load a verified checkpoint into the initialised ``net``; return its epoch."""
-    try:
-        safetensors = checked["params"].endswith(".safetensors")
-        net.load_params(f_params=path / checked["params"], use_safetensors=safetensors)
-        net.load_params(**{key: path / name for key, name in _FILES.items()})
-    except (RuntimeError, ValueError, KeyError) as exc:  # tensors of another architecture
-        raise IncompatibleModelError(
-            f"{owner}: the checkpoint {str(path)!r} does not fit this model ({exc}). Delete "
-            "it, or pass a new checkpoint_dir to train afresh."
-        ) from exc
-    torch.set_rng_state(checked["rng"])
-    return checked["epoch"]
+    return int(meta["epoch"]), _read_checked(path, _RNG, _read_rng), params
 
 
 def _check_fingerprint(saved, fingerprint, dirname, owner):

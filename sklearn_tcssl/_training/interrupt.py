@@ -14,6 +14,7 @@ import contextlib
 import signal
 import threading
 
+from sklearn_tcssl._training.checkpoint import _find_callback
 from sklearn_tcssl._utils.processes import Terminated, replaceable
 
 
@@ -42,7 +43,7 @@ class InterruptibleMixin:
         try:
             return super().fit_loop(X, y, epochs=epochs, **kwargs)
         except KeyboardInterrupt as exc:
-            if self._signal_seen or self._stage_ != "on_epoch_end":
+            if getattr(self, "_signals_seen_", None) or self._stage_ != "on_epoch_end":
                 self.interrupted_ = exc
             raise  # skorch's partial_fit catches it and runs on_train_end
 
@@ -50,11 +51,8 @@ class InterruptibleMixin:
         """Run skorch's ``partial_fit``; then re-raise Ctrl-C, or exit on SIGTERM."""
         self.interrupted_ = None
         with _signal_watch() as seen:
-            self._signal_watch_ = seen
-            try:
-                super().partial_fit(X, y, classes=classes, **fit_params)
-            finally:
-                self._signal_watch_ = None
+            self._signals_seen_ = seen  # read by fit_loop
+            super().partial_fit(X, y, classes=classes, **fit_params)
         interrupt, self.interrupted_ = self.interrupted_, None
         if isinstance(interrupt, _SigtermInterrupt):
             raise Terminated(_stopped_message(self)).report() from None
@@ -62,15 +60,8 @@ class InterruptibleMixin:
             raise interrupt
         return self
 
-    @property
-    def _signal_seen(self):
-        watch = getattr(self, "_signal_watch_", None)
-        return bool(watch and any(watch.values()))
-
 
 def _stopped_message(net):
-    from sklearn_tcssl._training.checkpoint import _find_callback
-
     running = len(net.history)
     message = f"Training stopped by SIGTERM during epoch {running}"
     checkpoint = _find_callback(net)
@@ -84,43 +75,26 @@ def _stopped_message(net):
     )
 
 
-def _install(signum, handler):
-    """Install ``handler`` for ``signum``; return the previous one (None when not possible)."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    previous = signal.getsignal(signum)
-    if previous is None or previous == signal.SIG_IGN:
-        return None
-    if signum == signal.SIGINT and not callable(previous):
-        return None
-    signal.signal(signum, handler)
-    return previous
-
-
 @contextlib.contextmanager
 def _signal_watch():
-    """Yield ``{"int": bool, "term": bool}``, set when SIGINT / SIGTERM arrive (main thread).
+    """Yield the set of the signals (SIGINT, SIGTERM) that arrive while the block runs.
 
-    SIGINT's previous handler still runs; SIGTERM raises an interrupt, or calls the user's
-    own SIGTERM handler.
+    Watched in the main thread only, and not when ignored. SIGINT's previous handler still
+    runs; SIGTERM raises an interrupt, or calls the user's own SIGTERM handler.
     """
-    seen = {"int": False, "term": False}
-    previous = {}
+    seen, previous = set(), {}
 
-    def on_int(signum, frame):
-        seen["int"] = True
-        previous[signal.SIGINT](signum, frame)
-
-    def on_term(signum, frame):
-        seen["term"] = True
-        if replaceable(previous[signal.SIGTERM]):
+    def on_signal(signum, frame):
+        seen.add(signum)
+        if signum == signal.SIGTERM and replaceable(previous[signum]):
             raise _SigtermInterrupt("SIGTERM")
-        previous[signal.SIGTERM](signum, frame)
+        previous[signum](signum, frame)
 
-    for signum, handler in ((signal.SIGINT, on_int), (signal.SIGTERM, on_term)):
-        old = _install(signum, handler)
-        if old is not None:
-            previous[signum] = old
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            old = signal.getsignal(signum)
+            if old not in (None, signal.SIG_IGN) and (callable(old) or signum == signal.SIGTERM):
+                previous[signum] = signal.signal(signum, on_signal)
     try:
         yield seen
     finally:

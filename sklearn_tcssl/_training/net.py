@@ -27,7 +27,7 @@ class PrecisionMixin:
 
     def infer(self, x, **fit_params):
         """Forward pass of a batch: non-blocking copy to CUDA, then autocast."""
-        if isinstance(x, torch.Tensor) and _is_cuda(self.device):
+        if isinstance(x, torch.Tensor) and torch.device(self.device or "cpu").type == "cuda":
             x = x.to(self.device, non_blocking=True)
         with self.autocast():
             return super().infer(x, **fit_params)
@@ -39,15 +39,9 @@ class TemporalContrastiveNet(InterruptibleMixin, PrecisionMixin, NeuralNet):
     :meth:`get_loss` applies the criterion (a
     :class:`~sklearn_tcssl.nn.losses.TemporalContrastiveLoss`) to the beginning, middle and
     end; the default :class:`~sklearn_tcssl._training.callbacks.PretextMonitor` records the
-    epoch's pretext accuracy and stops a diverging fit.
-
-    Parameters
-    ----------
-    module, criterion, **kwargs
-        As for :class:`skorch.NeuralNet`.
-    precision : {"32", "bf16"}, default="32"
-        ``"bf16"`` runs the forward pass under bfloat16 autocast (weights and optimizer
-        states stay float32; bfloat16 needs no gradient scaler).
+    epoch's pretext accuracy and stops a diverging fit. ``precision="bf16"`` runs the forward
+    pass under bfloat16 autocast (weights and optimizer states stay float32; bfloat16 needs
+    no gradient scaler).
     """
 
     def __init__(self, module, criterion, *, precision="32", **kwargs):
@@ -112,10 +106,6 @@ class SequenceValidSplit:
 PRECISIONS = ("auto", "32", "bf16")
 
 
-def _is_cuda(device):
-    return device is not None and torch.device(device).type == "cuda"
-
-
 def resolve_precision(precision, device):
     """Return ``precision``; ``"auto"`` is ``"bf16"`` on a bfloat16 CUDA device, else ``"32"``."""
     if precision != "auto":
@@ -143,15 +133,11 @@ def compute_options(*, device, precision, num_workers, compile):
     }
 
 
-def fused_adamw_supported(device):
-    """Whether ``torch.optim.AdamW(fused=True)`` runs on ``device``'s type (tried once)."""
-    return _fused_adamw_runs(torch.device(device).type)
-
-
 @functools.cache
-def _fused_adamw_runs(kind):
+def fused_adamw_supported(device):
+    """Whether ``torch.optim.AdamW(fused=True)`` runs on ``device`` (tried once per device)."""
     try:
-        weight = torch.zeros(1, device=kind, requires_grad=True)
+        weight = torch.zeros(1, device=device, requires_grad=True)
         weight.grad = torch.zeros_like(weight)
         torch.optim.AdamW([weight], fused=True).step()
     except (RuntimeError, TypeError, ValueError):
@@ -173,11 +159,6 @@ def optimizer_options(device):
 def autocast_of(net):
     """Return the autocast context of a fitted net (a no-op for nets without one)."""
     return getattr(net, "autocast", contextlib.nullcontext)()
-
-
-def inner_module(module):
-    """Return the module, unwrapped from ``torch.compile`` (whose keys gain ``_orig_mod.``)."""
-    return getattr(module, "_orig_mod", module)
 
 
 def check_monitored_scores(callbacks, *, has_validation, owner):

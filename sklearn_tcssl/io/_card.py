@@ -2,10 +2,10 @@
 
 :func:`check_card` checks every field the package reads against the schema of the card's
 family (:data:`SCHEMA` for the embedder and the classifier, :data:`ALIGNER_SCHEMA` for the
-aligners), then the tensors (whose bytes safetensors has checked to lie in the file): their
-dtypes, and shapes that agree with the card (an encoder's sizes are derived from the shapes;
-an aligner's card implies every tensor's shape, its encoder's computed on torch's ``meta``
-device). Every size is thus bounded by the file's own content before anything is built.
+aligners), then the tensors (whose bytes safetensors has checked to lie in the file): the
+file must hold exactly the float tensors the card implies, an encoder's shapes computed by
+building it on torch's ``meta`` device. Every size is thus bounded by the file's own content
+before anything is built.
 :func:`model_params` reads back only the parameters that describe the model (:data:`MODEL_PARAMS`).
 """
 
@@ -17,7 +17,7 @@ import torch
 from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
 
 from sklearn_tcssl._utils.exceptions import IncompatibleModelError
-from sklearn_tcssl.io._registry import config_n_features
+from sklearn_tcssl.io._registry import ENCODERS, config_n_features
 from sklearn_tcssl.nn.subjects import SubjectAlignedEncoder
 
 #: Constructor parameters read back from a card; all others keep their defaults.
@@ -54,7 +54,6 @@ MODEL_PARAMS = frozenset(
 ALIGNERS = ("SharedResponseAligner", "TemporalContrastiveAligner")
 
 _FIX = "The file is damaged or was edited; save the model again with sklearn_tcssl.io.save."
-_DTYPES = ("BF16", "BOOL", "F16", "F32", "F64", "I32", "I64", "U8")
 _FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
 _CLASSES_DTYPE = re.compile(r"^(object|[<>|=]?[biufU]\d{1,3})$")
 _SCALARS = (str, int, float, bool)
@@ -73,11 +72,6 @@ def _int(minimum):
 
 def _of_type(kind, text):
     return (lambda value: isinstance(value, kind)), text
-
-
-def _optional(spec):
-    check, text = spec
-    return (lambda value: value is None or check(value)), f"{text} or null"
 
 
 def _list_of(check, length, text):
@@ -100,8 +94,8 @@ def _numbers(length, *, integer=False, minimum=None):
 
 
 _OBJECT = _of_type(dict, "an object")
+_OBJECT_OR_NULL = _of_type((dict, type(None)), "an object or null")
 _BOOL = _of_type(bool, "true or false")
-_ROW = _numbers(4)[0]
 
 
 def _is_str(value):
@@ -140,10 +134,10 @@ def _feature_names_spec(card):
     return check, f"a list of {n} null or lists of column names (one per feature)"
 
 
-#: (field path, required, spec) for every card field the package reads; a spec is
-#: ``(check, description)`` or a function of the card returning one.
+#: (field path, required, spec) for every card field the package reads but ``format_version``
+#: (checked first, by the reader); a spec is ``(check, description)`` or a function of the card
+#: returning one.
 SCHEMA = [
-    ("format_version", True, _int(1)),
     ("estimator", True, _of_type(str, "a string")),
     ("params", True, _OBJECT),
     ("architecture", True, _OBJECT),
@@ -157,13 +151,13 @@ SCHEMA = [
     ("input", False, _OBJECT),
     ("input.mask_sha256", False, _of_type(str, "a string")),
     ("input.mask_shape", False, _numbers(3, integer=True)),
-    ("input.affine", False, _list_of(_ROW, 4, "a 4 x 4 list of numbers")),
+    ("input.affine", False, _list_of(_numbers(4)[0], 4, "a 4 x 4 list of numbers")),
     ("input.voxel_size", False, _numbers(3)),
     ("input.n_voxels", False, _int(0)),
     ("training", False, _OBJECT),
     ("training.n_sequences", False, _int(0)),
     ("training.n_timepoints", False, _int(0)),
-    ("training.init_from", False, _optional(_OBJECT)),
+    ("training.init_from", False, _OBJECT_OR_NULL),
     ("feature_names_in", False, _list_of(_is_str, None, "a list of strings")),
     (
         "classes",
@@ -196,7 +190,7 @@ ALIGNER_SCHEMA = [
     ("n_features", True, _n_features_spec),
     ("feature_names", True, _feature_names_spec),
     ("standardized", True, _BOOL),
-    ("validation_scores", False, _optional(_OBJECT)),
+    ("validation_scores", False, _OBJECT_OR_NULL),
 ]
 
 #: Encoder-specific architecture fields, by encoder name (the temporal part is shared).
@@ -261,9 +255,13 @@ def validate_card(card, *, where):
         if len(set(card["subjects"])) != len(card["subjects"]):
             raise _refuse(where, "the model card's 'subjects' repeats a subject.")
         return
-    fields = ENCODER_FIELDS.get(card["architecture"]["name"])
-    if fields is not None:  # an unknown encoder is refused by name when it is built
-        _check_architecture(card["architecture"], fields, where, common=_COMMON_KEYS)
+    name = card["architecture"]["name"]
+    if name not in ENCODER_FIELDS:
+        raise IncompatibleModelError(
+            f"{where}: the model's encoder is {name!r}; this sklearn-tcssl rebuilds "
+            f"{sorted(ENCODER_FIELDS)}. Upgrade sklearn-tcssl."
+        )
+    _check_architecture(card["architecture"], ENCODER_FIELDS[name], where, common=_COMMON_KEYS)
     if card["estimator"] == "TemporalContrastiveClassifier" and "classes" not in card:
         raise _refuse(where, "the model card of a classifier has no field 'classes'.")
     dtype = card.get("classes_dtype", "object")
@@ -308,16 +306,12 @@ def model_params(card, estimator_class, *, where):
             f"the model card's field 'params.n_components' is {params['n_components']!r}, but "
             f"the encoder in the file has width {width}.",
         )
-    constraints = estimator_class._parameter_constraints
-    for key in [key for key in params if key in constraints]:
-        try:
-            validate_parameter_constraints(
-                {key: constraints[key]}, {key: params[key]}, estimator_class.__name__
-            )
-        except InvalidParameterError as exc:
-            raise _refuse(
-                where, f"the model card's field 'params.{key}' is invalid: {exc}"
-            ) from None
+    try:  # every parameter that has constraints; the error names the first invalid one
+        validate_parameter_constraints(
+            estimator_class._parameter_constraints, params, estimator_class.__name__
+        )
+    except InvalidParameterError as exc:
+        raise _refuse(where, f"the model card's field 'params' is invalid: {exc}") from None
     return params
 
 
@@ -325,144 +319,16 @@ def model_params(card, estimator_class, *, where):
 def check_card(card, header, *, where):
     """Check a card (:func:`validate_card`), then the file's tensors against it.
 
-    Parameters
-    ----------
-    card : dict
-        The parsed card.
-    header : dict
-        The file's tensor index (name to ``{"dtype", "shape"}``), as read by safetensors.
-    where : str
-        The file, for error messages.
+    ``header`` is the file's tensor index (name to ``{"dtype", "shape"}``, as safetensors
+    reads it): it must hold exactly the tensors the card implies, each a float tensor of the
+    implied shape. ``where`` names the file in errors.
     """
     validate_card(card, where=where)
-    for name, entry in header.items():
-        if entry["dtype"] not in _DTYPES:
-            raise _refuse(
-                where,
-                f"the tensor {name!r} has dtype {entry['dtype']}; model tensors are "
-                f"{list(_DTYPES)}.",
-            )
-    shapes = {name: tuple(entry["shape"]) for name, entry in header.items()}
     if card["estimator"] in ALIGNERS:
-        _check_aligner_tensors(card, header, shapes, where)
-    elif card["architecture"]["name"] in ENCODER_FIELDS:  # else refused when it is built
-        _check_encoder_tensors(card, header, shapes, where)
-
-
-def _shape(shapes, name, ndim, where):
-    if name not in shapes:
-        raise _refuse(
-            where, f"the model file's encoder tensors do not match its card (missing {name!r})."
-        )
-    if len(shapes[name]) != ndim:
-        raise _refuse(where, f"the tensor {name!r} has shape {shapes[name]}, not {ndim}D.")
-    return shapes[name]
-
-
-def derive_architecture(shapes, name, *, where):
-    """Return the sizes of encoder ``name`` that the tensor shapes (``{name: shape}``) give.
-
-    The keys are the architecture's fields of :data:`SCHEMA` and :data:`ENCODER_FIELDS` that
-    the tensors determine (all but a VolumeEncoder's ``grid_shape``).
-    """
-    n_components = _shape(shapes, "encoder.head.layers.0.weight", 2, where)[1]
-    n_blocks = 0
-    while f"encoder.temporal.{n_blocks}.conv_in.weight" in shapes:
-        n_blocks += 1
-    kernel_size = 3
-    if n_blocks:
-        kernel_size = _shape(shapes, "encoder.temporal.0.conv_in.weight", 3, where)[2]
-    sizes = {
-        "n_components": n_components,
-        "kernel_size": kernel_size,
-        "n_blocks": n_blocks,
-        "projection_dim": _shape(shapes, "encoder.head.layers.2.weight", 2, where)[0],
-    }
-    if name == "TimeSeriesEncoder":
-        width, sizes["n_features"] = _shape(shapes, "encoder.spatial.weight", 2, where)
-    else:  # VolumeEncoder
-        sizes["channels"] = _shape(shapes, "encoder.spatial.features.0.weight", 5, where)[0]
-        width, n_pooled = _shape(shapes, "encoder.spatial.linear.weight", 2, where)
-        last = max(
-            (k for k in shapes if k.startswith("encoder.spatial.features.")),
-            key=lambda k: int(k.split(".")[-2]),
-        )
-        cells = n_pooled / shapes[last][0]
-        sizes["pool_size"] = round(cells ** (1 / 3))
-    if width != n_components:
-        raise _refuse(where, f"the spatial part gives width {width}, the head {n_components}.")
-    return sizes
-
-
-def _check_encoder_tensors(card, header, shapes, where):
-    """Refuse an encoder card whose sizes disagree with the tensors of its file."""
-    derived = derive_architecture(shapes, card["architecture"]["name"], where=where)
-    for key, value in derived.items():
-        if card["architecture"][key] != value:
-            raise _refuse(
-                where,
-                f"the model card says architecture.{key}={card['architecture'][key]}, but the "
-                f"file's tensors give {value}.",
-            )
-    n_features = card["n_features_in"]
-    if n_features != config_n_features(card["architecture"]):
-        raise _refuse(
-            where,
-            f"the model card says n_features_in={n_features}, but its encoder takes "
-            f"{config_n_features(card['architecture'])} features.",
-        )
-    for name in ("standardization.mean", "standardization.scale"):  # bounds a grid too
-        shape = _shape(shapes, name, 1, where)
-        if shape != (n_features,) or header[name]["dtype"] not in _FLOAT_DTYPES:
-            raise _refuse(
-                where,
-                f"the tensor {name!r} has shape {shape} ({header[name]['dtype']}); the model "
-                f"has {n_features} features, so it must be a float vector of length "
-                f"{n_features}.",
-            )
-    if "classes" in card:
-        n_classes, width = _shape(shapes, "head.weight", 2, where)
-        if (n_classes, width) != (len(card["classes"]), derived["n_components"]):
-            raise _refuse(
-                where,
-                f"the classification head has shape {(n_classes, width)}, but the card lists "
-                f"{len(card['classes'])} classes for an embedding of width "
-                f"{derived['n_components']}.",
-            )
-
-
-def _aligner_encoder_shapes(card, n_tensors, where):
-    """Check the contrastive aligner's architecture; return its encoder's tensor shapes."""
-    arch = check_field(card, "architecture", _OBJECT, where)
-    fitted = card["n_features"][: card["n_fitted_subjects"]]
-    fields = {
-        "name": (lambda v: v == "SubjectAlignedEncoder", "'SubjectAlignedEncoder'"),
-        "n_features": (lambda v: v == fitted, f"the fitted subjects' n_features {fitted}"),
-        "n_components": (
-            lambda v: v == card["n_components"],
-            f"the card's n_components ({card['n_components']})",
-        ),
-        "orthonormal": _BOOL,
-        "kernel_size": (lambda v: _is_number(v, True, 1) and v % 2 == 1, "an odd integer >= 1"),
-        "n_blocks": (lambda v: _is_number(v, True, 0) and v <= n_tensors, "an integer >= 0"),
-        "projection_dim": _int(1),
-    }
-    _check_architecture(arch, fields, where)
-    with torch.device("meta"):  # shapes only, nothing allocated
-        module = SubjectAlignedEncoder(**{k: v for k, v in arch.items() if k != "name"})
-    return {f"encoder.{k}": tuple(v.shape) for k, v in module.state_dict().items()}
-
-
-def _check_aligner_tensors(card, header, shapes, where):
-    """Refuse an aligner file without exactly the float tensors its card implies."""
-    k = card["n_components"]
-    expected = {"shared_response": (card["n_timepoints"], k)}
-    for i, n_features in enumerate(card["n_features"]):
-        expected[f"maps.{i}"] = (n_features, k)
-        if card["standardized"]:
-            expected[f"mean.{i}"] = expected[f"scale.{i}"] = (n_features,)
-    if card["estimator"] == "TemporalContrastiveAligner":
-        expected.update(_aligner_encoder_shapes(card, len(shapes), where))
+        expected = _aligner_shapes(card, len(header), where)
+    else:
+        expected = _encoder_model_shapes(card, len(header), where)
+    shapes = {name: tuple(entry["shape"]) for name, entry in header.items()}
     missing = sorted(set(expected) - set(shapes))
     extra = sorted(set(shapes) - set(expected))
     if missing or extra:
@@ -478,3 +344,75 @@ def _check_aligner_tensors(card, header, shapes, where):
                 f"the tensor {name!r} has shape {shapes[name]} ({header[name]['dtype']}); the "
                 f"card implies a float tensor of shape {shape}.",
             )
+
+
+def _encoder_shapes(cls, architecture, n_tensors, where):
+    """Return ``{"encoder.<name>": shape}`` of ``cls`` built from a checked ``architecture``.
+
+    It is built on torch's ``meta`` device: shapes only, nothing allocated.
+    """
+    kwargs = {k: v for k, v in architecture.items() if k != "name"}
+    if kwargs["n_blocks"] > n_tensors:  # every block has tensors: bounds what is built
+        raise _refuse(
+            where,
+            f"the model card's architecture.n_blocks={kwargs['n_blocks']} is more than the "
+            f"file's {n_tensors} tensors.",
+        )
+    try:
+        with torch.device("meta"):
+            module = cls(**kwargs)
+    except (TypeError, RuntimeError) as exc:  # sizes beyond what torch can describe
+        raise _refuse(
+            where,
+            f"the model card's architecture {kwargs} builds no {cls.__name__} "
+            f"({str(exc).splitlines()[0]}).",
+        ) from None
+    return {f"encoder.{k}": tuple(v.shape) for k, v in module.state_dict().items()}
+
+
+def _encoder_model_shapes(card, n_tensors, where):
+    """Return the tensor shapes an embedder's or a classifier's card implies."""
+    architecture = card["architecture"]
+    cls = ENCODERS[architecture["name"]]
+    expected = _encoder_shapes(cls, architecture, n_tensors, where)
+    n_features = card["n_features_in"]
+    if n_features != config_n_features(architecture):
+        raise _refuse(
+            where,
+            f"the model card says n_features_in={n_features}, but its encoder takes "
+            f"{config_n_features(architecture)} features.",
+        )
+    expected["standardization.mean"] = expected["standardization.scale"] = (n_features,)
+    if "classes" in card:
+        n_classes = len(card["classes"])
+        expected["head.weight"] = (n_classes, architecture["n_components"])
+        expected["head.bias"] = (n_classes,)
+    return expected
+
+
+def _aligner_shapes(card, n_tensors, where):
+    """Return the tensor shapes an aligner's card implies (with the contrastive one's encoder)."""
+    k = card["n_components"]
+    expected = {"shared_response": (card["n_timepoints"], k)}
+    for i, n_features in enumerate(card["n_features"]):
+        expected[f"maps.{i}"] = (n_features, k)
+        if card["standardized"]:
+            expected[f"mean.{i}"] = expected[f"scale.{i}"] = (n_features,)
+    if card["estimator"] == "TemporalContrastiveAligner":
+        architecture = check_field(card, "architecture", _OBJECT, where)
+        fitted = card["n_features"][: card["n_fitted_subjects"]]
+        fields = {
+            "name": (lambda v: v == "SubjectAlignedEncoder", "'SubjectAlignedEncoder'"),
+            "n_features": (lambda v: v == fitted, f"the fitted subjects' n_features {fitted}"),
+            "n_components": (lambda v: v == k, f"the card's n_components ({k})"),
+            "orthonormal": _BOOL,
+            "kernel_size": (
+                lambda v: _is_number(v, True, 1) and v % 2 == 1,
+                "an odd integer >= 1",
+            ),
+            "n_blocks": _int(0),
+            "projection_dim": _int(1),
+        }
+        _check_architecture(architecture, fields, where)
+        expected.update(_encoder_shapes(SubjectAlignedEncoder, architecture, n_tensors, where))
+    return expected

@@ -25,7 +25,6 @@ import hashlib
 import json
 import os
 import platform
-import struct
 import tempfile
 from pathlib import Path
 
@@ -345,18 +344,20 @@ def _params_for_card(estimator):
 
 
 def _training_summary(estimator):
-    history = getattr(estimator, "history_", None)
+    history = getattr(estimator, "history_", None) or []
+    if not history and "training" in getattr(estimator, "model_card_", {}):
+        return estimator.model_card_["training"]  # loaded, not refitted
     summary = {
         "n_sequences": int(estimator.n_sequences_),
         "n_timepoints": int(estimator.n_timepoints_),
-        "epochs": len(history) if history is not None else 0,
+        "epochs": len(history),
         "fit_time_s": round(float(getattr(estimator, "fit_time_", 0.0)), 3),
     }
-    for key, name in [("train_loss", "final_train_loss"), ("train_pretext_acc", None)]:
-        if history is not None and len(history) and key in history[-1]:
-            summary[name or "final_pretext_accuracy"] = float(history[-1, key])
-    if not summary["epochs"] and "training" in getattr(estimator, "model_card_", {}):
-        return estimator.model_card_["training"]  # loaded, not refitted
+    last = history[-1] if history else {}
+    if "train_loss" in last:
+        summary["final_train_loss"] = float(last["train_loss"])
+    if "train_pretext_acc" in last:
+        summary["final_pretext_accuracy"] = float(last["train_pretext_acc"])
     if getattr(estimator, "init_card_", None) is not None:
         summary["init_from"] = estimator.init_card_
     return summary
@@ -449,7 +450,7 @@ def _read_header(path):
     size = path.stat().st_size
     with open(path, "rb") as handle:
         head = handle.read(9)
-    n = struct.unpack("<Q", head[:8])[0] if len(head) >= 8 else -1
+    n = int.from_bytes(head[:8], "little") if len(head) >= 8 else -1
     if 2 <= n <= _MAX_HEADER and n > size - 8 and head[8:] == b"{":
         raise IncompatibleModelError(
             f"{str(path)!r} is truncated: its header announces {n} bytes but the file "

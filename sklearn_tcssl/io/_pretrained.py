@@ -14,14 +14,18 @@ from sklearn_tcssl.io._registry import config_n_features, encoder_config, encode
 from sklearn_tcssl.io._registry import is_tcssl_estimator as _is_tcssl_estimator
 
 
+def _grid(info):
+    """``(affine, shape)`` of a volume model's card ``input`` entries, else None."""
+    if info.get("form") != "volumes":
+        return None
+    return np.asarray(info["grid_affine"], dtype=float), tuple(info["grid_shape"])
+
+
 def _from_file(path):
     card, tensors = _model_file.read_model(path)
     prefix = "encoder."
     state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
     info = card.get("input") or {}
-    grid = None
-    if info.get("form") == "volumes":
-        grid = (np.asarray(info["grid_affine"], dtype=float), tuple(info["grid_shape"]))
     summary = {"file": str(path), "estimator": card["estimator"]}
     summary.update({k: card[k] for k in ("created", "training", "input") if k in card})
     return {
@@ -30,7 +34,7 @@ def _from_file(path):
         "mean": tensors["standardization.mean"].numpy(),
         "scale": tensors["standardization.scale"].numpy(),
         "kind": info.get("form", "sequences"),
-        "grid": grid,
+        "grid": _grid(info),
         "card": summary,
     }
 
@@ -45,10 +49,7 @@ def _from_estimator(estimator, owner):
         )
     encoder = encoder_of(estimator)
     state = {k: v.detach().to("cpu", copy=True) for k, v in encoder.state_dict().items()}
-    kind = getattr(estimator, "_input_kind_", "sequences")
-    grid = None
-    if kind == "volumes":
-        grid = (np.asarray(estimator.grid_affine_), tuple(estimator.grid_shape_))
+    info = estimator._card_input()
     summary = {"estimator": type(estimator).__name__}
     if hasattr(estimator, "model_card_"):
         summary["training"] = estimator.model_card_.get("training")
@@ -59,8 +60,8 @@ def _from_estimator(estimator, owner):
         "state": state,
         "mean": np.asarray(estimator.mean_),
         "scale": np.asarray(estimator.scale_),
-        "kind": kind,
-        "grid": grid,
+        "kind": info["form"],
+        "grid": _grid(info),
         "card": summary,
     }
 

@@ -68,21 +68,9 @@ def config_n_features(config):
 def build_encoder(config, state=None):
     """Rebuild an encoder from :func:`encoder_config`'s ``config`` and load ``state`` strictly.
 
-    An unknown name, bad arguments or tensors that do not fit raise IncompatibleModelError.
+    A model file's ``config`` has been checked with its card (:mod:`sklearn_tcssl.io._card`).
     """
-    cls = ENCODERS.get(config.get("name"))
-    if cls is None:
-        raise IncompatibleModelError(
-            f"The model's encoder is {config.get('name')!r}; this sklearn-tcssl rebuilds "
-            f"{sorted(ENCODERS)}. Upgrade sklearn-tcssl."
-        )
-    kwargs = {k: v for k, v in config.items() if k != "name"}
-    try:
-        module = cls(**kwargs)
-    except TypeError as exc:
-        raise IncompatibleModelError(
-            f"The model's {cls.__name__} arguments {sorted(kwargs)} do not build one ({exc})."
-        ) from exc
+    module = ENCODERS[config["name"]](**{k: v for k, v in config.items() if k != "name"})
     if state is not None:
         load_module_state(module, state, "encoder tensors")
     return module

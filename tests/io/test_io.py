@@ -286,13 +286,13 @@ def test_card_parameters_are_checked_against_parameter_constraints(
     bad = _rewrite_card(
         path, tmp_path / "bad.safetensors", params={**read_card(path)["params"], "lr": -1.0}
     )
-    with pytest.raises(IncompatibleModelError, match=r"'params\.lr' is invalid: The 'lr'"):
+    with pytest.raises(IncompatibleModelError, match=r"'params' is invalid: The 'lr' parameter"):
         load(bad)  # the class's constraints (numeric bounds for a class without them)
     constraints = {"lr": [Interval(Real, 0, None, closed="neither")]}
     monkeypatch.setattr(
         TemporalContrastiveEmbedder, "_parameter_constraints", constraints, raising=False
     )
-    with pytest.raises(IncompatibleModelError, match=r"'params\.lr' is invalid: The 'lr'"):
+    with pytest.raises(IncompatibleModelError, match=r"'params' is invalid: The 'lr' parameter"):
         load(bad)
 
 

@@ -10,7 +10,8 @@ import torch
 from _helpers import smooth_sequences
 
 from sklearn_tcssl import TemporalContrastiveEmbedder
-from sklearn_tcssl._training.net import compute_options, inner_module, resolve_precision
+from sklearn_tcssl._training.net import compute_options, resolve_precision
+from sklearn_tcssl.io._registry import uncompiled
 from sklearn_tcssl.nn.windows import TripletWindowDataset, window_loader
 
 FAST = {"n_components": 8, "max_epochs": 2, "batch_size": 8, "random_state": 0}
@@ -95,7 +96,7 @@ def test_compile_on_cpu_saves_inner_state():
     embedder = TemporalContrastiveEmbedder(compile=True, **FAST).fit(sequences)
     module = embedder.net_.module_
     assert any(key.startswith("_orig_mod.") for key in module.state_dict())
-    state = inner_module(module).state_dict()
+    state = uncompiled(module).state_dict()
     assert not any(key.startswith("_orig_mod.") for key in state)
     reference = TemporalContrastiveEmbedder(**FAST).fit(sequences)
     assert state.keys() == reference.net_.module_.state_dict().keys()
@@ -136,7 +137,7 @@ def test_cuda_float32_matches_cpu_closely():
 def test_cuda_compile():
     sequences = smooth_sequences(32, 20, 30)
     embedder = TemporalContrastiveEmbedder(device="cuda", compile=True, **FAST).fit(sequences)
-    state = inner_module(embedder.net_.module_).state_dict()
+    state = uncompiled(embedder.net_.module_).state_dict()
     assert not any(key.startswith("_orig_mod.") for key in state)
     assert np.isfinite(embedder.transform(sequences)).all()
 
