@@ -185,6 +185,7 @@ class ShrinkageLDA(LinearDiscriminantAnalysis):
         self : ShrinkageLDA
             The fitted classifier.
         """
+        self._validate_params()  # the wide-data path below bypasses LDA's own fit
         check_classification_targets(y)
         labels, counts = np.unique(np.asarray(y), return_counts=True)
         if len(labels) == 1:

@@ -144,6 +144,17 @@ def test_shrinkage_lda_needs_two_samples_per_class():
         shrinkage_lda().fit(X, [0, 0, 1, 1, 2])
 
 
+@pytest.mark.parametrize("n_features", [12, 300])  # the primal and the wide (dual) path
+def test_shrinkage_lda_validates_its_parameters_on_both_paths(n_features):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from sklearn_tcssl.baselines import ShrinkageLDA
+
+    X = np.random.default_rng(0).normal(size=(20, n_features))
+    with pytest.raises(InvalidParameterError, match="tol"):
+        ShrinkageLDA(tol=-1.0).fit(X, np.repeat([0, 1], 10))
+
+
 def test_reference_decoders_lead_with_lda():
     from sklearn_tcssl.report import LDA, reference_decoders
 
