@@ -12,6 +12,7 @@ import nibabel as nib
 import numpy as np
 from nibabel.affines import voxel_sizes
 
+from sklearn_tcssl._input.files import load_image_file
 from sklearn_tcssl.cli._parser import MIN_MASK_VOXELS
 
 
@@ -77,7 +78,7 @@ def _read_mask(path):
     """Return ``--mask`` as a binary uint8 3D image (a one-volume 4D image counts) and its size."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"--mask {path} does not exist.")
-    img = nib.load(str(path))
+    img = load_image_file(path, "--mask")  # a file that is not NIfTI: a usage error (exit 2)
     if len(img.shape) == 4 and img.shape[3] == 1:
         img = img.slicer[..., 0]
     if len(img.shape) != 3:

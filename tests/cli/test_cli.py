@@ -441,6 +441,16 @@ def test_pretrain_npy_options_that_do_not_apply_are_refused(
     assert message.format(tmp=tmp_path) in capsys.readouterr().err
 
 
+def test_unreadable_mask_is_a_usage_error(npy_runs, tmp_path, capsys):
+    mask = tmp_path / "mask.nii.gz"
+    mask.write_bytes(b"not an image")
+    code = main(
+        ["pretrain", *npy_runs, "--out", str(tmp_path / "m.safetensors"), "--mask", str(mask)]
+    )
+    assert code == 2
+    assert f"--mask={str(mask)!r} cannot be read as a NIfTI image" in capsys.readouterr().err
+
+
 def test_pretrain_npy_run_of_another_dtype_is_a_clean_error(npy_runs, tmp_path, capsys):
     import numpy as np
 
