@@ -193,8 +193,8 @@ def save(estimator, path, *, mask=None, t_r=None, input_info=None):
 
     Parameters
     ----------
-    estimator : fitted TemporalContrastiveEmbedder or TemporalContrastiveClassifier
-        The model to save.
+    estimator : fitted estimator of this package
+        The model to save: an embedder, a classifier or an aligner.
     path : str or pathlib.Path
         Destination file (``.safetensors`` is the conventional suffix); replaced atomically.
     mask : Niimg-like, path, fitted masker or None, default=None
@@ -503,10 +503,11 @@ def load(path, *, mask=None):
 
     Returns
     -------
-    estimator : TemporalContrastiveEmbedder or TemporalContrastiveClassifier
-        A fitted estimator, with the card in ``model_card_``. Its weights live on the CPU;
-        it can be used as is, wrapped in :class:`sklearn.frozen.FrozenEstimator`, or passed
-        as ``init_from`` to a new estimator.
+    estimator : estimator of this package
+        The fitted embedder, classifier or aligner, with the card in ``model_card_``. Its
+        weights live on the CPU; it can be used as is or wrapped in
+        :class:`sklearn.frozen.FrozenEstimator`, and an encoder can be passed as
+        ``init_from`` to a new estimator.
 
     Raises
     ------
