@@ -216,19 +216,20 @@ class TemporalContrastiveAligner(_BaseAligner):
         self._check_checkpoint_dir()
         device = self._device()
         scaled, subjects, seed = self._start_fit(X, subjects)
-        if self.cross_subject and len(scaled) < 2:
+        train = self._fit_part(scaled)
+        if self.cross_subject and len(train) < 2:
             raise ValueError(
                 f"{self._name}: cross_subject=True takes the positive from another person, so "
                 f"it needs the runs of at least 2 subjects; got 1. Pass more runs or set "
                 "cross_subject=False."
             )
         start = time.perf_counter()
-        extra = {"inputs": data_digest(scaled), "subjects": [repr(s) for s in subjects]}
+        extra = {"inputs": data_digest(train), "subjects": [repr(s) for s in subjects]}
         with seeded_torch(seed):
-            module = self._build_module(scaled, seed)
-            net = self._build_net(module, device, len(scaled), seed, extra)
+            module = self._build_module(train, seed)
+            net = self._build_net(module, device, len(train), seed, extra)
             dataset = TimeLockedWindowDataset(
-                [torch.from_numpy(r) for r in scaled],
+                [torch.from_numpy(r) for r in train],
                 self._param("segment_length"),
                 cross_subject=bool(self.cross_subject),
             )
@@ -237,8 +238,8 @@ class TemporalContrastiveAligner(_BaseAligner):
         maps = self.net_.module_.subject_maps
         with torch.no_grad():
             weights = [maps.weight(i).detach().float().cpu().numpy() for i in range(len(subjects))]
-        self._finish_fit(subjects, weights)
-        self._check_training(scaled)
+        self._finish_fit(scaled, subjects, weights)
+        self._check_training(train)
         self.fit_time_ = time.perf_counter() - start
         return self
 
