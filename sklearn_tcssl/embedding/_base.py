@@ -202,10 +202,20 @@ class TrainedEstimator(SaveMixin, BaseEstimator):
         )
         return [("checkpoint", checkpoint)]
 
-    def _net_class_and_options(self, device):
-        """Net class and its compute keyword arguments (device, precision, workers...)."""
-        kwargs = {"device": str(device)}
-        kwargs.update(
+    def _new_net(
+        self, net_class, module, device, seed, *, train_split=None, extra=None, callbacks=(), **kw
+    ):
+        """Build a skorch net: AdamW, the training parameters, checkpoints, compute options.
+
+        ``extra`` joins the checkpoint fingerprint; ``callbacks`` go before the checkpoint and
+        the user's; ``kw`` are the net's own arguments. ``accelerator`` swaps the net class.
+        """
+        check_monitored_scores(
+            self.callbacks, has_validation=train_split is not None, owner=self._name
+        )
+        callbacks = [*callbacks, *self._checkpoint_callbacks(seed, extra), *(self.callbacks or [])]
+        kw["device"] = str(device)
+        kw.update(
             compute_options(
                 device=device,
                 precision=self.precision,
@@ -213,47 +223,42 @@ class TrainedEstimator(SaveMixin, BaseEstimator):
                 compile=self.compile,
             )
         )
-        accelerator = getattr(self, "accelerator", None)
-        if accelerator is None:
-            return TemporalContrastiveNet, kwargs
-        from sklearn_tcssl._training.accelerate import accelerated_net_kwargs  # optional extra
+        if getattr(self, "accelerator", None) is not None:
+            from sklearn_tcssl._training.accelerate import accelerated_net_kwargs  # optional
 
-        return accelerated_net_kwargs(accelerator, kwargs)
-
-    def _contrastive_net(
-        self, module, device, seed, n_windows, *, train_split=None, extra=None, **iterators
-    ):
-        """Build the skorch net of the beginning/middle/end objective (AdamW, step counter).
-
-        ``n_windows`` (training windows per epoch) caps the batch size; ``extra`` joins the
-        checkpoint fingerprint; ``iterators`` are further DataLoader arguments.
-        """
-        batch_size = min(self._param("batch_size"), n_windows)
-        has_validation = train_split is not None
-        check_monitored_scores(self.callbacks, has_validation=has_validation, owner=self._name)
-        net_class, compute = self._net_class_and_options(device)
+            net_class, kw = accelerated_net_kwargs(self.accelerator, kw)
         return net_class(
             module=module,
-            criterion=TemporalContrastiveLoss,
-            criterion__temperature=float(self.temperature),
-            criterion__negatives=self.negatives,
             optimizer=torch.optim.AdamW,
             lr=float(self.lr),
             optimizer__weight_decay=float(self.weight_decay),
             max_epochs=self._param("max_epochs"),
-            batch_size=batch_size,
             train_split=train_split,
             iterator_train__shuffle=True,
+            callbacks=callbacks,
+            verbose=int(self.verbose),
+            **kw,
+        )
+
+    def _contrastive_net(self, module, device, seed, n_windows, **kwargs):
+        """Build the net of the beginning/middle/end objective (step counter first).
+
+        ``n_windows`` (training windows per epoch) caps the batch size.
+        """
+        batch_size = min(self._param("batch_size"), n_windows)
+        return self._new_net(
+            TemporalContrastiveNet,
+            module,
+            device,
+            seed,
+            criterion=TemporalContrastiveLoss,
+            criterion__temperature=float(self.temperature),
+            criterion__negatives=self.negatives,
+            batch_size=batch_size,
             # in-batch negatives: avoid a tiny last batch with almost no candidates
             iterator_train__drop_last=n_windows > batch_size,
-            callbacks=[
-                ("n_steps", StepCounter()),
-                *self._checkpoint_callbacks(seed, extra),
-                *list(self.callbacks or []),
-            ],
-            verbose=int(self.verbose),
-            **iterators,
-            **compute,
+            callbacks=[("n_steps", StepCounter())],
+            **kwargs,
         )
 
     def _train(self, net, dataset, **fit_params):

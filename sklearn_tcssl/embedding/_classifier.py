@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from sklearn_tcssl._training.checkpoint import data_digest
 from sklearn_tcssl._training.interrupt import InterruptibleMixin
-from sklearn_tcssl._training.net import PrecisionMixin, check_monitored_scores
+from sklearn_tcssl._training.net import PrecisionMixin
 from sklearn_tcssl._training.seeding import seeded_torch
 from sklearn_tcssl._utils.docs import fill_doc
 from sklearn_tcssl._utils.exceptions import TrainingDivergedError
@@ -234,30 +234,25 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
         return EncoderClassifierModule(encoder, len(self.classes_))
 
     def _build_net(self, module, device, seed, run=None):
-        has_validation = self.validation_fraction is not None
-        check_monitored_scores(self.callbacks, has_validation=has_validation, owner=self._name)
         train_split = None
         if self.validation_fraction is not None:
             fraction = self._param("validation_fraction")
             train_split = ValidSplit(fraction, stratified=True, random_state=seed)
-        lr = float(self.lr)
-        return _ClassifierNet(
-            module=module,
+        return self._new_net(
+            _ClassifierNet,
+            module,
+            device,
+            seed,
+            train_split=train_split,
+            extra=run,
             criterion=nn.CrossEntropyLoss,
             classes=np.arange(len(self.classes_)),
-            optimizer=torch.optim.AdamW,
-            lr=lr,
-            optimizer__weight_decay=float(self.weight_decay),
-            optimizer__param_groups=[("encoder.*", {"lr": lr * float(self.encoder_lr_scale)})],
-            max_epochs=self._param("max_epochs"),
+            optimizer__param_groups=[
+                ("encoder.*", {"lr": float(self.lr) * float(self.encoder_lr_scale)})
+            ],
             batch_size=self._param("batch_size"),
-            train_split=train_split,
             iterator_train=_length_bucketed_loader,
-            iterator_train__shuffle=True,
             iterator_valid=_length_bucketed_loader,
-            callbacks=[*self._checkpoint_callbacks(seed, run), *list(self.callbacks or [])],
-            verbose=int(self.verbose),
-            **self._net_class_and_options(device)[1],
         )
 
     def _restore_from_model(self, card, tensors):
