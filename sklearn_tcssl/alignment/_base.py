@@ -436,13 +436,10 @@ def _subject_id(value, i, owner, what):
 def _check_restored_values(aligner, tensors):
     """Refuse non-finite maps or statistics, or scales that are not positive."""
     for name, tensor in tensors.items():
-        values = tensor.float()
-        bad = not bool(torch.isfinite(values).all())
-        if name.startswith("scale.") and not bad:
-            bad = not bool((values > 0).all())
-        if bad:
+        values, scale = tensor.float(), name.startswith("scale.")
+        if not torch.isfinite(values).all() or (scale and not (values > 0).all()):
             raise IncompatibleModelError(
                 f"{aligner._name}: the model file's tensor {name!r} has non-finite values"
-                f"{' or scales <= 0' if name.startswith('scale.') else ''}. The file is damaged "
+                f"{' or scales <= 0' if scale else ''}. The file is damaged "
                 "or was edited; save the model again with sklearn_tcssl.io.save."
             )
