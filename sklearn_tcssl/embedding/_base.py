@@ -318,17 +318,15 @@ class EncoderEstimator(TrainedEstimator):
 
     def _encoder_arguments(self, source):
         """``n_components`` and the architecture parameters, checked against the source."""
-        wanted = {"n_components": self._param("n_components")}
-        wanted.update({key: self._param(key) for key in ARCHITECTURE})
+        wanted = {key: self._param(key) for key in ("n_components", *ARCHITECTURE)}
         if source is None:
             defaults = {"n_components": 128, **ARCHITECTURE}
             return {k: defaults[k] if v is None else v for k, v in wanted.items()}
         config = source["config"]
         for key, value in wanted.items():
             if value is not None and value != config.get(key, value):
-                or_none = " (or None to take the pretrained value)"
-                if None not in self._parameter_constraints[key]:
-                    or_none = ""
+                takes_none = None in self._parameter_constraints[key]
+                or_none = " (or None to take the pretrained value)" if takes_none else ""
                 raise ValueError(
                     f"{self._name}: {key}={value} but init_from has {key}={config[key]}. "
                     f"Set {key}={config[key]}{or_none}."
@@ -396,4 +394,5 @@ class EncoderEstimator(TrainedEstimator):
         training = card.get("training", {})
         self.n_sequences_ = int(training.get("n_sequences", 0))
         self.n_timepoints_ = int(training.get("n_timepoints", 0))
+        self.init_card_ = training.get("init_from")
         self.device_ = torch.device("cpu")

@@ -265,7 +265,6 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
         state = {k: v for k, v in tensors.items() if not k.startswith("standardization.")}
         load_module_state(module, state)
         self._set_net(self._build_net(module, torch.device("cpu"), 0).initialize())
-        self.init_card_ = card.get("training", {}).get("init_from")
 
     # -------------------------------------------------------------- predict
     @with_thread_budget
