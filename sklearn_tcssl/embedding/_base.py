@@ -35,6 +35,7 @@ from sklearn_tcssl._training.net import (
     check_monitored_scores,
     compute_options,
 )
+from sklearn_tcssl._training.seeding import seeded_torch
 from sklearn_tcssl._utils.docs import fill_doc
 from sklearn_tcssl._utils.exceptions import IncompatibleModelError
 from sklearn_tcssl._utils.params import validates_params
@@ -302,8 +303,12 @@ class EncoderEstimator(TrainedEstimator):
     """Shared machinery of the estimators that train an encoder (see the module docstring)."""
 
     # ------------------------------------------------------------------ fit
-    def _begin_fit(self, X):
-        """Validate X and the pretrained source; return ``(device, data, source, seed)``."""
+    def _fit(self, X, y):
+        """Fit: validate X and the pretrained source, then train what ``_training`` builds.
+
+        ``_training(data, y, source, device, seed)``, called seeded, returns the net, its
+        dataset and the keyword arguments of its ``fit``.
+        """
         self._check_checkpoint_dir()
         device = self._device()
         source = None
@@ -314,7 +319,17 @@ class EncoderEstimator(TrainedEstimator):
             check_pretrained_features(source, self.n_features_per_timepoint_, owner=self._name)
         self._architecture_ = self._encoder_arguments(source)
         self._check_model_fits(data)
-        return device, data, source, self._seed()
+        seed = self._seed()
+        start = time.perf_counter()
+        with seeded_torch(seed):
+            net, dataset, fit_params = self._training(data, y, source, device, seed)
+            self._train(net, dataset, **fit_params)
+        self.device_ = device
+        self.n_sequences_ = len(data)
+        self.n_timepoints_ = data.n_timepoints
+        self.init_card_ = None if source is None else source["card"]
+        self.fit_time_ = time.perf_counter() - start
+        return self
 
     def _encoder_arguments(self, source):
         """``n_components`` and the architecture parameters, checked against the source."""
@@ -351,15 +366,6 @@ class EncoderEstimator(TrainedEstimator):
         if source is not None:
             return build_encoder(source["config"], source["state"])
         return data.new_encoder(self._architecture_, init=self.init, seed=seed)
-
-    def _finish_fit(self, data, device, source, start):
-        """Finish fit: record device, training sizes, source card and time."""
-        self.device_ = device
-        self.n_sequences_ = len(data)
-        self.n_timepoints_ = data.n_timepoints
-        self.init_card_ = None if source is None else source["card"]
-        self.fit_time_ = time.perf_counter() - start
-        return self
 
     # ------------------------------------------------------------ inference
     def _infer(self, X, function, *, dtype=np.float32, what="transform"):

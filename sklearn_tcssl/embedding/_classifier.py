@@ -1,6 +1,5 @@
 """TemporalContrastiveClassifier: the pretrained encoder plus a linear head, fine-tuned."""
 
-import time
 from numbers import Real
 
 import numpy as np
@@ -17,7 +16,6 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from sklearn_tcssl._training.checkpoint import data_digest
 from sklearn_tcssl._training.interrupt import InterruptibleMixin
 from sklearn_tcssl._training.net import PrecisionMixin
-from sklearn_tcssl._training.seeding import seeded_torch
 from sklearn_tcssl._utils.docs import fill_doc
 from sklearn_tcssl._utils.exceptions import TrainingDivergedError
 from sklearn_tcssl._utils.threads import with_thread_budget
@@ -199,15 +197,16 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
         """
         if y is None:
             raise ValueError(f"{self._name} requires y to be passed, but the target y is None.")
-        device, data, source, seed = self._begin_fit(X)
-        y_encoded = self._encode_labels(y, len(data))
-        start = time.perf_counter()
-        run = {"inputs": data_digest([*data.sequences, y_encoded])}
-        with seeded_torch(seed):
-            module = self._build_module(data, source, seed)
-            net = self._build_net(module, device, seed, run)
-            self._train(net, _LabelledSequences(data, y_encoded), y=y_encoded)
-        return self._finish_fit(data, device, source, start)
+        return self._fit(X, y)
+
+    def _training(self, data, y, source, device, seed):
+        y = self._encode_labels(y, len(data))
+        encoder = self._new_encoder(data, source, seed)
+        if self.freeze_encoder:
+            encoder.requires_grad_(False)
+        module = EncoderClassifierModule(encoder, len(self.classes_))
+        net = self._build_net(module, device, seed, {"inputs": data_digest([*data.sequences, y])})
+        return net, _LabelledSequences(data, y), {"y": y}
 
     def _encode_labels(self, y, n_samples):
         """Check y against X; set ``classes_``; return the integer-coded labels."""
@@ -226,12 +225,6 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
                 f"({self.classes_[0]!r}). Pass sequences of several conditions."
             )
         return y_encoded
-
-    def _build_module(self, data, source, seed):
-        encoder = self._new_encoder(data, source, seed)
-        if self.freeze_encoder:
-            encoder.requires_grad_(False)
-        return EncoderClassifierModule(encoder, len(self.classes_))
 
     def _build_net(self, module, device, seed, run=None):
         train_split = None
