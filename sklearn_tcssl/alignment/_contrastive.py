@@ -9,7 +9,6 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from sklearn_tcssl._input.sequences import batches_of_equal_length, check_finite_embeddings
-from sklearn_tcssl._input.validation import check_fitted
 from sklearn_tcssl._training.checkpoint import data_digest
 from sklearn_tcssl._training.seeding import seeded_torch
 from sklearn_tcssl._utils.docs import fill_doc
@@ -82,12 +81,7 @@ class TemporalContrastiveAligner(_BaseAligner):
         ``fit`` warns when training ends at the chance level of the pretext task or with
         exploding embeddings (too high a rate).
     %(weight_decay)s
-    kernel_size : int, default=3
-        Width (time points, odd) of the temporal convolutions.
-    n_blocks : int, default=1
-        Residual temporal convolution blocks.
-    projection_dim : int, default=64
-        Output width of the projection head used by the contrastive loss.
+    %(temporal_part)s
     standardize : bool, default=True
         Z-score each subject's features over its run (statistics kept per subject).
     srm_iter : int, default=10
@@ -236,8 +230,7 @@ class TemporalContrastiveAligner(_BaseAligner):
             self._train(net, dataset)
         self.device_ = device
         maps = self.net_.module_.subject_maps
-        with torch.no_grad():
-            weights = [maps.weight(i).detach().float().cpu().numpy() for i in range(len(subjects))]
+        weights = [maps.weight(i).detach().float().cpu().numpy() for i in range(len(subjects))]
         self._finish_fit(scaled, subjects, weights)
         self._check_training(train)
         self.fit_time_ = time.perf_counter() - start
@@ -340,7 +333,6 @@ class TemporalContrastiveAligner(_BaseAligner):
         embeddings : ndarray of shape (n_sequences, n_components), float32
             One row per sequence.
         """
-        check_fitted(self, "net_")
         return self._embed_shared(self.transform(X, subjects=subjects))
 
     def _embed_shared(self, shared):
