@@ -1,11 +1,4 @@
-"""Private bases of the estimators: what the embedder, the classifier and the aligners share.
-
-:class:`TrainedEstimator` (every trained estimator): parameter constraints and fix hints,
-seed, device, checkpoints, the skorch net of the contrastive objective. :class:`EncoderEstimator`
-(the embedder and the classifier): the pretrained source (``init_from``), the input adapter
-(:mod:`sklearn_tcssl._input.adapters`), the architecture, evaluation batches and the
-hooks :mod:`sklearn_tcssl.io` calls to save and restore a model.
-"""
+"""Private bases of the estimators: what the embedder, the classifier and the aligners share."""
 
 import inspect
 import os
@@ -300,7 +293,7 @@ def run_batches(net, batches, function, n_rows, *, dtype=np.float32):
 
 
 class EncoderEstimator(TrainedEstimator):
-    """Shared machinery of the estimators that train an encoder (see the module docstring)."""
+    """The embedder's and classifier's base: ``init_from``, input adapter, fit, io hooks."""
 
     # ------------------------------------------------------------------ fit
     def _fit(self, X, y):
