@@ -365,19 +365,16 @@ class _LabelledSequences(Dataset):
         return self.data.tensor(i), self.y[i]
 
 
-def _dataset_lengths(dataset):
-    if isinstance(dataset, Subset):
-        return _dataset_lengths(dataset.dataset)[np.asarray(dataset.indices)]
-    return dataset.lengths
-
-
 class _LengthBatchSampler:
-    """Batches of indices whose sequences share one length, shuffled with torch's RNG."""
+    """Batches of indices whose sequences share one length, reshuffled (torch's RNG) per epoch.
+
+    The batches are drawn when iteration starts (skorch iterates one loader every epoch).
+    """
 
     def __init__(self, lengths, batch_size, shuffle):
         self.lengths, self.batch_size, self.shuffle = lengths, batch_size, shuffle
 
-    def _batches(self):
+    def __iter__(self):
         batches = []
         for length in np.unique(self.lengths):
             indices = np.flatnonzero(self.lengths == length)
@@ -389,10 +386,7 @@ class _LengthBatchSampler:
             ]
         if self.shuffle:
             batches = [batches[i] for i in torch.randperm(len(batches)).tolist()]
-        return batches
-
-    def __iter__(self):
-        return iter(self._batches())
+        return iter(batches)
 
     def __len__(self):
         counts = np.unique(self.lengths, return_counts=True)[1]
@@ -401,5 +395,9 @@ class _LengthBatchSampler:
 
 def _length_bucketed_loader(dataset, batch_size, shuffle=False, **kwargs):
     """Build a skorch iterator: a DataLoader whose batches hold sequences of one length."""
-    sampler = _LengthBatchSampler(_dataset_lengths(dataset), batch_size, shuffle)
+    if isinstance(dataset, Subset):  # skorch's validation split
+        lengths = dataset.dataset.lengths[np.asarray(dataset.indices)]
+    else:
+        lengths = dataset.lengths
+    sampler = _LengthBatchSampler(lengths, batch_size, shuffle)
     return DataLoader(dataset, batch_sampler=sampler, **kwargs)
