@@ -143,9 +143,9 @@ class _BaseAligner(TransformerMixin, TrainedEstimator):
     def _check_sizes(self, runs, n_timepoints):
         """Refuse ``n_components`` beyond the features, the time points or the memory."""
         k = self._param("n_components")
-        smallest = min(r.shape[1] for r in runs)
+        i = min(range(len(runs)), key=lambda j: runs[j].shape[1])
+        smallest = runs[i].shape[1]
         if k > smallest:
-            i = min(range(len(runs)), key=lambda j: runs[j].shape[1])
             raise ValueError(
                 f"{self._name}: n_components={k} is more than the {smallest} features of "
                 f"X[{i}]; use n_components <= {smallest}."
@@ -189,10 +189,7 @@ class _BaseAligner(TransformerMixin, TrainedEstimator):
 
     def _n_train(self, n_timepoints):
         """Time points the maps are fitted on (the rest is held out for the check)."""
-        if self.validation_fraction is None:
-            return n_timepoints
-        n_held = int(np.ceil(float(self.validation_fraction) * n_timepoints))
-        return n_timepoints - n_held
+        return n_timepoints - int(np.ceil(float(self.validation_fraction or 0) * n_timepoints))
 
     def _check_run_length(self, n_timepoints):
         """Refuse runs too short for the estimator (none are, by default)."""
@@ -402,9 +399,7 @@ class _BaseAligner(TransformerMixin, TrainedEstimator):
 
 def _column_names(x):
     columns = getattr(x, "columns", None)
-    if columns is None:
-        return None
-    return [str(c) for c in columns]
+    return None if columns is None else [str(c) for c in columns]
 
 
 def _check_column_order(fitted, given, i, subject, owner):
