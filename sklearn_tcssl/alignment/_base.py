@@ -1,13 +1,4 @@
-"""Subject alignment from unlabeled time-locked runs: the base shared by both aligners.
-
-Both aligners (:class:`~sklearn_tcssl.SharedResponseAligner`,
-:class:`~sklearn_tcssl.TemporalContrastiveAligner`) learn one map per subject into a shared
-space from runs on one stimulus clock; this base checks the runs and subjects, maps known
-subjects' sequences (``transform``), gives new subjects a map (``add_subjects``, a
-Procrustes step against the shared response), scores an alignment without labels
-(``score``: time-segment matching) and, with ``validation_fraction``, warns when aligning
-does worse than not aligning on the held-out end of the runs.
-"""
+"""The base of both aligners: run and subject checks, transform, add_subjects, score."""
 
 import warnings
 from numbers import Real
@@ -28,6 +19,7 @@ from sklearn_tcssl.embedding._base import TrainedEstimator, check_integer, pytho
 
 _SUBJECT_TYPES = (str, int, float)  # what a model card can hold (bool is an int)
 WINDOW = 9  # time points per segment in the label-free score (Chen et al. 2015)
+_RUNS = ("fit", "add_subjects", "score")  # methods taking one time-locked run per subject
 
 # the aligners' own constraints, over the shared ones (see ``constraints_for``)
 ALIGNER_CONSTRAINTS = {
@@ -42,8 +34,14 @@ class _BaseAligner(TransformerMixin, TrainedEstimator):
     _fitted_attribute = "shared_response_"
 
     # ------------------------------------------------------------ checking
-    def _sequences(self, X, what):
-        """Each item of X as a float32 (T, V) array (subjects may differ in V) + its columns."""
+    def _check_input(self, X, subjects, what):
+        """Return X as float32 (T, V) arrays (V per subject), their column names, the subjects.
+
+        One pass for method ``what``: ``_RUNS`` methods take one time-locked run per subject;
+        transform and score take known subjects only.
+        """
+        if what != "fit":
+            check_fitted(self, self._fitted_attribute)
         if getattr(X, "ndim", None) == 3:
             X = list(X)
         if not isinstance(X, (list, tuple)) or len(X) == 0:
@@ -55,7 +53,7 @@ class _BaseAligner(TransformerMixin, TrainedEstimator):
             check_sequence(x, where=f"X[{i}]", estimator_name=f"{self._name}.{what}")
             for i, x in enumerate(X)
         ]
-        minimum = 2 if what in ("fit", "add_subjects", "score") else 1
+        minimum = 2 if what in _RUNS else 1
         for i, seq in enumerate(sequences):
             if len(seq) < minimum:
                 kind = "run" if minimum == 2 else "sequence"
@@ -64,11 +62,21 @@ class _BaseAligner(TransformerMixin, TrainedEstimator):
                     f"at least {minimum}. Pass whole runs (blocks cut from them for transform)."
                 )
         names = [_column_names(x) for x in X]
-        return sequences, names
+        subjects = self._check_subjects(subjects, len(sequences), what=what)
+        if what in _RUNS:
+            self._check_time_locked(sequences, subjects, what)
+        if what in ("transform", "score"):
+            self._check_known(sequences, names, subjects, what)
+        return sequences, names, subjects
 
-    def _check_runs(self, X, subjects, *, what):
-        runs, names = self._sequences(X, what)
-        subjects = self._check_subjects(subjects, len(runs), what=what)
+    def _check_time_locked(self, runs, subjects, what):
+        for i, s in enumerate(subjects):
+            if subjects.index(s) != i:
+                raise ValueError(
+                    f"{self._name}.{what}: subjects[{i}]={s!r} repeats "
+                    f"subjects[{subjects.index(s)}]; each subject must appear once (one "
+                    "time-locked run per subject): concatenate a subject's runs in time first."
+                )
         lengths = [len(r) for r in runs]
         if len(set(lengths)) != 1:
             odd = next(i for i, n in enumerate(lengths) if n != lengths[0])
@@ -78,9 +86,16 @@ class _BaseAligner(TransformerMixin, TrainedEstimator):
                 f"X[{odd}] (subjects[{odd}]={subjects[odd]!r}) has {lengths[odd]}. Cut every "
                 "run to the common stimulus time first."
             )
-        if what != "score":
-            _check_not_constant(runs, subjects, self._name, what)
-        return runs, names, subjects
+        if what == "score":
+            return
+        for i, run in enumerate(runs):
+            if not np.ptp(run, axis=0).any():  # runs have >= 2 time points
+                raise ValueError(
+                    f"{self._name}.{what}: X[{i}] (subjects[{i}]={subjects[i]!r}) is constant "
+                    "over time (every feature has zero variance): a failed or empty scan "
+                    "cannot be aligned (its map would be arbitrary). Leave this run out, or "
+                    "check its preprocessing."
+                )
 
     def _check_subjects(self, subjects, n, *, what):
         if subjects is None:
@@ -106,24 +121,31 @@ class _BaseAligner(TransformerMixin, TrainedEstimator):
                 f"{self._name}.{what}: subjects has {len(subjects)} entries for {n} sequences; "
                 "pass one subject per sequence."
             )
-        if what in ("fit", "add_subjects", "score"):
-            seen = {}
-            for i, s in enumerate(subjects):
-                if s in seen:
-                    raise ValueError(
-                        f"{self._name}.{what}: subjects[{i}]={s!r} repeats subjects[{seen[s]}]; "
-                        "each subject must appear once (one time-locked run per subject): "
-                        "concatenate a subject's runs in time first."
-                    )
-                seen[s] = i
         return subjects
+
+    def _check_known(self, sequences, names, subjects, what):
+        for i, (seq, name, subject) in enumerate(zip(sequences, names, subjects)):
+            if subject not in self._stats_:
+                raise ValueError(
+                    f"{self._name}.{what}: subjects[{i}]={subject!r} has no map. Fitted "
+                    f"subjects: {self.subjects_[:5]}{'...' if len(self.subjects_) > 5 else ''}; "
+                    "give a new subject a map with add_subjects(its unlabeled time-locked "
+                    "run, [subject]) first."
+                )
+            expected = self.n_features_per_subject_[subject]
+            if seq.shape[1] != expected:
+                raise ValueError(
+                    f"{self._name}.{what}: X[{i}] (subjects[{i}]={subject!r}) has "
+                    f"{seq.shape[1]} features, but that subject's map has {expected}."
+                )
+            _check_column_order(self._feature_names_.get(subject), name, i, subject, self._name)
 
     def _check_sizes(self, runs, n_timepoints):
         """Refuse ``n_components`` beyond the features, the time points or the memory."""
         k = self._param("n_components")
-        smallest = min(r.shape[1] for r in runs)
+        i = min(range(len(runs)), key=lambda j: runs[j].shape[1])
+        smallest = runs[i].shape[1]
         if k > smallest:
-            i = min(range(len(runs)), key=lambda j: runs[j].shape[1])
             raise ValueError(
                 f"{self._name}: n_components={k} is more than the {smallest} features of "
                 f"X[{i}]; use n_components <= {smallest}."
@@ -144,11 +166,11 @@ class _BaseAligner(TransformerMixin, TrainedEstimator):
 
     # ------------------------------------------------------------- fitting
     def _start_fit(self, X, subjects):
-        """Validate the runs, forget an earlier fit, learn the per-subject statistics.
+        """Return the standardised runs, the subjects and the seed (statistics: training part).
 
-        Return the standardised training part of the runs, the subjects and the seed.
+        Validates the runs and forgets an earlier fit first.
         """
-        runs, names, subjects = self._check_runs(X, subjects, what="fit")
+        runs, names, subjects = self._check_input(X, subjects, "fit")
         n_train = self._n_train(len(runs[0]))
         self._check_sizes(runs, n_train)
         self._check_run_length(n_train)
@@ -159,15 +181,15 @@ class _BaseAligner(TransformerMixin, TrainedEstimator):
         for run, name, subject in zip(runs, names, subjects):
             self._learn_subject(run[:n_train], name, subject)
         self.n_timepoints_ = len(runs[0])
-        self._runs_ = runs  # for _finish_fit only
-        return self._scaled_runs([r[:n_train] for r in runs], subjects), subjects, self._seed()
+        return [self._scaled(r, s) for r, s in zip(runs, subjects)], subjects, self._seed()
+
+    def _fit_part(self, scaled):
+        """Return the time points of the runs the maps are fitted on."""
+        return [s[: self._n_train(self.n_timepoints_)] for s in scaled]
 
     def _n_train(self, n_timepoints):
         """Time points the maps are fitted on (the rest is held out for the check)."""
-        if self.validation_fraction is None:
-            return n_timepoints
-        n_held = int(np.ceil(float(self.validation_fraction) * n_timepoints))
-        return n_timepoints - n_held
+        return n_timepoints - int(np.ceil(float(self.validation_fraction or 0) * n_timepoints))
 
     def _check_run_length(self, n_timepoints):
         """Refuse runs too short for the estimator (none are, by default)."""
@@ -181,12 +203,9 @@ class _BaseAligner(TransformerMixin, TrainedEstimator):
         self._feature_names_[subject] = names
         self.n_features_per_subject_[subject] = run.shape[1]
 
-    def _finish_fit(self, subjects, weights):
+    def _finish_fit(self, scaled, subjects, weights):
         """Store the maps, the shared response over the whole clock and the held-out check."""
-        runs = self._runs_
-        del self._runs_
         self.weights_ = dict(zip(subjects, weights))
-        scaled = self._scaled_runs(runs, subjects)
         self.shared_response_ = shared_response(scaled, weights)
         self.validation_scores_ = self._held_out_check(scaled, subjects)
         return self
@@ -218,9 +237,6 @@ class _BaseAligner(TransformerMixin, TrainedEstimator):
             return x
         return (x - stats[0]) / stats[1]
 
-    def _scaled_runs(self, runs, subjects):
-        return [self._scaled(r, s) for r, s in zip(runs, subjects)]
-
     @with_thread_budget
     def add_subjects(self, X, subjects):
         """Give subjects unseen in ``fit`` a map from their own unlabeled time-locked runs.
@@ -240,8 +256,7 @@ class _BaseAligner(TransformerMixin, TrainedEstimator):
         self : estimator
             The aligner, now able to transform these subjects' data.
         """
-        check_fitted(self, self._fitted_attribute)
-        runs, names, subjects = self._check_runs(X, subjects, what="add_subjects")
+        runs, names, subjects = self._check_input(X, subjects, "add_subjects")
         for i, s in enumerate(subjects):
             if s in self._stats_:
                 raise ValueError(
@@ -263,27 +278,6 @@ class _BaseAligner(TransformerMixin, TrainedEstimator):
         return self
 
     # ----------------------------------------------------------- transform
-    def _check_known(self, X, subjects, what):
-        check_fitted(self, self._fitted_attribute)
-        sequences, names = self._sequences(X, what)
-        subjects = self._check_subjects(subjects, len(sequences), what=what)
-        for i, (seq, name, subject) in enumerate(zip(sequences, names, subjects)):
-            if subject not in self._stats_:
-                raise ValueError(
-                    f"{self._name}.{what}: subjects[{i}]={subject!r} has no map. Fitted "
-                    f"subjects: {self.subjects_[:5]}{'...' if len(self.subjects_) > 5 else ''}; "
-                    "give a new subject a map with add_subjects(its unlabeled time-locked "
-                    "run, [subject]) first."
-                )
-            expected = self.n_features_per_subject_[subject]
-            if seq.shape[1] != expected:
-                raise ValueError(
-                    f"{self._name}.{what}: X[{i}] (subjects[{i}]={subject!r}) has "
-                    f"{seq.shape[1]} features, but that subject's map has {expected}."
-                )
-            _check_column_order(self._feature_names_.get(subject), name, i, subject, self._name)
-        return sequences, subjects
-
     @with_thread_budget
     @fill_doc
     def transform(self, X, subjects=None):
@@ -299,7 +293,7 @@ class _BaseAligner(TransformerMixin, TrainedEstimator):
             Each sequence in the shared space, time kept (average it for block patterns,
             e.g. with :class:`~sklearn_tcssl.baselines.BlockMeanPattern`).
         """
-        sequences, subjects = self._check_known(X, subjects, "transform")
+        sequences, _, subjects = self._check_input(X, subjects, "transform")
         return self._shared(sequences, subjects)
 
     def _shared(self, sequences, subjects):
@@ -352,8 +346,7 @@ class _BaseAligner(TransformerMixin, TrainedEstimator):
             the number of segments).
         """
         window = check_integer(window, "window", f"{self._name}.score", minimum=2)
-        runs, _, subjects = self._check_runs(X, subjects, what="score")
-        self._check_known(runs, subjects, "score")
+        runs, _, subjects = self._check_input(X, subjects, "score")
         return float(segment_matching(self._shared(runs, subjects), window).mean())
 
     # ------------------------------------------------------ model files (io)
@@ -406,9 +399,7 @@ class _BaseAligner(TransformerMixin, TrainedEstimator):
 
 def _column_names(x):
     columns = getattr(x, "columns", None)
-    if columns is None:
-        return None
-    return [str(c) for c in columns]
+    return None if columns is None else [str(c) for c in columns]
 
 
 def _check_column_order(fitted, given, i, subject, owner):
@@ -437,26 +428,13 @@ def _subject_id(value, i, owner, what):
     return value
 
 
-def _check_not_constant(runs, subjects, owner, what):
-    for i, run in enumerate(runs):
-        if not np.ptp(run, axis=0).any():  # runs have >= 2 time points
-            raise ValueError(
-                f"{owner}.{what}: X[{i}] (subjects[{i}]={subjects[i]!r}) is constant over time "
-                "(every feature has zero variance): a failed or empty scan cannot be aligned "
-                "(its map would be arbitrary). Leave this run out, or check its preprocessing."
-            )
-
-
 def _check_restored_values(aligner, tensors):
     """Refuse non-finite maps or statistics, or scales that are not positive."""
     for name, tensor in tensors.items():
-        values = tensor.float()
-        bad = not bool(torch.isfinite(values).all())
-        if name.startswith("scale.") and not bad:
-            bad = not bool((values > 0).all())
-        if bad:
+        values, scale = tensor.float(), name.startswith("scale.")
+        if not torch.isfinite(values).all() or (scale and not (values > 0).all()):
             raise IncompatibleModelError(
                 f"{aligner._name}: the model file's tensor {name!r} has non-finite values"
-                f"{' or scales <= 0' if name.startswith('scale.') else ''}. The file is damaged "
+                f"{' or scales <= 0' if scale else ''}. The file is damaged "
                 "or was edited; save the model again with sklearn_tcssl.io.save."
             )

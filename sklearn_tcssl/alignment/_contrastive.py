@@ -9,7 +9,6 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from sklearn_tcssl._input.sequences import batches_of_equal_length, check_finite_embeddings
-from sklearn_tcssl._input.validation import check_fitted
 from sklearn_tcssl._training.checkpoint import data_digest
 from sklearn_tcssl._training.seeding import seeded_torch
 from sklearn_tcssl._utils.docs import fill_doc
@@ -82,12 +81,7 @@ class TemporalContrastiveAligner(_BaseAligner):
         ``fit`` warns when training ends at the chance level of the pretext task or with
         exploding embeddings (too high a rate).
     %(weight_decay)s
-    kernel_size : int, default=3
-        Width (time points, odd) of the temporal convolutions.
-    n_blocks : int, default=1
-        Residual temporal convolution blocks.
-    projection_dim : int, default=64
-        Output width of the projection head used by the contrastive loss.
+    %(temporal_part)s
     standardize : bool, default=True
         Z-score each subject's features over its run (statistics kept per subject).
     srm_iter : int, default=10
@@ -216,29 +210,29 @@ class TemporalContrastiveAligner(_BaseAligner):
         self._check_checkpoint_dir()
         device = self._device()
         scaled, subjects, seed = self._start_fit(X, subjects)
-        if self.cross_subject and len(scaled) < 2:
+        train = self._fit_part(scaled)
+        if self.cross_subject and len(train) < 2:
             raise ValueError(
                 f"{self._name}: cross_subject=True takes the positive from another person, so "
                 f"it needs the runs of at least 2 subjects; got 1. Pass more runs or set "
                 "cross_subject=False."
             )
         start = time.perf_counter()
-        extra = {"inputs": data_digest(scaled), "subjects": [repr(s) for s in subjects]}
+        extra = {"inputs": data_digest(train), "subjects": [repr(s) for s in subjects]}
         with seeded_torch(seed):
-            module = self._build_module(scaled, seed)
-            net = self._build_net(module, device, len(scaled), seed, extra)
+            module = self._build_module(train, seed)
+            net = self._build_net(module, device, len(train), seed, extra)
             dataset = TimeLockedWindowDataset(
-                [torch.from_numpy(r) for r in scaled],
+                [torch.from_numpy(r) for r in train],
                 self._param("segment_length"),
                 cross_subject=bool(self.cross_subject),
             )
             self._train(net, dataset)
         self.device_ = device
         maps = self.net_.module_.subject_maps
-        with torch.no_grad():
-            weights = [maps.weight(i).detach().float().cpu().numpy() for i in range(len(subjects))]
-        self._finish_fit(subjects, weights)
-        self._check_training(scaled)
+        weights = [maps.weight(i).detach().float().cpu().numpy() for i in range(len(subjects))]
+        self._finish_fit(scaled, subjects, weights)
+        self._check_training(train)
         self.fit_time_ = time.perf_counter() - start
         return self
 
@@ -339,7 +333,6 @@ class TemporalContrastiveAligner(_BaseAligner):
         embeddings : ndarray of shape (n_sequences, n_components), float32
             One row per sequence.
         """
-        check_fitted(self, "net_")
         return self._embed_shared(self.transform(X, subjects=subjects))
 
     def _embed_shared(self, shared):

@@ -126,9 +126,7 @@ def compare_with_unaligned(aligned, raw, window=9):
         mean accuracies; ``"window"``; ``"chance"``, one over the candidates of a segment.
     """
     reference = unaligned_runs(raw)
-    unaligned = None
-    if reference is not None:
-        unaligned = float(segment_matching(reference, window).mean())
+    unaligned = None if reference is None else float(segment_matching(reference, window).mean())
     n_segments = len(aligned[0]) - window + 1
     return {
         "aligned": float(segment_matching(aligned, window).mean()),

@@ -109,10 +109,10 @@ class SharedResponseAligner(_BaseAligner):
         """
         scaled, subjects, seed = self._start_fit(X, subjects)
         weights, _ = fit_srm(
-            scaled,
+            self._fit_part(scaled),
             self._param("n_components"),
             n_iter=self._param("n_iter"),
             random_state=seed,
             basis=self.basis,
         )
-        return self._finish_fit(subjects, weights)
+        return self._finish_fit(scaled, subjects, weights)

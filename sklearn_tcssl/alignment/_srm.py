@@ -35,28 +35,11 @@ BASES = ("fitted", "dominant")
 
 
 def fit_srm(runs, n_components, *, n_iter=10, random_state=0, basis="fitted"):
-    """Fit a deterministic SRM to time-locked runs.
+    """Return the float32 orthonormal maps ``W_s`` (one per run) and the shared ``S``.
 
-    Parameters
-    ----------
-    runs : list of ndarray of shape (n_timepoints, n_features_s)
-        One standardised run per subject, on the same stimulus clock.
-    n_components : int
-        Dimension ``k`` of the shared space (at most the smallest ``n_features_s``).
-    n_iter : int, default=10
-        Alternating updates after the random initialisation.
-    random_state : int, default=0
-        Seed of the random orthonormal initial maps.
-    basis : {"fitted", "dominant"}, default="fitted"
-        ``"fitted"``: the basis the alternating updates end in from the random start;
-        ``"dominant"``: the canonical basis of :func:`canonical_rotation`.
-
-    Returns
-    -------
-    weights : list of ndarray of shape (n_features_s, n_components)
-        Orthonormal per-subject maps.
-    shared : ndarray of shape (n_timepoints, n_components)
-        The shared response ``mean_s(X_s W_s)``.
+    ``runs`` are the standardised runs, one per subject on one clock; ``n_iter`` alternating
+    updates follow a random orthonormal start seeded by ``random_state``; ``basis="dominant"``
+    turns the result into the basis of :func:`canonical_rotation`.
     """
     rng = np.random.default_rng(random_state)
     weights = [random_orthonormal(run.shape[1], n_components, rng) for run in runs]
@@ -80,16 +63,8 @@ def canonical_rotation(shared):
     (weighting the noisiest components as much as the strongest). It is the basis brainiak's
     SRM happens to end in. Signs follow ``sklearn.utils.extmath.svd_flip``.
 
-    Parameters
-    ----------
-    shared : ndarray of shape (n_timepoints, n_components)
-        A fitted shared response, in any basis (``n_components <= n_timepoints``).
-
-    Returns
-    -------
-    rotation : ndarray of shape (n_components, n_components), float64
-        Orthogonal; the canonical maps are ``W_s @ rotation``, the response ``shared @ rotation``,
-        whatever basis ``shared`` was in (up to ties between principal variances).
+    ``shared`` is ``(n_timepoints, k)`` with ``k <= n_timepoints``; the float64 ``(k, k)``
+    rotation gives the maps ``W_s @ rotation`` and the response ``shared @ rotation``.
     """
     shared = np.asarray(shared, dtype=np.float64)
     u, _, vt = np.linalg.svd(shared, full_matrices=False)  # (T, k), (k,), (k, k)

@@ -1,11 +1,4 @@
-"""Private bases of the estimators: what the embedder, the classifier and the aligners share.
-
-:class:`TrainedEstimator` (every trained estimator): parameter constraints and fix hints,
-seed, device, checkpoints, the skorch net of the contrastive objective. :class:`EncoderEstimator`
-(the embedder and the classifier): the pretrained source (``init_from``), the input adapter
-(:mod:`sklearn_tcssl._input.adapters`), the architecture, evaluation batches and the
-hooks :mod:`sklearn_tcssl.io` calls to save and restore a model.
-"""
+"""Private bases of the estimators: what the embedder, the classifier and the aligners share."""
 
 import inspect
 import os
@@ -35,6 +28,7 @@ from sklearn_tcssl._training.net import (
     check_monitored_scores,
     compute_options,
 )
+from sklearn_tcssl._training.seeding import seeded_torch
 from sklearn_tcssl._utils.docs import fill_doc
 from sklearn_tcssl._utils.exceptions import IncompatibleModelError
 from sklearn_tcssl._utils.params import validates_params
@@ -202,10 +196,20 @@ class TrainedEstimator(SaveMixin, BaseEstimator):
         )
         return [("checkpoint", checkpoint)]
 
-    def _net_class_and_options(self, device):
-        """Net class and its compute keyword arguments (device, precision, workers...)."""
-        kwargs = {"device": str(device)}
-        kwargs.update(
+    def _new_net(
+        self, net_class, module, device, seed, *, train_split=None, extra=None, callbacks=(), **kw
+    ):
+        """Build a skorch net: AdamW, the training parameters, checkpoints, compute options.
+
+        ``extra`` joins the checkpoint fingerprint; ``callbacks`` go before the checkpoint and
+        the user's; ``kw`` are the net's own arguments. ``accelerator`` swaps the net class.
+        """
+        check_monitored_scores(
+            self.callbacks, has_validation=train_split is not None, owner=self._name
+        )
+        callbacks = [*callbacks, *self._checkpoint_callbacks(seed, extra), *(self.callbacks or [])]
+        kw["device"] = str(device)
+        kw.update(
             compute_options(
                 device=device,
                 precision=self.precision,
@@ -213,47 +217,42 @@ class TrainedEstimator(SaveMixin, BaseEstimator):
                 compile=self.compile,
             )
         )
-        accelerator = getattr(self, "accelerator", None)
-        if accelerator is None:
-            return TemporalContrastiveNet, kwargs
-        from sklearn_tcssl._training.accelerate import accelerated_net_kwargs  # optional extra
+        if getattr(self, "accelerator", None) is not None:
+            from sklearn_tcssl._training.accelerate import accelerated_net_kwargs  # optional
 
-        return accelerated_net_kwargs(accelerator, kwargs)
-
-    def _contrastive_net(
-        self, module, device, seed, n_windows, *, train_split=None, extra=None, **iterators
-    ):
-        """Build the skorch net of the beginning/middle/end objective (AdamW, step counter).
-
-        ``n_windows`` (training windows per epoch) caps the batch size; ``extra`` joins the
-        checkpoint fingerprint; ``iterators`` are further DataLoader arguments.
-        """
-        batch_size = min(self._param("batch_size"), n_windows)
-        has_validation = train_split is not None
-        check_monitored_scores(self.callbacks, has_validation=has_validation, owner=self._name)
-        net_class, compute = self._net_class_and_options(device)
+            net_class, kw = accelerated_net_kwargs(self.accelerator, kw)
         return net_class(
             module=module,
-            criterion=TemporalContrastiveLoss,
-            criterion__temperature=float(self.temperature),
-            criterion__negatives=self.negatives,
             optimizer=torch.optim.AdamW,
             lr=float(self.lr),
             optimizer__weight_decay=float(self.weight_decay),
             max_epochs=self._param("max_epochs"),
-            batch_size=batch_size,
             train_split=train_split,
             iterator_train__shuffle=True,
+            callbacks=callbacks,
+            verbose=int(self.verbose),
+            **kw,
+        )
+
+    def _contrastive_net(self, module, device, seed, n_windows, **kwargs):
+        """Build the net of the beginning/middle/end objective (step counter first).
+
+        ``n_windows`` (training windows per epoch) caps the batch size.
+        """
+        batch_size = min(self._param("batch_size"), n_windows)
+        return self._new_net(
+            TemporalContrastiveNet,
+            module,
+            device,
+            seed,
+            criterion=TemporalContrastiveLoss,
+            criterion__temperature=float(self.temperature),
+            criterion__negatives=self.negatives,
+            batch_size=batch_size,
             # in-batch negatives: avoid a tiny last batch with almost no candidates
             iterator_train__drop_last=n_windows > batch_size,
-            callbacks=[
-                ("n_steps", StepCounter()),
-                *self._checkpoint_callbacks(seed, extra),
-                *list(self.callbacks or []),
-            ],
-            verbose=int(self.verbose),
-            **iterators,
-            **compute,
+            callbacks=[("n_steps", StepCounter())],
+            **kwargs,
         )
 
     def _train(self, net, dataset, **fit_params):
@@ -294,11 +293,15 @@ def run_batches(net, batches, function, n_rows, *, dtype=np.float32):
 
 
 class EncoderEstimator(TrainedEstimator):
-    """Shared machinery of the estimators that train an encoder (see the module docstring)."""
+    """The embedder's and classifier's base: ``init_from``, input adapter, fit, io hooks."""
 
     # ------------------------------------------------------------------ fit
-    def _begin_fit(self, X):
-        """Validate X and the pretrained source; return ``(device, data, source, seed)``."""
+    def _fit(self, X, y):
+        """Fit: validate X and the pretrained source, then train what ``_training`` builds.
+
+        ``_training(data, y, source, device, seed)``, called seeded, returns the net, its
+        dataset and the keyword arguments of its ``fit``.
+        """
         self._check_checkpoint_dir()
         device = self._device()
         source = None
@@ -309,21 +312,29 @@ class EncoderEstimator(TrainedEstimator):
             check_pretrained_features(source, self.n_features_per_timepoint_, owner=self._name)
         self._architecture_ = self._encoder_arguments(source)
         self._check_model_fits(data)
-        return device, data, source, self._seed()
+        seed = self._seed()
+        start = time.perf_counter()
+        with seeded_torch(seed):
+            net, dataset, fit_params = self._training(data, y, source, device, seed)
+            self._train(net, dataset, **fit_params)
+        self.device_ = device
+        self.n_sequences_ = len(data)
+        self.n_timepoints_ = data.n_timepoints
+        self.init_card_ = None if source is None else source["card"]
+        self.fit_time_ = time.perf_counter() - start
+        return self
 
     def _encoder_arguments(self, source):
         """``n_components`` and the architecture parameters, checked against the source."""
-        wanted = {"n_components": self._param("n_components")}
-        wanted.update({key: self._param(key) for key in ARCHITECTURE})
+        wanted = {key: self._param(key) for key in ("n_components", *ARCHITECTURE)}
         if source is None:
             defaults = {"n_components": 128, **ARCHITECTURE}
             return {k: defaults[k] if v is None else v for k, v in wanted.items()}
         config = source["config"]
         for key, value in wanted.items():
             if value is not None and value != config.get(key, value):
-                or_none = " (or None to take the pretrained value)"
-                if None not in self._parameter_constraints[key]:
-                    or_none = ""
+                takes_none = None in self._parameter_constraints[key]
+                or_none = " (or None to take the pretrained value)" if takes_none else ""
                 raise ValueError(
                     f"{self._name}: {key}={value} but init_from has {key}={config[key]}. "
                     f"Set {key}={config[key]}{or_none}."
@@ -348,15 +359,6 @@ class EncoderEstimator(TrainedEstimator):
         if source is not None:
             return build_encoder(source["config"], source["state"])
         return data.new_encoder(self._architecture_, init=self.init, seed=seed)
-
-    def _finish_fit(self, data, device, source, start):
-        """Finish fit: record device, training sizes, source card and time."""
-        self.device_ = device
-        self.n_sequences_ = len(data)
-        self.n_timepoints_ = data.n_timepoints
-        self.init_card_ = None if source is None else source["card"]
-        self.fit_time_ = time.perf_counter() - start
-        return self
 
     # ------------------------------------------------------------ inference
     def _infer(self, X, function, *, dtype=np.float32, what="transform"):
@@ -391,4 +393,5 @@ class EncoderEstimator(TrainedEstimator):
         training = card.get("training", {})
         self.n_sequences_ = int(training.get("n_sequences", 0))
         self.n_timepoints_ = int(training.get("n_timepoints", 0))
+        self.init_card_ = training.get("init_from")
         self.device_ = torch.device("cpu")

@@ -1,6 +1,5 @@
 """TemporalContrastiveClassifier: the pretrained encoder plus a linear head, fine-tuned."""
 
-import time
 from numbers import Real
 
 import numpy as np
@@ -16,8 +15,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from sklearn_tcssl._training.checkpoint import data_digest
 from sklearn_tcssl._training.interrupt import InterruptibleMixin
-from sklearn_tcssl._training.net import PrecisionMixin, check_monitored_scores
-from sklearn_tcssl._training.seeding import seeded_torch
+from sklearn_tcssl._training.net import PrecisionMixin
 from sklearn_tcssl._utils.docs import fill_doc
 from sklearn_tcssl._utils.exceptions import TrainingDivergedError
 from sklearn_tcssl._utils.threads import with_thread_budget
@@ -199,15 +197,16 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
         """
         if y is None:
             raise ValueError(f"{self._name} requires y to be passed, but the target y is None.")
-        device, data, source, seed = self._begin_fit(X)
-        y_encoded = self._encode_labels(y, len(data))
-        start = time.perf_counter()
-        run = {"inputs": data_digest([*data.sequences, y_encoded])}
-        with seeded_torch(seed):
-            module = self._build_module(data, source, seed)
-            net = self._build_net(module, device, seed, run)
-            self._train(net, _LabelledSequences(data, y_encoded), y=y_encoded)
-        return self._finish_fit(data, device, source, start)
+        return self._fit(X, y)
+
+    def _training(self, data, y, source, device, seed):
+        y = self._encode_labels(y, len(data))
+        encoder = self._new_encoder(data, source, seed)
+        if self.freeze_encoder:
+            encoder.requires_grad_(False)
+        module = EncoderClassifierModule(encoder, len(self.classes_))
+        net = self._build_net(module, device, seed, {"inputs": data_digest([*data.sequences, y])})
+        return net, _LabelledSequences(data, y), {"y": y}
 
     def _encode_labels(self, y, n_samples):
         """Check y against X; set ``classes_``; return the integer-coded labels."""
@@ -227,37 +226,26 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
             )
         return y_encoded
 
-    def _build_module(self, data, source, seed):
-        encoder = self._new_encoder(data, source, seed)
-        if self.freeze_encoder:
-            encoder.requires_grad_(False)
-        return EncoderClassifierModule(encoder, len(self.classes_))
-
     def _build_net(self, module, device, seed, run=None):
-        has_validation = self.validation_fraction is not None
-        check_monitored_scores(self.callbacks, has_validation=has_validation, owner=self._name)
         train_split = None
         if self.validation_fraction is not None:
             fraction = self._param("validation_fraction")
             train_split = ValidSplit(fraction, stratified=True, random_state=seed)
-        lr = float(self.lr)
-        return _ClassifierNet(
-            module=module,
+        return self._new_net(
+            _ClassifierNet,
+            module,
+            device,
+            seed,
+            train_split=train_split,
+            extra=run,
             criterion=nn.CrossEntropyLoss,
             classes=np.arange(len(self.classes_)),
-            optimizer=torch.optim.AdamW,
-            lr=lr,
-            optimizer__weight_decay=float(self.weight_decay),
-            optimizer__param_groups=[("encoder.*", {"lr": lr * float(self.encoder_lr_scale)})],
-            max_epochs=self._param("max_epochs"),
+            optimizer__param_groups=[
+                ("encoder.*", {"lr": float(self.lr) * float(self.encoder_lr_scale)})
+            ],
             batch_size=self._param("batch_size"),
-            train_split=train_split,
             iterator_train=_length_bucketed_loader,
-            iterator_train__shuffle=True,
             iterator_valid=_length_bucketed_loader,
-            callbacks=[*self._checkpoint_callbacks(seed, run), *list(self.callbacks or [])],
-            verbose=int(self.verbose),
-            **self._net_class_and_options(device)[1],
         )
 
     def _restore_from_model(self, card, tensors):
@@ -270,7 +258,6 @@ class TemporalContrastiveClassifier(ClassifierMixin, EncoderEstimator):
         state = {k: v for k, v in tensors.items() if not k.startswith("standardization.")}
         load_module_state(module, state)
         self._set_net(self._build_net(module, torch.device("cpu"), 0).initialize())
-        self.init_card_ = card.get("training", {}).get("init_from")
 
     # -------------------------------------------------------------- predict
     @with_thread_budget
@@ -378,19 +365,16 @@ class _LabelledSequences(Dataset):
         return self.data.tensor(i), self.y[i]
 
 
-def _dataset_lengths(dataset):
-    if isinstance(dataset, Subset):
-        return _dataset_lengths(dataset.dataset)[np.asarray(dataset.indices)]
-    return dataset.lengths
-
-
 class _LengthBatchSampler:
-    """Batches of indices whose sequences share one length, shuffled with torch's RNG."""
+    """Batches of indices whose sequences share one length, reshuffled (torch's RNG) per epoch.
+
+    The batches are drawn when iteration starts (skorch iterates one loader every epoch).
+    """
 
     def __init__(self, lengths, batch_size, shuffle):
         self.lengths, self.batch_size, self.shuffle = lengths, batch_size, shuffle
 
-    def _batches(self):
+    def __iter__(self):
         batches = []
         for length in np.unique(self.lengths):
             indices = np.flatnonzero(self.lengths == length)
@@ -402,10 +386,7 @@ class _LengthBatchSampler:
             ]
         if self.shuffle:
             batches = [batches[i] for i in torch.randperm(len(batches)).tolist()]
-        return batches
-
-    def __iter__(self):
-        return iter(self._batches())
+        return iter(batches)
 
     def __len__(self):
         counts = np.unique(self.lengths, return_counts=True)[1]
@@ -414,5 +395,9 @@ class _LengthBatchSampler:
 
 def _length_bucketed_loader(dataset, batch_size, shuffle=False, **kwargs):
     """Build a skorch iterator: a DataLoader whose batches hold sequences of one length."""
-    sampler = _LengthBatchSampler(_dataset_lengths(dataset), batch_size, shuffle)
+    if isinstance(dataset, Subset):  # skorch's validation split
+        lengths = dataset.dataset.lengths[np.asarray(dataset.indices)]
+    else:
+        lengths = dataset.lengths
+    sampler = _LengthBatchSampler(lengths, batch_size, shuffle)
     return DataLoader(dataset, batch_sampler=sampler, **kwargs)

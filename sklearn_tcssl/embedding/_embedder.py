@@ -1,7 +1,5 @@
 """TemporalContrastiveEmbedder: self-supervised pretraining of an fMRI time-series encoder."""
 
-import time
-
 import numpy as np
 import torch
 from sklearn.base import TransformerMixin
@@ -12,7 +10,6 @@ from sklearn_tcssl._input.adapters import INPUT_KINDS, fitted_input
 from sklearn_tcssl._input.sequences import check_segment_length, check_y_length
 from sklearn_tcssl._input.validation import check_fitted
 from sklearn_tcssl._training.net import SequenceValidSplit
-from sklearn_tcssl._training.seeding import seeded_torch
 from sklearn_tcssl._utils.docs import fill_doc
 from sklearn_tcssl._utils.threads import with_thread_budget
 from sklearn_tcssl.embedding._base import (
@@ -210,17 +207,15 @@ class TemporalContrastiveEmbedder(TransformerMixin, EncoderEstimator):
         self : TemporalContrastiveEmbedder
             The fitted embedder.
         """
-        device, data, source, seed = self._begin_fit(X)
+        return self._fit(X, y)
+
+    def _training(self, data, y, source, device, seed):
         check_y_length(y, len(data), self._name)
         check_segment_length(data.sequences, self._param("segment_length"), owner=self._name)
-        start = time.perf_counter()
-        with seeded_torch(seed):
-            module = self._new_encoder(data, source, seed)
-            dataset = data.window_dataset(self._param("segment_length"))
-            windows = windows_per_sequence(dataset.lengths, dataset.window)
-            net = self._build_net(module, device, len(data), seed, windows=windows)
-            self._train(net, dataset)
-        return self._finish_fit(data, device, source, start)
+        module = self._new_encoder(data, source, seed)
+        dataset = data.window_dataset(self._param("segment_length"))
+        windows = windows_per_sequence(dataset.lengths, dataset.window)
+        return self._build_net(module, device, len(data), seed, windows=windows), dataset, {}
 
     def _build_net(self, module, device, n_sequences, seed, windows=None):
         n_train = n_sequences

@@ -13,6 +13,7 @@ from sklearn_tcssl import (
     NotFittedError,
     TemporalContrastiveClassifier,
     TemporalContrastiveEmbedder,
+    load,
 )
 
 EMBEDDER = {"n_components": 8, "max_epochs": 2, "random_state": 0}
@@ -104,7 +105,7 @@ def test_standardize_pretrained_keeps_statistics(pretrained):
     np.testing.assert_allclose(refit.mean_, np.concatenate(shifted).mean(axis=0), rtol=1e-5)
 
 
-def test_embedder_init_from_continues_training(pretrained):
+def test_embedder_init_from_continues_training(pretrained, tmp_path):
     X, _ = _labelled(seed=5)
     embedder = TemporalContrastiveEmbedder(init_from=pretrained, **{**EMBEDDER, "max_epochs": 0})
     np.testing.assert_allclose(
@@ -116,6 +117,7 @@ def test_embedder_init_from_continues_training(pretrained):
     continued = clone(frozen).set_params(max_epochs=2).fit(X)
     assert len(continued.history_) == 2
     assert continued.init_card_["training"]["n_sequences"] == 48
+    assert load(continued.save(tmp_path / "e.safetensors")).init_card_ == continued.init_card_
     assert not torch.allclose(
         continued.net_.module_.spatial.weight, pretrained.net_.module_.spatial.weight
     )
