@@ -173,7 +173,7 @@ class _BaseAligner(TransformerMixin, TrainedEstimator):
         runs, names, subjects = self._check_input(X, subjects, "fit")
         n_train = self._n_train(len(runs[0]))
         self._check_sizes(runs, n_train)
-        self._check_run_length(n_train)
+        self._check_fit_runs(len(runs), n_train)
         for fitted in ("net_", "history_", "weights_", "shared_response_", "validation_scores_"):
             self.__dict__.pop(fitted, None)  # an interrupted refit must not look fitted
         self.subjects_ = list(subjects)
@@ -191,8 +191,8 @@ class _BaseAligner(TransformerMixin, TrainedEstimator):
         """Time points the maps are fitted on (the rest is held out for the check)."""
         return n_timepoints - int(np.ceil(float(self.validation_fraction or 0) * n_timepoints))
 
-    def _check_run_length(self, n_timepoints):
-        """Refuse runs too short for the estimator (none are, by default)."""
+    def _check_fit_runs(self, n_runs, n_timepoints):
+        """Refuse runs too few or too short for the estimator (before an earlier fit is lost)."""
 
     def _learn_subject(self, run, names, subject):
         stats = None

@@ -211,12 +211,6 @@ class TemporalContrastiveAligner(_BaseAligner):
         device = self._device()
         scaled, subjects, seed = self._start_fit(X, subjects)
         train = self._fit_part(scaled)
-        if self.cross_subject and len(train) < 2:
-            raise ValueError(
-                f"{self._name}: cross_subject=True takes the positive from another person, so "
-                f"it needs the runs of at least 2 subjects; got 1. Pass more runs or set "
-                "cross_subject=False."
-            )
         start = time.perf_counter()
         extra = {"inputs": data_digest(train), "subjects": [repr(s) for s in subjects]}
         with seeded_torch(seed):
@@ -236,7 +230,13 @@ class TemporalContrastiveAligner(_BaseAligner):
         self.fit_time_ = time.perf_counter() - start
         return self
 
-    def _check_run_length(self, n_timepoints):
+    def _check_fit_runs(self, n_runs, n_timepoints):
+        if self.cross_subject and n_runs < 2:
+            raise ValueError(
+                f"{self._name}: cross_subject=True takes the positive from another person, so "
+                f"it needs the runs of at least 2 subjects; got {n_runs}. Pass more runs or set "
+                "cross_subject=False."
+            )
         segment_length = self._param("segment_length")
         if 3 * segment_length > n_timepoints:
             raise ValueError(

@@ -204,6 +204,15 @@ def test_fit_errors(data, runs, params, match):
         TemporalContrastiveAligner(**{**FAST, **params}).fit(runs(data))
 
 
+def test_a_refused_refit_keeps_the_earlier_fit(data):
+    aligner = TemporalContrastiveAligner(**FAST).fit(data.runs, subjects=data.subjects)
+    shared = aligner.transform(data.runs, subjects=data.subjects)
+    with pytest.raises(ValueError, match="at least 2 subjects; got 1"):
+        aligner.fit(data.runs[:1], subjects=data.subjects[:1])
+    for before, after in zip(shared, aligner.transform(data.runs, subjects=data.subjects)):
+        np.testing.assert_array_equal(before, after)
+
+
 def test_numpy_scalars_are_accepted(data):
     TemporalContrastiveAligner(
         n_components=np.int64(6),
