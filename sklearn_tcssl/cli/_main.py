@@ -102,7 +102,7 @@ def run_decode(args):
     cv, groups = _decode_cv(args, data)
     if networks is None:
         scores = _cross_validate(data.imgs, mask_img, data.y, groups, cv, embedding)
-        scores = scores.assign(network="whole_brain (brain mask)")
+        scores.insert(0, "network", "whole_brain (brain mask)")
     else:
         from sklearn_tcssl.report import network_decoding_report
 
