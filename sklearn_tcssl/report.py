@@ -1,5 +1,7 @@
 """Cross-validated decoding reports: decoders side by side on the same folds, per network."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupKFold, check_cv, cross_validate
@@ -103,6 +105,19 @@ def _check_inputs(imgs, y, groups):
     return y, None if groups is None else np.asarray(groups)
 
 
+def _drop_lda_if_too_few(decoders, y, folds, say):
+    """Shrinkage LDA needs 2 training samples per class in every fold; else leave it out."""
+    y = np.asarray(y)
+    fewest = min(np.unique(y[train], return_counts=True)[1].min() for train, _ in folds)
+    if fewest >= 2 and all(len(np.unique(y[train])) == len(np.unique(y)) for train, _ in folds):
+        return decoders
+    say(
+        "shrinkage LDA left out: a training fold has a class with fewer than 2 blocks "
+        "(use fewer folds to include it)"
+    )
+    return {k: v for k, v in decoders.items() if k not in (LDA, TCSSL_LDA)}
+
+
 @fill_doc
 def compare_decoders(imgs, y, groups=None, *, decoders, cv=None, progress=None, n_jobs=None):
     """Cross-validate several decoders on the same folds (``cross_validate`` per decoder).
@@ -195,7 +210,9 @@ def network_decoding_report(
 
     Each network's :class:`~sklearn_tcssl.NetworkMasker` masks the blocks once (it learns
     nothing from them); :func:`reference_decoders` and :func:`tcssl_decoders` (one embedder
-    fit per fold for both readouts) are scored on the same folds.
+    fit per fold for both readouts) are scored on the same folds. Shrinkage LDA needs 2
+    training blocks of every class in every fold; when a fold has fewer, its rows are left
+    out with a message (``progress``, else a warning).
 
     Parameters
     ----------
@@ -224,6 +241,8 @@ def network_decoding_report(
         with ``summarize(scores, by=("network", "decoder"))``, plot with
         :func:`plot_network_report`.
     """
+    y, groups = _check_inputs(imgs, y, groups)
+    folds = list(_resolve_cv(cv, y, groups).split(np.zeros(len(y)), y, groups))
     names = [*network_names(), WHOLE_BRAIN] if networks == "all" else networks
     names = [names] if isinstance(names, str) else list(names)
     frames = []
@@ -234,8 +253,9 @@ def network_decoding_report(
         if include_classical:
             decoders = {**reference_decoders(), **decoders}
         say = None if progress is None else (lambda m, n=network: progress(f"[{n}] {m}"))
+        decoders = _drop_lda_if_too_few(decoders, y, folds, say or warnings.warn)
         frame = compare_decoders(
-            features, y, groups, decoders=decoders, cv=cv, progress=say, n_jobs=n_jobs
+            features, y, groups, decoders=decoders, cv=folds, progress=say, n_jobs=n_jobs
         )
         frame.insert(0, "network", network)
         frames.append(frame)

@@ -108,6 +108,24 @@ def test_network_report_and_plot(small_data):
     plt.close("all")
 
 
+def test_network_report_leaves_lda_out_when_a_fold_has_too_few_blocks(small_data):
+    y = np.asarray(small_data.y)
+    rare = np.flatnonzero(y == y[0])  # one block of this class for training
+    train = np.r_[np.flatnonzero(y != y[0]), rare[0]]
+    with pytest.warns(UserWarning, match="shrinkage LDA left out"):
+        scores = network_decoding_report(
+            small_data.imgs,
+            y,
+            small_data.groups,
+            networks="visual",
+            atlas=small_data.networks_img,
+            mask_img=small_data.mask_img,
+            cv=[(train, rare[1:])],
+            **FAST_EMBEDDER,
+        )
+    assert list(scores["decoder"]) == [CLASSICAL, TCSSL]
+
+
 def test_nilearn_decoder_baseline(small_data):
     baseline = NilearnDecoderBaseline(small_data.mask_img, cv=2)
     train = small_data.groups < 3

@@ -41,31 +41,19 @@ def _cross_validate(imgs, mask_img, y, groups, cv, embedding):
     from nilearn.maskers import MultiNiftiMasker
 
     from sklearn_tcssl.baselines import FitCache
-    from sklearn_tcssl.report import compare_decoders, reference_decoders, tcssl_decoders
+    from sklearn_tcssl.report import (
+        _drop_lda_if_too_few,
+        compare_decoders,
+        reference_decoders,
+        tcssl_decoders,
+    )
 
     masker = MultiNiftiMasker(mask_img=mask_img, standardize=None, reports=False)
     X = masker.fit_transform(list(imgs))
     folds = list(cv.split(X, y, groups))
     decoders = {**reference_decoders(), **tcssl_decoders(memory=FitCache(), **embedding)}
-    decoders = _drop_lda_if_too_few(decoders, y, folds)
+    decoders = _drop_lda_if_too_few(decoders, y, folds, _say)
     return compare_decoders(X, y, groups, decoders=decoders, cv=folds, progress=_say)
-
-
-def _drop_lda_if_too_few(decoders, y, folds):
-    """Shrinkage LDA needs 2 training samples per class in every fold; else leave it out."""
-    import numpy as np
-
-    from sklearn_tcssl.report import LDA, TCSSL_LDA
-
-    y = np.asarray(y)
-    fewest = min(np.unique(y[train], return_counts=True)[1].min() for train, _ in folds)
-    if fewest >= 2 and all(len(np.unique(y[train])) == len(np.unique(y)) for train, _ in folds):
-        return decoders
-    _say(
-        "shrinkage LDA left out: a training fold has a class with fewer than 2 blocks "
-        "(use fewer folds to include it)"
-    )
-    return {k: v for k, v in decoders.items() if k not in (LDA, TCSSL_LDA)}
 
 
 def run_demo(args):
@@ -114,7 +102,7 @@ def run_decode(args):
     cv, groups = _decode_cv(args, data)
     if networks is None:
         scores = _cross_validate(data.imgs, mask_img, data.y, groups, cv, embedding)
-        scores = scores.assign(network="whole_brain (brain mask)")
+        scores.insert(0, "network", "whole_brain (brain mask)")
     else:
         from sklearn_tcssl.report import network_decoding_report
 

@@ -50,11 +50,10 @@ def _from_estimator(estimator, owner):
     encoder = encoder_of(estimator)
     state = {k: v.detach().to("cpu", copy=True) for k, v in encoder.state_dict().items()}
     info = estimator._card_input()
-    summary = {"estimator": type(estimator).__name__}
-    if hasattr(estimator, "model_card_"):
-        summary["training"] = estimator.model_card_.get("training")
-    else:
-        summary["training"] = _model_file._training_summary(estimator)
+    summary = {
+        "estimator": type(estimator).__name__,
+        "training": _model_file._training_summary(estimator),  # as io.save writes it
+    }
     return {
         "config": encoder_config(encoder),
         "state": state,

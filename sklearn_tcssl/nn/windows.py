@@ -294,10 +294,11 @@ def _as_is(batch):
 class TimeLockedWindowDataset(Dataset):
     """(beginning, middle, end) windows from runs that share one stimulus clock.
 
-    Each item draws a start ``t`` and two different subjects ``a`` and ``b``. With
-    ``cross_subject=True`` the end is ``a``'s segment ``[t + 2L, t + 3L)``, the middle
-    (positive) ``b``'s segment at the same time, the beginning (negative) ``b``'s segment
-    ``[t, t + L)``; otherwise the three consecutive segments of ``a`` from ``t``. An item is
+    Item ``i`` is subject ``a = i // (n_timepoints // (3 * L))``'s; it draws a start ``t``
+    and, with ``cross_subject=True``, a subject ``b`` other than ``a``: the end is ``a``'s
+    segment ``[t + 2L, t + 3L)``, the middle (positive) ``b``'s segment at the same time,
+    the beginning (negative) ``b``'s segment ``[t, t + L)``. Otherwise they are the three
+    consecutive segments of ``a`` from ``t``. An item is
     ``({"windows": 3 tensors (L, n_features_s), "subjects": (3,) int64}, 0)``
     (:func:`collate_time_locked` batches them); an epoch has ``n_timepoints // (3 * L)``
     items per subject.

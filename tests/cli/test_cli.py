@@ -482,3 +482,57 @@ def test_out_under_an_existing_file_is_refused(tmp_path, capsys):
     blocker.write_text("keep me")
     assert main(["demo", "--out", str(blocker / "results")]) == 2
     assert "is an existing file" in capsys.readouterr().err and blocker.read_text() == "keep me"
+
+
+@pytest.fixture(scope="module")
+def rare_class_bids(tmp_path_factory):
+    """The tiny dataset with one block of task1 in sub-01 and sub-02 only, and an atlas file.
+
+    Leaving one of them out leaves a single task1 block for training: too few for LDA.
+    """
+    import nibabel as nib
+    import pandas as pd
+
+    root = tmp_path_factory.mktemp("rare") / "ds"
+    sim = _write_bids_tree(root, name="rare")
+    for i, path in enumerate(sorted(root.glob("sub-*/func/*_events.tsv"))):
+        events = pd.read_csv(path, sep="\t")
+        rare = events.index[events["trial_type"] == "task1"]
+        events.drop(rare[1:] if i < 2 else rare).to_csv(path, sep="\t", index=False)
+    atlas = root.parent / "atlas.nii.gz"
+    nib.save(sim.networks_img, atlas)
+    return root, atlas
+
+
+@pytest.mark.parametrize("network", [[], ["--network", "visual"]])
+def test_decode_leaves_lda_out_when_a_fold_has_too_few_blocks(
+    rare_class_bids, network, tmp_path, capsys
+):
+    root, atlas = rare_class_bids
+    args = ["decode", str(root), "--task", "blocks", "--folds", "4", "--max-epochs", "1"]
+    atlas_args = ["--atlas", str(atlas)] if network else []
+    code = main([*args, *network, *atlas_args, "--out", str(tmp_path / "out")])
+    assert code == 0, capsys.readouterr().err
+    assert "shrinkage LDA left out: a training fold has a class with fewer than 2 blocks" in (
+        capsys.readouterr().out
+    )
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert [r["decoder"] for r in summary["results"]] == [
+        "classical (block mean + logistic)",
+        "TCSSL embedder + logistic",
+    ]
+
+
+@pytest.mark.parametrize("network", [[], ["--network", "visual"]])
+def test_decode_scores_csv_starts_with_the_network_on_both_paths(
+    rare_class_bids, network, tmp_path, capsys
+):
+    import pandas as pd
+
+    root, atlas = rare_class_bids
+    args = ["decode", str(root), "--task", "blocks", "--folds", "4", "--max-epochs", "1"]
+    atlas_args = ["--atlas", str(atlas)] if network else []
+    code = main([*args, *network, *atlas_args, "--quiet", "--out", str(tmp_path)])
+    assert code == 0, capsys.readouterr().err
+    columns = ["network", "decoder", "fold", "accuracy", "fit_time", "n_train", "n_test"]
+    assert list(pd.read_csv(tmp_path / "scores.csv").columns) == columns

@@ -100,6 +100,17 @@ def test_card_contents(tmp_path, data, embedder):
     assert card["classes"] == ["rest", "task"]
 
 
+def test_init_from_a_loaded_then_refitted_estimator_records_its_new_training(
+    tmp_path, data, embedder
+):
+    X, y = data
+    refitted = load(save(embedder, tmp_path / "m.safetensors")).fit(X[:20])
+    clf = TemporalContrastiveClassifier(init_from=refitted, max_epochs=0).fit(X, y)
+    saved = read_card(save(refitted, tmp_path / "refitted.safetensors"))["training"]
+    assert clf.init_card_["training"] == saved
+    assert saved["n_sequences"] == 20
+
+
 def test_mask_checks(tmp_path, data, embedder):
     mask = _mask_img()
     path = save(embedder, tmp_path / "m.safetensors", mask=mask)

@@ -157,3 +157,25 @@ def test_reused_buffers_stay_out_of_pickles():
     dataset = TripletWindowDataset([torch.randn(40, 3)] * 2, 2)
     dataset.reused_buffer(8)
     assert "_buffers" not in vars(pickle.loads(pickle.dumps(dataset)))
+
+
+@pytest.mark.parametrize("cross_subject", [True, False])
+def test_time_locked_item_is_its_index_subject_and_draws_the_rest(cross_subject):
+    from sklearn_tcssl.nn.windows import TimeLockedWindowDataset
+
+    runs = [100 * s + torch.arange(12.0)[:, None] for s in range(3)]  # value = 100 s + time
+    dataset = TimeLockedWindowDataset(
+        runs, 2, cross_subject=cross_subject, generator=torch.Generator().manual_seed(0)
+    )
+    assert len(dataset) == 3 * 2  # 12 // (3 * 2) items per subject
+    for i in range(len(dataset)):
+        a = i // 2
+        for _ in range(10):
+            item, _ = dataset[i]
+            owners = item["subjects"].tolist()
+            begin, middle, end = (int(w[0, 0]) % 100 for w in item["windows"])
+            assert owners[2] == a and end == begin + 2 * 2
+            if cross_subject:  # the positive: b at the end's time
+                assert owners[0] == owners[1] != a and middle == end
+            else:
+                assert owners == [a, a, a] and middle == begin + 2
