@@ -30,7 +30,11 @@ from sklearn_tcssl.io._registry import (
     uncompiled,
 )
 from sklearn_tcssl.nn.subjects import SubjectAlignedEncoder
-from sklearn_tcssl.nn.windows import TimeLockedWindowDataset, collate_time_locked
+from sklearn_tcssl.nn.windows import (
+    TimeLockedWindowDataset,
+    collate_time_locked,
+    windows_per_sequence,
+)
 
 __all__ = ["TemporalContrastiveAligner"]
 
@@ -267,7 +271,8 @@ class TemporalContrastiveAligner(_BaseAligner):
 
     def _build_net(self, module, device, n_runs, seed, extra=None):
         n_timepoints = self._n_train(int(self.n_timepoints_))
-        n_windows = n_runs * max(1, n_timepoints // (3 * self._param("segment_length")))
+        window = 3 * self._param("segment_length")
+        n_windows = n_runs * int(windows_per_sequence([n_timepoints], window)[0])
         return self._contrastive_net(
             module,
             device,

@@ -330,7 +330,7 @@ class TimeLockedWindowDataset(Dataset):
             raise ValueError("cross_subject=True needs runs of at least 2 subjects.")
         self.n_timepoints = lengths.pop()
         _check_lengths([self.n_timepoints], 3 * self.segment_length)
-        self._per_run = self.n_timepoints // (3 * self.segment_length)  # at least 1
+        self._per_run = int(windows_per_sequence([self.n_timepoints], 3 * self.segment_length)[0])
 
     def __len__(self):
         return len(self.runs) * self._per_run
